@@ -1,0 +1,118 @@
+//! The top bar: brand, market breadth, connection badge and latency.
+
+use leptos::prelude::*;
+
+use crate::connection::{Link, LinkState};
+use crate::format;
+use crate::store::QuoteStore;
+
+#[component]
+pub fn Header() -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/" aria-label="tickertape home">
+                <Logo />
+                <span class="brand-name">"tickertape"</span>
+            </a>
+            <Breadth />
+            <div class="topbar-right">
+                <Latency />
+                <ConnectionBadge />
+                <Clock />
+            </div>
+        </header>
+    }
+}
+
+#[component]
+fn Logo() -> impl IntoView {
+    view! {
+        <svg class="logo" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
+            <rect x="1" y="1" width="22" height="22" rx="6" fill="currentColor" opacity="0.14" />
+            <polyline
+                points="4,15 8,11 11,13 15,7 20,10"
+                fill="none"
+                stroke="currentColor"
+                stroke-width="2.2"
+                stroke-linecap="round"
+                stroke-linejoin="round"
+            />
+        </svg>
+    }
+}
+
+/// How many symbols are up, down and unchanged on the day.
+#[component]
+fn Breadth() -> impl IntoView {
+    let store = expect_context::<QuoteStore>();
+    let counts = Memo::new(move |_| {
+        store.rows.with(|rows| {
+            rows.iter().fold((0, 0, 0), |(up, down, flat), r| match format::direction(r.last.get() - r.prev_close.get()) {
+                "up" => (up + 1, down, flat),
+                "down" => (up, down + 1, flat),
+                _ => (up, down, flat + 1),
+            })
+        })
+    });
+    view! {
+        <div class="breadth" aria-label="Market breadth">
+            <span class="up" title="Advancing">"▲ " {move || counts.get().0}</span>
+            <span class="down" title="Declining">"▼ " {move || counts.get().1}</span>
+            <span class="flat" title="Unchanged">"■ " {move || counts.get().2}</span>
+        </div>
+    }
+}
+
+/// Live / Reconnecting in Ns / Offline.
+#[component]
+fn ConnectionBadge() -> impl IntoView {
+    let link = expect_context::<Link>();
+    let class = move || match link.state.get() {
+        LinkState::Live => "badge live",
+        LinkState::Connecting => "badge connecting",
+        LinkState::Reconnecting { .. } => "badge reconnecting",
+        LinkState::Offline => "badge offline",
+    };
+    let text = move || match link.state.get() {
+        LinkState::Live => "Live".to_string(),
+        LinkState::Connecting => "Connecting…".to_string(),
+        LinkState::Reconnecting { .. } => match link.countdown_s() {
+            Some(s) if s > 0 => format!("Reconnecting in {s}s"),
+            _ => "Reconnecting…".to_string(),
+        },
+        LinkState::Offline => "Offline".to_string(),
+    };
+    view! {
+        <span class=class role="status" aria-live="polite" data-testid="connection">
+            <span class="dot" aria-hidden="true"></span>
+            <span class="badge-text">{text}</span>
+        </span>
+    }
+}
+
+/// Round-trip time of the last ping.
+#[component]
+fn Latency() -> impl IntoView {
+    let link = expect_context::<Link>();
+    let text = move || match (link.state.get(), link.latency_ms.get()) {
+        (LinkState::Live, Some(ms)) => format!("{ms:.0} ms"),
+        _ => "— ms".to_string(),
+    };
+    view! {
+        <span class="latency" title="Round trip to the server" data-testid="latency">
+            <span class="label">"RTT "</span>
+            {text}
+        </span>
+    }
+}
+
+/// The viewer's local time (empty until the page hydrates).
+#[component]
+fn Clock() -> impl IntoView {
+    let link = expect_context::<Link>();
+    let text = move || {
+        let now = link.now_ms.get();
+        if now > 0.0 { format::clock_time(now as i64, link.tz_offset_min.get()) } else { String::new() }
+    };
+    view! { <time class="clock">{text}</time> }
+}

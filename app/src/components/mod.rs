@@ -1,0 +1,62 @@
+//! Screen regions. [`Dashboard`] composes them around the shared store and
+//! connection state.
+
+mod header;
+mod status_bar;
+mod watchlist;
+
+use leptos::prelude::*;
+
+use crate::board_resource;
+use crate::connection::Link;
+use crate::store::QuoteStore;
+use header::Header;
+use status_bar::StatusBar;
+use watchlist::Watchlist;
+
+/// The dashboard page: header, live quote table, status bar.
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let store = QuoteStore::new();
+    let link = Link::new();
+    provide_context(store);
+    provide_context(link);
+    let board = board_resource();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| crate::connection::start(store, link));
+    view! {
+        <div class="app">
+            <Header />
+            <main class="content">
+                <Suspense fallback=|| view! { <p class="notice">"Loading quotes…"</p> }>
+                    {move || Suspend::new(async move {
+                        match board.await {
+                            Ok(board) => {
+                                store.load(&board);
+                                if link.feeds.with_untracked(Vec::is_empty) {
+                                    link.feeds.set(board.feeds.clone());
+                                }
+                                view! { <Watchlist /> }.into_any()
+                            }
+                            Err(e) => view! { <p class="notice error">{e}</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </main>
+            <StatusBar />
+        </div>
+    }
+}
+
+/// Any path that is not a page.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! {
+        <main class="content not-found">
+            <h1>"Page not found"</h1>
+            <p>
+                <a href="/">"Back to the dashboard"</a>
+            </p>
+        </main>
+    }
+}

@@ -1,0 +1,354 @@
+//! The page's live connection and what the page shows about it.
+//!
+//! [`Link`] is the reactive state (rendered on the server too, as
+//! "connecting"). In the browser, [`start`] opens the one WebSocket, subscribes
+//! to every symbol, applies snapshots and diffs to the
+//! [`QuoteStore`](crate::store::QuoteStore), checks
+//! `seq` contiguity (a gap or a diff before any snapshot sends `resync`),
+//! measures latency with `ping`, and reconnects with exponential backoff and
+//! jitter whenever the socket closes or goes silent.
+
+use leptos::prelude::*;
+
+use crate::protocol::FeedState;
+
+/// The connection as the badge shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LinkState {
+    /// Opening the socket or waiting for the first snapshot.
+    Connecting,
+    /// Snapshot applied; diffs flowing.
+    Live,
+    /// Closed; the next attempt starts at `at_ms` (browser clock).
+    Reconnecting { at_ms: f64 },
+    /// The browser reports no network.
+    Offline,
+}
+
+/// Reactive connection state, provided as context by the dashboard.
+#[derive(Clone, Copy)]
+pub struct Link {
+    pub state: RwSignal<LinkState>,
+    /// Round trip of the last `ping`, in milliseconds.
+    pub latency_ms: RwSignal<Option<f64>>,
+    /// Each feed's name and state, as `status` messages report them.
+    pub feeds: RwSignal<Vec<(String, FeedState)>>,
+    /// The browser clock, ticking twice a second (drives countdowns).
+    pub now_ms: RwSignal<f64>,
+    /// Minutes to add to UTC for the viewer's time zone; 0 on the server,
+    /// set once the page hydrates.
+    pub tz_offset_min: RwSignal<i32>,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link::new()
+    }
+}
+
+impl Link {
+    pub fn new() -> Link {
+        Link {
+            state: RwSignal::new(LinkState::Connecting),
+            latency_ms: RwSignal::new(None),
+            feeds: RwSignal::new(Vec::new()),
+            now_ms: RwSignal::new(0.0),
+            tz_offset_min: RwSignal::new(0),
+        }
+    }
+
+    /// Whole seconds until the next reconnect attempt, if one is scheduled.
+    pub fn countdown_s(&self) -> Option<u32> {
+        match self.state.get() {
+            LinkState::Reconnecting { at_ms } => Some(((at_ms - self.now_ms.get()) / 1000.0).ceil().max(0.0) as u32),
+            _ => None,
+        }
+    }
+}
+
+/// Reconnect delay before attempt `attempt` (0-based), given a uniform
+/// random number in [0, 1): exponential from 500 ms, capped at 30 s, with
+/// jitter in [50 %, 100 %] so a restarted server is not hit by every page at
+/// once.
+pub fn backoff_ms(attempt: u32, random: f64) -> f64 {
+    let exp = 500.0 * f64::from(1u32 << attempt.min(10));
+    exp.min(30_000.0) * (0.5 + 0.5 * random)
+}
+
+#[cfg(feature = "hydrate")]
+pub use client::start;
+
+#[cfg(feature = "hydrate")]
+mod client {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use leptos::prelude::*;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+    use super::{Link, LinkState, backoff_ms};
+    use crate::protocol::{ALL_SYMBOLS, ClientMsg, FeedState, SUBPROTOCOL_JSON, ServerMsg};
+    use crate::store::QuoteStore;
+
+    const PING_EVERY: Duration = Duration::from_secs(5);
+    /// Without a heartbeat from the server, silence this long means a dead socket.
+    const DEFAULT_SILENCE_MS: f64 = 30_000.0;
+
+    type Shared = Rc<RefCell<Client>>;
+
+    struct Client {
+        store: QuoteStore,
+        link: Link,
+        ws: Option<WebSocket>,
+        /// Identifies the current socket; events of older ones are ignored.
+        generation: u32,
+        attempt: u32,
+        /// The `seq` the next snapshot/diff must carry; `None` until a snapshot.
+        expected_seq: Option<u64>,
+        resync_sent: bool,
+        last_message_ms: f64,
+        silence_ms: f64,
+        /// Keeps the current socket's callbacks alive.
+        handlers: Vec<Closure<dyn FnMut(JsValueEvent)>>,
+    }
+
+    type JsValueEvent = wasm_bindgen::JsValue;
+
+    /// Opens the page's connection and keeps it open for the page's lifetime.
+    pub fn start(store: QuoteStore, link: Link) {
+        let offset = -js_sys::Date::new_0().get_timezone_offset() as i32;
+        link.tz_offset_min.set(offset);
+        let client = Rc::new(RefCell::new(Client {
+            store,
+            link,
+            ws: None,
+            generation: 0,
+            attempt: 0,
+            expected_seq: None,
+            resync_sent: false,
+            last_message_ms: js_sys::Date::now(),
+            silence_ms: DEFAULT_SILENCE_MS,
+            handlers: Vec::new(),
+        }));
+        connect(&client);
+        let watchdog = client.clone();
+        set_interval(move || on_clock(&watchdog), Duration::from_millis(500));
+        let pinger = client.clone();
+        set_interval(move || pinger.borrow().send(&ClientMsg::Ping { t: (js_sys::Date::now() as i64).into() }), PING_EVERY);
+        listen_online(client);
+    }
+
+    fn ws_url() -> String {
+        let location = window().location();
+        let scheme = if location.protocol().as_deref() == Ok("https:") { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", location.host().unwrap_or_default())
+    }
+
+    fn connect(client: &Shared) {
+        let generation = {
+            let mut c = client.borrow_mut();
+            c.generation = c.generation.wrapping_add(1);
+            c.expected_seq = None;
+            c.resync_sent = false;
+            c.link.state.set(LinkState::Connecting);
+            c.generation
+        };
+        let ws = match WebSocket::new_with_str(&ws_url(), SUBPROTOCOL_JSON) {
+            Ok(ws) => ws,
+            Err(e) => {
+                leptos::logging::warn!("cannot open WebSocket: {e:?}");
+                schedule_reconnect(client);
+                return;
+            }
+        };
+        let on_open = handler(client, generation, |c, _| c.send(&ClientMsg::Subscribe { symbols: vec![ALL_SYMBOLS.into()] }));
+        let on_message = handler(client, generation, |c, event| {
+            if let Some(text) = event.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+                c.on_text(&text);
+            }
+        });
+        let on_close = {
+            let client = client.clone();
+            Closure::<dyn FnMut(JsValueEvent)>::new(move |event: JsValueEvent| {
+                if client.borrow().generation != generation {
+                    return;
+                }
+                if let Some(close) = event.dyn_ref::<CloseEvent>() {
+                    leptos::logging::log!("connection closed: {} {}", close.code(), close.reason());
+                }
+                schedule_reconnect(&client);
+            })
+        };
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let mut c = client.borrow_mut();
+        c.handlers = vec![on_open, on_message, on_close];
+        c.ws = Some(ws);
+        c.last_message_ms = js_sys::Date::now();
+    }
+
+    /// A socket callback that runs only while its socket is the current one.
+    fn handler(
+        client: &Shared,
+        generation: u32,
+        f: impl Fn(&mut Client, &JsValueEvent) + 'static,
+    ) -> Closure<dyn FnMut(JsValueEvent)> {
+        let client = client.clone();
+        Closure::<dyn FnMut(JsValueEvent)>::new(move |event: JsValueEvent| {
+            let mut c = client.borrow_mut();
+            if c.generation == generation {
+                f(&mut c, &event);
+            }
+        })
+    }
+
+    fn schedule_reconnect(client: &Shared) {
+        let delay = {
+            let mut c = client.borrow_mut();
+            c.drop_socket();
+            let delay = backoff_ms(c.attempt, js_sys::Math::random());
+            c.attempt = c.attempt.saturating_add(1);
+            let online = window().navigator().on_line();
+            c.link.state.set(if online {
+                LinkState::Reconnecting { at_ms: js_sys::Date::now() + delay }
+            } else {
+                LinkState::Offline
+            });
+            delay
+        };
+        let generation = client.borrow().generation;
+        let client = client.clone();
+        set_timeout(
+            move || {
+                if client.borrow().generation == generation && client.borrow().ws.is_none() {
+                    connect(&client);
+                }
+            },
+            Duration::from_millis(delay as u64),
+        );
+    }
+
+    /// Every half second: advance the page clock; close a silent socket.
+    fn on_clock(client: &Shared) {
+        let now = js_sys::Date::now();
+        let silent = {
+            let c = client.borrow();
+            c.link.now_ms.set(now);
+            c.ws.is_some() && c.link.state.get_untracked() == LinkState::Live && now - c.last_message_ms > c.silence_ms
+        };
+        if silent {
+            leptos::logging::warn!("no message for too long; reconnecting");
+            schedule_reconnect(client);
+        }
+    }
+
+    /// Reconnects at once when the browser comes back online.
+    fn listen_online(client: Shared) {
+        let on_online = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            let idle = client.borrow().ws.is_none();
+            if idle {
+                client.borrow_mut().attempt = 0;
+                connect(&client);
+            }
+        });
+        let _ = window().add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+        // The listener lives as long as the page.
+        on_online.forget();
+    }
+
+    impl Client {
+        fn send(&self, msg: &ClientMsg) {
+            let Some(ws) = self.ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) else { return };
+            if let Ok(text) = serde_json::to_string(msg) {
+                let _ = ws.send_with_str(&text);
+            }
+        }
+
+        fn drop_socket(&mut self) {
+            if let Some(ws) = self.ws.take() {
+                ws.set_onopen(None);
+                ws.set_onmessage(None);
+                ws.set_onclose(None);
+                let _ = ws.close();
+            }
+            self.generation = self.generation.wrapping_add(1);
+        }
+
+        fn on_text(&mut self, text: &str) {
+            self.last_message_ms = js_sys::Date::now();
+            let msg = match serde_json::from_str::<ServerMsg>(text) {
+                Ok(msg) => msg,
+                Err(e) => return leptos::logging::warn!("unreadable server message: {e}"),
+            };
+            match msg {
+                ServerMsg::Hello { heartbeat_ms, .. } => {
+                    self.silence_ms = (2 * heartbeat_ms) as f64;
+                }
+                ServerMsg::Snapshot { seq, quotes } => {
+                    self.store.apply_snapshot(&quotes);
+                    self.expected_seq = Some(seq + 1);
+                    self.resync_sent = false;
+                    self.attempt = 0;
+                    self.link.state.set(LinkState::Live);
+                }
+                ServerMsg::Diff { seq, ts, changes } => self.on_diff(seq, ts, &changes),
+                ServerMsg::Status { feed, state } => self.on_status(feed, state),
+                ServerMsg::Pong { t, .. } => {
+                    if let Some(sent) = t.as_f64() {
+                        self.link.latency_ms.set(Some(js_sys::Date::now() - sent));
+                    }
+                }
+                ServerMsg::Error { code, message } => leptos::logging::warn!("server error {code:?}: {message}"),
+                ServerMsg::Unknown => {}
+            }
+        }
+
+        fn on_diff(&mut self, seq: u64, ts: i64, changes: &[crate::protocol::Change]) {
+            if self.expected_seq == Some(seq) {
+                self.store.apply_diff(ts, changes);
+                self.expected_seq = Some(seq + 1);
+            } else if !self.resync_sent {
+                leptos::logging::warn!("seq gap: expected {:?}, got {seq}; resyncing", self.expected_seq);
+                self.expected_seq = None;
+                self.resync_sent = true;
+                self.send(&ClientMsg::Resync);
+            }
+        }
+
+        fn on_status(&mut self, feed: String, state: FeedState) {
+            self.link.feeds.update(|feeds| match feeds.iter_mut().find(|(name, _)| *name == feed) {
+                Some(entry) => entry.1 = state,
+                None => feeds.push((feed, state)),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        assert_eq!(backoff_ms(0, 0.0), 250.0);
+        assert_eq!(backoff_ms(0, 1.0), 500.0);
+        assert_eq!(backoff_ms(3, 1.0), 4_000.0);
+        assert_eq!(backoff_ms(20, 1.0), 30_000.0);
+        assert_eq!(backoff_ms(20, 0.0), 15_000.0);
+    }
+
+    #[test]
+    fn the_countdown_rounds_up_to_whole_seconds() {
+        Owner::new().with(|| {
+            let link = Link::new();
+            assert_eq!(link.countdown_s(), None);
+            link.now_ms.set(1_000.0);
+            link.state.set(LinkState::Reconnecting { at_ms: 3_200.0 });
+            assert_eq!(link.countdown_s(), Some(3));
+        });
+    }
+}

@@ -1,0 +1,146 @@
+//! How numbers and times read on screen. Pure functions, so the server and
+//! the browser render the same text and hydration matches.
+
+/// Decimals for a price: cents for most stocks, more for sub-dollar prices.
+pub fn price_decimals(price: f64) -> usize {
+    if price.abs() < 1.0 && price != 0.0 { 4 } else { 2 }
+}
+
+/// `1,234.56`; `—` when there is no price.
+pub fn price(value: f64) -> String {
+    if !value.is_finite() || value <= 0.0 {
+        return "—".into();
+    }
+    grouped(value, price_decimals(value))
+}
+
+/// A signed change in price units: `+1.23`, `−0.45`, `0.00`.
+pub fn change(value: f64, reference: f64) -> String {
+    let decimals = price_decimals(reference);
+    signed(value, decimals, "")
+}
+
+/// A signed percentage: `+0.53%`.
+pub fn change_pct(pct: f64) -> String {
+    signed(pct, 2, "%")
+}
+
+fn signed(value: f64, decimals: usize, suffix: &str) -> String {
+    if !value.is_finite() {
+        return "—".into();
+    }
+    let text = grouped(value.abs(), decimals);
+    let is_zero = text.chars().all(|c| matches!(c, '0' | '.' | ','));
+    let sign = if is_zero {
+        ""
+    } else if value > 0.0 {
+        "+"
+    } else {
+        "−"
+    };
+    format!("{sign}{text}{suffix}")
+}
+
+/// Direction class for a change: `up`, `down` or `flat`.
+pub fn direction(value: f64) -> &'static str {
+    if value > 0.0 {
+        "up"
+    } else if value < 0.0 {
+        "down"
+    } else {
+        "flat"
+    }
+}
+
+/// A non-negative number with thousands separators and fixed decimals.
+fn grouped(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut out = String::with_capacity(text.len() + digits.len() / 3);
+    out.push_str(sign);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(frac) = frac {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
+/// Volume abbreviated to three significant figures: `842`, `12.3K`, `1.24M`, `3.05B`.
+pub fn volume(value: u64) -> String {
+    const UNITS: [(f64, &str); 4] = [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")];
+    let v = value as f64;
+    for (scale, unit) in UNITS {
+        if v >= scale {
+            let scaled = v / scale;
+            let decimals = if scaled >= 100.0 {
+                0
+            } else if scaled >= 10.0 {
+                1
+            } else {
+                2
+            };
+            return format!("{scaled:.decimals$}{unit}");
+        }
+    }
+    value.to_string()
+}
+
+/// `HH:MM:SS` of a Unix-ms time, shifted by `offset_min` minutes from UTC.
+pub fn clock_time(ms: i64, offset_min: i32) -> String {
+    if ms <= 0 {
+        return "—".into();
+    }
+    let local = ms.div_euclid(1000) + i64::from(offset_min) * 60;
+    let secs = local.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_grouped_with_fixed_decimals() {
+        assert_eq!(price(228.5), "228.50");
+        assert_eq!(price(1234.567), "1,234.57");
+        assert_eq!(price(1_234_567.0), "1,234,567.00");
+        assert_eq!(price(0.123456), "0.1235");
+        assert_eq!(price(0.0), "—");
+        assert_eq!(price(f64::NAN), "—");
+    }
+
+    #[test]
+    fn changes_are_signed_and_zero_is_unsigned() {
+        assert_eq!(change(1.234, 100.0), "+1.23");
+        assert_eq!(change(-0.456, 100.0), "−0.46");
+        assert_eq!(change(-0.001, 100.0), "0.00");
+        assert_eq!(change_pct(0.5312), "+0.53%");
+        assert_eq!(change_pct(-12.0), "−12.00%");
+        assert_eq!((direction(0.1), direction(-0.1), direction(0.0)), ("up", "down", "flat"));
+    }
+
+    #[test]
+    fn volumes_abbreviate() {
+        assert_eq!(volume(842), "842");
+        assert_eq!(volume(12_345), "12.3K");
+        assert_eq!(volume(1_240_000), "1.24M");
+        assert_eq!(volume(123_456_789), "123M");
+        assert_eq!(volume(3_050_000_000), "3.05B");
+    }
+
+    #[test]
+    fn clock_times_shift_by_the_offset() {
+        let ms = 1_700_000_000_000; // 2023-11-14 22:13:20 UTC
+        assert_eq!(clock_time(ms, 0), "22:13:20");
+        assert_eq!(clock_time(ms, 120), "00:13:20");
+        assert_eq!(clock_time(ms, -300), "17:13:20");
+        assert_eq!(clock_time(0, 0), "—");
+    }
+}

@@ -1,0 +1,109 @@
+//! tickertape's page: Leptos components and the client state behind them.
+//!
+//! - [`protocol`]: wire types shared with the server and every test client.
+//! - [`store`]: one signal per quote field, so a diff touches only the cells
+//!   that changed.
+//! - [`connection`]: the page's single WebSocket (browser only), feeding the
+//!   store and the connection state ([`Link`](connection::Link)).
+//! - [`format`]: how numbers and times read on screen.
+//! - [`components`]: one file per screen region; [`App`] only composes them.
+//!
+//! The server renders the page with the current quotes (a [`Board`] it
+//! provides through [`BoardSource`]); the browser hydrates the same markup,
+//! then the connection keeps the store live.
+
+pub mod components;
+pub mod connection;
+pub mod format;
+pub mod protocol;
+pub mod store;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+use serde::{Deserialize, Serialize};
+
+use crate::components::{Dashboard, NotFound};
+use crate::protocol::{FeedState, Quote, SymbolInfo};
+
+/// What the page is first rendered with: every symbol and its quote.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Board {
+    /// The hub batch the quotes are current as of.
+    pub seq: u64,
+    pub symbols: Vec<SymbolInfo>,
+    pub quotes: Vec<Quote>,
+    /// Each feed's name and state.
+    pub feeds: Vec<(String, FeedState)>,
+}
+
+/// How the server hands the current [`Board`] to the page it renders.
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct BoardSource(std::sync::Arc<dyn Fn() -> Board + Send + Sync>);
+
+#[cfg(feature = "ssr")]
+impl BoardSource {
+    pub fn new(f: impl Fn() -> Board + Send + Sync + 'static) -> BoardSource {
+        BoardSource(std::sync::Arc::new(f))
+    }
+
+    pub fn board(&self) -> Board {
+        (self.0)()
+    }
+}
+
+/// The HTML document around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" data-theme="dark">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="dark" />
+                <meta name="description" content="Live stock prices, streamed over WebSockets." />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="stylesheet" id="leptos" href="/pkg/tickertape.css" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: routes to the dashboard.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title text="tickertape — live market dashboard" />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("") view=Dashboard />
+            </Routes>
+        </Router>
+    }
+}
+
+/// Loads the [`Board`] on the server; the browser receives it serialised in
+/// the page and never calls the loader itself.
+pub fn board_resource() -> Resource<Result<Board, String>> {
+    #[cfg(feature = "ssr")]
+    let source = use_context::<BoardSource>();
+    Resource::new_blocking(
+        || (),
+        move |_| {
+            #[cfg(feature = "ssr")]
+            let board = source.as_ref().map(BoardSource::board).ok_or_else(|| "no quote source".to_string());
+            #[cfg(not(feature = "ssr"))]
+            let board: Result<Board, String> = Err("quotes arrive over the live connection".into());
+            async move { board }
+        },
+    )
+}

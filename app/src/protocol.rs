@@ -1,0 +1,423 @@
+//! WebSocket protocol v1 and the HTTP API's JSON shapes.
+//!
+//! Plain serde types, compiled for the server, the browser and every test
+//! client. The contract they encode is `docs/DESIGN.md`; change both together.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Number;
+
+/// The protocol version announced in `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The WebSocket subprotocol for JSON text frames (the default).
+pub const SUBPROTOCOL_JSON: &str = "tickertape.v1.json";
+/// The symbol that subscribes to every symbol, present and future.
+pub const ALL_SYMBOLS: &str = "*";
+
+/// One instrument the server knows (`GET /api/symbols`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SymbolInfo {
+    pub symbol: String,
+    pub name: String,
+    pub currency: String,
+}
+
+/// The full current state of one symbol. Prices are in the symbol's currency,
+/// `ts` is the event time of the last update in Unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    pub symbol: String,
+    pub last: f64,
+    pub bid: f64,
+    pub ask: f64,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub prev_close: f64,
+    pub volume: u64,
+    pub ts: i64,
+}
+
+/// The fields of one quote that changed since the previous message.
+/// A symbol the receiver has not seen yet arrives with every field set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub symbol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_close: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+}
+
+/// Keeps `new` where it differs from `old` (bit-for-bit, so `-0.0` and NaN
+/// changes are not lost).
+fn changed<T: PartialEq + Copy>(old: T, new: T) -> Option<T> {
+    (old != new).then_some(new)
+}
+
+fn changed_f64(old: f64, new: f64) -> Option<f64> {
+    (old.to_bits() != new.to_bits()).then_some(new)
+}
+
+impl Quote {
+    /// The change that turns `self` into `newer`, or `None` if nothing changed.
+    pub fn diff(&self, newer: &Quote) -> Option<Change> {
+        let change = Change {
+            symbol: newer.symbol.clone(),
+            last: changed_f64(self.last, newer.last),
+            bid: changed_f64(self.bid, newer.bid),
+            ask: changed_f64(self.ask, newer.ask),
+            open: changed_f64(self.open, newer.open),
+            high: changed_f64(self.high, newer.high),
+            low: changed_f64(self.low, newer.low),
+            prev_close: changed_f64(self.prev_close, newer.prev_close),
+            volume: changed(self.volume, newer.volume),
+            ts: changed(self.ts, newer.ts),
+        };
+        (!change.is_empty()).then_some(change)
+    }
+
+    /// Applies the fields a change carries.
+    pub fn apply(&mut self, change: &Change) {
+        let Change { symbol: _, last, bid, ask, open, high, low, prev_close, volume, ts } = change;
+        set_if(&mut self.last, last);
+        set_if(&mut self.bid, bid);
+        set_if(&mut self.ask, ask);
+        set_if(&mut self.open, open);
+        set_if(&mut self.high, high);
+        set_if(&mut self.low, low);
+        set_if(&mut self.prev_close, prev_close);
+        set_if(&mut self.volume, volume);
+        set_if(&mut self.ts, ts);
+    }
+
+    /// Change since the previous close, in price units.
+    pub fn change(&self) -> f64 {
+        self.last - self.prev_close
+    }
+
+    /// Change since the previous close, in percent (0 when there is no close).
+    pub fn change_pct(&self) -> f64 {
+        if self.prev_close > 0.0 {
+            self.change() / self.prev_close * 100.0
+        } else {
+            0.0
+        }
+    }
+}
+
+fn set_if<T: Copy>(slot: &mut T, value: &Option<T>) {
+    if let Some(value) = value {
+        *slot = *value;
+    }
+}
+
+impl Change {
+    /// A change carrying every field: how a symbol first reaches a client.
+    pub fn full(quote: &Quote) -> Change {
+        Change {
+            symbol: quote.symbol.clone(),
+            last: Some(quote.last),
+            bid: Some(quote.bid),
+            ask: Some(quote.ask),
+            open: Some(quote.open),
+            high: Some(quote.high),
+            low: Some(quote.low),
+            prev_close: Some(quote.prev_close),
+            volume: Some(quote.volume),
+            ts: Some(quote.ts),
+        }
+    }
+
+    /// True when the change carries no field.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_none()
+            && self.bid.is_none()
+            && self.ask.is_none()
+            && self.open.is_none()
+            && self.high.is_none()
+            && self.low.is_none()
+            && self.prev_close.is_none()
+            && self.volume.is_none()
+            && self.ts.is_none()
+    }
+
+    /// The quote this change describes, if it carries every field.
+    pub fn to_quote(&self) -> Option<Quote> {
+        Some(Quote {
+            symbol: self.symbol.clone(),
+            last: self.last?,
+            bid: self.bid?,
+            ask: self.ask?,
+            open: self.open?,
+            high: self.high?,
+            low: self.low?,
+            prev_close: self.prev_close?,
+            volume: self.volume?,
+            ts: self.ts?,
+        })
+    }
+
+    /// Folds a later change for the same symbol into this one (later wins).
+    pub fn merge(&mut self, later: &Change) {
+        let Change { symbol: _, last, bid, ask, open, high, low, prev_close, volume, ts } = later;
+        merge_field(&mut self.last, last);
+        merge_field(&mut self.bid, bid);
+        merge_field(&mut self.ask, ask);
+        merge_field(&mut self.open, open);
+        merge_field(&mut self.high, high);
+        merge_field(&mut self.low, low);
+        merge_field(&mut self.prev_close, prev_close);
+        merge_field(&mut self.volume, volume);
+        merge_field(&mut self.ts, ts);
+    }
+}
+
+fn merge_field<T: Copy>(slot: &mut Option<T>, later: &Option<T>) {
+    if later.is_some() {
+        *slot = *later;
+    }
+}
+
+/// A message from a client (text frame, JSON, tagged by `op`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Adds symbols (`"*"` = every symbol); answered by a snapshot.
+    Subscribe { symbols: Vec<String> },
+    /// Removes symbols; no snapshot follows.
+    Unsubscribe { symbols: Vec<String> },
+    /// Asks for a fresh snapshot of the current subscription.
+    Resync,
+    /// Latency probe; `t` is echoed verbatim in the `pong`.
+    Ping { t: Number },
+}
+
+/// Why a client message could not be used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodeError(pub String);
+
+/// Decodes one client text frame, telling malformed JSON from a bad message.
+pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| DecodeError(format!("malformed JSON: {e}")))?;
+    let op = match value.get("op") {
+        Some(serde_json::Value::String(op)) => op.clone(),
+        Some(_) => return Err(DecodeError("\"op\" must be a string".into())),
+        None => return Err(DecodeError("missing \"op\"".into())),
+    };
+    if !["subscribe", "unsubscribe", "resync", "ping"].contains(&op.as_str()) {
+        return Err(DecodeError(format!("unknown op {op:?}")));
+    }
+    serde_json::from_value(value).map_err(|e| DecodeError(format!("bad {op:?} message: {e}")))
+}
+
+/// The state of one feed as clients see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedState {
+    Live,
+    Stale,
+    Reconnecting,
+}
+
+/// Machine-readable reason in an `error` message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    UnknownSymbol,
+    RateLimited,
+    /// A code this client does not know yet.
+    #[serde(other)]
+    Other,
+}
+
+/// A message from the server (JSON, tagged by `type`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Hello {
+        protocol: u32,
+        server_time: i64,
+        heartbeat_ms: u64,
+    },
+    Snapshot {
+        seq: u64,
+        quotes: Vec<Quote>,
+    },
+    Diff {
+        seq: u64,
+        ts: i64,
+        changes: Vec<Change>,
+    },
+    Status {
+        feed: String,
+        state: FeedState,
+    },
+    Pong {
+        t: Number,
+        server_time: i64,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// A message type this client does not know yet; ignored.
+    #[serde(other)]
+    Unknown,
+}
+
+/// `GET /api/quotes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuotesResponse {
+    pub seq: u64,
+    pub quotes: Vec<Quote>,
+}
+
+/// The body of every non-2xx JSON answer of the HTTP API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quote(symbol: &str, last: f64) -> Quote {
+        Quote {
+            symbol: symbol.into(),
+            last,
+            bid: last - 0.01,
+            ask: last + 0.01,
+            open: 100.0,
+            high: last.max(100.0),
+            low: last.min(100.0),
+            prev_close: 99.5,
+            volume: 1_000,
+            ts: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn quote_round_trips_through_json() {
+        let q = quote("AAPL", 101.37);
+        let text = serde_json::to_string(&q).unwrap();
+        assert_eq!(serde_json::from_str::<Quote>(&text).unwrap(), q);
+    }
+
+    #[test]
+    fn change_serialises_only_changed_fields() {
+        let old = quote("AAPL", 101.0);
+        let mut new = old.clone();
+        new.last = 101.25;
+        new.volume += 300;
+        let change = old.diff(&new).unwrap();
+        let text = serde_json::to_string(&change).unwrap();
+        assert_eq!(text, r#"{"symbol":"AAPL","last":101.25,"volume":1300}"#);
+        assert_eq!(old.diff(&old), None);
+    }
+
+    #[test]
+    fn applying_diffs_in_order_reproduces_the_server_state() {
+        let mut server = vec![quote("AAPL", 101.0), quote("MSFT", 410.0)];
+        let mut client = server.clone();
+        let steps = [(0, 101.5, 10), (1, 409.9, 0), (0, 101.5, 5), (0, 100.75, 7)];
+        for (i, last, extra_volume) in steps {
+            let before = server[i].clone();
+            server[i].last = last;
+            server[i].high = server[i].high.max(last);
+            server[i].low = server[i].low.min(last);
+            server[i].volume += extra_volume;
+            server[i].ts += 250;
+            let change = before.diff(&server[i]).unwrap();
+            let wire: Change = serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
+            client[i].apply(&wire);
+        }
+        assert_eq!(client, server);
+    }
+
+    #[test]
+    fn merged_changes_equal_applying_both() {
+        let a = quote("AAPL", 100.0);
+        let mut b = a.clone();
+        b.last = 100.5;
+        b.volume = 2_000;
+        let mut c = b.clone();
+        c.last = 100.25;
+        c.bid = 100.2;
+        let mut merged = a.diff(&b).unwrap();
+        merged.merge(&b.diff(&c).unwrap());
+        let mut applied = a.clone();
+        applied.apply(&merged);
+        assert_eq!(applied, c);
+    }
+
+    #[test]
+    fn full_change_rebuilds_the_quote() {
+        let q = quote("NVDA", 130.1);
+        assert_eq!(Change::full(&q).to_quote(), Some(q.clone()));
+        assert_eq!(Change { symbol: "NVDA".into(), last: Some(1.0), ..Default::default() }.to_quote(), None);
+    }
+
+    #[test]
+    fn client_messages_decode_and_errors_say_why() {
+        assert_eq!(
+            decode_client(r#"{"op":"subscribe","symbols":["AAPL","*"]}"#),
+            Ok(ClientMsg::Subscribe { symbols: vec!["AAPL".into(), "*".into()] })
+        );
+        assert_eq!(decode_client(r#"{"op":"resync"}"#), Ok(ClientMsg::Resync));
+        let ping = decode_client(r#"{"op":"ping","t":1700000000123}"#).unwrap();
+        assert_eq!(serde_json::to_string(&ping).unwrap(), r#"{"op":"ping","t":1700000000123}"#);
+        let err = |text: &str| decode_client(text).unwrap_err().0;
+        assert!(err("{nope").starts_with("malformed JSON"));
+        assert_eq!(err(r#"{"op":"dance"}"#), "unknown op \"dance\"");
+        assert_eq!(err(r#"{"symbols":[]}"#), "missing \"op\"");
+        assert_eq!(err(r#"{"op":7}"#), "\"op\" must be a string");
+        assert!(err(r#"{"op":"subscribe","symbols":"AAPL"}"#).starts_with("bad \"subscribe\" message"));
+    }
+
+    #[test]
+    fn server_messages_match_the_documented_shapes() {
+        let hello = ServerMsg::Hello { protocol: 1, server_time: 5, heartbeat_ms: 15_000 };
+        assert_eq!(
+            serde_json::to_string(&hello).unwrap(),
+            r#"{"type":"hello","protocol":1,"server_time":5,"heartbeat_ms":15000}"#
+        );
+        let status = ServerMsg::Status { feed: "sim".into(), state: FeedState::Reconnecting };
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            r#"{"type":"status","feed":"sim","state":"reconnecting"}"#
+        );
+        let error = ServerMsg::Error { code: ErrorCode::UnknownSymbol, message: "ZZZZ".into() };
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            r#"{"type":"error","code":"unknown_symbol","message":"ZZZZ"}"#
+        );
+        let diff = r#"{"type":"diff","seq":3,"ts":9,"changes":[{"symbol":"A","bid":1.5}]}"#;
+        let parsed: ServerMsg = serde_json::from_str(diff).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), diff);
+    }
+
+    #[test]
+    fn unknown_server_messages_and_codes_are_tolerated() {
+        let future: ServerMsg = serde_json::from_str(r#"{"type":"candle","symbol":"A"}"#).unwrap();
+        assert_eq!(future, ServerMsg::Unknown);
+        let code: ErrorCode = serde_json::from_str(r#""too_many_symbols""#).unwrap();
+        assert_eq!(code, ErrorCode::Other);
+    }
+}

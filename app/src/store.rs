@@ -1,0 +1,289 @@
+//! The page's quote store: a list of rows, each field its own signal.
+//!
+//! Snapshots and diffs write only the fields whose value changed, so a diff
+//! re-renders only the cells that show those fields. The row list itself
+//! changes only when symbols come or go.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::Board;
+use crate::protocol::{Change, Quote};
+
+/// Direction of the last price move, and a counter that restarts the flash
+/// animation on every move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flash {
+    pub dir: i8,
+    pub count: u32,
+}
+
+/// One symbol's live quote.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub symbol: Arc<str>,
+    pub name: RwSignal<Arc<str>>,
+    pub last: RwSignal<f64>,
+    pub bid: RwSignal<f64>,
+    pub ask: RwSignal<f64>,
+    pub open: RwSignal<f64>,
+    pub high: RwSignal<f64>,
+    pub low: RwSignal<f64>,
+    pub prev_close: RwSignal<f64>,
+    pub volume: RwSignal<u64>,
+    pub ts: RwSignal<i64>,
+    pub flash: RwSignal<Flash>,
+}
+
+fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+    if signal.with_untracked(|current| *current != value) {
+        signal.set(value);
+    }
+}
+
+fn set_opt<T: PartialEq + Send + Sync + Copy + 'static>(signal: RwSignal<T>, value: Option<T>) {
+    if let Some(value) = value {
+        set_if_changed(signal, value);
+    }
+}
+
+impl Row {
+    fn new(quote: &Quote, name: Arc<str>) -> Row {
+        Row {
+            symbol: quote.symbol.as_str().into(),
+            name: RwSignal::new(name),
+            last: RwSignal::new(quote.last),
+            bid: RwSignal::new(quote.bid),
+            ask: RwSignal::new(quote.ask),
+            open: RwSignal::new(quote.open),
+            high: RwSignal::new(quote.high),
+            low: RwSignal::new(quote.low),
+            prev_close: RwSignal::new(quote.prev_close),
+            volume: RwSignal::new(quote.volume),
+            ts: RwSignal::new(quote.ts),
+            flash: RwSignal::new(Flash::default()),
+        }
+    }
+
+    /// Writes a change; a new last price also starts the up/down flash.
+    pub fn apply(&self, change: &Change) {
+        if let Some(last) = change.last {
+            let old = self.last.get_untracked();
+            if last != old {
+                let dir = if last > old { 1 } else { -1 };
+                self.flash.update(|f| *f = Flash { dir, count: f.count.wrapping_add(1) });
+            }
+        }
+        set_opt(self.last, change.last);
+        set_opt(self.bid, change.bid);
+        set_opt(self.ask, change.ask);
+        set_opt(self.open, change.open);
+        set_opt(self.high, change.high);
+        set_opt(self.low, change.low);
+        set_opt(self.prev_close, change.prev_close);
+        set_opt(self.volume, change.volume);
+        set_opt(self.ts, change.ts);
+    }
+
+    /// The row's current values as a quote (untracked).
+    pub fn quote(&self) -> Quote {
+        Quote {
+            symbol: self.symbol.to_string(),
+            last: self.last.get_untracked(),
+            bid: self.bid.get_untracked(),
+            ask: self.ask.get_untracked(),
+            open: self.open.get_untracked(),
+            high: self.high.get_untracked(),
+            low: self.low.get_untracked(),
+            prev_close: self.prev_close.get_untracked(),
+            volume: self.volume.get_untracked(),
+            ts: self.ts.get_untracked(),
+        }
+    }
+}
+
+/// All rows, in display order, plus what the page knows about the feed.
+#[derive(Clone, Copy)]
+pub struct QuoteStore {
+    pub rows: RwSignal<Vec<Row>>,
+    /// Position of each symbol in `rows`; rebuilt whenever `rows` is set.
+    index: StoredValue<HashMap<Arc<str>, usize>>,
+    names: StoredValue<HashMap<String, Arc<str>>>,
+    /// Server time of the newest diff applied (Unix ms), 0 before any.
+    pub updated_at: RwSignal<i64>,
+}
+
+impl Default for QuoteStore {
+    fn default() -> Self {
+        QuoteStore::new()
+    }
+}
+
+impl QuoteStore {
+    pub fn new() -> QuoteStore {
+        QuoteStore {
+            rows: RwSignal::new(Vec::new()),
+            index: StoredValue::new(HashMap::new()),
+            names: StoredValue::new(HashMap::new()),
+            updated_at: RwSignal::new(0),
+        }
+    }
+
+    /// Fills the store from the server-rendered board.
+    pub fn load(&self, board: &Board) {
+        self.set_names(board.symbols.iter().map(|s| (s.symbol.clone(), s.name.clone())));
+        if !self.rows.with_untracked(Vec::is_empty) {
+            return; // a live snapshot got here first and is newer
+        }
+        let order: HashMap<&str, usize> = board.symbols.iter().enumerate().map(|(i, s)| (s.symbol.as_str(), i)).collect();
+        let mut quotes: Vec<&Quote> = board.quotes.iter().collect();
+        quotes.sort_by_key(|q| order.get(q.symbol.as_str()).copied().unwrap_or(usize::MAX));
+        self.set_rows(quotes.into_iter().map(|q| Row::new(q, self.name_of(&q.symbol))).collect());
+    }
+
+    fn set_rows(&self, rows: Vec<Row>) {
+        let index = rows.iter().enumerate().map(|(i, r)| (r.symbol.clone(), i)).collect();
+        self.index.set_value(index);
+        self.rows.set(rows);
+    }
+
+    fn row(&self, symbol: &str) -> Option<Row> {
+        let i = self.index.with_value(|index| index.get(symbol).copied())?;
+        self.rows.with_untracked(|rows| rows.get(i).cloned())
+    }
+
+    fn name_of(&self, symbol: &str) -> Arc<str> {
+        self.names.with_value(|names| names.get(symbol).cloned()).unwrap_or_else(|| "".into())
+    }
+
+    /// Records display names learnt after the first render (`/api/symbols`).
+    pub fn set_names(&self, names: impl IntoIterator<Item = (String, String)>) {
+        for (symbol, name) in names {
+            let name: Arc<str> = name.as_str().into();
+            if let Some(row) = self.row(&symbol) {
+                set_if_changed(row.name, name.clone());
+            }
+            self.names.update_value(|map| {
+                map.insert(symbol, name);
+            });
+        }
+    }
+
+    /// Replaces the store's state with a snapshot, keeping the rows (and
+    /// their DOM) of symbols that stay.
+    pub fn apply_snapshot(&self, quotes: &[Quote]) {
+        let old: HashMap<Arc<str>, Row> =
+            self.rows.with_untracked(|rows| rows.iter().map(|r| (r.symbol.clone(), r.clone())).collect());
+        let same_symbols = quotes.len() == old.len() && quotes.iter().all(|q| old.contains_key(q.symbol.as_str()));
+        let mut rows = Vec::with_capacity(quotes.len());
+        for quote in quotes {
+            match old.get(quote.symbol.as_str()) {
+                Some(row) => {
+                    row.apply(&Change::full(quote));
+                    rows.push(row.clone());
+                }
+                None => rows.push(Row::new(quote, self.name_of(&quote.symbol))),
+            }
+        }
+        if !same_symbols {
+            self.set_rows(rows);
+        }
+    }
+
+    /// Applies one diff's changes; a symbol not yet shown is added when its
+    /// change is complete.
+    pub fn apply_diff(&self, ts: i64, changes: &[Change]) {
+        let mut added = Vec::new();
+        for change in changes {
+            match self.row(&change.symbol) {
+                Some(row) => row.apply(change),
+                None => added.extend(change.to_quote()),
+            }
+        }
+        if !added.is_empty() {
+            let mut rows = self.rows.get_untracked();
+            rows.extend(added.iter().map(|q| Row::new(q, self.name_of(&q.symbol))));
+            self.set_rows(rows);
+        }
+        set_if_changed(self.updated_at, ts);
+    }
+
+    /// Every row's quote (untracked), in display order.
+    pub fn quotes(&self) -> Vec<Quote> {
+        self.rows.with_untracked(|rows| rows.iter().map(Row::quote).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::SymbolInfo;
+
+    fn quote(symbol: &str, last: f64) -> Quote {
+        Quote {
+            symbol: symbol.into(),
+            last,
+            bid: last - 0.01,
+            ask: last + 0.01,
+            open: last,
+            high: last,
+            low: last,
+            prev_close: last,
+            volume: 100,
+            ts: 1,
+        }
+    }
+
+    fn board() -> Board {
+        let info = |s: &str| SymbolInfo { symbol: s.into(), name: format!("{s} Corp"), currency: "USD".into() };
+        Board {
+            seq: 1,
+            symbols: vec![info("B"), info("A")],
+            quotes: vec![quote("A", 10.0), quote("B", 20.0)],
+            feeds: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn loads_in_symbol_order_with_names() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let store = QuoteStore::new();
+            store.load(&board());
+            let rows = store.rows.get_untracked();
+            assert_eq!(rows.iter().map(|r| &*r.symbol).collect::<Vec<_>>(), ["B", "A"]);
+            assert_eq!(&*rows[1].name.get_untracked(), "A Corp");
+        });
+    }
+
+    #[test]
+    fn diffs_write_fields_and_flash_the_direction() {
+        Owner::new().with(|| {
+            let store = QuoteStore::new();
+            store.load(&board());
+            let change = Change { symbol: "A".into(), last: Some(10.5), volume: Some(300), ..Default::default() };
+            store.apply_diff(99, &[change]);
+            let a = store.rows.get_untracked()[1].clone();
+            assert_eq!((a.last.get_untracked(), a.volume.get_untracked()), (10.5, 300));
+            assert_eq!(a.flash.get_untracked(), Flash { dir: 1, count: 1 });
+            store.apply_diff(100, &[Change { symbol: "A".into(), last: Some(10.25), ..Default::default() }]);
+            assert_eq!(a.flash.get_untracked(), Flash { dir: -1, count: 2 });
+            assert_eq!(store.updated_at.get_untracked(), 100);
+        });
+    }
+
+    #[test]
+    fn snapshots_replace_state_and_diffs_add_new_symbols() {
+        Owner::new().with(|| {
+            let store = QuoteStore::new();
+            store.load(&board());
+            store.apply_snapshot(&[quote("A", 11.0), quote("C", 5.0)]);
+            assert_eq!(store.quotes(), vec![quote("A", 11.0), quote("C", 5.0)]);
+            store.apply_diff(1, &[Change::full(&quote("D", 1.0)), Change { symbol: "E".into(), last: Some(2.0), ..Default::default() }]);
+            let symbols: Vec<String> = store.quotes().into_iter().map(|q| q.symbol).collect();
+            assert_eq!(symbols, ["A", "C", "D"], "an incomplete change for an unknown symbol is not a row");
+        });
+    }
+}

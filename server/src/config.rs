@@ -1,0 +1,222 @@
+//! Command line, environment and config file, parsed once into [`Config`].
+//!
+//! Precedence: command line, then `TICKERTAPE_*` environment variables, then
+//! the TOML file named by `--config` (keys are the long flag names), then the
+//! defaults written here.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+
+use crate::feed::FeedSpec;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// tickertape: a live market dashboard. Serves the page, a WebSocket feed of
+/// quote diffs (protocol v1 at /ws) and a JSON API, from simulated or real
+/// market data.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "tickertape", version, max_term_width = 100)]
+pub struct Config {
+    /// Address to serve HTTP and WebSocket on.
+    #[arg(long, env = "TICKERTAPE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Market-data source; repeat for several. `sim` is the built-in simulator.
+    #[arg(long = "feed", env = "TICKERTAPE_FEED", value_delimiter = ',', default_value = "sim")]
+    pub feeds: Vec<FeedSpec>,
+
+    /// Symbols to serve, comma-separated (default: each feed's own list).
+    #[arg(long, env = "TICKERTAPE_SYMBOLS", value_delimiter = ',')]
+    pub symbols: Vec<String>,
+
+    /// Seed of the simulator's random walk (default: random, logged at start).
+    #[arg(long, env = "TICKERTAPE_SEED")]
+    pub seed: Option<u64>,
+
+    /// Milliseconds between steps of the simulator's walk.
+    #[arg(long, env = "TICKERTAPE_TICK_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub tick_ms: u64,
+
+    /// Milliseconds between batches of changes sent to clients.
+    #[arg(long, env = "TICKERTAPE_FLUSH_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub flush_ms: u64,
+
+    /// Origin allowed to open /ws besides the page's own (e.g. https://dash.example.com); repeatable.
+    #[arg(long = "allowed-origin", env = "TICKERTAPE_ALLOWED_ORIGIN", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Milliseconds between WebSocket pings to each client.
+    #[arg(long, env = "TICKERTAPE_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub heartbeat_ms: u64,
+
+    /// Close a client silent for this many milliseconds (no frame, no pong).
+    #[arg(long, env = "TICKERTAPE_HEARTBEAT_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub heartbeat_timeout_ms: u64,
+
+    /// Client messages allowed per second on one connection (bursts of twice that).
+    #[arg(long, env = "TICKERTAPE_CLIENT_MSG_RATE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub client_msg_rate: u32,
+
+    /// Seconds to wait for clients to close on shutdown.
+    #[arg(long, env = "TICKERTAPE_SHUTDOWN_TIMEOUT", default_value_t = 5)]
+    pub shutdown_timeout: u64,
+
+    /// Directory with the built site (wasm, JS, CSS, static assets).
+    #[arg(long, env = "TICKERTAPE_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Log format.
+    #[arg(long, env = "TICKERTAPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// TOML file with defaults for any of these flags, keyed by long name (e.g. flush-ms = 250).
+    #[arg(long, env = "TICKERTAPE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Args(#[from] clap::Error),
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Parses the process's arguments, environment and config file.
+    pub fn load() -> Result<Config, ConfigError> {
+        Config::from_args(std::env::args_os())
+    }
+
+    /// Parses `args` (the first is the program name) as [`Config::load`] does.
+    pub fn from_args<I: IntoIterator<Item = T>, T: Into<OsString>>(args: I) -> Result<Config, ConfigError> {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let command = Config::command();
+        let matches = command.clone().try_get_matches_from(&args)?;
+        let Some(path) = matches.get_one::<PathBuf>("config") else {
+            return Ok(Config::from_arg_matches(&matches)?);
+        };
+        let file_args = file_arguments(path, &command, &matches)?;
+        let merged = args.iter().take(1).cloned().chain(file_args).chain(args.iter().skip(1).cloned());
+        let matches = command.try_get_matches_from(merged)?;
+        Ok(Config::from_arg_matches(&matches)?)
+    }
+
+    pub fn flush(&self) -> Duration {
+        Duration::from_millis(self.flush_ms)
+    }
+
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms)
+    }
+}
+
+/// The config file's settings as arguments, for every flag that neither the
+/// command line nor the environment set.
+fn file_arguments(path: &PathBuf, command: &clap::Command, matches: &clap::ArgMatches) -> Result<Vec<OsString>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let file_error = |message: String| ConfigError::File { path: path.clone(), message };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let long = key.replace('_', "-");
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+            .ok_or_else(|| file_error(format!("unknown setting {key:?}")))?;
+        let id = arg.get_id().as_str();
+        if matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
+            continue;
+        }
+        let values = match value {
+            toml::Value::Array(items) => items,
+            single => vec![single],
+        };
+        for value in values {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => return Err(file_error(format!("{key}: unsupported value {other}"))),
+            };
+            out.push(format!("--{long}").into());
+            out.push(text.into());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_config(text: &str) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("tickertape.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    /// A scratch directory removed on drop (std only).
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                let name = format!("tickertape-test-{}-{}", std::process::id(), rand::random::<u64>());
+                let path = std::env::temp_dir().join(name);
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_serve_the_simulator_on_port_3000() {
+        let config = Config::from_args(["tickertape"]).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.feeds, vec![FeedSpec::Sim]);
+        assert_eq!(config.flush(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_config_file() {
+        let (_dir, path) =
+            write_config("flush-ms = 250\ntick_ms = 50\nallowed-origin = [\"https://a.test\", \"https://b.test\"]\n");
+        let path = path.to_str().unwrap();
+        let config = Config::from_args(["tickertape", "--config", path, "--flush-ms", "40"]).unwrap();
+        assert_eq!((config.flush_ms, config.tick_ms), (40, 50));
+        assert_eq!(config.allowed_origins, vec!["https://a.test", "https://b.test"]);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let (_dir, path) = write_config("flush-msec = 250\n");
+        let err = Config::from_args(["tickertape", "--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("unknown setting \"flush-msec\""), "{err}");
+        let err = Config::from_args(["tickertape", "--feed", "bogus"]).unwrap_err();
+        assert!(err.to_string().contains("unknown feed \"bogus\""), "{err}");
+        assert!(Config::from_args(["tickertape", "--flush-ms", "0"]).is_err());
+    }
+}

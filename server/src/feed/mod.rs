@@ -1,0 +1,185 @@
+//! Market-data sources and the supervisor that keeps them running.
+//!
+//! Every source implements [`Feed`] and pushes normalised [`Tick`]s through a
+//! [`FeedOutput`] into the hub. [`supervise`] runs one feed, restarts it with
+//! capped exponential backoff and jitter when it fails, and reports the feed's
+//! state (`live` / `stale` / `reconnecting`) to the hub, which tells clients.
+
+pub mod sim;
+pub mod universe;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::{FeedState, SymbolInfo};
+use async_trait::async_trait;
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{FeedId, Hub};
+
+/// One normalised market event: a trade, with the quote around it if the
+/// source has one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tick {
+    pub symbol: Arc<str>,
+    pub price: f64,
+    /// Shares (or units) traded; adds to the day volume.
+    pub size: u64,
+    pub bid: Option<f64>,
+    pub ask: Option<f64>,
+    /// The previous session's close, when the source supplies it.
+    pub prev_close: Option<f64>,
+    /// Event time, Unix milliseconds.
+    pub ts: i64,
+}
+
+/// Why a feed stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the hub has shut down")]
+    HubGone,
+    #[error("upstream failed: {0}")]
+    Upstream(String),
+}
+
+/// A source of ticks.
+#[async_trait]
+pub trait Feed: Send {
+    /// Short name shown to clients in `status` messages (`sim`, `finnhub`, ...).
+    fn name(&self) -> &str;
+    /// The instruments this feed quotes; the hub serves their union.
+    fn symbols(&self) -> Vec<SymbolInfo>;
+    /// Pushes ticks until `stop` fires (returns `Ok`) or upstream fails.
+    async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken) -> Result<(), FeedError>;
+}
+
+/// Where a feed sends its ticks. The first tick of each run marks the feed live.
+pub struct FeedOutput {
+    ticks: mpsc::Sender<Tick>,
+    hub: Hub,
+    id: FeedId,
+    live: bool,
+}
+
+impl FeedOutput {
+    pub fn new(hub: Hub, id: FeedId) -> FeedOutput {
+        FeedOutput { ticks: hub.tick_sender(), hub, id, live: false }
+    }
+
+    /// Hands one tick to the hub, waiting if the hub is momentarily behind.
+    pub async fn send(&mut self, tick: Tick) -> Result<(), FeedError> {
+        if !self.live {
+            self.report(FeedState::Live);
+        }
+        self.ticks.send(tick).await.map_err(|_| FeedError::HubGone)
+    }
+
+    fn report(&mut self, state: FeedState) {
+        self.live = state == FeedState::Live;
+        self.hub.set_feed_state(self.id, state);
+    }
+}
+
+/// Restart pacing for a failed feed.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+    /// A run that lasted this long resets the backoff to `base`.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before restart number `attempt` (0-based): exponential, capped,
+    /// with jitter in [50 %, 100 %] so many feeds do not retry in lockstep.
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.min(16));
+        exp.min(self.max).mul_f64(rng.random_range(0.5..=1.0))
+    }
+}
+
+/// Runs `feed` until `stop` fires, restarting it whenever it fails.
+pub async fn supervise(mut feed: Box<dyn Feed>, mut out: FeedOutput, backoff: Backoff, stop: CancellationToken) {
+    let mut attempt = 0;
+    loop {
+        let started = Instant::now();
+        let result = feed.run(&mut out, stop.clone()).await;
+        if stop.is_cancelled() {
+            return;
+        }
+        out.report(FeedState::Stale);
+        match result {
+            Err(FeedError::HubGone) => return,
+            Err(e) => tracing::warn!(feed = feed.name(), error = %e, "feed failed"),
+            Ok(()) => tracing::warn!(feed = feed.name(), "feed ended"),
+        }
+        if started.elapsed() >= backoff.reset_after {
+            attempt = 0;
+        }
+        let delay = backoff.delay(attempt, &mut rand::rng());
+        attempt = attempt.saturating_add(1);
+        tracing::info!(feed = feed.name(), ?delay, attempt, "restarting feed");
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        out.report(FeedState::Reconnecting);
+    }
+}
+
+/// A `--feed` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedSpec {
+    /// The built-in simulator.
+    Sim,
+}
+
+impl std::str::FromStr for FeedSpec {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<FeedSpec, String> {
+        match spec {
+            "sim" => Ok(FeedSpec::Sim),
+            other => Err(format!("unknown feed {other:?} (known: sim)")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let backoff = Backoff::default();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let delays: Vec<_> = (0..12).map(|a| backoff.delay(a, &mut rng)).collect();
+        for (attempt, delay) in delays.iter().enumerate() {
+            let ceiling = backoff.base.saturating_mul(1 << attempt).min(backoff.max);
+            assert!(*delay <= ceiling && *delay >= ceiling / 2, "attempt {attempt}: {delay:?}");
+        }
+        assert!(delays[11] >= backoff.max / 2);
+        let again: Vec<_> = (0..12).map(|_| backoff.delay(3, &mut rng)).collect();
+        assert!(again.windows(2).any(|w| w[0] != w[1]), "jitter must vary the delay");
+    }
+
+    #[test]
+    fn feed_specs_parse_with_a_clear_error() {
+        assert_eq!("sim".parse::<FeedSpec>(), Ok(FeedSpec::Sim));
+        assert_eq!("nope".parse::<FeedSpec>(), Err("unknown feed \"nope\" (known: sim)".to_string()));
+    }
+}

@@ -1,0 +1,277 @@
+//! The simulated feed: a seeded geometric random walk per instrument.
+//!
+//! Each step (`--tick-ms`) moves every instrument's mid price by a log-normal
+//! return scaled to its annualised volatility, then, with the instrument's
+//! trade probability, prints a trade at the bid or the ask of a spread of a
+//! few basis points. The walk depends only on the seed and the step count,
+//! never on the clock, so a seed reproduces the same tick sequence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::SymbolInfo;
+use async_trait::async_trait;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::universe::Instrument;
+use super::{Feed, FeedError, FeedOutput, Tick};
+use crate::now_ms;
+
+/// Seconds in a US trading year: 252 sessions of 6.5 hours.
+const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
+
+/// What the simulator trades and how fast.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Wall time between steps of the walk.
+    pub tick: Duration,
+    pub instruments: Vec<Instrument>,
+}
+
+/// One instrument's random walk.
+#[derive(Clone, Debug)]
+struct Walker {
+    symbol: Arc<str>,
+    name: &'static str,
+    mid: f64,
+    prev_close: f64,
+    /// Standard deviation of one step's log return.
+    sigma: f64,
+    /// Probability that a step prints a trade.
+    trade_probability: f64,
+    /// Half the quoted spread, as a fraction of the mid.
+    half_spread: f64,
+}
+
+/// The simulator; see the module docs.
+pub struct Simulator {
+    config: SimConfig,
+    rng: ChaCha8Rng,
+    walkers: Vec<Walker>,
+    opened: bool,
+}
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Simulator {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let step_years = config.tick.as_secs_f64() / TRADING_SECONDS_PER_YEAR;
+        let walkers = config.instruments.iter().map(|i| Walker::new(i, step_years, config.tick, &mut rng)).collect();
+        Simulator { config, rng, walkers, opened: false }
+    }
+
+    /// The opening cross: one trade per instrument carrying its previous close,
+    /// so every quote exists from the first batch on.
+    pub fn open(&mut self, ts: i64) -> Vec<Tick> {
+        self.opened = true;
+        let rng = &mut self.rng;
+        self.walkers
+            .iter_mut()
+            .map(|w| {
+                w.mid = w.prev_close * (0.012 * normal(rng)).exp();
+                let mut tick = w.trade(rng, ts);
+                tick.size = rng.random_range(20_000..400_000);
+                tick.prev_close = Some(w.prev_close);
+                tick
+            })
+            .collect()
+    }
+
+    /// One step of the walk: the trades printed during one tick interval.
+    pub fn step(&mut self, ts: i64) -> Vec<Tick> {
+        let rng = &mut self.rng;
+        self.walkers
+            .iter_mut()
+            .filter_map(|w| {
+                w.walk(rng);
+                (rng.random::<f64>() < w.trade_probability).then(|| w.trade(rng, ts))
+            })
+            .collect()
+    }
+
+    async fn publish(out: &mut FeedOutput, ticks: Vec<Tick>) -> Result<(), FeedError> {
+        for tick in ticks {
+            out.send(tick).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Walker {
+    fn new(instrument: &Instrument, step_years: f64, tick: Duration, rng: &mut impl Rng) -> Walker {
+        let trades_per_second = rng.random_range(1.5..8.0);
+        Walker {
+            symbol: instrument.symbol.into(),
+            name: instrument.name,
+            mid: instrument.price,
+            prev_close: instrument.price,
+            sigma: instrument.volatility * step_years.sqrt(),
+            trade_probability: (trades_per_second * tick.as_secs_f64()).min(1.0),
+            half_spread: rng.random_range(0.5e-4..3.0e-4),
+        }
+    }
+
+    fn walk(&mut self, rng: &mut impl Rng) {
+        // The -σ²/2 drift keeps the expected price flat (a martingale).
+        self.mid *= (self.sigma * normal(rng) - 0.5 * self.sigma * self.sigma).exp();
+    }
+
+    fn trade(&self, rng: &mut impl Rng, ts: i64) -> Tick {
+        let half = (self.mid * self.half_spread).max(0.005);
+        let bid = cents_down(self.mid - half).max(0.01);
+        let ask = cents_up(self.mid + half).max(bid + 0.01);
+        let ask = round_cents(ask);
+        let price = if rng.random::<bool>() { ask } else { bid };
+        Tick {
+            symbol: self.symbol.clone(),
+            price,
+            size: trade_size(rng),
+            bid: Some(bid),
+            ask: Some(ask),
+            prev_close: None,
+            ts,
+        }
+    }
+}
+
+/// Mostly round lots, some odd lots, the occasional block.
+fn trade_size(rng: &mut impl Rng) -> u64 {
+    match rng.random_range(0..10) {
+        0..=5 => 100 * rng.random_range(1..=10),
+        6..=8 => rng.random_range(1..100),
+        _ => 100 * rng.random_range(10..=200),
+    }
+}
+
+/// A standard normal draw (Box–Muller), so the walk needs no extra crate.
+fn normal(rng: &mut impl Rng) -> f64 {
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+fn round_cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn cents_down(x: f64) -> f64 {
+    (x * 100.0).floor() / 100.0
+}
+
+fn cents_up(x: f64) -> f64 {
+    (x * 100.0).ceil() / 100.0
+}
+
+#[async_trait]
+impl Feed for Simulator {
+    fn name(&self) -> &str {
+        "sim"
+    }
+
+    fn symbols(&self) -> Vec<SymbolInfo> {
+        let info = |w: &Walker| SymbolInfo { symbol: w.symbol.to_string(), name: w.name.into(), currency: "USD".into() };
+        self.walkers.iter().map(info).collect()
+    }
+
+    async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken) -> Result<(), FeedError> {
+        if !self.opened {
+            let ticks = self.open(now_ms());
+            Self::publish(out, ticks).await?;
+        }
+        let mut interval = tokio::time::interval(self.config.tick);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        interval.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Ok(()),
+                _ = interval.tick() => {
+                    let ticks = self.step(now_ms());
+                    Self::publish(out, ticks).await?;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::universe::DEFAULT_INSTRUMENTS;
+
+    fn sim(seed: u64) -> Simulator {
+        Simulator::new(SimConfig {
+            seed,
+            tick: Duration::from_millis(100),
+            instruments: DEFAULT_INSTRUMENTS.to_vec(),
+        })
+    }
+
+    fn session(seed: u64, steps: i64) -> Vec<Tick> {
+        let mut s = sim(seed);
+        let mut ticks = s.open(0);
+        for step in 1..=steps {
+            ticks.extend(s.step(step * 100));
+        }
+        ticks
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_ticks() {
+        let a = session(42, 500);
+        assert_eq!(a, session(42, 500));
+        assert_ne!(a, session(43, 500));
+    }
+
+    #[test]
+    fn every_instrument_opens_with_its_previous_close() {
+        let ticks = sim(1).open(0);
+        assert_eq!(ticks.len(), DEFAULT_INSTRUMENTS.len());
+        for (tick, instrument) in ticks.iter().zip(DEFAULT_INSTRUMENTS) {
+            assert_eq!(&*tick.symbol, instrument.symbol);
+            assert_eq!(tick.prev_close, Some(instrument.price));
+            let gap = (tick.price / instrument.price).ln().abs();
+            assert!(gap < 0.08, "{} opened {} from {}", instrument.symbol, tick.price, instrument.price);
+        }
+    }
+
+    #[test]
+    fn quotes_are_sane_over_a_long_session() {
+        let ticks = session(9, 20_000);
+        assert!(ticks.len() > 20_000 * DEFAULT_INSTRUMENTS.len() / 10, "too few trades: {}", ticks.len());
+        for t in &ticks {
+            let (bid, ask) = (t.bid.unwrap(), t.ask.unwrap());
+            assert!(bid > 0.0 && ask > bid, "{t:?}");
+            assert!(t.price == bid || t.price == ask, "{t:?}");
+            assert!(t.size > 0);
+            assert_eq!(round_cents(t.price), t.price, "prices are in cents: {t:?}");
+            assert!((ask - bid) / bid < 0.002, "spread too wide: {t:?}");
+        }
+    }
+
+    #[test]
+    fn step_returns_match_the_configured_volatility() {
+        let mut s = sim(3);
+        let steps = 50_000;
+        let mut sums = vec![(0.0, 0.0); s.walkers.len()];
+        for _ in 0..steps {
+            let before: Vec<f64> = s.walkers.iter().map(|w| w.mid).collect();
+            s.step(0);
+            for ((w, b), (sum, sq)) in s.walkers.iter().zip(before).zip(sums.iter_mut()) {
+                let r = (w.mid / b).ln();
+                *sum += r;
+                *sq += r * r;
+            }
+        }
+        for (w, (sum, sq)) in s.walkers.iter().zip(sums) {
+            let mean = sum / steps as f64;
+            let sd = (sq / steps as f64 - mean * mean).sqrt();
+            let ratio = sd / w.sigma;
+            assert!((0.97..1.03).contains(&ratio), "{}: sd {sd} vs sigma {}", w.symbol, w.sigma);
+            assert!(mean.abs() < 4.0 * w.sigma / (steps as f64).sqrt(), "{}: drift {mean}", w.symbol);
+        }
+    }
+}

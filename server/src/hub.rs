@@ -1,0 +1,444 @@
+//! The hub: the latest quote per symbol and the batches that carry changes.
+//!
+//! Feeds send [`Tick`]s into one channel. [`HubTask`] applies them to a
+//! working copy of every quote and, once per flush interval, diffs the working
+//! copy against what it last published. The changed fields become one
+//! [`Batch`], encoded to JSON once, appended to a short ring of recent batches,
+//! and announced through a `watch` of the newest batch number. Sessions read
+//! the ring at their own pace; the hub never waits for any of them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use app::protocol::{Change, FeedState, Quote, SymbolInfo};
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::feed::Tick;
+use crate::subscription::Subscription;
+use crate::{now_ms, wire};
+
+/// Index of a symbol in the hub's universe.
+pub type SymbolId = usize;
+/// Index of a feed in the order the feeds were configured.
+pub type FeedId = usize;
+
+/// How the hub batches.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Interval between batches.
+    pub flush: Duration,
+    /// Batches kept for sessions that fall behind; a session further behind
+    /// than this is a slow consumer and is disconnected.
+    pub retained_batches: usize,
+    /// Capacity of the tick channel shared by every feed.
+    pub tick_capacity: usize,
+}
+
+/// One symbol's changes within a batch.
+#[derive(Debug)]
+pub struct Entry {
+    pub id: SymbolId,
+    pub change: Change,
+    /// `change` as JSON, encoded once for every session.
+    pub json: String,
+}
+
+/// The changes of one flush interval, in symbol order.
+#[derive(Debug)]
+pub struct Batch {
+    /// Hub-wide batch number; consecutive batches differ by exactly 1.
+    pub no: u64,
+    /// Server time of the flush, Unix milliseconds (the diff's `ts`).
+    pub ts: i64,
+    pub entries: Vec<Entry>,
+    /// The tail of a diff message carrying every entry, from `"ts"` to the
+    /// closing brace: shared by every session subscribed to `*`.
+    pub all_tail: String,
+}
+
+/// A feed's name and state, as sent to clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedStatus {
+    pub name: String,
+    pub state: FeedState,
+}
+
+/// The reader was further behind than the hub retains.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Lagged;
+
+/// What sessions and the HTTP API read. Written only by [`HubTask::flush`];
+/// `no` and `quotes` always describe the same instant.
+struct Published {
+    no: u64,
+    quotes: Vec<Option<Quote>>,
+    ring: VecDeque<Arc<Batch>>,
+}
+
+struct Inner {
+    symbols: Vec<SymbolInfo>,
+    index: HashMap<String, SymbolId>,
+    published: RwLock<Published>,
+    head: watch::Sender<u64>,
+    feeds: watch::Sender<Vec<FeedStatus>>,
+    ticks: mpsc::Sender<Tick>,
+    retained: usize,
+}
+
+/// A cheap handle to the hub, shared by feeds, sessions and HTTP handlers.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl Hub {
+    /// Creates the hub for a fixed universe of symbols and feeds. The returned
+    /// task must be run for batches to flow.
+    pub fn new(symbols: Vec<SymbolInfo>, feed_names: Vec<String>, config: &HubConfig) -> (Hub, HubTask) {
+        let (ticks, rx) = mpsc::channel(config.tick_capacity);
+        let index = symbols.iter().enumerate().map(|(id, s)| (s.symbol.clone(), id)).collect();
+        let feeds = feed_names.into_iter().map(|name| FeedStatus { name, state: FeedState::Reconnecting });
+        let published = Published { no: 0, quotes: vec![None; symbols.len()], ring: VecDeque::new() };
+        let inner = Inner {
+            index,
+            published: RwLock::new(published),
+            head: watch::Sender::new(0),
+            feeds: watch::Sender::new(feeds.collect()),
+            ticks,
+            retained: config.retained_batches.max(1),
+            symbols,
+        };
+        let hub = Hub { inner: Arc::new(inner) };
+        let task = HubTask::new(hub.clone(), rx, config.flush);
+        (hub, task)
+    }
+
+    /// Every symbol the hub serves, in display order.
+    pub fn symbols(&self) -> &[SymbolInfo] {
+        &self.inner.symbols
+    }
+
+    pub fn lookup(&self, symbol: &str) -> Option<SymbolId> {
+        self.inner.index.get(symbol).copied()
+    }
+
+    pub fn tick_sender(&self) -> mpsc::Sender<Tick> {
+        self.inner.ticks.clone()
+    }
+
+    pub fn set_feed_state(&self, feed: FeedId, state: FeedState) {
+        self.inner.feeds.send_if_modified(|feeds| match feeds.get_mut(feed) {
+            Some(f) if f.state != state => {
+                tracing::info!(feed = %f.name, ?state, "feed state");
+                f.state = state;
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// Feed states; changes wake the receiver.
+    pub fn feed_states(&self) -> watch::Receiver<Vec<FeedStatus>> {
+        self.inner.feeds.subscribe()
+    }
+
+    /// Names of the feeds that are not live (empty when all are).
+    pub fn feeds_down(&self) -> Vec<String> {
+        let feeds = self.inner.feeds.borrow();
+        feeds.iter().filter(|f| f.state != FeedState::Live).map(|f| f.name.clone()).collect()
+    }
+
+    pub fn any_feed_live(&self) -> bool {
+        self.inner.feeds.borrow().iter().any(|f| f.state == FeedState::Live)
+    }
+
+    /// The newest batch number; changes wake the receiver.
+    pub fn watch_head(&self) -> watch::Receiver<u64> {
+        self.inner.head.subscribe()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Published> {
+        // A panic while holding the lock cannot leave `Published` half-written
+        // (flush builds everything first), so a poisoned lock is still valid.
+        self.inner.published.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The published quotes a subscription covers, and the batch number they
+    /// are current as of: the next diff for them is batch `no + 1`.
+    pub fn snapshot(&self, sub: &Subscription) -> (u64, Vec<Quote>) {
+        let published = self.read();
+        let quotes = published.quotes.iter().enumerate().filter(|(id, _)| sub.contains(*id));
+        (published.no, quotes.filter_map(|(_, q)| q.clone()).collect())
+    }
+
+    /// Every batch numbered above `no`, oldest first.
+    pub fn batches_after(&self, no: u64) -> Result<Vec<Arc<Batch>>, Lagged> {
+        let published = self.read();
+        let Some(oldest) = published.ring.front().map(|b| b.no) else {
+            return Ok(Vec::new());
+        };
+        if no + 1 < oldest {
+            return Err(Lagged);
+        }
+        let skip = usize::try_from(no + 1 - oldest).unwrap_or(usize::MAX);
+        Ok(published.ring.iter().skip(skip).cloned().collect())
+    }
+
+    fn publish(&self, batch: Batch, quotes: impl Iterator<Item = (SymbolId, Quote)>) {
+        let no = batch.no;
+        {
+            let mut published = self.inner.published.write().unwrap_or_else(|e| e.into_inner());
+            for (id, quote) in quotes {
+                published.quotes[id] = Some(quote);
+            }
+            published.no = no;
+            published.ring.push_back(Arc::new(batch));
+            while published.ring.len() > self.inner.retained {
+                published.ring.pop_front();
+            }
+        }
+        self.inner.head.send_replace(no);
+    }
+}
+
+/// The hub's own task: owns the working quotes; see the module docs.
+pub struct HubTask {
+    hub: Hub,
+    rx: mpsc::Receiver<Tick>,
+    flush_every: Duration,
+    /// Current state, updated by every tick.
+    working: Vec<Option<Quote>>,
+    /// State as of the last batch, the base the next diff is taken against.
+    sent: Vec<Option<Quote>>,
+    /// Symbols touched since the last flush, each once.
+    dirty: Vec<SymbolId>,
+    is_dirty: Vec<bool>,
+    no: u64,
+}
+
+impl HubTask {
+    fn new(hub: Hub, rx: mpsc::Receiver<Tick>, flush_every: Duration) -> HubTask {
+        let n = hub.symbols().len();
+        HubTask {
+            hub,
+            rx,
+            flush_every,
+            working: vec![None; n],
+            sent: vec![None; n],
+            dirty: Vec::new(),
+            is_dirty: vec![false; n],
+            no: 0,
+        }
+    }
+
+    /// Applies ticks and publishes a batch every flush interval until `stop`.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut flush = tokio::time::interval(self.flush_every);
+        flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                _ = flush.tick() => self.flush(now_ms()),
+                Some(tick) = self.rx.recv() => self.apply(&tick),
+            }
+        }
+    }
+
+    /// Folds one tick into the working quote of its symbol.
+    pub fn apply(&mut self, tick: &Tick) {
+        let Some(id) = self.hub.lookup(&tick.symbol) else {
+            tracing::debug!(symbol = %tick.symbol, "tick for a symbol outside the universe");
+            return;
+        };
+        if !(tick.price.is_finite() && tick.price > 0.0) {
+            tracing::debug!(?tick, "tick with an unusable price");
+            return;
+        }
+        apply_tick(&mut self.working[id], &tick.symbol, tick);
+        if !self.is_dirty[id] {
+            self.is_dirty[id] = true;
+            self.dirty.push(id);
+        }
+    }
+
+    /// Publishes the changes since the last flush as one batch, if any.
+    pub fn flush(&mut self, ts: i64) {
+        self.dirty.sort_unstable();
+        let mut entries = Vec::with_capacity(self.dirty.len());
+        for id in self.dirty.drain(..) {
+            self.is_dirty[id] = false;
+            let (Some(new), old) = (&self.working[id], &self.sent[id]) else { continue };
+            let change = match old {
+                Some(old) => old.diff(new),
+                None => Some(Change::full(new)),
+            };
+            if let Some(change) = change {
+                let json = wire::to_json(&change);
+                entries.push(Entry { id, change, json });
+            }
+        }
+        if entries.is_empty() {
+            return;
+        }
+        self.no += 1;
+        let updated: Vec<(SymbolId, Quote)> = entries.iter().filter_map(|e| Some((e.id, self.working[e.id].clone()?))).collect();
+        for (id, quote) in &updated {
+            self.sent[*id] = Some(quote.clone());
+        }
+        let all_tail = wire::diff_tail(ts, entries.iter().map(|e| e.json.as_str()));
+        let batch = Batch { no: self.no, ts, entries, all_tail };
+        self.hub.publish(batch, updated.into_iter());
+    }
+}
+
+/// The quote rules for one trade: bid = ask = last when the source has no
+/// quote; the first price seen stands in for a missing previous close.
+fn apply_tick(slot: &mut Option<Quote>, symbol: &str, tick: &Tick) {
+    let price = tick.price;
+    let quote = slot.get_or_insert_with(|| Quote {
+        symbol: symbol.to_owned(),
+        last: price,
+        bid: price,
+        ask: price,
+        open: price,
+        high: price,
+        low: price,
+        prev_close: price,
+        volume: 0,
+        ts: tick.ts,
+    });
+    quote.last = price;
+    quote.bid = tick.bid.filter(|b| b.is_finite()).unwrap_or(price);
+    quote.ask = tick.ask.filter(|a| a.is_finite()).unwrap_or(price);
+    quote.high = quote.high.max(price);
+    quote.low = quote.low.min(price);
+    quote.volume = quote.volume.saturating_add(tick.size);
+    quote.ts = quote.ts.max(tick.ts);
+    if let Some(prev_close) = tick.prev_close.filter(|p| p.is_finite() && *p > 0.0) {
+        quote.prev_close = prev_close;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::protocol::ServerMsg;
+
+    fn hub(symbols: &[&str]) -> (Hub, HubTask) {
+        hub_keeping(symbols, 3)
+    }
+
+    fn hub_keeping(symbols: &[&str], retained_batches: usize) -> (Hub, HubTask) {
+        let infos = symbols
+            .iter()
+            .map(|s| SymbolInfo { symbol: s.to_string(), name: format!("{s} Inc."), currency: "USD".into() })
+            .collect();
+        let config = HubConfig { flush: Duration::from_millis(100), retained_batches, tick_capacity: 16 };
+        Hub::new(infos, vec!["sim".into()], &config)
+    }
+
+    fn tick(symbol: &str, price: f64, size: u64, ts: i64) -> Tick {
+        Tick { symbol: symbol.into(), price, size, bid: Some(price - 0.01), ask: Some(price + 0.01), prev_close: None, ts }
+    }
+
+    #[test]
+    fn ticks_between_flushes_coalesce_into_one_change() {
+        let (hub, mut task) = hub(&["AAPL", "MSFT"]);
+        task.apply(&tick("AAPL", 100.0, 10, 1));
+        task.flush(1000);
+        task.apply(&tick("AAPL", 101.0, 5, 2));
+        task.apply(&tick("AAPL", 100.5, 5, 3));
+        task.apply(&tick("AAPL", 100.5, 0, 3));
+        task.flush(1100);
+        let batch = &hub.batches_after(1).unwrap()[0];
+        assert_eq!(batch.no, 2);
+        assert_eq!(batch.entries.len(), 1);
+        let change = &batch.entries[0].change;
+        assert_eq!(change.last, Some(100.5));
+        assert_eq!(change.high, Some(101.0));
+        assert_eq!(change.volume, Some(20));
+        assert_eq!(change.low, None, "low did not change");
+        assert_eq!(change.open, None, "open never changes after the first trade");
+    }
+
+    #[test]
+    fn a_symbols_first_change_is_complete_and_later_ones_minimal() {
+        let (hub, mut task) = hub(&["AAPL"]);
+        task.apply(&Tick { prev_close: Some(99.0), ..tick("AAPL", 100.0, 10, 1) });
+        task.flush(10);
+        task.apply(&Tick { bid: Some(99.99), ask: Some(100.01), ..tick("AAPL", 100.0, 0, 1) });
+        task.flush(20);
+        let first = &hub.batches_after(0).unwrap()[0].entries[0].change;
+        assert!(first.to_quote().is_some(), "first change carries every field: {first:?}");
+        assert_eq!(first.prev_close, Some(99.0));
+        assert_eq!(hub.batches_after(1).unwrap().len(), 0, "an unchanged quote publishes nothing");
+    }
+
+    #[test]
+    fn diffs_applied_to_a_snapshot_give_the_published_state() {
+        let (hub, mut task) = hub_keeping(&["A", "B", "C"], 10);
+        task.apply(&tick("A", 10.0, 1, 1));
+        task.apply(&tick("B", 20.0, 1, 1));
+        task.flush(1);
+        let (no, mut client) = hub.snapshot(&Subscription::all());
+        for (i, price) in [10.5, 9.75, 11.0, 11.0, 12.25].into_iter().enumerate() {
+            task.apply(&tick(["A", "B", "C"][i % 3], price, 3, 2 + i as i64));
+            task.flush(10 + i as i64);
+        }
+        for batch in hub.batches_after(no).unwrap() {
+            for e in &batch.entries {
+                match client.iter_mut().find(|q| q.symbol == e.change.symbol) {
+                    Some(q) => q.apply(&e.change),
+                    None => client.push(e.change.to_quote().unwrap()),
+                }
+            }
+        }
+        client.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        assert_eq!(client, hub.snapshot(&Subscription::all()).1);
+    }
+
+    #[test]
+    fn the_shared_encoding_is_the_documented_diff() {
+        let (hub, mut task) = hub(&["A", "B"]);
+        task.apply(&tick("A", 10.0, 1, 1));
+        task.apply(&tick("B", 20.0, 1, 1));
+        task.flush(77);
+        let batch = &hub.batches_after(0).unwrap()[0];
+        let frame = format!("{{\"type\":\"diff\",\"seq\":5,{}", batch.all_tail);
+        let parsed: ServerMsg = serde_json::from_str(&frame).unwrap();
+        let changes = batch.entries.iter().map(|e| e.change.clone()).collect();
+        assert_eq!(parsed, ServerMsg::Diff { seq: 5, ts: 77, changes });
+    }
+
+    #[test]
+    fn readers_too_far_behind_are_told_so() {
+        let (hub, mut task) = hub(&["A"]);
+        for i in 1..=5 {
+            task.apply(&tick("A", 10.0 + i as f64, 1, i));
+            task.flush(i);
+        }
+        assert_eq!(hub.batches_after(0).unwrap_err(), Lagged);
+        assert_eq!(hub.batches_after(1).unwrap_err(), Lagged);
+        let nos: Vec<u64> = hub.batches_after(2).unwrap().iter().map(|b| b.no).collect();
+        assert_eq!(nos, vec![3, 4, 5]);
+        assert!(hub.batches_after(5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unusable_ticks_are_ignored() {
+        let (hub, mut task) = hub(&["A"]);
+        task.apply(&tick("ZZZ", 10.0, 1, 1));
+        task.apply(&tick("A", f64::NAN, 1, 1));
+        task.apply(&tick("A", -3.0, 1, 1));
+        task.flush(1);
+        assert!(hub.snapshot(&Subscription::all()).1.is_empty());
+        task.apply(&Tick { bid: None, ask: Some(f64::INFINITY), ..tick("A", 5.0, 1, 1) });
+        task.flush(2);
+        let quote = &hub.snapshot(&Subscription::all()).1[0];
+        assert_eq!((quote.bid, quote.ask, quote.prev_close), (5.0, 5.0, 5.0));
+    }
+}

@@ -1,0 +1,213 @@
+//! tickertape's server: feeds → hub → WebSocket sessions, plus the HTTP API
+//! and the server-rendered page.
+//!
+//! - [`config`]: the one [`Config`](config::Config), from flags, env and file.
+//! - [`feed`]: the [`Feed`](feed::Feed) trait, the simulator, the supervisor.
+//! - [`hub`]: latest quotes, batching, the ring of encoded batches.
+//! - [`session`]: one task per WebSocket client (protocol v1).
+//! - [`wire`]: message encoding, diffs assembled from shared fragments.
+//! - [`api`]: `/api/*`, `/healthz`, `/readyz`.
+//!
+//! Ticks flow from each feed through one channel into the hub task; the hub
+//! publishes a batch per flush interval; sessions read batches and write
+//! frames. [`serve`] wires it all to a listener; `main` and the tests share it.
+
+pub mod api;
+pub mod config;
+pub mod feed;
+pub mod hub;
+pub mod session;
+pub mod subscription;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::SymbolInfo;
+use app::{App, Board, BoardSource, shell};
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::feed::sim::{SimConfig, Simulator};
+use crate::feed::universe::{DEFAULT_INSTRUMENTS, Instrument};
+use crate::feed::{Backoff, Feed, FeedOutput, FeedSpec};
+use crate::hub::{Hub, HubConfig};
+use crate::session::SessionConfig;
+use crate::subscription::Subscription;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Hub,
+    pub session: Arc<SessionConfig>,
+    pub leptos: LeptosOptions,
+    /// Fires when the server shuts down; feeds, the hub and sessions watch it.
+    pub shutdown: CancellationToken,
+    /// Every WebSocket session, so shutdown can wait for their close frames.
+    pub sessions: TaskTracker,
+    shutdown_timeout: Duration,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> LeptosOptions {
+        state.leptos.clone()
+    }
+}
+
+/// A configuration that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("unknown symbols for the simulator: {0}")]
+    UnknownSymbols(String),
+}
+
+impl AppState {
+    /// Builds the feeds and the hub from `config` and starts them on the
+    /// current runtime. They run until [`AppState::shutdown`] fires.
+    pub fn start(config: &Config) -> Result<AppState, StartError> {
+        let feeds = build_feeds(config)?;
+        let mut symbols: Vec<SymbolInfo> = Vec::new();
+        for info in feeds.iter().flat_map(|f| f.symbols()) {
+            if !symbols.iter().any(|s| s.symbol == info.symbol) {
+                symbols.push(info);
+            }
+        }
+        let names = feeds.iter().map(|f| f.name().to_owned()).collect();
+        let hub_config = HubConfig { flush: config.flush(), retained_batches: 50, tick_capacity: 16_384 };
+        let (hub, hub_task) = Hub::new(symbols, names, &hub_config);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(hub_task.run(shutdown.clone()));
+        for (id, feed) in feeds.into_iter().enumerate() {
+            let out = FeedOutput::new(hub.clone(), id);
+            tokio::spawn(feed::supervise(feed, out, Backoff::default(), shutdown.clone()));
+        }
+        Ok(AppState {
+            hub,
+            session: Arc::new(session_config(config)),
+            leptos: leptos_options(config),
+            shutdown,
+            sessions: TaskTracker::new(),
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
+        })
+    }
+
+    /// The quotes the page is first rendered with.
+    pub fn board(&self) -> Board {
+        let (seq, quotes) = self.hub.snapshot(&Subscription::all());
+        let feeds = self.hub.feed_states().borrow().iter().map(|f| (f.name.clone(), f.state)).collect();
+        Board { seq, symbols: self.hub.symbols().to_vec(), quotes, feeds }
+    }
+}
+
+fn build_feeds(config: &Config) -> Result<Vec<Box<dyn Feed>>, StartError> {
+    let seed = config.seed.unwrap_or_else(rand::random);
+    let mut feeds: Vec<Box<dyn Feed>> = Vec::new();
+    for spec in &config.feeds {
+        match spec {
+            FeedSpec::Sim => {
+                tracing::info!(seed, "simulated feed");
+                let instruments = sim_instruments(&config.symbols)?;
+                feeds.push(Box::new(Simulator::new(SimConfig { seed, tick: config.tick(), instruments })));
+            }
+        }
+    }
+    Ok(feeds)
+}
+
+/// The simulator's instruments: the default list, or the named subset of it.
+fn sim_instruments(symbols: &[String]) -> Result<Vec<Instrument>, StartError> {
+    if symbols.is_empty() {
+        return Ok(DEFAULT_INSTRUMENTS.to_vec());
+    }
+    let unknown: Vec<&str> = symbols.iter().filter(|s| feed::universe::find(s).is_none()).map(|s| s.as_str()).collect();
+    if !unknown.is_empty() {
+        return Err(StartError::UnknownSymbols(unknown.join(", ")));
+    }
+    Ok(symbols.iter().filter_map(|s| feed::universe::find(s)).cloned().collect())
+}
+
+fn session_config(config: &Config) -> SessionConfig {
+    SessionConfig {
+        heartbeat: Duration::from_millis(config.heartbeat_ms),
+        heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms),
+        send_timeout: Duration::from_secs(5),
+        msg_rate: f64::from(config.client_msg_rate),
+        msg_burst: 2.0 * f64::from(config.client_msg_rate),
+        max_rate_violations: 50,
+        allowed_origins: config.allowed_origins.clone(),
+    }
+}
+
+fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("tickertape")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .build()
+}
+
+/// The whole HTTP surface: page, assets, API, probes and `/ws`.
+pub fn app(state: AppState) -> Router {
+    let board = {
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            provide_context(BoardSource::new(move || state.board()));
+        }
+    };
+    let routes = generate_route_list(App);
+    Router::new()
+        .route("/ws", get(session::upgrade))
+        .route("/api/symbols", get(api::symbols))
+        .route("/api/quotes", get(api::quotes))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .leptos_routes_with_context(&state, routes, board.clone(), {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        })
+        .fallback(file_and_error_handler_with_context::<AppState, _>(board, shell))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops
+/// accepting, closes every WebSocket with 1001 and waits (bounded) for them.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let sessions = state.sessions.clone();
+    let timeout = state.shutdown_timeout;
+    let stopping = {
+        let token = token.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => token.cancel(),
+                _ = token.cancelled() => {}
+            }
+        }
+    };
+    axum::serve(listener, app(state)).with_graceful_shutdown(stopping).await?;
+    sessions.close();
+    if tokio::time::timeout(timeout, sessions.wait()).await.is_err() {
+        tracing::warn!(left = sessions.len(), "sessions still open at the shutdown timeout");
+    }
+    Ok(())
+}

@@ -1,0 +1,448 @@
+//! One WebSocket client: protocol v1 over `/ws`.
+//!
+//! [`upgrade`] checks the origin and hands the socket to [`run`], one task per
+//! client. The task is a single `select!` (shutdown first) whose arms call
+//! `on_frame`, `on_heartbeat`, `on_batch` and `on_feed_status`. Every send is
+//! bounded by a timeout, so a client that stops reading is closed with 1013
+//! instead of pinning memory; the hub itself never waits for a session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::{
+    ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, PROTOCOL_VERSION, SUBPROTOCOL_JSON, ServerMsg, decode_client,
+};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
+use serde_json::Number;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::json_error;
+use crate::hub::{FeedStatus, Hub, Lagged};
+use crate::subscription::Subscription;
+use crate::{AppState, now_ms, wire};
+
+/// Largest client frame or message accepted; larger ones close with 1009.
+pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
+
+/// Close codes of protocol v1.
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Per-connection limits, derived once from the configuration.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub heartbeat: Duration,
+    /// A client silent for this long (no frame, no pong) is closed.
+    pub heartbeat_timeout: Duration,
+    /// A send that takes longer marks the client a slow consumer.
+    pub send_timeout: Duration,
+    /// Sustained client messages per second.
+    pub msg_rate: f64,
+    /// Messages a client may send at once before the rate applies.
+    pub msg_burst: f64,
+    /// Messages refused for rate before the connection is closed with 1008.
+    pub max_rate_violations: u32,
+    /// Origins allowed besides the page's own (`scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
+}
+
+/// `GET /ws`: refuses foreign origins with 403, then upgrades.
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if let Err(why) = check_origin(&headers, &state.session.allowed_origins) {
+        tracing::info!(%why, "refused WebSocket upgrade");
+        return json_error(StatusCode::FORBIDDEN, why);
+    }
+    let AppState { hub, session, shutdown, sessions, .. } = state;
+    ws.protocols([SUBPROTOCOL_JSON])
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| sessions.track_future(run(socket, hub, session, shutdown)))
+        .into_response()
+}
+
+/// Same-origin by default: the `Origin` must name the `Host` the request was
+/// sent to, or be listed. Clients that send no `Origin` (not browsers) pass.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().map_err(|_| "unreadable Origin header".to_string())?;
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        return Ok(());
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        return Ok(());
+    }
+    Err(format!("origin {origin} is not allowed"))
+}
+
+/// Why a session ends.
+#[derive(Debug)]
+enum Stop {
+    /// We close the connection with this code and reason.
+    Close(u16, String),
+    /// The peer went away; nothing more to send.
+    Gone,
+}
+
+fn close_with(code: u16, reason: impl Into<String>) -> Stop {
+    Stop::Close(code, reason.into())
+}
+
+/// Serves one client until it leaves, misbehaves, or `shutdown` fires.
+pub async fn run(socket: WebSocket, hub: Hub, config: Arc<SessionConfig>, shutdown: CancellationToken) {
+    let mut session = Session::new(socket, hub, config);
+    if let Err(stop) = session.serve(&shutdown).await {
+        session.finish(stop).await;
+    }
+}
+
+struct Session {
+    socket: WebSocket,
+    hub: Hub,
+    config: Arc<SessionConfig>,
+    head: watch::Receiver<u64>,
+    feeds: watch::Receiver<Vec<FeedStatus>>,
+    /// Feed states as this client last heard them.
+    told: Vec<Option<FeedState>>,
+    sub: Subscription,
+    /// `seq` of the next snapshot or diff; 0 until the first snapshot.
+    seq: u64,
+    /// The newest hub batch this client's view includes.
+    batch: u64,
+    last_heard: Instant,
+    limiter: RateLimiter,
+}
+
+impl Session {
+    fn new(socket: WebSocket, hub: Hub, config: Arc<SessionConfig>) -> Session {
+        let limiter = RateLimiter::new(config.msg_rate, config.msg_burst);
+        Session {
+            socket,
+            head: hub.watch_head(),
+            feeds: hub.feed_states(),
+            hub,
+            config,
+            told: Vec::new(),
+            sub: Subscription::default(),
+            seq: 0,
+            batch: 0,
+            last_heard: Instant::now(),
+            limiter,
+        }
+    }
+
+    async fn serve(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
+        self.greet().await?;
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + self.config.heartbeat, self.config.heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Err(close_with(close::GOING_AWAY, "server shutting down")),
+                frame = self.socket.recv() => self.on_frame(frame).await?,
+                _ = heartbeat.tick() => self.on_heartbeat().await?,
+                head = self.head.changed(), if !self.sub.is_empty() => {
+                    head.map_err(|_| close_with(close::GOING_AWAY, "server shutting down"))?;
+                    self.on_batch().await?;
+                }
+                Ok(()) = self.feeds.changed() => self.on_feed_status().await?,
+            }
+        }
+    }
+
+    async fn greet(&mut self) -> Result<(), Stop> {
+        let hello = ServerMsg::Hello {
+            protocol: PROTOCOL_VERSION,
+            server_time: now_ms(),
+            heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.send_msg(&hello).await?;
+        self.on_feed_status().await
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), Stop> {
+        let message = match frame {
+            None => return Err(Stop::Gone),
+            Some(Err(e)) => return Err(read_error(e)),
+            Some(Ok(message)) => message,
+        };
+        self.last_heard = Instant::now();
+        match message {
+            Message::Text(text) => {
+                if !self.admit().await? {
+                    return Ok(());
+                }
+                match decode_client(text.as_str()) {
+                    Ok(msg) => self.on_message(msg).await,
+                    Err(e) => self.send_error(ErrorCode::BadRequest, e.0).await,
+                }
+            }
+            Message::Binary(_) => {
+                if !self.admit().await? {
+                    return Ok(());
+                }
+                self.send_error(ErrorCode::BadRequest, format!("binary frames are not part of {SUBPROTOCOL_JSON}"))
+                    .await
+            }
+            Message::Close(_) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close()).await;
+                Err(Stop::Gone)
+            }
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    async fn on_message(&mut self, msg: ClientMsg) -> Result<(), Stop> {
+        match msg {
+            ClientMsg::Subscribe { symbols } => self.subscribe(&symbols).await,
+            ClientMsg::Unsubscribe { symbols } => self.unsubscribe(&symbols).await,
+            ClientMsg::Resync => self.snapshot().await,
+            ClientMsg::Ping { t } => self.pong(t).await,
+        }
+    }
+
+    async fn subscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {
+        let mut unknown = Vec::new();
+        for symbol in symbols {
+            match (symbol.as_str(), self.hub.lookup(symbol)) {
+                (ALL_SYMBOLS, _) => self.sub.subscribe_all(),
+                (_, Some(id)) => self.sub.insert(id),
+                (_, None) => unknown.push(symbol.as_str()),
+            }
+        }
+        self.report_unknown(&unknown).await?;
+        self.snapshot().await
+    }
+
+    async fn unsubscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {
+        let mut unknown = Vec::new();
+        for symbol in symbols {
+            match (symbol.as_str(), self.hub.lookup(symbol)) {
+                (ALL_SYMBOLS, _) => self.sub.clear(),
+                (_, Some(id)) => self.sub.remove(id, self.hub.symbols().len()),
+                (_, None) => unknown.push(symbol.as_str()),
+            }
+        }
+        self.report_unknown(&unknown).await
+    }
+
+    async fn report_unknown(&mut self, unknown: &[&str]) -> Result<(), Stop> {
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let listed: Vec<&str> = unknown.iter().take(20).copied().collect();
+        let more = unknown.len().saturating_sub(listed.len());
+        let suffix = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let message = format!("unknown symbols: {}{suffix}", listed.join(", "));
+        self.send_error(ErrorCode::UnknownSymbol, message).await
+    }
+
+    /// Sends the current state of the subscription; diffs continue from it.
+    async fn snapshot(&mut self) -> Result<(), Stop> {
+        // Mark the head seen first: a batch published after this point wakes
+        // `on_batch`, which then finds it after `self.batch`.
+        self.head.borrow_and_update();
+        let (batch, quotes) = self.hub.snapshot(&self.sub);
+        self.batch = batch;
+        let seq = self.next_seq();
+        self.send_msg(&ServerMsg::Snapshot { seq, quotes }).await
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Sends what the hub published since this client's last message: the
+    /// shared encoding when it is one batch behind, one merged diff when more.
+    async fn on_batch(&mut self) -> Result<(), Stop> {
+        let batches = self
+            .hub
+            .batches_after(self.batch)
+            .map_err(|Lagged| close_with(close::TRY_AGAIN_LATER, "slow consumer"))?;
+        let Some(newest) = batches.last() else { return Ok(()) };
+        self.batch = newest.no;
+        let seq = self.seq + 1;
+        let frame = match batches.as_slice() {
+            [one] => wire::diff_frame(seq, one, &self.sub),
+            many => wire::conflated_frame(seq, many, &self.sub),
+        };
+        match frame {
+            Some(frame) => {
+                self.seq = seq;
+                self.send(Message::Text(frame.into())).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn on_heartbeat(&mut self) -> Result<(), Stop> {
+        if self.last_heard.elapsed() > self.config.heartbeat_timeout {
+            return Err(close_with(close::NORMAL, "heartbeat timeout"));
+        }
+        self.send(Message::Ping(Default::default())).await
+    }
+
+    /// Tells the client about every feed whose state it has not heard yet.
+    async fn on_feed_status(&mut self) -> Result<(), Stop> {
+        let feeds = self.feeds.borrow_and_update().clone();
+        self.told.resize(feeds.len(), None);
+        for (told, feed) in self.told.iter_mut().zip(&feeds) {
+            if *told == Some(feed.state) {
+                continue;
+            }
+            *told = Some(feed.state);
+            let status = ServerMsg::Status { feed: feed.name.clone(), state: feed.state };
+            send_bounded(&mut self.socket, self.config.send_timeout, Message::Text(wire::encode(&status).into()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn pong(&mut self, t: Number) -> Result<(), Stop> {
+        self.send_msg(&ServerMsg::Pong { t, server_time: now_ms() }).await
+    }
+
+    /// Whether to act on a client message: beyond the rate, the first refusal
+    /// gets a `rate_limited` error, later ones are dropped, and 1008 closes a
+    /// client that goes on.
+    async fn admit(&mut self) -> Result<bool, Stop> {
+        match self.limiter.admit(Instant::now()) {
+            Admit::Yes => Ok(true),
+            Admit::No { violations } if violations > self.config.max_rate_violations => {
+                Err(close_with(close::POLICY, "message rate limit exceeded"))
+            }
+            Admit::No { violations: 1 } => {
+                let message = format!("more than {} messages per second; slow down", self.config.msg_rate);
+                self.send_error(ErrorCode::RateLimited, message).await?;
+                Ok(false)
+            }
+            Admit::No { .. } => Ok(false),
+        }
+    }
+
+    async fn send_error(&mut self, code: ErrorCode, message: impl Into<String>) -> Result<(), Stop> {
+        self.send_msg(&ServerMsg::Error { code, message: message.into() }).await
+    }
+
+    async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
+        self.send(Message::Text(wire::encode(msg).into())).await
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), Stop> {
+        send_bounded(&mut self.socket, self.config.send_timeout, message).await
+    }
+
+    async fn finish(&mut self, stop: Stop) {
+        let Stop::Close(code, reason) = stop else { return };
+        tracing::debug!(code, %reason, "closing session");
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+async fn send_bounded(socket: &mut WebSocket, timeout: Duration, message: Message) -> Result<(), Stop> {
+    match tokio::time::timeout(timeout, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Stop::Gone),
+        Err(_) => Err(close_with(close::TRY_AGAIN_LATER, "slow consumer")),
+    }
+}
+
+/// Maps a read error to how the session ends: an oversized frame is the
+/// client's fault and is answered with 1009; anything else means the peer
+/// broke the connection.
+fn read_error(error: axum::Error) -> Stop {
+    let inner = error.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(e)) => close_with(close::TOO_BIG, format!("frame too big: {e}")),
+        _ => {
+            tracing::debug!(error = %inner, "WebSocket read failed");
+            Stop::Gone
+        }
+    }
+}
+
+enum Admit {
+    Yes,
+    /// Refused; `violations` counts refusals since the bucket last refilled.
+    No { violations: u32 },
+}
+
+/// A token bucket: `rate` tokens per second, at most `burst` saved up.
+struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+    violations: u32,
+}
+
+impl RateLimiter {
+    fn new(rate: f64, burst: f64) -> RateLimiter {
+        RateLimiter { rate, burst, tokens: burst, at: Instant::now(), violations: 0 }
+    }
+
+    fn admit(&mut self, now: Instant) -> Admit {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            if self.tokens >= self.burst / 2.0 {
+                self.violations = 0;
+            }
+            return Admit::Yes;
+        }
+        self.violations += 1;
+        Admit::No { violations: self.violations }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (k.clone(), v.parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn origins_must_match_the_host_or_be_listed() {
+        let allowed = vec!["https://dash.example.com".to_string()];
+        let same = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://127.0.0.1:3000")]);
+        assert!(check_origin(&same, &[]).is_ok());
+        let foreign = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://evil.test")]);
+        assert_eq!(check_origin(&foreign, &[]), Err("origin http://evil.test is not allowed".into()));
+        let listed = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "https://dash.example.com")]);
+        assert!(check_origin(&listed, &allowed).is_ok());
+        assert!(check_origin(&headers(&[(header::HOST, "a:1")]), &[]).is_ok(), "no Origin: not a browser");
+        let other_port = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://127.0.0.1:3001")]);
+        assert!(check_origin(&other_port, &[]).is_err());
+    }
+
+    #[test]
+    fn the_rate_limiter_allows_bursts_then_the_rate() {
+        let start = Instant::now();
+        let mut limiter = RateLimiter::new(10.0, 20.0);
+        let admitted = (0..25).filter(|_| matches!(limiter.admit(start), Admit::Yes)).count();
+        assert_eq!(admitted, 20);
+        assert!(matches!(limiter.admit(start), Admit::No { violations: 6 }));
+        let later = start + Duration::from_millis(500);
+        let admitted = (0..10).filter(|_| matches!(limiter.admit(later), Admit::Yes)).count();
+        assert_eq!(admitted, 5);
+    }
+}

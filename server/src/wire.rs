@@ -1,0 +1,77 @@
+//! Encoding of server messages, including diffs assembled from the hub's
+//! pre-encoded fragments so no session re-serialises a batch.
+
+use std::collections::{BTreeMap, btree_map};
+use std::fmt::Write;
+use std::sync::Arc;
+
+use app::protocol::{Change, ServerMsg};
+use serde::Serialize;
+
+use crate::hub::{Batch, SymbolId};
+use crate::subscription::Subscription;
+
+/// JSON for anything the server sends. Our own types always serialise; a
+/// failure would be a bug, reported as an empty object rather than a panic.
+pub fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not encode a message");
+        "{}".into()
+    })
+}
+
+pub fn encode(msg: &ServerMsg) -> String {
+    to_json(msg)
+}
+
+/// `"ts":…,"changes":[…]}`: everything of a diff after its `seq`.
+pub fn diff_tail<'a>(ts: i64, changes: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::with_capacity(64);
+    let _ = write!(out, "\"ts\":{ts},\"changes\":[");
+    for (i, change) in changes.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(change);
+    }
+    out.push_str("]}");
+    out
+}
+
+fn with_seq(seq: u64, tail: &str) -> String {
+    let mut out = String::with_capacity(tail.len() + 32);
+    let _ = write!(out, "{{\"type\":\"diff\",\"seq\":{seq},");
+    out.push_str(tail);
+    out
+}
+
+/// The diff one session receives for one batch, or `None` if the batch holds
+/// nothing it subscribes to.
+pub fn diff_frame(seq: u64, batch: &Batch, sub: &Subscription) -> Option<String> {
+    if sub.is_all() {
+        return Some(with_seq(seq, &batch.all_tail));
+    }
+    let mut mine = batch.entries.iter().filter(|e| sub.contains(e.id)).peekable();
+    mine.peek()?;
+    Some(with_seq(seq, &diff_tail(batch.ts, mine.map(|e| e.json.as_str()))))
+}
+
+/// One diff equivalent to applying every batch in order: the slow path for a
+/// session that fell behind.
+pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> Option<String> {
+    let last = batches.last()?;
+    let mut merged: BTreeMap<SymbolId, Change> = BTreeMap::new();
+    for entry in batches.iter().flat_map(|b| &b.entries).filter(|e| sub.contains(e.id)) {
+        match merged.entry(entry.id) {
+            btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(&entry.change),
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(entry.change.clone());
+            }
+        }
+    }
+    if merged.is_empty() {
+        return None;
+    }
+    let changes = merged.into_values().collect();
+    Some(encode(&ServerMsg::Diff { seq, ts: last.ts, changes }))
+}
