@@ -12,6 +12,8 @@
 //! provides through [`BoardSource`]); the browser hydrates the same markup,
 //! then the connection keeps the store live.
 
+#![recursion_limit = "256"]
+
 pub mod components;
 pub mod connection;
 pub mod format;
@@ -21,7 +23,7 @@ pub mod store;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 use serde::{Deserialize, Serialize};
 
 use crate::components::{Dashboard, NotFound};
@@ -85,7 +87,9 @@ pub fn App() -> impl IntoView {
         <Title text="tickertape — live market dashboard" />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("") view=Dashboard />
+                // Async: the whole page, prices included, arrives as one HTML
+                // document (no streamed placeholders that need JavaScript).
+                <Route path=path!("") view=Dashboard ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -149,7 +149,8 @@ impl QuoteStore {
         self.rows.set(rows);
     }
 
-    fn row(&self, symbol: &str) -> Option<Row> {
+    /// The row of `symbol`, if shown (untracked).
+    pub fn row(&self, symbol: &str) -> Option<Row> {
         let i = self.index.with_value(|index| index.get(symbol).copied())?;
         self.rows.with_untracked(|rows| rows.get(i).cloned())
     }

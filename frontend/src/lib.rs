@@ -1,5 +1,7 @@
 //! The browser entry point: hydrate the server-rendered page.
 
+#![recursion_limit = "256"]
+
 use wasm_bindgen::prelude::wasm_bindgen;
 
 #[wasm_bindgen]

@@ -12,6 +12,8 @@
 //! publishes a batch per flush interval; sessions read batches and write
 //! frames. [`serve`] wires it all to a listener; `main` and the tests share it.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod config;
 pub mod feed;

@@ -1,6 +1,7 @@
 //! Screen regions. [`Dashboard`] composes them around the shared store and
 //! connection state.
 
+mod detail;
 mod header;
 mod status_bar;
 mod watchlist;
@@ -10,6 +11,8 @@ use leptos::prelude::*;
 use crate::board_resource;
 use crate::connection::Link;
 use crate::store::QuoteStore;
+pub use detail::Selection;
+use detail::Detail;
 use header::Header;
 use status_bar::StatusBar;
 use watchlist::Watchlist;
@@ -21,30 +24,41 @@ pub fn Dashboard() -> impl IntoView {
     let link = Link::new();
     provide_context(store);
     provide_context(link);
+    let selected = Selection(RwSignal::new(None));
+    provide_context(selected);
     let board = board_resource();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| crate::connection::start(store, link));
+    // Everything renders after the board is loaded, so the first paint
+    // (server-side) shows real prices in every region.
     view! {
-        <div class="app">
-            <Header />
-            <main class="content">
-                <Suspense fallback=|| view! { <p class="notice">"Loading quotes…"</p> }>
-                    {move || Suspend::new(async move {
-                        match board.await {
-                            Ok(board) => {
-                                store.load(&board);
-                                if link.feeds.with_untracked(Vec::is_empty) {
-                                    link.feeds.set(board.feeds.clone());
-                                }
-                                view! { <Watchlist /> }.into_any()
-                            }
-                            Err(e) => view! { <p class="notice error">{e}</p> }.into_any(),
+        <Suspense fallback=|| view! { <p class="notice">"Loading quotes…"</p> }>
+            {move || Suspend::new(async move {
+                match board.await {
+                    Ok(board) => {
+                        store.load(&board);
+                        if selected.0.with_untracked(Option::is_none) {
+                            selected.0.set(board.quotes.first().map(|q| q.symbol.as_str().into()));
                         }
-                    })}
-                </Suspense>
-            </main>
-            <StatusBar />
-        </div>
+                        if link.feeds.with_untracked(Vec::is_empty) {
+                            link.feeds.set(board.feeds.clone());
+                        }
+                        view! {
+                            <div class="app">
+                                <Header />
+                                <main class="content">
+                                    <Watchlist />
+                                    <Detail />
+                                </main>
+                                <StatusBar />
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <p class="notice error">{e}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 

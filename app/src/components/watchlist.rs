@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::Selection;
 use crate::connection::Link;
 use crate::format;
 use crate::store::{Flash, QuoteStore, Row};
@@ -57,7 +58,16 @@ fn flash_class(flash: Flash) -> &'static str {
 #[component]
 fn QuoteRow(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
+    let Selection(selected) = expect_context::<Selection>();
     let Row { symbol, name, last, bid, ask, high, low, prev_close, volume, ts, flash, .. } = row;
+    let is_selected = {
+        let symbol = symbol.clone();
+        move || selected.with(|s| s.as_deref() == Some(&*symbol))
+    };
+    let select = {
+        let symbol = symbol.clone();
+        move |_| selected.set(Some(symbol.clone()))
+    };
     let change = move || last.get() - prev_close.get();
     let change_class = move || format!("num chg {}", format::direction(change()));
     let pct = move || {
@@ -65,7 +75,12 @@ fn QuoteRow(row: Row) -> impl IntoView {
         if base > 0.0 { change() / base * 100.0 } else { 0.0 }
     };
     view! {
-        <tr data-symbol=symbol.to_string()>
+        <tr
+            data-symbol=symbol.to_string()
+            class:selected=is_selected.clone()
+            aria-selected=move || if is_selected() { "true" } else { "false" }
+            on:click=select
+        >
             <th scope="row" class="sym">{symbol.to_string()}</th>
             <td class="name">{move || name.get().to_string()}</td>
             <td class=move || format!("num last {}", flash_class(flash.get()))>{move || format::price(last.get())}</td>

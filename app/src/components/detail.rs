@@ -1,0 +1,90 @@
+//! The side panel: the selected symbol's quote at a glance.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::connection::Link;
+use crate::format;
+use crate::store::{QuoteStore, Row};
+
+/// The symbol the user is looking at (clicked in the table).
+#[derive(Clone, Copy)]
+pub struct Selection(pub RwSignal<Option<Arc<str>>>);
+
+#[component]
+pub fn Detail() -> impl IntoView {
+    let store = expect_context::<QuoteStore>();
+    let Selection(selected) = expect_context::<Selection>();
+    // Track the row list too: the selected symbol may appear after a snapshot.
+    let row = move || {
+        store.rows.track();
+        selected.get().and_then(|s| store.row(&s))
+    };
+    view! {
+        <aside class="panel detail" aria-label="Selected symbol" data-testid="detail">
+            {move || match row() {
+                Some(row) => view! { <DetailBody row /> }.into_any(),
+                None => view! { <p class="notice">"Select a symbol"</p> }.into_any(),
+            }}
+        </aside>
+    }
+}
+
+#[component]
+fn DetailBody(row: Row) -> impl IntoView {
+    let link = expect_context::<Link>();
+    let Row { symbol, name, last, bid, ask, open, high, low, prev_close, volume, ts, .. } = row;
+    let change = move || last.get() - prev_close.get();
+    let pct = move || {
+        let base = prev_close.get();
+        if base > 0.0 { change() / base * 100.0 } else { 0.0 }
+    };
+    let move_class = move || format!("detail-move {}", format::direction(change()));
+    let spread = move || format::change(ask.get() - bid.get(), ask.get()).replace('+', "");
+    // Where the last price sits in the day's range, for the range bar.
+    let range_pos = move || {
+        let (lo, hi) = (low.get(), high.get());
+        let pos = if hi > lo { (last.get() - lo) / (hi - lo) * 100.0 } else { 50.0 };
+        format!("left: {pos:.1}%")
+    };
+    view! {
+        <div class="detail-head">
+            <h2 class="detail-symbol">{symbol.to_string()}</h2>
+            <span class="detail-name">{move || name.get().to_string()}</span>
+        </div>
+        <div class="detail-price" data-testid="detail-price">{move || format::price(last.get())}</div>
+        <div class=move_class>
+            {move || format::change(change(), prev_close.get())}
+            " ("
+            {move || format::change_pct(pct())}
+            ")"
+        </div>
+        <div class="range" aria-label="Day range">
+            <div class="range-track">
+                <span class="range-marker" style=range_pos></span>
+            </div>
+            <div class="range-ends">
+                <span>{move || format::price(low.get())}</span>
+                <span class="muted">"Day range"</span>
+                <span>{move || format::price(high.get())}</span>
+            </div>
+        </div>
+        <dl class="stats">
+            <dt>"Bid"</dt>
+            <dd>{move || format::price(bid.get())}</dd>
+            <dt>"Ask"</dt>
+            <dd>{move || format::price(ask.get())}</dd>
+            <dt>"Spread"</dt>
+            <dd>{spread}</dd>
+            <dt>"Open"</dt>
+            <dd>{move || format::price(open.get())}</dd>
+            <dt>"Prev close"</dt>
+            <dd>{move || format::price(prev_close.get())}</dd>
+            <dt>"Volume"</dt>
+            <dd>{move || format::volume(volume.get())}</dd>
+            <dt>"Last trade"</dt>
+            <dd>{move || format::clock_time(ts.get(), link.tz_offset_min.get())}</dd>
+        </dl>
+    }
+}

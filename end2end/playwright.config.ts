@@ -1,0 +1,37 @@
+import { defineConfig } from "@playwright/test";
+import { existsSync } from "node:fs";
+
+// Use the system Chromium where there is one (or the one CHROMIUM_PATH names);
+// elsewhere Playwright's own browser.
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const executablePath = existsSync(chromiumPath) ? chromiumPath : undefined;
+
+export default defineConfig({
+  projects: [
+    { name: "e2e", testDir: "./tests" },
+    { name: "screenshots", testDir: "./screenshots" },
+  ],
+  timeout: 45_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 2,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    browserName: "chromium",
+    viewport: { width: 1440, height: 900 },
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    },
+  },
+});

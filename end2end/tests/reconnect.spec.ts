@@ -1,0 +1,31 @@
+import { expect, test } from "@playwright/test";
+import { Server, freePort } from "./server";
+
+test("a server restart under an open page: reconnecting, then live again without a reload", async ({ page }) => {
+  const port = await freePort();
+  const first = await new Server(port, ["--seed", "1"]).start();
+  let second: Server | undefined;
+  try {
+    await page.goto(first.url);
+    const badge = page.getByTestId("connection");
+    await expect(badge).toHaveText("Live");
+    // A marker that a reload would wipe.
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+
+    expect(await first.stop()).toBe(0);
+    await expect(badge).toHaveText(/^Reconnecting/);
+    await expect(badge).toHaveClass(/reconnecting/);
+
+    second = await new Server(port, ["--seed", "2"]).start();
+    await expect(badge).toHaveText("Live", { timeout: 20_000 });
+    const lastCells = page.locator("table.quotes td.last");
+    const before = await lastCells.allInnerTexts();
+    await expect
+      .poll(async () => (await lastCells.allInnerTexts()).filter((t, i) => t !== before[i]).length, { timeout: 5_000 })
+      .toBeGreaterThan(0);
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+  } finally {
+    await first.stop();
+    await second?.stop();
+  }
+});

@@ -1,0 +1,70 @@
+// Starts the real release `tickertape` binary on a free loopback port.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+
+export const repoRoot = resolve(__dirname, "..", "..");
+const binary = resolve(repoRoot, "target", "release", "tickertape");
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+export class Server {
+  private child?: ChildProcess;
+  log = "";
+
+  constructor(
+    readonly port: number,
+    readonly args: string[] = [],
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server and waits until /healthz answers. */
+  async start(): Promise<this> {
+    const child = spawn(binary, ["--addr", `127.0.0.1:${this.port}`, ...this.args], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    child.stdout?.on("data", (d) => (this.log += d));
+    child.stderr?.on("data", (d) => (this.log += d));
+    this.child = child;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`tickertape exited early:\n${this.log}`);
+      try {
+        if ((await fetch(`${this.url}/healthz`)).ok) return this;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`tickertape did not become healthy:\n${this.log}`);
+  }
+
+  /** Sends SIGTERM and waits for the process to exit; returns its exit code. */
+  async stop(): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    child.kill("SIGTERM");
+    return exited;
+  }
+}
+
+export async function startServer(args: string[] = []): Promise<Server> {
+  return new Server(await freePort(), args).start();
+}
