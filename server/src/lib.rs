@@ -78,10 +78,15 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Builds the feeds and the hub from `config` and starts them on the
+    /// Builds the feeds `config` names and the hub, and starts them on the
     /// current runtime. They run until [`AppState::shutdown`] fires.
     pub fn start(config: &Config) -> Result<AppState, StartError> {
-        let feeds = build_feeds(config)?;
+        Ok(AppState::start_with_feeds(config, build_feeds(config)?))
+    }
+
+    /// [`AppState::start`] with feeds built by the caller: how a custom
+    /// adapter is plugged in, and how tests script a feed.
+    pub fn start_with_feeds(config: &Config, feeds: Vec<Box<dyn Feed>>) -> AppState {
         let mut symbols: Vec<SymbolInfo> = Vec::new();
         for info in feeds.iter().flat_map(|f| f.symbols()) {
             if !symbols.iter().any(|s| s.symbol == info.symbol) {
@@ -97,14 +102,14 @@ impl AppState {
             let out = FeedOutput::new(hub.clone(), id);
             tokio::spawn(feed::supervise(feed, out, Backoff::default(), shutdown.clone()));
         }
-        Ok(AppState {
+        AppState {
             hub,
             session: Arc::new(session_config(config)),
             leptos: leptos_options(config),
             shutdown,
             sessions: TaskTracker::new(),
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
-        })
+        }
     }
 
     /// The quotes the page is first rendered with.

@@ -1,0 +1,80 @@
+//! The `tickertape` binary as a user runs it.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tickertape");
+
+#[test]
+fn help_documents_every_flag_and_its_environment_variable() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let flags = [
+        ("--addr", "TICKERTAPE_ADDR"),
+        ("--feed", "TICKERTAPE_FEED"),
+        ("--symbols", "TICKERTAPE_SYMBOLS"),
+        ("--seed", "TICKERTAPE_SEED"),
+        ("--tick-ms", "TICKERTAPE_TICK_MS"),
+        ("--flush-ms", "TICKERTAPE_FLUSH_MS"),
+        ("--allowed-origin", "TICKERTAPE_ALLOWED_ORIGIN"),
+        ("--heartbeat-ms", "TICKERTAPE_HEARTBEAT_MS"),
+        ("--log-format", "TICKERTAPE_LOG_FORMAT"),
+        ("--config", "TICKERTAPE_CONFIG"),
+    ];
+    for (flag, env) in flags {
+        assert!(help.contains(flag), "--help lacks {flag}");
+        assert!(help.contains(env), "--help lacks {env}");
+    }
+}
+
+#[test]
+fn bad_flags_fail_with_a_clear_message() {
+    let out = Command::new(BIN).args(["--feed", "nasdaq-by-pigeon"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown feed \"nasdaq-by-pigeon\""), "{err}");
+    let out = Command::new(BIN).args(["--symbols", "AAPL,NOPE", "--addr", "127.0.0.1:0"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOPE"));
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_1001_and_exits_zero() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(BIN)
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client = loop {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
+            break Client { ws };
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    client.subscribe(&["*"]).await;
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    assert_eq!(client.close_code().await, Some(1001));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.lines().any(|l| l.starts_with('{') && l.contains("shutting down")), "JSON logs: {log}");
+}

@@ -1,0 +1,238 @@
+//! The real server on port 0, and WebSocket/HTTP clients that talk to it.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use app::protocol::{Quote, ServerMsg, SymbolInfo};
+use async_trait::async_trait;
+use futures_util::{SinkExt, StreamExt};
+use tickertape::AppState;
+use tickertape::config::Config;
+use tickertape::feed::{Feed, FeedError, FeedOutput, Tick};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_util::sync::CancellationToken;
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// The real server with the configuration these flags give.
+    pub async fn start(args: &[&str]) -> TestServer {
+        let config = config(args);
+        TestServer::serve(AppState::start(&config).expect("start")).await
+    }
+
+    /// The real server fed by a scripted feed; returns the feed's handle.
+    pub async fn scripted(args: &[&str], symbols: &[&str]) -> (TestServer, mpsc::Sender<Tick>) {
+        let (feed, ticks) = ScriptedFeed::new(symbols);
+        let state = AppState::start_with_feeds(&config(args), vec![Box::new(feed)]);
+        (TestServer::serve(state).await, ticks)
+    }
+
+    async fn serve(state: AppState) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone();
+        let task = tokio::spawn(tickertape::serve(listener, state.clone(), async move { shutdown.cancelled().await }));
+        TestServer { addr, state, stop, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        reqwest::get(self.url(path)).await.expect("GET")
+    }
+
+    pub async fn connect(&self) -> Client {
+        Client::connect(&self.ws_url()).await
+    }
+
+    /// Triggers a graceful shutdown and waits for `serve` to return.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("shutdown in time").unwrap().unwrap();
+    }
+}
+
+fn config(args: &[&str]) -> Config {
+    let argv = std::iter::once("tickertape").chain(args.iter().copied());
+    Config::from_args(argv).expect("valid test configuration")
+}
+
+/// A feed the test drives tick by tick.
+pub struct ScriptedFeed {
+    symbols: Vec<String>,
+    rx: mpsc::Receiver<Tick>,
+}
+
+impl ScriptedFeed {
+    pub fn new(symbols: &[&str]) -> (ScriptedFeed, mpsc::Sender<Tick>) {
+        let (tx, rx) = mpsc::channel(1024);
+        (ScriptedFeed { symbols: symbols.iter().map(|s| s.to_string()).collect(), rx }, tx)
+    }
+}
+
+#[async_trait]
+impl Feed for ScriptedFeed {
+    fn name(&self) -> &str {
+        "script"
+    }
+
+    fn symbols(&self) -> Vec<SymbolInfo> {
+        let info = |s: &String| SymbolInfo { symbol: s.clone(), name: format!("{s} Corp"), currency: "USD".into() };
+        self.symbols.iter().map(info).collect()
+    }
+
+    async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken) -> Result<(), FeedError> {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                tick = self.rx.recv() => match tick {
+                    Some(tick) => out.send(tick).await?,
+                    None => return Err(FeedError::Upstream("script ended".into())),
+                },
+            }
+        }
+    }
+}
+
+pub fn tick(symbol: &str, price: f64, size: u64) -> Tick {
+    Tick {
+        symbol: symbol.into(),
+        price,
+        size,
+        bid: Some(price - 0.01),
+        ask: Some(price + 0.01),
+        prev_close: None,
+        ts: tickertape::now_ms(),
+    }
+}
+
+/// What a client read: a protocol message, or the close frame.
+#[derive(Debug)]
+pub enum Read {
+    Msg(ServerMsg),
+    Closed(Option<CloseFrame>),
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = connect_async(url).await.expect("WebSocket connect");
+        Client { ws }
+    }
+
+    pub async fn connect_with_origin(url: &str, origin: &str) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        let (ws, _) = connect_async(request).await?;
+        Ok(Client { ws })
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send_json(&mut self, value: serde_json::Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// The next protocol message or close frame; pings are skipped.
+    pub async fn read(&mut self) -> Read {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let msg = serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad server JSON {text}: {e}"));
+                    return Read::Msg(msg);
+                }
+                Some(Ok(Message::Close(frame))) => return Read::Closed(frame),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+                Some(Err(e)) => panic!("read error: {e}"),
+                None => return Read::Closed(None),
+            }
+        }
+    }
+
+    pub async fn msg(&mut self) -> ServerMsg {
+        match self.read().await {
+            Read::Msg(msg) => msg,
+            Read::Closed(frame) => panic!("closed: {frame:?}"),
+        }
+    }
+
+    /// Reads until a message matches, returning it; panics after `WAIT`.
+    pub async fn until<T>(&mut self, mut pick: impl FnMut(ServerMsg) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "no matching message in time");
+            if let Some(found) = pick(self.msg().await) {
+                return found;
+            }
+        }
+    }
+
+    /// Reads until the close frame, returning its code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            if let Read::Closed(frame) = self.read().await {
+                return frame.map(|f| f.code.into());
+            }
+        }
+    }
+
+    /// Subscribes and returns the snapshot's seq and quotes.
+    pub async fn subscribe(&mut self, symbols: &[&str]) -> (u64, Vec<Quote>) {
+        self.send_json(serde_json::json!({"op": "subscribe", "symbols": symbols})).await;
+        self.until(|m| match m {
+            ServerMsg::Snapshot { seq, quotes } => Some((seq, quotes)),
+            _ => None,
+        })
+        .await
+    }
+}
+
+/// Splits unmasked server frames into (opcode, payload); stops at a partial frame.
+pub fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while bytes.len() >= 2 {
+        let opcode = bytes[0] & 0x0f;
+        let (len, header) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            127 if bytes.len() >= 10 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize, 10),
+            126 | 127 => break,
+            n => (usize::from(n), 2),
+        };
+        if bytes.len() < header + len {
+            break;
+        }
+        frames.push((opcode, bytes[header..header + len].to_vec()));
+        bytes = &bytes[header + len..];
+    }
+    frames
+}
