@@ -60,7 +60,9 @@ impl Link {
     /// Whole seconds until the next reconnect attempt, if one is scheduled.
     pub fn countdown_s(&self) -> Option<u32> {
         match self.state.get() {
-            LinkState::Reconnecting { at_ms } => Some(((at_ms - self.now_ms.get()) / 1000.0).ceil().max(0.0) as u32),
+            LinkState::Reconnecting { at_ms } => {
+                Some(((at_ms - self.now_ms.get()) / 1000.0).ceil().max(0.0) as u32)
+            }
             _ => None,
         }
     }
@@ -137,13 +139,24 @@ mod client {
         let watchdog = client.clone();
         set_interval(move || on_clock(&watchdog), Duration::from_millis(500));
         let pinger = client.clone();
-        set_interval(move || pinger.borrow().send(&ClientMsg::Ping { t: (js_sys::Date::now() as i64).into() }), PING_EVERY);
+        set_interval(
+            move || {
+                pinger.borrow().send(&ClientMsg::Ping {
+                    t: (js_sys::Date::now() as i64).into(),
+                })
+            },
+            PING_EVERY,
+        );
         listen_online(client);
     }
 
     fn ws_url() -> String {
         let location = window().location();
-        let scheme = if location.protocol().as_deref() == Ok("https:") { "wss" } else { "ws" };
+        let scheme = if location.protocol().as_deref() == Ok("https:") {
+            "wss"
+        } else {
+            "ws"
+        };
         format!("{scheme}://{}/ws", location.host().unwrap_or_default())
     }
 
@@ -164,9 +177,16 @@ mod client {
                 return;
             }
         };
-        let on_open = handler(client, generation, |c, _| c.send(&ClientMsg::Subscribe { symbols: vec![ALL_SYMBOLS.into()] }));
+        let on_open = handler(client, generation, |c, _| {
+            c.send(&ClientMsg::Subscribe {
+                symbols: vec![ALL_SYMBOLS.into()],
+            })
+        });
         let on_message = handler(client, generation, |c, event| {
-            if let Some(text) = event.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+            if let Some(text) = event
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+            {
                 c.on_text(&text);
             }
         });
@@ -214,7 +234,9 @@ mod client {
             c.attempt = c.attempt.saturating_add(1);
             let online = window().navigator().on_line();
             c.link.state.set(if online {
-                LinkState::Reconnecting { at_ms: js_sys::Date::now() + delay }
+                LinkState::Reconnecting {
+                    at_ms: js_sys::Date::now() + delay,
+                }
             } else {
                 LinkState::Offline
             });
@@ -238,7 +260,9 @@ mod client {
         let silent = {
             let c = client.borrow();
             c.link.now_ms.set(now);
-            c.ws.is_some() && c.link.state.get_untracked() == LinkState::Live && now - c.last_message_ms > c.silence_ms
+            c.ws.is_some()
+                && c.link.state.get_untracked() == LinkState::Live
+                && now - c.last_message_ms > c.silence_ms
         };
         if silent {
             leptos::logging::warn!("no message for too long; reconnecting");
@@ -255,14 +279,21 @@ mod client {
                 connect(&client);
             }
         });
-        let _ = window().add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+        let _ =
+            window().add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
         // The listener lives as long as the page.
         on_online.forget();
     }
 
     impl Client {
         fn send(&self, msg: &ClientMsg) {
-            let Some(ws) = self.ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) else { return };
+            let Some(ws) = self
+                .ws
+                .as_ref()
+                .filter(|ws| ws.ready_state() == WebSocket::OPEN)
+            else {
+                return;
+            };
             if let Ok(text) = serde_json::to_string(msg) {
                 let _ = ws.send_with_str(&text);
             }
@@ -302,7 +333,9 @@ mod client {
                         self.link.latency_ms.set(Some(js_sys::Date::now() - sent));
                     }
                 }
-                ServerMsg::Error { code, message } => leptos::logging::warn!("server error {code:?}: {message}"),
+                ServerMsg::Error { code, message } => {
+                    leptos::logging::warn!("server error {code:?}: {message}")
+                }
                 ServerMsg::Unknown => {}
             }
         }
@@ -312,7 +345,10 @@ mod client {
                 self.store.apply_diff(ts, changes);
                 self.expected_seq = Some(seq + 1);
             } else if !self.resync_sent {
-                leptos::logging::warn!("seq gap: expected {:?}, got {seq}; resyncing", self.expected_seq);
+                leptos::logging::warn!(
+                    "seq gap: expected {:?}, got {seq}; resyncing",
+                    self.expected_seq
+                );
                 self.expected_seq = None;
                 self.resync_sent = true;
                 self.send(&ClientMsg::Resync);
@@ -320,9 +356,11 @@ mod client {
         }
 
         fn on_status(&mut self, feed: String, state: FeedState) {
-            self.link.feeds.update(|feeds| match feeds.iter_mut().find(|(name, _)| *name == feed) {
-                Some(entry) => entry.1 = state,
-                None => feeds.push((feed, state)),
+            self.link.feeds.update(|feeds| {
+                match feeds.iter_mut().find(|(name, _)| *name == feed) {
+                    Some(entry) => entry.1 = state,
+                    None => feeds.push((feed, state)),
+                }
             });
         }
     }

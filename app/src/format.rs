@@ -3,7 +3,11 @@
 
 /// Decimals for a price: cents for most stocks, more for sub-dollar prices.
 pub fn price_decimals(price: f64) -> usize {
-    if price.abs() < 1.0 && price != 0.0 { 4 } else { 2 }
+    if price.abs() < 1.0 && price != 0.0 {
+        4
+    } else {
+        2
+    }
 }
 
 /// `1,234.56`; `—` when there is no price.
@@ -55,7 +59,9 @@ pub fn direction(value: f64) -> &'static str {
 /// A non-negative number with thousands separators and fixed decimals.
 fn grouped(value: f64, decimals: usize) -> String {
     let text = format!("{value:.decimals$}");
-    let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let (int, frac) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
     let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
     let mut out = String::with_capacity(text.len() + digits.len() / 3);
     out.push_str(sign);
@@ -123,7 +129,10 @@ mod tests {
         assert_eq!(change(-0.001, 100.0), "0.00");
         assert_eq!(change_pct(0.5312), "+0.53%");
         assert_eq!(change_pct(-12.0), "−12.00%");
-        assert_eq!((direction(0.1), direction(-0.1), direction(0.0)), ("up", "down", "flat"));
+        assert_eq!(
+            (direction(0.1), direction(-0.1), direction(0.0)),
+            ("up", "down", "flat")
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ pub fn board_resource() -> Resource<Result<Board, String>> {
         || (),
         move |_| {
             #[cfg(feature = "ssr")]
-            let board = source.as_ref().map(BoardSource::board).ok_or_else(|| "no quote source".to_string());
+            let board = source
+                .as_ref()
+                .map(BoardSource::board)
+                .ok_or_else(|| "no quote source".to_string());
             #[cfg(not(feature = "ssr"))]
             let board: Result<Board, String> = Err("quotes arrive over the live connection".into());
             async move { board }

@@ -92,7 +92,18 @@ impl Quote {
 
     /// Applies the fields a change carries.
     pub fn apply(&mut self, change: &Change) {
-        let Change { symbol: _, last, bid, ask, open, high, low, prev_close, volume, ts } = change;
+        let Change {
+            symbol: _,
+            last,
+            bid,
+            ask,
+            open,
+            high,
+            low,
+            prev_close,
+            volume,
+            ts,
+        } = change;
         set_if(&mut self.last, last);
         set_if(&mut self.bid, bid);
         set_if(&mut self.ask, ask);
@@ -173,7 +184,18 @@ impl Change {
 
     /// Folds a later change for the same symbol into this one (later wins).
     pub fn merge(&mut self, later: &Change) {
-        let Change { symbol: _, last, bid, ask, open, high, low, prev_close, volume, ts } = later;
+        let Change {
+            symbol: _,
+            last,
+            bid,
+            ask,
+            open,
+            high,
+            low,
+            prev_close,
+            volume,
+            ts,
+        } = later;
         merge_field(&mut self.last, last);
         merge_field(&mut self.bid, bid);
         merge_field(&mut self.ask, ask);
@@ -345,7 +367,8 @@ mod tests {
             server[i].volume += extra_volume;
             server[i].ts += 250;
             let change = before.diff(&server[i]).unwrap();
-            let wire: Change = serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
+            let wire: Change =
+                serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
             client[i].apply(&wire);
         }
         assert_eq!(client, server);
@@ -371,39 +394,64 @@ mod tests {
     fn full_change_rebuilds_the_quote() {
         let q = quote("NVDA", 130.1);
         assert_eq!(Change::full(&q).to_quote(), Some(q.clone()));
-        assert_eq!(Change { symbol: "NVDA".into(), last: Some(1.0), ..Default::default() }.to_quote(), None);
+        assert_eq!(
+            Change {
+                symbol: "NVDA".into(),
+                last: Some(1.0),
+                ..Default::default()
+            }
+            .to_quote(),
+            None
+        );
     }
 
     #[test]
     fn client_messages_decode_and_errors_say_why() {
         assert_eq!(
             decode_client(r#"{"op":"subscribe","symbols":["AAPL","*"]}"#),
-            Ok(ClientMsg::Subscribe { symbols: vec!["AAPL".into(), "*".into()] })
+            Ok(ClientMsg::Subscribe {
+                symbols: vec!["AAPL".into(), "*".into()]
+            })
         );
         assert_eq!(decode_client(r#"{"op":"resync"}"#), Ok(ClientMsg::Resync));
         let ping = decode_client(r#"{"op":"ping","t":1700000000123}"#).unwrap();
-        assert_eq!(serde_json::to_string(&ping).unwrap(), r#"{"op":"ping","t":1700000000123}"#);
+        assert_eq!(
+            serde_json::to_string(&ping).unwrap(),
+            r#"{"op":"ping","t":1700000000123}"#
+        );
         let err = |text: &str| decode_client(text).unwrap_err().0;
         assert!(err("{nope").starts_with("malformed JSON"));
         assert_eq!(err(r#"{"op":"dance"}"#), "unknown op \"dance\"");
         assert_eq!(err(r#"{"symbols":[]}"#), "missing \"op\"");
         assert_eq!(err(r#"{"op":7}"#), "\"op\" must be a string");
-        assert!(err(r#"{"op":"subscribe","symbols":"AAPL"}"#).starts_with("bad \"subscribe\" message"));
+        assert!(
+            err(r#"{"op":"subscribe","symbols":"AAPL"}"#).starts_with("bad \"subscribe\" message")
+        );
     }
 
     #[test]
     fn server_messages_match_the_documented_shapes() {
-        let hello = ServerMsg::Hello { protocol: 1, server_time: 5, heartbeat_ms: 15_000 };
+        let hello = ServerMsg::Hello {
+            protocol: 1,
+            server_time: 5,
+            heartbeat_ms: 15_000,
+        };
         assert_eq!(
             serde_json::to_string(&hello).unwrap(),
             r#"{"type":"hello","protocol":1,"server_time":5,"heartbeat_ms":15000}"#
         );
-        let status = ServerMsg::Status { feed: "sim".into(), state: FeedState::Reconnecting };
+        let status = ServerMsg::Status {
+            feed: "sim".into(),
+            state: FeedState::Reconnecting,
+        };
         assert_eq!(
             serde_json::to_string(&status).unwrap(),
             r#"{"type":"status","feed":"sim","state":"reconnecting"}"#
         );
-        let error = ServerMsg::Error { code: ErrorCode::UnknownSymbol, message: "ZZZZ".into() };
+        let error = ServerMsg::Error {
+            code: ErrorCode::UnknownSymbol,
+            message: "ZZZZ".into(),
+        };
         assert_eq!(
             serde_json::to_string(&error).unwrap(),
             r#"{"type":"error","code":"unknown_symbol","message":"ZZZZ"}"#

@@ -73,7 +73,12 @@ impl Row {
             let old = self.last.get_untracked();
             if last != old {
                 let dir = if last > old { 1 } else { -1 };
-                self.flash.update(|f| *f = Flash { dir, count: f.count.wrapping_add(1) });
+                self.flash.update(|f| {
+                    *f = Flash {
+                        dir,
+                        count: f.count.wrapping_add(1),
+                    }
+                });
             }
         }
         set_opt(self.last, change.last);
@@ -133,18 +138,37 @@ impl QuoteStore {
 
     /// Fills the store from the server-rendered board.
     pub fn load(&self, board: &Board) {
-        self.set_names(board.symbols.iter().map(|s| (s.symbol.clone(), s.name.clone())));
+        self.set_names(
+            board
+                .symbols
+                .iter()
+                .map(|s| (s.symbol.clone(), s.name.clone())),
+        );
         if !self.rows.with_untracked(Vec::is_empty) {
             return; // a live snapshot got here first and is newer
         }
-        let order: HashMap<&str, usize> = board.symbols.iter().enumerate().map(|(i, s)| (s.symbol.as_str(), i)).collect();
+        let order: HashMap<&str, usize> = board
+            .symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.symbol.as_str(), i))
+            .collect();
         let mut quotes: Vec<&Quote> = board.quotes.iter().collect();
         quotes.sort_by_key(|q| order.get(q.symbol.as_str()).copied().unwrap_or(usize::MAX));
-        self.set_rows(quotes.into_iter().map(|q| Row::new(q, self.name_of(&q.symbol))).collect());
+        self.set_rows(
+            quotes
+                .into_iter()
+                .map(|q| Row::new(q, self.name_of(&q.symbol)))
+                .collect(),
+        );
     }
 
     fn set_rows(&self, rows: Vec<Row>) {
-        let index = rows.iter().enumerate().map(|(i, r)| (r.symbol.clone(), i)).collect();
+        let index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.symbol.clone(), i))
+            .collect();
         self.index.set_value(index);
         self.rows.set(rows);
     }
@@ -156,7 +180,9 @@ impl QuoteStore {
     }
 
     fn name_of(&self, symbol: &str) -> Arc<str> {
-        self.names.with_value(|names| names.get(symbol).cloned()).unwrap_or_else(|| "".into())
+        self.names
+            .with_value(|names| names.get(symbol).cloned())
+            .unwrap_or_else(|| "".into())
     }
 
     /// Records display names learnt after the first render (`/api/symbols`).
@@ -175,9 +201,11 @@ impl QuoteStore {
     /// Replaces the store's state with a snapshot, keeping the rows (and
     /// their DOM) of symbols that stay.
     pub fn apply_snapshot(&self, quotes: &[Quote]) {
-        let old: HashMap<Arc<str>, Row> =
-            self.rows.with_untracked(|rows| rows.iter().map(|r| (r.symbol.clone(), r.clone())).collect());
-        let same_symbols = quotes.len() == old.len() && quotes.iter().all(|q| old.contains_key(q.symbol.as_str()));
+        let old: HashMap<Arc<str>, Row> = self
+            .rows
+            .with_untracked(|rows| rows.iter().map(|r| (r.symbol.clone(), r.clone())).collect());
+        let same_symbols =
+            quotes.len() == old.len() && quotes.iter().all(|q| old.contains_key(q.symbol.as_str()));
         let mut rows = Vec::with_capacity(quotes.len());
         for quote in quotes {
             match old.get(quote.symbol.as_str()) {
@@ -213,7 +241,8 @@ impl QuoteStore {
 
     /// Every row's quote (untracked), in display order.
     pub fn quotes(&self) -> Vec<Quote> {
-        self.rows.with_untracked(|rows| rows.iter().map(Row::quote).collect())
+        self.rows
+            .with_untracked(|rows| rows.iter().map(Row::quote).collect())
     }
 }
 
@@ -238,7 +267,11 @@ mod tests {
     }
 
     fn board() -> Board {
-        let info = |s: &str| SymbolInfo { symbol: s.into(), name: format!("{s} Corp"), currency: "USD".into() };
+        let info = |s: &str| SymbolInfo {
+            symbol: s.into(),
+            name: format!("{s} Corp"),
+            currency: "USD".into(),
+        };
         Board {
             seq: 1,
             symbols: vec![info("B"), info("A")],
@@ -254,7 +287,10 @@ mod tests {
             let store = QuoteStore::new();
             store.load(&board());
             let rows = store.rows.get_untracked();
-            assert_eq!(rows.iter().map(|r| &*r.symbol).collect::<Vec<_>>(), ["B", "A"]);
+            assert_eq!(
+                rows.iter().map(|r| &*r.symbol).collect::<Vec<_>>(),
+                ["B", "A"]
+            );
             assert_eq!(&*rows[1].name.get_untracked(), "A Corp");
         });
     }
@@ -264,12 +300,27 @@ mod tests {
         Owner::new().with(|| {
             let store = QuoteStore::new();
             store.load(&board());
-            let change = Change { symbol: "A".into(), last: Some(10.5), volume: Some(300), ..Default::default() };
+            let change = Change {
+                symbol: "A".into(),
+                last: Some(10.5),
+                volume: Some(300),
+                ..Default::default()
+            };
             store.apply_diff(99, &[change]);
             let a = store.rows.get_untracked()[1].clone();
-            assert_eq!((a.last.get_untracked(), a.volume.get_untracked()), (10.5, 300));
+            assert_eq!(
+                (a.last.get_untracked(), a.volume.get_untracked()),
+                (10.5, 300)
+            );
             assert_eq!(a.flash.get_untracked(), Flash { dir: 1, count: 1 });
-            store.apply_diff(100, &[Change { symbol: "A".into(), last: Some(10.25), ..Default::default() }]);
+            store.apply_diff(
+                100,
+                &[Change {
+                    symbol: "A".into(),
+                    last: Some(10.25),
+                    ..Default::default()
+                }],
+            );
             assert_eq!(a.flash.get_untracked(), Flash { dir: -1, count: 2 });
             assert_eq!(store.updated_at.get_untracked(), 100);
         });
@@ -282,9 +333,23 @@ mod tests {
             store.load(&board());
             store.apply_snapshot(&[quote("A", 11.0), quote("C", 5.0)]);
             assert_eq!(store.quotes(), vec![quote("A", 11.0), quote("C", 5.0)]);
-            store.apply_diff(1, &[Change::full(&quote("D", 1.0)), Change { symbol: "E".into(), last: Some(2.0), ..Default::default() }]);
+            store.apply_diff(
+                1,
+                &[
+                    Change::full(&quote("D", 1.0)),
+                    Change {
+                        symbol: "E".into(),
+                        last: Some(2.0),
+                        ..Default::default()
+                    },
+                ],
+            );
             let symbols: Vec<String> = store.quotes().into_iter().map(|q| q.symbol).collect();
-            assert_eq!(symbols, ["A", "C", "D"], "an incomplete change for an unknown symbol is not a row");
+            assert_eq!(
+                symbols,
+                ["A", "C", "D"],
+                "an incomplete change for an unknown symbol is not a row"
+            );
         });
     }
 }

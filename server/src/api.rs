@@ -12,7 +12,13 @@ use crate::subscription::Subscription;
 
 /// A JSON `{"error": ...}` answer.
 pub fn json_error(status: StatusCode, error: impl Into<String>) -> Response {
-    (status, Json(ApiError { error: error.into() })).into_response()
+    (
+        status,
+        Json(ApiError {
+            error: error.into(),
+        }),
+    )
+        .into_response()
 }
 
 /// `GET /api/symbols`.
@@ -27,12 +33,17 @@ pub struct QuotesQuery {
 }
 
 /// `GET /api/quotes[?symbols=AAPL,MSFT]`: unknown symbols are ignored.
-pub async fn quotes(State(state): State<AppState>, Query(query): Query<QuotesQuery>) -> Json<QuotesResponse> {
+pub async fn quotes(
+    State(state): State<AppState>,
+    Query(query): Query<QuotesQuery>,
+) -> Json<QuotesResponse> {
     let sub = match query.symbols.as_deref() {
         None => Subscription::all(),
         Some(list) => {
             let mut sub = Subscription::default();
-            list.split(',').filter_map(|s| state.hub.lookup(s.trim())).for_each(|id| sub.insert(id));
+            list.split(',')
+                .filter_map(|s| state.hub.lookup(s.trim()))
+                .for_each(|id| sub.insert(id));
             sub
         }
     };
@@ -59,5 +70,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
     let feeds_down = state.hub.feeds_down();
     let reason = format!("no feed is live ({} down)", feeds_down.join(", "));
-    (StatusCode::SERVICE_UNAVAILABLE, Json(NotReady { ready: false, reason, feeds_down })).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(NotReady {
+            ready: false,
+            reason,
+            feeds_down,
+        }),
+    )
+        .into_response()
 }

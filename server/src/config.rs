@@ -32,7 +32,12 @@ pub struct Config {
     pub addr: SocketAddr,
 
     /// Market-data source; repeat for several. `sim` is the built-in simulator.
-    #[arg(long = "feed", env = "TICKERTAPE_FEED", value_delimiter = ',', default_value = "sim")]
+    #[arg(
+        long = "feed",
+        env = "TICKERTAPE_FEED",
+        value_delimiter = ',',
+        default_value = "sim"
+    )]
     pub feeds: Vec<FeedSpec>,
 
     /// Symbols to serve, comma-separated (default: each feed's own list).
@@ -52,7 +57,11 @@ pub struct Config {
     pub flush_ms: u64,
 
     /// Origin allowed to open /ws besides the page's own (e.g. https://dash.example.com); repeatable.
-    #[arg(long = "allowed-origin", env = "TICKERTAPE_ALLOWED_ORIGIN", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-origin",
+        env = "TICKERTAPE_ALLOWED_ORIGIN",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Milliseconds between WebSocket pings to each client.
@@ -90,7 +99,10 @@ pub enum ConfigError {
     #[error(transparent)]
     Args(#[from] clap::Error),
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
 }
@@ -102,7 +114,9 @@ impl Config {
     }
 
     /// Parses `args` (the first is the program name) as [`Config::load`] does.
-    pub fn from_args<I: IntoIterator<Item = T>, T: Into<OsString>>(args: I) -> Result<Config, ConfigError> {
+    pub fn from_args<I: IntoIterator<Item = T>, T: Into<OsString>>(
+        args: I,
+    ) -> Result<Config, ConfigError> {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         let command = Config::command();
         let matches = command.clone().try_get_matches_from(&args)?;
@@ -110,7 +124,12 @@ impl Config {
             return Ok(Config::from_arg_matches(&matches)?);
         };
         let file_args = file_arguments(path, &command, &matches)?;
-        let merged = args.iter().take(1).cloned().chain(file_args).chain(args.iter().skip(1).cloned());
+        let merged = args
+            .iter()
+            .take(1)
+            .cloned()
+            .chain(file_args)
+            .chain(args.iter().skip(1).cloned());
         let matches = command.try_get_matches_from(merged)?;
         Ok(Config::from_arg_matches(&matches)?)
     }
@@ -126,10 +145,22 @@ impl Config {
 
 /// The config file's settings as arguments, for every flag that neither the
 /// command line nor the environment set.
-fn file_arguments(path: &PathBuf, command: &clap::Command, matches: &clap::ArgMatches) -> Result<Vec<OsString>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-    let file_error = |message: String| ConfigError::File { path: path.clone(), message };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
+fn file_arguments(
+    path: &PathBuf,
+    command: &clap::Command,
+    matches: &clap::ArgMatches,
+) -> Result<Vec<OsString>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let file_error = |message: String| ConfigError::File {
+        path: path.clone(),
+        message,
+    };
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
     let mut out = Vec::new();
     for (key, value) in table {
         let long = key.replace('_', "-");
@@ -138,7 +169,10 @@ fn file_arguments(path: &PathBuf, command: &clap::Command, matches: &clap::ArgMa
             .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
             .ok_or_else(|| file_error(format!("unknown setting {key:?}")))?;
         let id = arg.get_id().as_str();
-        if matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
+        if matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
             continue;
         }
         let values = match value {
@@ -176,7 +210,11 @@ mod tests {
         pub struct Dir(std::path::PathBuf);
         impl Dir {
             pub fn new() -> Dir {
-                let name = format!("tickertape-test-{}-{}", std::process::id(), rand::random::<u64>());
+                let name = format!(
+                    "tickertape-test-{}-{}",
+                    std::process::id(),
+                    rand::random::<u64>()
+                );
                 let path = std::env::temp_dir().join(name);
                 std::fs::create_dir_all(&path).unwrap();
                 Dir(path)
@@ -202,19 +240,28 @@ mod tests {
 
     #[test]
     fn the_command_line_overrides_the_config_file() {
-        let (_dir, path) =
-            write_config("flush-ms = 250\ntick_ms = 50\nallowed-origin = [\"https://a.test\", \"https://b.test\"]\n");
+        let (_dir, path) = write_config(
+            "flush-ms = 250\ntick_ms = 50\nallowed-origin = [\"https://a.test\", \"https://b.test\"]\n",
+        );
         let path = path.to_str().unwrap();
-        let config = Config::from_args(["tickertape", "--config", path, "--flush-ms", "40"]).unwrap();
+        let config =
+            Config::from_args(["tickertape", "--config", path, "--flush-ms", "40"]).unwrap();
         assert_eq!((config.flush_ms, config.tick_ms), (40, 50));
-        assert_eq!(config.allowed_origins, vec!["https://a.test", "https://b.test"]);
+        assert_eq!(
+            config.allowed_origins,
+            vec!["https://a.test", "https://b.test"]
+        );
     }
 
     #[test]
     fn bad_settings_are_named() {
         let (_dir, path) = write_config("flush-msec = 250\n");
-        let err = Config::from_args(["tickertape", "--config", path.to_str().unwrap()]).unwrap_err();
-        assert!(err.to_string().contains("unknown setting \"flush-msec\""), "{err}");
+        let err =
+            Config::from_args(["tickertape", "--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown setting \"flush-msec\""),
+            "{err}"
+        );
         let err = Config::from_args(["tickertape", "--feed", "bogus"]).unwrap_err();
         assert!(err.to_string().contains("unknown feed \"bogus\""), "{err}");
         assert!(Config::from_args(["tickertape", "--flush-ms", "0"]).is_err());

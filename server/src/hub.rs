@@ -97,11 +97,26 @@ pub struct Hub {
 impl Hub {
     /// Creates the hub for a fixed universe of symbols and feeds. The returned
     /// task must be run for batches to flow.
-    pub fn new(symbols: Vec<SymbolInfo>, feed_names: Vec<String>, config: &HubConfig) -> (Hub, HubTask) {
+    pub fn new(
+        symbols: Vec<SymbolInfo>,
+        feed_names: Vec<String>,
+        config: &HubConfig,
+    ) -> (Hub, HubTask) {
         let (ticks, rx) = mpsc::channel(config.tick_capacity);
-        let index = symbols.iter().enumerate().map(|(id, s)| (s.symbol.clone(), id)).collect();
-        let feeds = feed_names.into_iter().map(|name| FeedStatus { name, state: FeedState::Reconnecting });
-        let published = Published { no: 0, quotes: vec![None; symbols.len()], ring: VecDeque::new() };
+        let index = symbols
+            .iter()
+            .enumerate()
+            .map(|(id, s)| (s.symbol.clone(), id))
+            .collect();
+        let feeds = feed_names.into_iter().map(|name| FeedStatus {
+            name,
+            state: FeedState::Reconnecting,
+        });
+        let published = Published {
+            no: 0,
+            quotes: vec![None; symbols.len()],
+            ring: VecDeque::new(),
+        };
         let inner = Inner {
             index,
             published: RwLock::new(published),
@@ -111,7 +126,9 @@ impl Hub {
             retained: config.retained_batches.max(1),
             symbols,
         };
-        let hub = Hub { inner: Arc::new(inner) };
+        let hub = Hub {
+            inner: Arc::new(inner),
+        };
         let task = HubTask::new(hub.clone(), rx, config.flush);
         (hub, task)
     }
@@ -130,14 +147,16 @@ impl Hub {
     }
 
     pub fn set_feed_state(&self, feed: FeedId, state: FeedState) {
-        self.inner.feeds.send_if_modified(|feeds| match feeds.get_mut(feed) {
-            Some(f) if f.state != state => {
-                tracing::info!(feed = %f.name, ?state, "feed state");
-                f.state = state;
-                true
-            }
-            _ => false,
-        });
+        self.inner
+            .feeds
+            .send_if_modified(|feeds| match feeds.get_mut(feed) {
+                Some(f) if f.state != state => {
+                    tracing::info!(feed = %f.name, ?state, "feed state");
+                    f.state = state;
+                    true
+                }
+                _ => false,
+            });
     }
 
     /// Feed states; changes wake the receiver.
@@ -148,11 +167,19 @@ impl Hub {
     /// Names of the feeds that are not live (empty when all are).
     pub fn feeds_down(&self) -> Vec<String> {
         let feeds = self.inner.feeds.borrow();
-        feeds.iter().filter(|f| f.state != FeedState::Live).map(|f| f.name.clone()).collect()
+        feeds
+            .iter()
+            .filter(|f| f.state != FeedState::Live)
+            .map(|f| f.name.clone())
+            .collect()
     }
 
     pub fn any_feed_live(&self) -> bool {
-        self.inner.feeds.borrow().iter().any(|f| f.state == FeedState::Live)
+        self.inner
+            .feeds
+            .borrow()
+            .iter()
+            .any(|f| f.state == FeedState::Live)
     }
 
     /// The newest batch number; changes wake the receiver.
@@ -163,15 +190,25 @@ impl Hub {
     fn read(&self) -> RwLockReadGuard<'_, Published> {
         // A panic while holding the lock cannot leave `Published` half-written
         // (flush builds everything first), so a poisoned lock is still valid.
-        self.inner.published.read().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .published
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The published quotes a subscription covers, and the batch number they
     /// are current as of: the next diff for them is batch `no + 1`.
     pub fn snapshot(&self, sub: &Subscription) -> (u64, Vec<Quote>) {
         let published = self.read();
-        let quotes = published.quotes.iter().enumerate().filter(|(id, _)| sub.contains(*id));
-        (published.no, quotes.filter_map(|(_, q)| q.clone()).collect())
+        let quotes = published
+            .quotes
+            .iter()
+            .enumerate()
+            .filter(|(id, _)| sub.contains(*id));
+        (
+            published.no,
+            quotes.filter_map(|(_, q)| q.clone()).collect(),
+        )
     }
 
     /// Every batch numbered above `no`, oldest first.
@@ -190,7 +227,11 @@ impl Hub {
     fn publish(&self, batch: Batch, quotes: impl Iterator<Item = (SymbolId, Quote)>) {
         let no = batch.no;
         {
-            let mut published = self.inner.published.write().unwrap_or_else(|e| e.into_inner());
+            let mut published = self
+                .inner
+                .published
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             for (id, quote) in quotes {
                 published.quotes[id] = Some(quote);
             }
@@ -271,7 +312,9 @@ impl HubTask {
         let mut entries = Vec::with_capacity(self.dirty.len());
         for id in self.dirty.drain(..) {
             self.is_dirty[id] = false;
-            let (Some(new), old) = (&self.working[id], &self.sent[id]) else { continue };
+            let (Some(new), old) = (&self.working[id], &self.sent[id]) else {
+                continue;
+            };
             let change = match old {
                 Some(old) => old.diff(new),
                 None => Some(Change::full(new)),
@@ -285,12 +328,20 @@ impl HubTask {
             return;
         }
         self.no += 1;
-        let updated: Vec<(SymbolId, Quote)> = entries.iter().filter_map(|e| Some((e.id, self.working[e.id].clone()?))).collect();
+        let updated: Vec<(SymbolId, Quote)> = entries
+            .iter()
+            .filter_map(|e| Some((e.id, self.working[e.id].clone()?)))
+            .collect();
         for (id, quote) in &updated {
             self.sent[*id] = Some(quote.clone());
         }
         let all_tail = wire::diff_tail(ts, entries.iter().map(|e| e.json.as_str()));
-        let batch = Batch { no: self.no, ts, entries, all_tail };
+        let batch = Batch {
+            no: self.no,
+            ts,
+            entries,
+            all_tail,
+        };
         self.hub.publish(batch, updated.into_iter());
     }
 }
@@ -335,14 +386,30 @@ mod tests {
     fn hub_keeping(symbols: &[&str], retained_batches: usize) -> (Hub, HubTask) {
         let infos = symbols
             .iter()
-            .map(|s| SymbolInfo { symbol: s.to_string(), name: format!("{s} Inc."), currency: "USD".into() })
+            .map(|s| SymbolInfo {
+                symbol: s.to_string(),
+                name: format!("{s} Inc."),
+                currency: "USD".into(),
+            })
             .collect();
-        let config = HubConfig { flush: Duration::from_millis(100), retained_batches, tick_capacity: 16 };
+        let config = HubConfig {
+            flush: Duration::from_millis(100),
+            retained_batches,
+            tick_capacity: 16,
+        };
         Hub::new(infos, vec!["sim".into()], &config)
     }
 
     fn tick(symbol: &str, price: f64, size: u64, ts: i64) -> Tick {
-        Tick { symbol: symbol.into(), price, size, bid: Some(price - 0.01), ask: Some(price + 0.01), prev_close: None, ts }
+        Tick {
+            symbol: symbol.into(),
+            price,
+            size,
+            bid: Some(price - 0.01),
+            ask: Some(price + 0.01),
+            prev_close: None,
+            ts,
+        }
     }
 
     #[test]
@@ -362,20 +429,37 @@ mod tests {
         assert_eq!(change.high, Some(101.0));
         assert_eq!(change.volume, Some(20));
         assert_eq!(change.low, None, "low did not change");
-        assert_eq!(change.open, None, "open never changes after the first trade");
+        assert_eq!(
+            change.open, None,
+            "open never changes after the first trade"
+        );
     }
 
     #[test]
     fn a_symbols_first_change_is_complete_and_later_ones_minimal() {
         let (hub, mut task) = hub(&["AAPL"]);
-        task.apply(&Tick { prev_close: Some(99.0), ..tick("AAPL", 100.0, 10, 1) });
+        task.apply(&Tick {
+            prev_close: Some(99.0),
+            ..tick("AAPL", 100.0, 10, 1)
+        });
         task.flush(10);
-        task.apply(&Tick { bid: Some(99.99), ask: Some(100.01), ..tick("AAPL", 100.0, 0, 1) });
+        task.apply(&Tick {
+            bid: Some(99.99),
+            ask: Some(100.01),
+            ..tick("AAPL", 100.0, 0, 1)
+        });
         task.flush(20);
         let first = &hub.batches_after(0).unwrap()[0].entries[0].change;
-        assert!(first.to_quote().is_some(), "first change carries every field: {first:?}");
+        assert!(
+            first.to_quote().is_some(),
+            "first change carries every field: {first:?}"
+        );
         assert_eq!(first.prev_close, Some(99.0));
-        assert_eq!(hub.batches_after(1).unwrap().len(), 0, "an unchanged quote publishes nothing");
+        assert_eq!(
+            hub.batches_after(1).unwrap().len(),
+            0,
+            "an unchanged quote publishes nothing"
+        );
     }
 
     #[test]
@@ -411,7 +495,14 @@ mod tests {
         let frame = format!("{{\"type\":\"diff\",\"seq\":5,{}", batch.all_tail);
         let parsed: ServerMsg = serde_json::from_str(&frame).unwrap();
         let changes = batch.entries.iter().map(|e| e.change.clone()).collect();
-        assert_eq!(parsed, ServerMsg::Diff { seq: 5, ts: 77, changes });
+        assert_eq!(
+            parsed,
+            ServerMsg::Diff {
+                seq: 5,
+                ts: 77,
+                changes
+            }
+        );
     }
 
     #[test]
@@ -436,7 +527,11 @@ mod tests {
         task.apply(&tick("A", -3.0, 1, 1));
         task.flush(1);
         assert!(hub.snapshot(&Subscription::all()).1.is_empty());
-        task.apply(&Tick { bid: None, ask: Some(f64::INFINITY), ..tick("A", 5.0, 1, 1) });
+        task.apply(&Tick {
+            bid: None,
+            ask: Some(f64::INFINITY),
+            ..tick("A", 5.0, 1, 1)
+        });
         task.flush(2);
         let quote = &hub.snapshot(&Subscription::all()).1[0];
         assert_eq!((quote.bid, quote.ask, quote.prev_close), (5.0, 5.0, 5.0));

@@ -31,9 +31,9 @@ use app::{App, Board, BoardSource, shell};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
+use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
-use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -94,13 +94,22 @@ impl AppState {
             }
         }
         let names = feeds.iter().map(|f| f.name().to_owned()).collect();
-        let hub_config = HubConfig { flush: config.flush(), retained_batches: 50, tick_capacity: 16_384 };
+        let hub_config = HubConfig {
+            flush: config.flush(),
+            retained_batches: 50,
+            tick_capacity: 16_384,
+        };
         let (hub, hub_task) = Hub::new(symbols, names, &hub_config);
         let shutdown = CancellationToken::new();
         tokio::spawn(hub_task.run(shutdown.clone()));
         for (id, feed) in feeds.into_iter().enumerate() {
             let out = FeedOutput::new(hub.clone(), id);
-            tokio::spawn(feed::supervise(feed, out, Backoff::default(), shutdown.clone()));
+            tokio::spawn(feed::supervise(
+                feed,
+                out,
+                Backoff::default(),
+                shutdown.clone(),
+            ));
         }
         AppState {
             hub,
@@ -115,8 +124,19 @@ impl AppState {
     /// The quotes the page is first rendered with.
     pub fn board(&self) -> Board {
         let (seq, quotes) = self.hub.snapshot(&Subscription::all());
-        let feeds = self.hub.feed_states().borrow().iter().map(|f| (f.name.clone(), f.state)).collect();
-        Board { seq, symbols: self.hub.symbols().to_vec(), quotes, feeds }
+        let feeds = self
+            .hub
+            .feed_states()
+            .borrow()
+            .iter()
+            .map(|f| (f.name.clone(), f.state))
+            .collect();
+        Board {
+            seq,
+            symbols: self.hub.symbols().to_vec(),
+            quotes,
+            feeds,
+        }
     }
 }
 
@@ -128,7 +148,11 @@ fn build_feeds(config: &Config) -> Result<Vec<Box<dyn Feed>>, StartError> {
             FeedSpec::Sim => {
                 tracing::info!(seed, "simulated feed");
                 let instruments = sim_instruments(&config.symbols)?;
-                feeds.push(Box::new(Simulator::new(SimConfig { seed, tick: config.tick(), instruments })));
+                feeds.push(Box::new(Simulator::new(SimConfig {
+                    seed,
+                    tick: config.tick(),
+                    instruments,
+                })));
             }
         }
     }
@@ -140,11 +164,19 @@ fn sim_instruments(symbols: &[String]) -> Result<Vec<Instrument>, StartError> {
     if symbols.is_empty() {
         return Ok(DEFAULT_INSTRUMENTS.to_vec());
     }
-    let unknown: Vec<&str> = symbols.iter().filter(|s| feed::universe::find(s).is_none()).map(|s| s.as_str()).collect();
+    let unknown: Vec<&str> = symbols
+        .iter()
+        .filter(|s| feed::universe::find(s).is_none())
+        .map(|s| s.as_str())
+        .collect();
     if !unknown.is_empty() {
         return Err(StartError::UnknownSymbols(unknown.join(", ")));
     }
-    Ok(symbols.iter().filter_map(|s| feed::universe::find(s)).cloned().collect())
+    Ok(symbols
+        .iter()
+        .filter_map(|s| feed::universe::find(s))
+        .cloned()
+        .collect())
 }
 
 fn session_config(config: &Config) -> SessionConfig {
@@ -188,7 +220,9 @@ pub fn app(state: AppState) -> Router {
             let options = state.leptos.clone();
             move || shell(options.clone())
         })
-        .fallback(file_and_error_handler_with_context::<AppState, _>(board, shell))
+        .fallback(file_and_error_handler_with_context::<AppState, _>(
+            board, shell,
+        ))
         .with_state(state)
 }
 
@@ -211,10 +245,18 @@ pub async fn serve(
             }
         }
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(stopping).await?;
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(stopping)
+        .await?;
     sessions.close();
-    if tokio::time::timeout(timeout, sessions.wait()).await.is_err() {
-        tracing::warn!(left = sessions.len(), "sessions still open at the shutdown timeout");
+    if tokio::time::timeout(timeout, sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = sessions.len(),
+            "sessions still open at the shutdown timeout"
+        );
     }
     Ok(())
 }

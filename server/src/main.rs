@@ -14,7 +14,9 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     init_logging(config.log_format);
-    let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
     let state = AppState::start(&config)?;
     tracing::info!(addr = %listener.local_addr()?, "serving http://{}", listener.local_addr()?);
     serve(listener, state, shutdown_signal()).await?;
@@ -23,7 +25,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("TICKERTAPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("TICKERTAPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{
-    ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, PROTOCOL_VERSION, SUBPROTOCOL_JSON, ServerMsg, decode_client,
+    ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, PROTOCOL_VERSION, SUBPROTOCOL_JSON, ServerMsg,
+    decode_client,
 };
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -59,12 +60,22 @@ pub struct SessionConfig {
 }
 
 /// `GET /ws`: refuses foreign origins with 403, then upgrades.
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if let Err(why) = check_origin(&headers, &state.session.allowed_origins) {
         tracing::info!(%why, "refused WebSocket upgrade");
         return json_error(StatusCode::FORBIDDEN, why);
     }
-    let AppState { hub, session, shutdown, sessions, .. } = state;
+    let AppState {
+        hub,
+        session,
+        shutdown,
+        sessions,
+        ..
+    } = state;
     ws.protocols([SUBPROTOCOL_JSON])
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
@@ -75,13 +86,23 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
 /// Same-origin by default: the `Origin` must name the `Host` the request was
 /// sent to, or be listed. Clients that send no `Origin` (not browsers) pass.
 fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
-    let origin = origin.to_str().map_err(|_| "unreadable Origin header".to_string())?;
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .map_err(|_| "unreadable Origin header".to_string())?;
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
         return Ok(());
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
     if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
         return Ok(());
     }
@@ -102,7 +123,12 @@ fn close_with(code: u16, reason: impl Into<String>) -> Stop {
 }
 
 /// Serves one client until it leaves, misbehaves, or `shutdown` fires.
-pub async fn run(socket: WebSocket, hub: Hub, config: Arc<SessionConfig>, shutdown: CancellationToken) {
+pub async fn run(
+    socket: WebSocket,
+    hub: Hub,
+    config: Arc<SessionConfig>,
+    shutdown: CancellationToken,
+) {
     let mut session = Session::new(socket, hub, config);
     if let Err(stop) = session.serve(&shutdown).await {
         session.finish(stop).await;
@@ -146,7 +172,10 @@ impl Session {
 
     async fn serve(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
         self.greet().await?;
-        let mut heartbeat = tokio::time::interval_at(Instant::now() + self.config.heartbeat, self.config.heartbeat);
+        let mut heartbeat = tokio::time::interval_at(
+            Instant::now() + self.config.heartbeat,
+            self.config.heartbeat,
+        );
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -194,8 +223,11 @@ impl Session {
                 if !self.admit().await? {
                     return Ok(());
                 }
-                self.send_error(ErrorCode::BadRequest, format!("binary frames are not part of {SUBPROTOCOL_JSON}"))
-                    .await
+                self.send_error(
+                    ErrorCode::BadRequest,
+                    format!("binary frames are not part of {SUBPROTOCOL_JSON}"),
+                )
+                .await
             }
             Message::Close(_) => {
                 let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close()).await;
@@ -245,7 +277,11 @@ impl Session {
         }
         let listed: Vec<&str> = unknown.iter().take(20).copied().collect();
         let more = unknown.len().saturating_sub(listed.len());
-        let suffix = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let suffix = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
         let message = format!("unknown symbols: {}{suffix}", listed.join(", "));
         self.send_error(ErrorCode::UnknownSymbol, message).await
     }
@@ -273,7 +309,9 @@ impl Session {
             .hub
             .batches_after(self.batch)
             .map_err(|Lagged| close_with(close::TRY_AGAIN_LATER, "slow consumer"))?;
-        let Some(newest) = batches.last() else { return Ok(()) };
+        let Some(newest) = batches.last() else {
+            return Ok(());
+        };
         self.batch = newest.no;
         let seq = self.seq + 1;
         let frame = match batches.as_slice() {
@@ -305,15 +343,26 @@ impl Session {
                 continue;
             }
             *told = Some(feed.state);
-            let status = ServerMsg::Status { feed: feed.name.clone(), state: feed.state };
-            send_bounded(&mut self.socket, self.config.send_timeout, Message::Text(wire::encode(&status).into()))
-                .await?;
+            let status = ServerMsg::Status {
+                feed: feed.name.clone(),
+                state: feed.state,
+            };
+            send_bounded(
+                &mut self.socket,
+                self.config.send_timeout,
+                Message::Text(wire::encode(&status).into()),
+            )
+            .await?;
         }
         Ok(())
     }
 
     async fn pong(&mut self, t: Number) -> Result<(), Stop> {
-        self.send_msg(&ServerMsg::Pong { t, server_time: now_ms() }).await
+        self.send_msg(&ServerMsg::Pong {
+            t,
+            server_time: now_ms(),
+        })
+        .await
     }
 
     /// Whether to act on a client message: beyond the rate, the first refusal
@@ -326,7 +375,10 @@ impl Session {
                 Err(close_with(close::POLICY, "message rate limit exceeded"))
             }
             Admit::No { violations: 1 } => {
-                let message = format!("more than {} messages per second; slow down", self.config.msg_rate);
+                let message = format!(
+                    "more than {} messages per second; slow down",
+                    self.config.msg_rate
+                );
                 self.send_error(ErrorCode::RateLimited, message).await?;
                 Ok(false)
             }
@@ -334,8 +386,16 @@ impl Session {
         }
     }
 
-    async fn send_error(&mut self, code: ErrorCode, message: impl Into<String>) -> Result<(), Stop> {
-        self.send_msg(&ServerMsg::Error { code, message: message.into() }).await
+    async fn send_error(
+        &mut self,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) -> Result<(), Stop> {
+        self.send_msg(&ServerMsg::Error {
+            code,
+            message: message.into(),
+        })
+        .await
     }
 
     async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
@@ -347,14 +407,27 @@ impl Session {
     }
 
     async fn finish(&mut self, stop: Stop) {
-        let Stop::Close(code, reason) = stop else { return };
+        let Stop::Close(code, reason) = stop else {
+            return;
+        };
         tracing::debug!(code, %reason, "closing session");
-        let frame = CloseFrame { code, reason: reason.into() };
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.socket.send(Message::Close(Some(frame))),
+        )
+        .await;
     }
 }
 
-async fn send_bounded(socket: &mut WebSocket, timeout: Duration, message: Message) -> Result<(), Stop> {
+async fn send_bounded(
+    socket: &mut WebSocket,
+    timeout: Duration,
+    message: Message,
+) -> Result<(), Stop> {
     match tokio::time::timeout(timeout, socket.send(message)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Stop::Gone),
@@ -368,7 +441,9 @@ async fn send_bounded(socket: &mut WebSocket, timeout: Duration, message: Messag
 fn read_error(error: axum::Error) -> Stop {
     let inner = error.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(e)) => close_with(close::TOO_BIG, format!("frame too big: {e}")),
+        Some(tungstenite::Error::Capacity(e)) => {
+            close_with(close::TOO_BIG, format!("frame too big: {e}"))
+        }
         _ => {
             tracing::debug!(error = %inner, "WebSocket read failed");
             Stop::Gone
@@ -379,7 +454,9 @@ fn read_error(error: axum::Error) -> Stop {
 enum Admit {
     Yes,
     /// Refused; `violations` counts refusals since the bucket last refilled.
-    No { violations: u32 },
+    No {
+        violations: u32,
+    },
 }
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved up.
@@ -393,7 +470,13 @@ struct RateLimiter {
 
 impl RateLimiter {
     fn new(rate: f64, burst: f64) -> RateLimiter {
-        RateLimiter { rate, burst, tokens: burst, at: Instant::now(), violations: 0 }
+        RateLimiter {
+            rate,
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+            violations: 0,
+        }
     }
 
     fn admit(&mut self, now: Instant) -> Admit {
@@ -408,7 +491,9 @@ impl RateLimiter {
             return Admit::Yes;
         }
         self.violations += 1;
-        Admit::No { violations: self.violations }
+        Admit::No {
+            violations: self.violations,
+        }
     }
 }
 
@@ -417,20 +502,41 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (k.clone(), v.parse().unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.parse().unwrap()))
+            .collect()
     }
 
     #[test]
     fn origins_must_match_the_host_or_be_listed() {
         let allowed = vec!["https://dash.example.com".to_string()];
-        let same = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://127.0.0.1:3000")]);
+        let same = headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "http://127.0.0.1:3000"),
+        ]);
         assert!(check_origin(&same, &[]).is_ok());
-        let foreign = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://evil.test")]);
-        assert_eq!(check_origin(&foreign, &[]), Err("origin http://evil.test is not allowed".into()));
-        let listed = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "https://dash.example.com")]);
+        let foreign = headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "http://evil.test"),
+        ]);
+        assert_eq!(
+            check_origin(&foreign, &[]),
+            Err("origin http://evil.test is not allowed".into())
+        );
+        let listed = headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "https://dash.example.com"),
+        ]);
         assert!(check_origin(&listed, &allowed).is_ok());
-        assert!(check_origin(&headers(&[(header::HOST, "a:1")]), &[]).is_ok(), "no Origin: not a browser");
-        let other_port = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://127.0.0.1:3001")]);
+        assert!(
+            check_origin(&headers(&[(header::HOST, "a:1")]), &[]).is_ok(),
+            "no Origin: not a browser"
+        );
+        let other_port = headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "http://127.0.0.1:3001"),
+        ]);
         assert!(check_origin(&other_port, &[]).is_err());
     }
 
@@ -438,11 +544,15 @@ mod tests {
     fn the_rate_limiter_allows_bursts_then_the_rate() {
         let start = Instant::now();
         let mut limiter = RateLimiter::new(10.0, 20.0);
-        let admitted = (0..25).filter(|_| matches!(limiter.admit(start), Admit::Yes)).count();
+        let admitted = (0..25)
+            .filter(|_| matches!(limiter.admit(start), Admit::Yes))
+            .count();
         assert_eq!(admitted, 20);
         assert!(matches!(limiter.admit(start), Admit::No { violations: 6 }));
         let later = start + Duration::from_millis(500);
-        let admitted = (0..10).filter(|_| matches!(limiter.admit(later), Admit::Yes)).count();
+        let admitted = (0..10)
+            .filter(|_| matches!(limiter.admit(later), Admit::Yes))
+            .count();
         assert_eq!(admitted, 5);
     }
 }

@@ -13,7 +13,10 @@ pub struct Subscription {
 impl Subscription {
     /// Every symbol.
     pub fn all() -> Subscription {
-        Subscription { all: true, bits: Vec::new() }
+        Subscription {
+            all: true,
+            bits: Vec::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -25,7 +28,11 @@ impl Subscription {
     }
 
     pub fn contains(&self, id: SymbolId) -> bool {
-        self.all || self.bits.get(id / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
+        self.all
+            || self
+                .bits
+                .get(id / 64)
+                .is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
 
     pub fn subscribe_all(&mut self) {

@@ -51,9 +51,16 @@ pub fn diff_frame(seq: u64, batch: &Batch, sub: &Subscription) -> Option<String>
     if sub.is_all() {
         return Some(with_seq(seq, &batch.all_tail));
     }
-    let mut mine = batch.entries.iter().filter(|e| sub.contains(e.id)).peekable();
+    let mut mine = batch
+        .entries
+        .iter()
+        .filter(|e| sub.contains(e.id))
+        .peekable();
     mine.peek()?;
-    Some(with_seq(seq, &diff_tail(batch.ts, mine.map(|e| e.json.as_str()))))
+    Some(with_seq(
+        seq,
+        &diff_tail(batch.ts, mine.map(|e| e.json.as_str())),
+    ))
 }
 
 /// One diff equivalent to applying every batch in order: the slow path for a
@@ -61,7 +68,11 @@ pub fn diff_frame(seq: u64, batch: &Batch, sub: &Subscription) -> Option<String>
 pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> Option<String> {
     let last = batches.last()?;
     let mut merged: BTreeMap<SymbolId, Change> = BTreeMap::new();
-    for entry in batches.iter().flat_map(|b| &b.entries).filter(|e| sub.contains(e.id)) {
+    for entry in batches
+        .iter()
+        .flat_map(|b| &b.entries)
+        .filter(|e| sub.contains(e.id))
+    {
         match merged.entry(entry.id) {
             btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(&entry.change),
             btree_map::Entry::Vacant(slot) => {
@@ -73,5 +84,9 @@ pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> 
         return None;
     }
     let changes = merged.into_values().collect();
-    Some(encode(&ServerMsg::Diff { seq, ts: last.ts, changes }))
+    Some(encode(&ServerMsg::Diff {
+        seq,
+        ts: last.ts,
+        changes,
+    }))
 }

@@ -34,20 +34,35 @@ fn help_documents_every_flag_and_its_environment_variable() {
 
 #[test]
 fn bad_flags_fail_with_a_clear_message() {
-    let out = Command::new(BIN).args(["--feed", "nasdaq-by-pigeon"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--feed", "nasdaq-by-pigeon"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("unknown feed \"nasdaq-by-pigeon\""), "{err}");
-    let out = Command::new(BIN).args(["--symbols", "AAPL,NOPE", "--addr", "127.0.0.1:0"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--symbols", "AAPL,NOPE", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOPE"));
 }
 
 #[tokio::test]
 async fn sigterm_closes_clients_with_1001_and_exits_zero() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(BIN)
-        .args(["--addr", &format!("127.0.0.1:{port}"), "--log-format", "json"])
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -62,7 +77,10 @@ async fn sigterm_closes_clients_with_1001_and_exits_zero() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     client.subscribe(&["*"]).await;
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     assert_eq!(client.close_code().await, Some(1001));
     let started = Instant::now();
@@ -70,11 +88,18 @@ async fn sigterm_closes_clients_with_1001_and_exits_zero() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "did not exit after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not exit after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status}");
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.lines().any(|l| l.starts_with('{') && l.contains("shutting down")), "JSON logs: {log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with('{') && l.contains("shutting down")),
+        "JSON logs: {log}"
+    );
 }

@@ -13,7 +13,10 @@ async fn symbols_lists_at_least_thirty_named_equities() {
     let symbols: Vec<SymbolInfo> = server.get("/api/symbols").await.json().await.unwrap();
     assert!(symbols.len() >= 30);
     let apple = symbols.iter().find(|s| s.symbol == "AAPL").unwrap();
-    assert_eq!((apple.name.as_str(), apple.currency.as_str()), ("Apple Inc.", "USD"));
+    assert_eq!(
+        (apple.name.as_str(), apple.currency.as_str()),
+        ("Apple Inc.", "USD")
+    );
     server.shutdown().await;
 }
 
@@ -25,11 +28,23 @@ async fn quotes_are_all_or_filtered() {
     assert!(all.quotes.len() >= 30);
     assert!(all.seq >= 1);
     for q in &all.quotes {
-        assert!(q.last > 0.0 && q.bid <= q.ask && q.low <= q.last && q.last <= q.high, "{q:?}");
+        assert!(
+            q.last > 0.0 && q.bid <= q.ask && q.low <= q.last && q.last <= q.high,
+            "{q:?}"
+        );
     }
-    let some: QuotesResponse = server.get("/api/quotes?symbols=MSFT,AAPL,NOPE").await.json().await.unwrap();
+    let some: QuotesResponse = server
+        .get("/api/quotes?symbols=MSFT,AAPL,NOPE")
+        .await
+        .json()
+        .await
+        .unwrap();
     let names: Vec<&str> = some.quotes.iter().map(|q| q.symbol.as_str()).collect();
-    assert_eq!(names, ["AAPL", "MSFT"], "in symbol order; unknown ones ignored");
+    assert_eq!(
+        names,
+        ["AAPL", "MSFT"],
+        "in symbol order; unknown ones ignored"
+    );
     server.shutdown().await;
 }
 
@@ -38,7 +53,11 @@ async fn probes_report_health_and_feed_readiness() {
     let (server, feed) = TestServer::scripted(&[], &["AAA"]).await;
     assert_eq!(server.get("/healthz").await.status(), 200);
     let not_ready = server.get("/readyz").await;
-    assert_eq!(not_ready.status(), 503, "no feed has delivered anything yet");
+    assert_eq!(
+        not_ready.status(),
+        503,
+        "no feed has delivered anything yet"
+    );
     let body: serde_json::Value = not_ready.json().await.unwrap();
     assert_eq!(body["feeds_down"], serde_json::json!(["script"]));
     assert!(body["reason"].as_str().unwrap().contains("no feed is live"));
@@ -62,16 +81,29 @@ async fn the_page_is_server_rendered_with_current_prices() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let response = server.get("/").await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = response.text().await.unwrap();
-    let quotes: QuotesResponse = server.get("/api/quotes?symbols=AAPL").await.json().await.unwrap();
+    let quotes: QuotesResponse = server
+        .get("/api/quotes?symbols=AAPL")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(html.contains(r#"data-symbol="AAPL""#));
     assert!(html.contains("Apple Inc."));
     // The rendered price is the one the hub holds (give or take a tick).
     let rows = html.matches("<tr data-symbol=").count();
     assert!(rows >= 30, "{rows} rows rendered");
     let price = app::format::price(quotes.quotes[0].prev_close);
-    assert!(html.contains(&price), "AAPL's previous close {price} is on the page");
+    assert!(
+        html.contains(&price),
+        "AAPL's previous close {price} is on the page"
+    );
     server.shutdown().await;
 }
 

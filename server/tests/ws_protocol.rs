@@ -33,7 +33,11 @@ async fn hello_comes_first_then_feed_status() {
     let server = TestServer::start(&["--heartbeat-ms", "4000"]).await;
     let mut client = server.connect().await;
     match client.msg().await {
-        ServerMsg::Hello { protocol, server_time, heartbeat_ms } => {
+        ServerMsg::Hello {
+            protocol,
+            server_time,
+            heartbeat_ms,
+        } => {
             assert_eq!(protocol, 1);
             assert_eq!(heartbeat_ms, 4000);
             assert!((server_time - tickertape::now_ms()).abs() < 5_000);
@@ -42,7 +46,9 @@ async fn hello_comes_first_then_feed_status() {
     }
     let state = client
         .until(|m| match m {
-            ServerMsg::Status { feed, state } if feed == "sim" && state == FeedState::Live => Some(state),
+            ServerMsg::Status { feed, state } if feed == "sim" && state == FeedState::Live => {
+                Some(state)
+            }
             _ => None,
         })
         .await;
@@ -56,21 +62,29 @@ async fn snapshot_then_contiguous_diffs_of_only_changed_fields() {
     let mut client = server.connect().await;
     let (seq, quotes) = client.subscribe(&["AAPL", "MSFT"]).await;
     assert_eq!(seq, 1, "seq starts at the first snapshot");
-    let mut state: BTreeMap<String, Quote> = quotes.into_iter().map(|q| (q.symbol.clone(), q)).collect();
+    let mut state: BTreeMap<String, Quote> =
+        quotes.into_iter().map(|q| (q.symbol.clone(), q)).collect();
     assert_eq!(state.keys().collect::<Vec<_>>(), ["AAPL", "MSFT"]);
 
-    let mut expected = seq + 1;
-    for _ in 0..15 {
+    for expected in seq + 1..seq + 16 {
         let (seq, changes) = client.until(diff_of).await;
         assert_eq!(seq, expected, "seq grows by exactly 1");
-        expected += 1;
         assert!(!changes.is_empty(), "no empty diffs");
         for change in changes {
-            let quote = state.get_mut(&change.symbol).expect("only subscribed symbols");
+            let quote = state
+                .get_mut(&change.symbol)
+                .expect("only subscribed symbols");
             let mut applied = quote.clone();
             applied.apply(&change);
             let minimal = quote.diff(&applied).unwrap_or_default();
-            assert_eq!(Change { symbol: change.symbol.clone(), ..minimal }, change, "only changed fields");
+            assert_eq!(
+                Change {
+                    symbol: change.symbol.clone(),
+                    ..minimal
+                },
+                change,
+                "only changed fields"
+            );
             *quote = applied;
         }
     }
@@ -86,14 +100,17 @@ async fn applying_every_diff_reproduces_the_server_state() {
     feed.send(tick("AAA", 10.0, 100)).await.unwrap();
     let mut client = server.connect().await;
     let (mut seq, quotes) = client.subscribe(&["*"]).await;
-    let mut state: BTreeMap<String, Quote> = quotes.into_iter().map(|q| (q.symbol.clone(), q)).collect();
+    let mut state: BTreeMap<String, Quote> =
+        quotes.into_iter().map(|q| (q.symbol.clone(), q)).collect();
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     for burst in 0..40 {
         for _ in 0..rng.random_range(1..20) {
             let symbol = symbols[rng.random_range(0..symbols.len())];
             let price = (rng.random_range(500..1500) as f64) / 100.0 + 0.001 * burst as f64;
-            feed.send(tick(symbol, price, rng.random_range(1..500))).await.unwrap();
+            feed.send(tick(symbol, price, rng.random_range(1..500)))
+                .await
+                .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..30))).await;
     }
@@ -101,13 +118,18 @@ async fn applying_every_diff_reproduces_the_server_state() {
     loop {
         match tokio::time::timeout(Duration::from_millis(500), client.read()).await {
             Err(_) => break,
-            Ok(Read::Msg(ServerMsg::Diff { seq: s, changes, .. })) => {
+            Ok(Read::Msg(ServerMsg::Diff {
+                seq: s, changes, ..
+            })) => {
                 assert_eq!(s, seq + 1);
                 seq = s;
                 for change in changes {
                     match state.get_mut(&change.symbol) {
                         Some(q) => q.apply(&change),
-                        None => drop(state.insert(change.symbol.clone(), change.to_quote().expect("complete first change"))),
+                        None => drop(state.insert(
+                            change.symbol.clone(),
+                            change.to_quote().expect("complete first change"),
+                        )),
                     }
                 }
             }
@@ -140,7 +162,10 @@ async fn resync_sends_a_fresh_snapshot_with_the_next_seq() {
         })
         .await;
     assert!(seq > last);
-    assert_eq!(quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(), ["NVDA"]);
+    assert_eq!(
+        quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
+        ["NVDA"]
+    );
     let (next, _) = client.until(diff_of).await;
     assert_eq!(next, seq + 1);
     server.shutdown().await;
@@ -153,17 +178,30 @@ async fn two_clients_get_only_their_own_symbols() {
     let mut micro = server.connect().await;
     let (_, a) = apple.subscribe(&["AAPL"]).await;
     let (_, m) = micro.subscribe(&["MSFT", "GOOGL"]).await;
-    assert_eq!(a.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(), ["AAPL"]);
-    assert_eq!(m.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(), ["MSFT", "GOOGL"]);
+    assert_eq!(
+        a.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
+        ["AAPL"]
+    );
+    assert_eq!(
+        m.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
+        ["MSFT", "GOOGL"]
+    );
     for _ in 0..10 {
         let (_, changes) = apple.until(diff_of).await;
         assert!(changes.iter().all(|c| c.symbol == "AAPL"), "{changes:?}");
         let (_, changes) = micro.until(diff_of).await;
-        assert!(changes.iter().all(|c| c.symbol == "MSFT" || c.symbol == "GOOGL"), "{changes:?}");
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.symbol == "MSFT" || c.symbol == "GOOGL"),
+            "{changes:?}"
+        );
     }
     // Unsubscribing narrows the stream without a snapshot: once a ping sent
     // after the unsubscribe is answered, GOOGL never appears again.
-    micro.send_json(json!({"op": "unsubscribe", "symbols": ["GOOGL"]})).await;
+    micro
+        .send_json(json!({"op": "unsubscribe", "symbols": ["GOOGL"]}))
+        .await;
     micro.send_json(json!({"op": "ping", "t": 1})).await;
     micro
         .until(|m| match m {
@@ -173,7 +211,10 @@ async fn two_clients_get_only_their_own_symbols() {
         .await;
     for _ in 0..10 {
         let msg = micro.msg().await;
-        assert!(!matches!(msg, ServerMsg::Snapshot { .. }), "unsubscribe sends no snapshot");
+        assert!(
+            !matches!(msg, ServerMsg::Snapshot { .. }),
+            "unsubscribe sends no snapshot"
+        );
         if let Some((_, changes)) = diff_of(msg) {
             assert!(changes.iter().all(|c| c.symbol == "MSFT"), "{changes:?}");
         }
@@ -207,7 +248,10 @@ async fn bad_input_gets_an_error_and_the_socket_stays_usable() {
         (r#"{"op":"subscribe","symbols":["AAPL""#, "malformed JSON"),
         (r#"{"op":"teleport"}"#, "unknown op \"teleport\""),
         (r#"{"symbols":["AAPL"]}"#, "missing \"op\""),
-        (r#"{"op":"subscribe","symbols":"AAPL"}"#, "bad \"subscribe\" message"),
+        (
+            r#"{"op":"subscribe","symbols":"AAPL"}"#,
+            "bad \"subscribe\" message",
+        ),
         (r#"[1,2,3]"#, "missing \"op\""),
     ];
     for (text, expected) in cases {
@@ -216,7 +260,11 @@ async fn bad_input_gets_an_error_and_the_socket_stays_usable() {
         assert_eq!(code, ErrorCode::BadRequest, "{text}");
         assert!(message.contains(expected), "{text}: {message}");
     }
-    client.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    client
+        .ws
+        .send(Message::binary(vec![1, 2, 3]))
+        .await
+        .unwrap();
     let (code, message) = client.until(error_of).await;
     assert_eq!(code, ErrorCode::BadRequest);
     assert!(message.contains("binary"), "{message}");
@@ -231,7 +279,9 @@ async fn bad_input_gets_an_error_and_the_socket_stays_usable() {
 async fn unknown_symbols_are_reported_and_the_rest_still_applies() {
     let server = TestServer::start(&[]).await;
     let mut client = server.connect().await;
-    client.send_json(json!({"op": "subscribe", "symbols": ["AAPL", "NOPE", "ZZZZ"]})).await;
+    client
+        .send_json(json!({"op": "subscribe", "symbols": ["AAPL", "NOPE", "ZZZZ"]}))
+        .await;
     let (code, message) = client.until(error_of).await;
     assert_eq!(code, ErrorCode::UnknownSymbol);
     assert_eq!(message, "unknown symbols: NOPE, ZZZZ");
@@ -241,7 +291,10 @@ async fn unknown_symbols_are_reported_and_the_rest_still_applies() {
             _ => None,
         })
         .await;
-    assert_eq!(quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(), ["AAPL"]);
+    assert_eq!(
+        quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
+        ["AAPL"]
+    );
     server.shutdown().await;
 }
 
@@ -265,17 +318,26 @@ async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
     let server = TestServer::start(&["--client-msg-rate", "10"]).await;
     let mut client = server.connect().await;
     for i in 0..200 {
-        let _ = client.ws.send(Message::text(format!(r#"{{"op":"ping","t":{i}}}"#))).await;
+        let _ = client
+            .ws
+            .send(Message::text(format!(r#"{{"op":"ping","t":{i}}}"#)))
+            .await;
     }
     let mut rate_limited = 0;
     let code = loop {
         match client.read().await {
-            Read::Msg(ServerMsg::Error { code: ErrorCode::RateLimited, .. }) => rate_limited += 1,
+            Read::Msg(ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }) => rate_limited += 1,
             Read::Msg(_) => {}
             Read::Closed(frame) => break frame.map(|f| u16::from(f.code)),
         }
     };
-    assert_eq!(rate_limited, 1, "one rate_limited error, not one per message");
+    assert_eq!(
+        rate_limited, 1,
+        "one rate_limited error, not one per message"
+    );
     assert_eq!(code, Some(1008));
     server.shutdown().await;
 }
@@ -285,8 +347,18 @@ async fn a_client_that_pauses_within_the_rate_is_never_limited() {
     let server = TestServer::start(&["--client-msg-rate", "10"]).await;
     let mut client = server.connect().await;
     for i in 0..30 {
-        client.send_text(&format!(r#"{{"op":"ping","t":{i}}}"#)).await;
-        let t = client.until(|m| if let ServerMsg::Pong { t, .. } = m { Some(t) } else { error_of(m).map(|e| panic!("{e:?}")) }).await;
+        client
+            .send_text(&format!(r#"{{"op":"ping","t":{i}}}"#))
+            .await;
+        let t = client
+            .until(|m| {
+                if let ServerMsg::Pong { t, .. } = m {
+                    Some(t)
+                } else {
+                    error_of(m).map(|e| panic!("{e:?}"))
+                }
+            })
+            .await;
         assert_eq!(t.as_u64(), Some(i));
         tokio::time::sleep(Duration::from_millis(110)).await;
     }
@@ -297,14 +369,25 @@ async fn a_client_that_pauses_within_the_rate_is_never_limited() {
 async fn the_upgrade_checks_the_origin() {
     let server = TestServer::start(&["--allowed-origin", "https://dash.example.com"]).await;
     let url = server.ws_url();
-    let refused = Client::connect_with_origin(&url, "http://evil.test").await.err().expect("refused");
+    let refused = Client::connect_with_origin(&url, "http://evil.test")
+        .await
+        .err()
+        .expect("refused");
     match refused {
         tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
         other => panic!("expected HTTP 403, got {other}"),
     }
     let own = format!("http://{}", server.addr);
-    assert!(Client::connect_with_origin(&url, &own).await.is_ok(), "same origin");
-    assert!(Client::connect_with_origin(&url, "https://dash.example.com").await.is_ok(), "listed origin");
+    assert!(
+        Client::connect_with_origin(&url, &own).await.is_ok(),
+        "same origin"
+    );
+    assert!(
+        Client::connect_with_origin(&url, "https://dash.example.com")
+            .await
+            .is_ok(),
+        "listed origin"
+    );
     server.shutdown().await;
 }
 
@@ -313,7 +396,8 @@ async fn the_upgrade_checks_the_origin() {
 #[tokio::test]
 async fn the_server_pings_and_drops_a_silent_peer() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = TestServer::start(&["--heartbeat-ms", "100", "--heartbeat-timeout-ms", "400"]).await;
+    let server =
+        TestServer::start(&["--heartbeat-ms", "100", "--heartbeat-timeout-ms", "400"]).await;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -323,13 +407,23 @@ async fn the_server_pings_and_drops_a_silent_peer() {
     tcp.write_all(request.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let mut bytes = Vec::new();
-    tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut bytes)).await.expect("server closes").unwrap();
-    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response") + 4;
+    tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut bytes))
+        .await
+        .expect("server closes")
+        .unwrap();
+    let head_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP response")
+        + 4;
     assert!(bytes.starts_with(b"HTTP/1.1 101"));
     let frames = common::server_frames(&bytes[head_end..]);
     let opcodes: Vec<u8> = frames.iter().map(|(op, _)| *op).collect();
     assert!(opcodes.contains(&0x9), "the server pinged: {opcodes:?}");
-    let (_, close) = frames.iter().find(|(op, _)| *op == 0x8).expect("a close frame");
+    let (_, close) = frames
+        .iter()
+        .find(|(op, _)| *op == 0x8)
+        .expect("a close frame");
     assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1000);
     assert_eq!(&close[2..], b"heartbeat timeout");
     server.shutdown().await;

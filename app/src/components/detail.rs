@@ -34,18 +34,39 @@ pub fn Detail() -> impl IntoView {
 #[component]
 fn DetailBody(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
-    let Row { symbol, name, last, bid, ask, open, high, low, prev_close, volume, ts, .. } = row;
+    let Row {
+        symbol,
+        name,
+        last,
+        bid,
+        ask,
+        open,
+        high,
+        low,
+        prev_close,
+        volume,
+        ts,
+        ..
+    } = row;
     let change = move || last.get() - prev_close.get();
     let pct = move || {
         let base = prev_close.get();
-        if base > 0.0 { change() / base * 100.0 } else { 0.0 }
+        if base > 0.0 {
+            change() / base * 100.0
+        } else {
+            0.0
+        }
     };
     let move_class = move || format!("detail-move {}", format::direction(change()));
     let spread = move || format::change(ask.get() - bid.get(), ask.get()).replace('+', "");
     // Where the last price sits in the day's range, for the range bar.
     let range_pos = move || {
         let (lo, hi) = (low.get(), high.get());
-        let pos = if hi > lo { (last.get() - lo) / (hi - lo) * 100.0 } else { 50.0 };
+        let pos = if hi > lo {
+            (last.get() - lo) / (hi - lo) * 100.0
+        } else {
+            50.0
+        };
         format!("left: {pos:.1}%")
     };
     view! {

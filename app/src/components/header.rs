@@ -47,10 +47,12 @@ fn Breadth() -> impl IntoView {
     let store = expect_context::<QuoteStore>();
     let counts = Memo::new(move |_| {
         store.rows.with(|rows| {
-            rows.iter().fold((0, 0, 0), |(up, down, flat), r| match format::direction(r.last.get() - r.prev_close.get()) {
-                "up" => (up + 1, down, flat),
-                "down" => (up, down + 1, flat),
-                _ => (up, down, flat + 1),
+            rows.iter().fold((0, 0, 0), |(up, down, flat), r| {
+                match format::direction(r.last.get() - r.prev_close.get()) {
+                    "up" => (up + 1, down, flat),
+                    "down" => (up, down + 1, flat),
+                    _ => (up, down, flat + 1),
+                }
             })
         })
     });
@@ -112,7 +114,11 @@ fn Clock() -> impl IntoView {
     let link = expect_context::<Link>();
     let text = move || {
         let now = link.now_ms.get();
-        if now > 0.0 { format::clock_time(now as i64, link.tz_offset_min.get()) } else { String::new() }
+        if now > 0.0 {
+            format::clock_time(now as i64, link.tz_offset_min.get())
+        } else {
+            String::new()
+        }
     };
     view! { <time class="clock">{text}</time> }
 }

@@ -59,7 +59,20 @@ fn flash_class(flash: Flash) -> &'static str {
 fn QuoteRow(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
     let Selection(selected) = expect_context::<Selection>();
-    let Row { symbol, name, last, bid, ask, high, low, prev_close, volume, ts, flash, .. } = row;
+    let Row {
+        symbol,
+        name,
+        last,
+        bid,
+        ask,
+        high,
+        low,
+        prev_close,
+        volume,
+        ts,
+        flash,
+        ..
+    } = row;
     let is_selected = {
         let symbol = symbol.clone();
         move || selected.with(|s| s.as_deref() == Some(&*symbol))
@@ -72,7 +85,11 @@ fn QuoteRow(row: Row) -> impl IntoView {
     let change_class = move || format!("num chg {}", format::direction(change()));
     let pct = move || {
         let base = prev_close.get();
-        if base > 0.0 { change() / base * 100.0 } else { 0.0 }
+        if base > 0.0 {
+            change() / base * 100.0
+        } else {
+            0.0
+        }
     };
     view! {
         <tr

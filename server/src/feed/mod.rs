@@ -53,7 +53,8 @@ pub trait Feed: Send {
     /// The instruments this feed quotes; the hub serves their union.
     fn symbols(&self) -> Vec<SymbolInfo>;
     /// Pushes ticks until `stop` fires (returns `Ok`) or upstream fails.
-    async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken) -> Result<(), FeedError>;
+    async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken)
+    -> Result<(), FeedError>;
 }
 
 /// Where a feed sends its ticks. The first tick of each run marks the feed live.
@@ -66,7 +67,12 @@ pub struct FeedOutput {
 
 impl FeedOutput {
     pub fn new(hub: Hub, id: FeedId) -> FeedOutput {
-        FeedOutput { ticks: hub.tick_sender(), hub, id, live: false }
+        FeedOutput {
+            ticks: hub.tick_sender(),
+            hub,
+            id,
+            live: false,
+        }
     }
 
     /// Hands one tick to the hub, waiting if the hub is momentarily behind.
@@ -112,7 +118,12 @@ impl Backoff {
 }
 
 /// Runs `feed` until `stop` fires, restarting it whenever it fails.
-pub async fn supervise(mut feed: Box<dyn Feed>, mut out: FeedOutput, backoff: Backoff, stop: CancellationToken) {
+pub async fn supervise(
+    mut feed: Box<dyn Feed>,
+    mut out: FeedOutput,
+    backoff: Backoff,
+    stop: CancellationToken,
+) {
     let mut attempt = 0;
     loop {
         let started = Instant::now();
@@ -170,16 +181,25 @@ mod tests {
         let delays: Vec<_> = (0..12).map(|a| backoff.delay(a, &mut rng)).collect();
         for (attempt, delay) in delays.iter().enumerate() {
             let ceiling = backoff.base.saturating_mul(1 << attempt).min(backoff.max);
-            assert!(*delay <= ceiling && *delay >= ceiling / 2, "attempt {attempt}: {delay:?}");
+            assert!(
+                *delay <= ceiling && *delay >= ceiling / 2,
+                "attempt {attempt}: {delay:?}"
+            );
         }
         assert!(delays[11] >= backoff.max / 2);
         let again: Vec<_> = (0..12).map(|_| backoff.delay(3, &mut rng)).collect();
-        assert!(again.windows(2).any(|w| w[0] != w[1]), "jitter must vary the delay");
+        assert!(
+            again.windows(2).any(|w| w[0] != w[1]),
+            "jitter must vary the delay"
+        );
     }
 
     #[test]
     fn feed_specs_parse_with_a_clear_error() {
         assert_eq!("sim".parse::<FeedSpec>(), Ok(FeedSpec::Sim));
-        assert_eq!("nope".parse::<FeedSpec>(), Err("unknown feed \"nope\" (known: sim)".to_string()));
+        assert_eq!(
+            "nope".parse::<FeedSpec>(),
+            Err("unknown feed \"nope\" (known: sim)".to_string())
+        );
     }
 }

@@ -59,8 +59,17 @@ impl Simulator {
     pub fn new(config: SimConfig) -> Simulator {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let step_years = config.tick.as_secs_f64() / TRADING_SECONDS_PER_YEAR;
-        let walkers = config.instruments.iter().map(|i| Walker::new(i, step_years, config.tick, &mut rng)).collect();
-        Simulator { config, rng, walkers, opened: false }
+        let walkers = config
+            .instruments
+            .iter()
+            .map(|i| Walker::new(i, step_years, config.tick, &mut rng))
+            .collect();
+        Simulator {
+            config,
+            rng,
+            walkers,
+            opened: false,
+        }
     }
 
     /// The opening cross: one trade per instrument carrying its previous close,
@@ -172,11 +181,19 @@ impl Feed for Simulator {
     }
 
     fn symbols(&self) -> Vec<SymbolInfo> {
-        let info = |w: &Walker| SymbolInfo { symbol: w.symbol.to_string(), name: w.name.into(), currency: "USD".into() };
+        let info = |w: &Walker| SymbolInfo {
+            symbol: w.symbol.to_string(),
+            name: w.name.into(),
+            currency: "USD".into(),
+        };
         self.walkers.iter().map(info).collect()
     }
 
-    async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken) -> Result<(), FeedError> {
+    async fn run(
+        &mut self,
+        out: &mut FeedOutput,
+        stop: CancellationToken,
+    ) -> Result<(), FeedError> {
         if !self.opened {
             let ticks = self.open(now_ms());
             Self::publish(out, ticks).await?;
@@ -234,14 +251,24 @@ mod tests {
             assert_eq!(&*tick.symbol, instrument.symbol);
             assert_eq!(tick.prev_close, Some(instrument.price));
             let gap = (tick.price / instrument.price).ln().abs();
-            assert!(gap < 0.08, "{} opened {} from {}", instrument.symbol, tick.price, instrument.price);
+            assert!(
+                gap < 0.08,
+                "{} opened {} from {}",
+                instrument.symbol,
+                tick.price,
+                instrument.price
+            );
         }
     }
 
     #[test]
     fn quotes_are_sane_over_a_long_session() {
         let ticks = session(9, 20_000);
-        assert!(ticks.len() > 20_000 * DEFAULT_INSTRUMENTS.len() / 10, "too few trades: {}", ticks.len());
+        assert!(
+            ticks.len() > 20_000 * DEFAULT_INSTRUMENTS.len() / 10,
+            "too few trades: {}",
+            ticks.len()
+        );
         for t in &ticks {
             let (bid, ask) = (t.bid.unwrap(), t.ask.unwrap());
             assert!(bid > 0.0 && ask > bid, "{t:?}");
@@ -270,8 +297,17 @@ mod tests {
             let mean = sum / steps as f64;
             let sd = (sq / steps as f64 - mean * mean).sqrt();
             let ratio = sd / w.sigma;
-            assert!((0.97..1.03).contains(&ratio), "{}: sd {sd} vs sigma {}", w.symbol, w.sigma);
-            assert!(mean.abs() < 4.0 * w.sigma / (steps as f64).sqrt(), "{}: drift {mean}", w.symbol);
+            assert!(
+                (0.97..1.03).contains(&ratio),
+                "{}: sd {sd} vs sigma {}",
+                w.symbol,
+                w.sigma
+            );
+            assert!(
+                mean.abs() < 4.0 * w.sigma / (steps as f64).sqrt(),
+                "{}: drift {mean}",
+                w.symbol
+            );
         }
     }
 }

@@ -13,7 +13,12 @@ pub struct Instrument {
 }
 
 const fn eq(symbol: &'static str, name: &'static str, price: f64, volatility: f64) -> Instrument {
-    Instrument { symbol, name, price, volatility }
+    Instrument {
+        symbol,
+        name,
+        price,
+        volatility,
+    }
 }
 
 /// The default list, in the order the dashboard shows it.
@@ -57,12 +62,19 @@ pub const DEFAULT_INSTRUMENTS: &[Instrument] = &[
     eq("T", "AT&T Inc.", 22.41, 0.19),
     eq("PFE", "Pfizer Inc.", 28.37, 0.24),
     eq("BA", "The Boeing Company", 159.66, 0.36),
-    eq("IBM", "International Business Machines Corporation", 221.03, 0.21),
+    eq(
+        "IBM",
+        "International Business Machines Corporation",
+        221.03,
+        0.21,
+    ),
 ];
 
 /// Finds a default instrument by ticker (case-insensitive).
 pub fn find(symbol: &str) -> Option<&'static Instrument> {
-    DEFAULT_INSTRUMENTS.iter().find(|i| i.symbol.eq_ignore_ascii_case(symbol))
+    DEFAULT_INSTRUMENTS
+        .iter()
+        .find(|i| i.symbol.eq_ignore_ascii_case(symbol))
 }
 
 #[cfg(test)]

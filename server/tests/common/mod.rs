@@ -48,8 +48,15 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let shutdown = stop.clone();
-        let task = tokio::spawn(tickertape::serve(listener, state.clone(), async move { shutdown.cancelled().await }));
-        TestServer { addr, state, stop, task }
+        let task = tokio::spawn(tickertape::serve(listener, state.clone(), async move {
+            shutdown.cancelled().await
+        }));
+        TestServer {
+            addr,
+            state,
+            stop,
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -71,7 +78,11 @@ impl TestServer {
     /// Triggers a graceful shutdown and waits for `serve` to return.
     pub async fn shutdown(self) {
         self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("shutdown in time").unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("shutdown in time")
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -89,7 +100,13 @@ pub struct ScriptedFeed {
 impl ScriptedFeed {
     pub fn new(symbols: &[&str]) -> (ScriptedFeed, mpsc::Sender<Tick>) {
         let (tx, rx) = mpsc::channel(1024);
-        (ScriptedFeed { symbols: symbols.iter().map(|s| s.to_string()).collect(), rx }, tx)
+        (
+            ScriptedFeed {
+                symbols: symbols.iter().map(|s| s.to_string()).collect(),
+                rx,
+            },
+            tx,
+        )
     }
 }
 
@@ -100,11 +117,19 @@ impl Feed for ScriptedFeed {
     }
 
     fn symbols(&self) -> Vec<SymbolInfo> {
-        let info = |s: &String| SymbolInfo { symbol: s.clone(), name: format!("{s} Corp"), currency: "USD".into() };
+        let info = |s: &String| SymbolInfo {
+            symbol: s.clone(),
+            name: format!("{s} Corp"),
+            currency: "USD".into(),
+        };
         self.symbols.iter().map(info).collect()
     }
 
-    async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken) -> Result<(), FeedError> {
+    async fn run(
+        &mut self,
+        out: &mut FeedOutput,
+        stop: CancellationToken,
+    ) -> Result<(), FeedError> {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
@@ -146,9 +171,14 @@ impl Client {
         Client { ws }
     }
 
-    pub async fn connect_with_origin(url: &str, origin: &str) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    pub async fn connect_with_origin(
+        url: &str,
+        origin: &str,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut request = url.into_client_request()?;
-        request.headers_mut().insert("origin", origin.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
         let (ws, _) = connect_async(request).await?;
         Ok(Client { ws })
     }
@@ -164,10 +194,13 @@ impl Client {
     /// The next protocol message or close frame; pings are skipped.
     pub async fn read(&mut self) -> Read {
         loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame in time");
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time");
             match frame {
                 Some(Ok(Message::Text(text))) => {
-                    let msg = serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad server JSON {text}: {e}"));
+                    let msg = serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("bad server JSON {text}: {e}"));
                     return Read::Msg(msg);
                 }
                 Some(Ok(Message::Close(frame))) => return Read::Closed(frame),
@@ -190,7 +223,10 @@ impl Client {
     pub async fn until<T>(&mut self, mut pick: impl FnMut(ServerMsg) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            assert!(tokio::time::Instant::now() < deadline, "no matching message in time");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no matching message in time"
+            );
             if let Some(found) = pick(self.msg().await) {
                 return found;
             }
@@ -208,7 +244,8 @@ impl Client {
 
     /// Subscribes and returns the snapshot's seq and quotes.
     pub async fn subscribe(&mut self, symbols: &[&str]) -> (u64, Vec<Quote>) {
-        self.send_json(serde_json::json!({"op": "subscribe", "symbols": symbols})).await;
+        self.send_json(serde_json::json!({"op": "subscribe", "symbols": symbols}))
+            .await;
         self.until(|m| match m {
             ServerMsg::Snapshot { seq, quotes } => Some((seq, quotes)),
             _ => None,
@@ -224,7 +261,10 @@ pub fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
         let opcode = bytes[0] & 0x0f;
         let (len, header) = match bytes[1] & 0x7f {
             126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
-            127 if bytes.len() >= 10 => (u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize, 10),
+            127 if bytes.len() >= 10 => (
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
             126 | 127 => break,
             n => (usize::from(n), 2),
         };

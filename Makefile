@@ -1,0 +1,41 @@
+# tickertape — the README's two commands are `make run` and `make test`.
+# Both install what is missing first (see .ci/setup).
+
+SHELL := /bin/bash
+# wasm-opt (npm package binaryen) and Playwright live in end2end/node_modules.
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run build test unit e2e lint screenshots setup-build setup-test
+
+## Serve the dashboard on the simulated feed at http://127.0.0.1:3000
+run: build
+	./target/release/tickertape
+
+## Release build: ./target/release/tickertape plus the site in target/site
+build: setup-build
+	cargo leptos build --release
+
+## Every test: unit + integration (cargo), then Playwright against the release build
+test: setup-test unit build e2e
+
+unit:
+	cargo test -p app -p tickertape
+
+e2e:
+	cd end2end && npx playwright test --project e2e
+
+## Formatting and lints for both the server (ssr) and browser (hydrate) builds
+lint: setup-build
+	cargo fmt --all -- --check
+	cargo clippy -p app -p tickertape --all-targets --features app/ssr -- -D warnings
+	cargo clippy -p app -p frontend --all-targets --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
+
+## Regenerate the README screenshots in docs/screenshots
+screenshots: build
+	cd end2end && npx playwright test --project screenshots
+
+setup-build:
+	@.ci/setup build
+
+setup-test:
+	@.ci/setup test
