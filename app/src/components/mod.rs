@@ -28,7 +28,7 @@ pub fn Dashboard() -> impl IntoView {
     provide_context(selected);
     let board = board_resource();
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| crate::connection::start(store, link));
+    Effect::new(move |_| untrack(|| crate::connection::start(store, link)));
     // Everything renders after the board is loaded, so the first paint
     // (server-side) shows real prices in every region.
     view! {
