@@ -7,13 +7,23 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: run build test unit e2e lint screenshots setup-build setup-test
 
+# cargo-leptos re-runs wasm-bindgen and wasm-opt on every build (~15 s), so the
+# release build is redone only when a source file is newer than its stamp.
+SOURCES := $(shell find app frontend server style public -type f -not -path '*/node_modules/*') Cargo.toml Cargo.lock
+BUILT := target/site/.release-built
+
 ## Serve the dashboard on the simulated feed at http://127.0.0.1:3000
 run: build
 	./target/release/tickertape
 
 ## Release build: ./target/release/tickertape plus the site in target/site
 build: setup-build
+	@[ -x target/release/tickertape ] && [ -f target/site/pkg/tickertape.wasm ] || rm -f $(BUILT)
+	@$(MAKE) --no-print-directory $(BUILT)
+
+$(BUILT): $(SOURCES)
 	cargo leptos build --release
+	@touch $@
 
 ## Every test: unit + integration (cargo), then Playwright against the release build
 test: setup-test unit build e2e
