@@ -21,196 +21,115 @@ pub struct SymbolInfo {
     pub currency: String,
 }
 
-/// The full current state of one symbol. Prices are in the symbol's currency,
-/// `ts` is the event time of the last update in Unix milliseconds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Quote {
-    pub symbol: String,
-    pub last: f64,
-    pub bid: f64,
-    pub ask: f64,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub prev_close: f64,
-    pub volume: u64,
-    pub ts: i64,
-}
-
-/// The fields of one quote that changed since the previous message.
-/// A symbol the receiver has not seen yet arrives with every field set.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    pub symbol: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bid: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ask: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub high: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub low: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prev_close: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volume: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ts: Option<i64>,
-}
-
-/// Keeps `new` where it differs from `old` (bit-for-bit, so `-0.0` and NaN
-/// changes are not lost).
-fn changed<T: PartialEq + Copy>(old: T, new: T) -> Option<T> {
-    (old != new).then_some(new)
-}
-
-fn changed_f64(old: f64, new: f64) -> Option<f64> {
-    (old.to_bits() != new.to_bits()).then_some(new)
-}
-
-impl Quote {
-    /// The change that turns `self` into `newer`, or `None` if nothing changed.
-    pub fn diff(&self, newer: &Quote) -> Option<Change> {
-        let change = Change {
-            symbol: newer.symbol.clone(),
-            last: changed_f64(self.last, newer.last),
-            bid: changed_f64(self.bid, newer.bid),
-            ask: changed_f64(self.ask, newer.ask),
-            open: changed_f64(self.open, newer.open),
-            high: changed_f64(self.high, newer.high),
-            low: changed_f64(self.low, newer.low),
-            prev_close: changed_f64(self.prev_close, newer.prev_close),
-            volume: changed(self.volume, newer.volume),
-            ts: changed(self.ts, newer.ts),
-        };
-        (!change.is_empty()).then_some(change)
-    }
-
-    /// Applies the fields a change carries.
-    pub fn apply(&mut self, change: &Change) {
-        let Change {
-            symbol: _,
-            last,
-            bid,
-            ask,
-            open,
-            high,
-            low,
-            prev_close,
-            volume,
-            ts,
-        } = change;
-        set_if(&mut self.last, last);
-        set_if(&mut self.bid, bid);
-        set_if(&mut self.ask, ask);
-        set_if(&mut self.open, open);
-        set_if(&mut self.high, high);
-        set_if(&mut self.low, low);
-        set_if(&mut self.prev_close, prev_close);
-        set_if(&mut self.volume, volume);
-        set_if(&mut self.ts, ts);
-    }
-
-    /// Change since the previous close, in price units.
-    pub fn change(&self) -> f64 {
-        self.last - self.prev_close
-    }
-
-    /// Change since the previous close, in percent (0 when there is no close).
-    pub fn change_pct(&self) -> f64 {
-        if self.prev_close > 0.0 {
-            self.change() / self.prev_close * 100.0
-        } else {
-            0.0
+/// Declares [`Quote`], [`Change`] and the per-field operations from one list
+/// of fields, so a new field cannot be forgotten in any of them.
+macro_rules! quote_fields {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)?) => {
+        /// The full current state of one symbol. Prices are in the symbol's
+        /// currency.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub struct Quote {
+            pub symbol: String,
+            $($(#[$doc])* pub $field: $ty,)*
         }
-    }
-}
 
-fn set_if<T: Copy>(slot: &mut T, value: &Option<T>) {
-    if let Some(value) = value {
-        *slot = *value;
-    }
-}
-
-impl Change {
-    /// A change carrying every field: how a symbol first reaches a client.
-    pub fn full(quote: &Quote) -> Change {
-        Change {
-            symbol: quote.symbol.clone(),
-            last: Some(quote.last),
-            bid: Some(quote.bid),
-            ask: Some(quote.ask),
-            open: Some(quote.open),
-            high: Some(quote.high),
-            low: Some(quote.low),
-            prev_close: Some(quote.prev_close),
-            volume: Some(quote.volume),
-            ts: Some(quote.ts),
+        /// The fields of one quote that changed since the previous message.
+        /// A symbol the receiver has not seen yet arrives with every field set.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        pub struct Change {
+            pub symbol: String,
+            $(#[serde(default, skip_serializing_if = "Option::is_none")]
+            pub $field: Option<$ty>,)*
         }
-    }
 
-    /// True when the change carries no field.
-    pub fn is_empty(&self) -> bool {
-        self.last.is_none()
-            && self.bid.is_none()
-            && self.ask.is_none()
-            && self.open.is_none()
-            && self.high.is_none()
-            && self.low.is_none()
-            && self.prev_close.is_none()
-            && self.volume.is_none()
-            && self.ts.is_none()
-    }
+        impl Quote {
+            /// The change that turns `self` into `newer`, or `None` if nothing
+            /// changed. Compares bit for bit, so no float change is lost.
+            pub fn diff(&self, newer: &Quote) -> Option<Change> {
+                let change = Change {
+                    symbol: newer.symbol.clone(),
+                    $($field: (!self.$field.same(&newer.$field)).then_some(newer.$field),)*
+                };
+                (!change.is_empty()).then_some(change)
+            }
 
-    /// The quote this change describes, if it carries every field.
-    pub fn to_quote(&self) -> Option<Quote> {
-        Some(Quote {
-            symbol: self.symbol.clone(),
-            last: self.last?,
-            bid: self.bid?,
-            ask: self.ask?,
-            open: self.open?,
-            high: self.high?,
-            low: self.low?,
-            prev_close: self.prev_close?,
-            volume: self.volume?,
-            ts: self.ts?,
-        })
-    }
+            /// Applies the fields a change carries.
+            pub fn apply(&mut self, change: &Change) {
+                $(if let Some(value) = change.$field {
+                    self.$field = value;
+                })*
+            }
+        }
 
-    /// Folds a later change for the same symbol into this one (later wins).
-    pub fn merge(&mut self, later: &Change) {
-        let Change {
-            symbol: _,
-            last,
-            bid,
-            ask,
-            open,
-            high,
-            low,
-            prev_close,
-            volume,
-            ts,
-        } = later;
-        merge_field(&mut self.last, last);
-        merge_field(&mut self.bid, bid);
-        merge_field(&mut self.ask, ask);
-        merge_field(&mut self.open, open);
-        merge_field(&mut self.high, high);
-        merge_field(&mut self.low, low);
-        merge_field(&mut self.prev_close, prev_close);
-        merge_field(&mut self.volume, volume);
-        merge_field(&mut self.ts, ts);
+        impl Change {
+            /// A change carrying every field: how a symbol first reaches a client.
+            pub fn full(quote: &Quote) -> Change {
+                Change { symbol: quote.symbol.clone(), $($field: Some(quote.$field),)* }
+            }
+
+            /// True when the change carries no field.
+            pub fn is_empty(&self) -> bool {
+                true $(&& self.$field.is_none())*
+            }
+
+            /// The quote this change describes, if it carries every field.
+            pub fn to_quote(&self) -> Option<Quote> {
+                Some(Quote { symbol: self.symbol.clone(), $($field: self.$field?,)* })
+            }
+
+            /// Folds a later change for the same symbol into this one (later wins).
+            pub fn merge(&mut self, later: &Change) {
+                $(if later.$field.is_some() {
+                    self.$field = later.$field;
+                })*
+            }
+        }
+    };
+}
+
+quote_fields! {
+    last: f64,
+    bid: f64,
+    ask: f64,
+    open: f64,
+    high: f64,
+    low: f64,
+    prev_close: f64,
+    /// Shares traded today.
+    volume: u64,
+    /// Event time of the last update, Unix milliseconds.
+    ts: i64,
+}
+
+/// Equality that tells every distinct value apart (`-0.0` from `0.0`, NaNs).
+trait Same {
+    fn same(&self, other: &Self) -> bool;
+}
+
+impl Same for f64 {
+    fn same(&self, other: &f64) -> bool {
+        self.to_bits() == other.to_bits()
     }
 }
 
-fn merge_field<T: Copy>(slot: &mut Option<T>, later: &Option<T>) {
-    if later.is_some() {
-        *slot = *later;
+impl Same for u64 {
+    fn same(&self, other: &u64) -> bool {
+        self == other
+    }
+}
+
+impl Same for i64 {
+    fn same(&self, other: &i64) -> bool {
+        self == other
+    }
+}
+
+/// Percent change from `base` to `value` (0 when there is no base).
+pub fn pct_change(value: f64, base: f64) -> f64 {
+    if base > 0.0 {
+        (value - base) / base * 100.0
+    } else {
+        0.0
     }
 }
 

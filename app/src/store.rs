@@ -10,7 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::Board;
-use crate::protocol::{Change, Quote};
+use crate::protocol::{Change, Quote, pct_change};
 
 /// Direction of the last price move, and a counter that restarts the flash
 /// animation on every move.
@@ -90,6 +90,20 @@ impl Row {
         set_opt(self.prev_close, change.prev_close);
         set_opt(self.volume, change.volume);
         set_opt(self.ts, change.ts);
+    }
+
+    /// Tracked closures for the day's change: in price units, and in percent.
+    pub fn day_change(
+        &self,
+    ) -> (
+        impl Fn() -> f64 + Copy + Send + Sync + use<>,
+        impl Fn() -> f64 + Copy + Send + Sync + use<>,
+    ) {
+        let (last, prev_close) = (self.last, self.prev_close);
+        (
+            move || last.get() - prev_close.get(),
+            move || pct_change(last.get(), prev_close.get()),
+        )
     }
 
     /// The row's current values as a quote (untracked).

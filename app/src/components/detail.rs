@@ -34,6 +34,7 @@ pub fn Detail() -> impl IntoView {
 #[component]
 fn DetailBody(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
+    let (change, pct) = row.day_change();
     let Row {
         symbol,
         name,
@@ -48,15 +49,6 @@ fn DetailBody(row: Row) -> impl IntoView {
         ts,
         ..
     } = row;
-    let change = move || last.get() - prev_close.get();
-    let pct = move || {
-        let base = prev_close.get();
-        if base > 0.0 {
-            change() / base * 100.0
-        } else {
-            0.0
-        }
-    };
     let move_class = move || format!("detail-move {}", format::direction(change()));
     let spread = move || format::change(ask.get() - bid.get(), ask.get()).replace('+', "");
     // Where the last price sits in the day's range, for the range bar.

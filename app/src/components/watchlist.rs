@@ -59,6 +59,7 @@ fn flash_class(flash: Flash) -> &'static str {
 fn QuoteRow(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
     let Selection(selected) = expect_context::<Selection>();
+    let (change, pct) = row.day_change();
     let Row {
         symbol,
         name,
@@ -81,16 +82,7 @@ fn QuoteRow(row: Row) -> impl IntoView {
         let symbol = symbol.clone();
         move |_| selected.set(Some(symbol.clone()))
     };
-    let change = move || last.get() - prev_close.get();
     let change_class = move || format!("num chg {}", format::direction(change()));
-    let pct = move || {
-        let base = prev_close.get();
-        if base > 0.0 {
-            change() / base * 100.0
-        } else {
-            0.0
-        }
-    };
     view! {
         <tr
             data-symbol=symbol.to_string()
