@@ -2,8 +2,8 @@
 # Both install what is missing first (see .ci/setup).
 
 SHELL := /bin/bash
-# wasm-opt (npm package binaryen) and Playwright live in end2end/node_modules.
-export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# wasm-opt (npm package binaryen) lives in frontend/node_modules, Playwright in end2end/.
+export PATH := $(CURDIR)/frontend/node_modules/.bin:$(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: run build test unit e2e lint screenshots setup-build setup-test
 

@@ -92,8 +92,13 @@ mod client {
     use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
     use super::{Link, LinkState, backoff_ms};
+    use crate::components::ChartFeed;
     use crate::protocol::{ALL_SYMBOLS, ClientMsg, FeedState, SUBPROTOCOL_JSON, ServerMsg};
+    use crate::selection::Selection;
     use crate::store::QuoteStore;
+
+    /// Bars of history the chart asks for.
+    const CHART_BARS: usize = 1_000;
 
     const PING_EVERY: Duration = Duration::from_secs(5);
     /// Without a heartbeat from the server, silence this long means a dead socket.
@@ -120,7 +125,7 @@ mod client {
     type JsValueEvent = wasm_bindgen::JsValue;
 
     /// Opens the page's connection and keeps it open for the page's lifetime.
-    pub fn start(store: QuoteStore, link: Link) {
+    pub fn start(store: QuoteStore, link: Link, selection: Selection) {
         let offset = -js_sys::Date::new_0().get_timezone_offset() as i32;
         link.tz_offset_min.set(offset);
         let client = Rc::new(RefCell::new(Client {
@@ -136,6 +141,13 @@ mod client {
             handlers: Vec::new(),
         }));
         connect(&client);
+        let charter = client.clone();
+        Effect::new(move |_| {
+            let (symbol, interval) = (selection.symbol.get(), selection.interval.get());
+            if ChartFeed::with(|feed| feed.want(symbol.as_deref(), interval)) {
+                charter.borrow().request_chart();
+            }
+        });
         let watchdog = client.clone();
         set_interval(move || on_clock(&watchdog), Duration::from_millis(500));
         let pinger = client.clone();
@@ -180,7 +192,8 @@ mod client {
         let on_open = handler(client, generation, |c, _| {
             c.send(&ClientMsg::Subscribe {
                 symbols: vec![ALL_SYMBOLS.into()],
-            })
+            });
+            c.request_chart();
         });
         let on_message = handler(client, generation, |c, event| {
             if let Some(text) = event
@@ -254,12 +267,14 @@ mod client {
         );
     }
 
-    /// Every half second: advance the page clock; close a silent socket.
+    /// Every half second: advance the page clock, move the sparklines, close
+    /// a silent socket.
     fn on_clock(client: &Shared) {
         let now = js_sys::Date::now();
         let silent = {
             let c = client.borrow();
             c.link.now_ms.set(now);
+            c.store.roll_sparks();
             c.ws.is_some()
                 && c.link.state.get_untracked() == LinkState::Live
                 && now - c.last_message_ms > c.silence_ms
@@ -299,6 +314,20 @@ mod client {
             }
         }
 
+        /// Asks for the chart the page shows (history, then live bars).
+        fn request_chart(&self) {
+            let wanted = ChartFeed::with(|feed| feed.wanted());
+            let (symbol, interval) = match wanted {
+                Some((symbol, interval)) => (Some(symbol), Some(interval)),
+                None => (None, None),
+            };
+            self.send(&ClientMsg::Chart {
+                symbol,
+                interval,
+                limit: Some(CHART_BARS),
+            });
+        }
+
         fn drop_socket(&mut self) {
             if let Some(ws) = self.ws.take() {
                 ws.set_onopen(None);
@@ -332,6 +361,20 @@ mod client {
                     if let Some(sent) = t.as_f64() {
                         self.link.latency_ms.set(Some(js_sys::Date::now() - sent));
                     }
+                }
+                ServerMsg::Candles {
+                    symbol,
+                    interval,
+                    candles,
+                } => {
+                    ChartFeed::with(|feed| feed.history(&symbol, interval, candles));
+                }
+                ServerMsg::Candle {
+                    symbol,
+                    interval,
+                    candle,
+                } => {
+                    ChartFeed::with(|feed| feed.candle(&symbol, interval, candle));
                 }
                 ServerMsg::Error { code, message } => {
                     leptos::logging::warn!("server error {code:?}: {message}")

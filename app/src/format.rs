@@ -108,6 +108,33 @@ pub fn clock_time(ms: i64, offset_min: i32) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// SVG polyline points for a sparkline of `width` × `height`: one point per
+/// minute of [`SPARK_MINUTES`](crate::store::SPARK_MINUTES), newest at the
+/// right edge, scaled to the values' own range.
+pub fn spark_points(values: &[f64], width: u32, height: u32) -> String {
+    let (w, h) = (f64::from(width), f64::from(height));
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let range = if hi > lo { hi - lo } else { 1.0 };
+    let step = w / (crate::store::SPARK_MINUTES.max(2) - 1) as f64;
+    let n = values.len();
+    let mut out = String::with_capacity(n * 12);
+    for (i, v) in values.iter().enumerate() {
+        let x = w - (n - 1 - i) as f64 * step;
+        let y = if hi > lo {
+            h - 1.0 - (v - lo) / range * (h - 2.0)
+        } else {
+            h / 2.0
+        };
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&format!("{x:.1},{y:.1}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +169,16 @@ mod tests {
         assert_eq!(volume(1_240_000), "1.24M");
         assert_eq!(volume(123_456_789), "123M");
         assert_eq!(volume(3_050_000_000), "3.05B");
+    }
+
+    #[test]
+    fn sparklines_fill_from_the_right_and_span_the_height() {
+        assert_eq!(
+            spark_points(&[10.0, 12.0, 11.0], 58, 24),
+            "54.0,23.0 56.0,1.0 58.0,12.0"
+        );
+        assert_eq!(spark_points(&[5.0], 58, 24), "58.0,12.0");
+        assert_eq!(spark_points(&[], 58, 24), "");
     }
 
     #[test]

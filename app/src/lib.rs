@@ -6,6 +6,7 @@
 //! - [`connection`]: the page's single WebSocket (browser only), feeding the
 //!   store and the connection state ([`Link`](connection::Link)).
 //! - [`format`]: how numbers and times read on screen.
+//! - [`selection`]: the charted symbol and interval, kept in the URL.
 //! - [`components`]: one file per screen region; [`App`] only composes them.
 //!
 //! The server renders the page with the current quotes (a [`Board`] it
@@ -18,6 +19,7 @@ pub mod components;
 pub mod connection;
 pub mod format;
 pub mod protocol;
+pub mod selection;
 pub mod store;
 
 use leptos::prelude::*;
@@ -38,6 +40,17 @@ pub struct Board {
     pub quotes: Vec<Quote>,
     /// Each feed's name and state.
     pub feeds: Vec<(String, FeedState)>,
+    /// Recent closes per symbol for the table's sparklines.
+    pub sparklines: Vec<Sparkline>,
+}
+
+/// One symbol's last minutes of closes, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sparkline {
+    pub symbol: String,
+    /// Start of the newest minute (Unix ms); the last close belongs to it.
+    pub minute: i64,
+    pub closes: Vec<f64>,
 }
 
 /// How the server hands the current [`Board`] to the page it renders.

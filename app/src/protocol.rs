@@ -145,6 +145,120 @@ pub enum ClientMsg {
     Resync,
     /// Latency probe; `t` is echoed verbatim in the `pong`.
     Ping { t: Number },
+    /// Chooses the one symbol and interval this connection charts: answered
+    /// by `candles` (history, oldest first, at most `limit`), then a `candle`
+    /// whenever one of its candles changes. Without `symbol`, stops charting.
+    Chart {
+        #[serde(default)]
+        symbol: Option<String>,
+        #[serde(default)]
+        interval: Option<Interval>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+}
+
+/// A candle interval.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub enum Interval {
+    #[serde(rename = "1s")]
+    S1,
+    #[serde(rename = "5s")]
+    S5,
+    #[default]
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "5m")]
+    M5,
+}
+
+impl Interval {
+    pub const ALL: [Interval; 4] = [Interval::S1, Interval::S5, Interval::M1, Interval::M5];
+
+    /// Length in milliseconds.
+    pub const fn ms(self) -> i64 {
+        match self {
+            Interval::S1 => 1_000,
+            Interval::S5 => 5_000,
+            Interval::M1 => 60_000,
+            Interval::M5 => 300_000,
+        }
+    }
+
+    /// Start of the bucket holding `ts`: `floor(ts / interval) * interval`.
+    pub const fn bucket(self, ts: i64) -> i64 {
+        ts.div_euclid(self.ms()) * self.ms()
+    }
+
+    /// The name used on the wire and in URLs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Interval::S1 => "1s",
+            Interval::S5 => "5s",
+            Interval::M1 => "1m",
+            Interval::M5 => "5m",
+        }
+    }
+
+    /// Position in [`Interval::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Interval {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Interval, String> {
+        Interval::ALL
+            .into_iter()
+            .find(|i| i.as_str() == s)
+            .ok_or_else(|| format!("unknown interval {s:?} (use 1s, 5s, 1m or 5m)"))
+    }
+}
+
+/// One OHLCV bar; `t` is the bucket start, Unix milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candle {
+    pub t: i64,
+    pub o: f64,
+    pub h: f64,
+    pub l: f64,
+    pub c: f64,
+    pub v: u64,
+}
+
+impl Candle {
+    /// A bar opened by one trade.
+    pub fn open(t: i64, price: f64, size: u64) -> Candle {
+        Candle {
+            t,
+            o: price,
+            h: price,
+            l: price,
+            c: price,
+            v: size,
+        }
+    }
+
+    /// Folds a trade into the bar. `latest` says whether it is the newest
+    /// trade of the bar so far (only then does it become the close).
+    pub fn add(&mut self, price: f64, size: u64, latest: bool) {
+        self.h = self.h.max(price);
+        self.l = self.l.min(price);
+        self.v = self.v.saturating_add(size);
+        if latest {
+            self.c = price;
+        }
+    }
 }
 
 /// Why a client message could not be used.
@@ -160,7 +274,7 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
         Some(_) => return Err(DecodeError("\"op\" must be a string".into())),
         None => return Err(DecodeError("missing \"op\"".into())),
     };
-    if !["subscribe", "unsubscribe", "resync", "ping"].contains(&op.as_str()) {
+    if !["subscribe", "unsubscribe", "resync", "ping", "chart"].contains(&op.as_str()) {
         return Err(DecodeError(format!("unknown op {op:?}")));
     }
     serde_json::from_value(value).map_err(|e| DecodeError(format!("bad {op:?} message: {e}")))
@@ -216,6 +330,19 @@ pub enum ServerMsg {
     Error {
         code: ErrorCode,
         message: String,
+    },
+    /// The charted symbol's history, oldest first (answer to `chart`).
+    Candles {
+        symbol: String,
+        interval: Interval,
+        candles: Vec<Candle>,
+    },
+    /// One changed candle of the charted symbol: the current one, or a
+    /// just-closed or older one that a late trade corrected.
+    Candle {
+        symbol: String,
+        interval: Interval,
+        candle: Candle,
     },
     /// A message type this client does not know yet; ignored.
     #[serde(other)]
@@ -381,8 +508,69 @@ mod tests {
     }
 
     #[test]
+    fn chart_messages_have_the_documented_shapes() {
+        assert_eq!(
+            decode_client(r#"{"op":"chart","symbol":"AAPL","interval":"5s","limit":300}"#),
+            Ok(ClientMsg::Chart {
+                symbol: Some("AAPL".into()),
+                interval: Some(Interval::S5),
+                limit: Some(300)
+            })
+        );
+        assert_eq!(
+            decode_client(r#"{"op":"chart"}"#),
+            Ok(ClientMsg::Chart {
+                symbol: None,
+                interval: None,
+                limit: None
+            })
+        );
+        assert!(
+            decode_client(r#"{"op":"chart","symbol":"A","interval":"2m"}"#)
+                .unwrap_err()
+                .0
+                .contains("bad \"chart\"")
+        );
+        let candle = Candle {
+            t: 60_000,
+            o: 1.5,
+            h: 2.0,
+            l: 1.25,
+            c: 1.75,
+            v: 300,
+        };
+        let msg = ServerMsg::Candle {
+            symbol: "A".into(),
+            interval: Interval::M1,
+            candle,
+        };
+        assert_eq!(
+            serde_json::to_string(&msg).unwrap(),
+            r#"{"type":"candle","symbol":"A","interval":"1m","candle":{"t":60000,"o":1.5,"h":2.0,"l":1.25,"c":1.75,"v":300}}"#
+        );
+    }
+
+    #[test]
+    fn intervals_bucket_by_floor_and_parse_by_name() {
+        assert_eq!(Interval::M1.bucket(119_999), 60_000);
+        assert_eq!(Interval::M1.bucket(120_000), 120_000);
+        assert_eq!(Interval::S5.bucket(-1), -5_000);
+        assert_eq!("5m".parse::<Interval>(), Ok(Interval::M5));
+        assert!(
+            "1h".parse::<Interval>()
+                .unwrap_err()
+                .contains("1s, 5s, 1m or 5m")
+        );
+        for (i, interval) in Interval::ALL.into_iter().enumerate() {
+            assert_eq!(interval.index(), i);
+            assert_eq!(interval.as_str().parse::<Interval>(), Ok(interval));
+        }
+    }
+
+    #[test]
     fn unknown_server_messages_and_codes_are_tolerated() {
-        let future: ServerMsg = serde_json::from_str(r#"{"type":"candle","symbol":"A"}"#).unwrap();
+        let future: ServerMsg =
+            serde_json::from_str(r#"{"type":"trade_halt","symbol":"A"}"#).unwrap();
         assert_eq!(future, ServerMsg::Unknown);
         let code: ErrorCode = serde_json::from_str(r#""too_many_symbols""#).unwrap();
         assert_eq!(code, ErrorCode::Other);

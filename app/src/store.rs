@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::Board;
-use crate::protocol::{Change, Quote, pct_change};
+use crate::protocol::{Change, Interval, Quote, pct_change};
+use crate::{Board, Sparkline};
+
+/// Minutes a sparkline spans.
+pub const SPARK_MINUTES: usize = 30;
 
 /// Direction of the last price move, and a counter that restarts the flash
 /// animation on every move.
@@ -35,6 +38,10 @@ pub struct Row {
     pub volume: RwSignal<u64>,
     pub ts: RwSignal<i64>,
     pub flash: RwSignal<Flash>,
+    /// The last [`SPARK_MINUTES`] closes, the newest one live.
+    pub spark: RwSignal<Vec<f64>>,
+    /// Start of the minute `spark`'s last point belongs to.
+    spark_minute: StoredValue<i64>,
 }
 
 fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
@@ -50,7 +57,11 @@ fn set_opt<T: PartialEq + Send + Sync + Copy + 'static>(signal: RwSignal<T>, val
 }
 
 impl Row {
-    fn new(quote: &Quote, name: Arc<str>) -> Row {
+    fn new(quote: &Quote, name: Arc<str>, spark: Option<&Sparkline>) -> Row {
+        let (closes, minute) = match spark {
+            Some(s) if !s.closes.is_empty() => (s.closes.clone(), s.minute),
+            _ => (vec![quote.last], Interval::M1.bucket(quote.ts)),
+        };
         Row {
             symbol: quote.symbol.as_str().into(),
             name: RwSignal::new(name),
@@ -64,6 +75,31 @@ impl Row {
             volume: RwSignal::new(quote.volume),
             ts: RwSignal::new(quote.ts),
             flash: RwSignal::new(Flash::default()),
+            spark: RwSignal::new(closes),
+            spark_minute: StoredValue::new(minute),
+        }
+    }
+
+    /// Folds the live price into the sparkline: a new point each minute,
+    /// else the newest point moves. Writes only when something changed.
+    pub fn roll_spark(&self) {
+        let (last, minute) = (
+            self.last.get_untracked(),
+            Interval::M1.bucket(self.ts.get_untracked()),
+        );
+        if minute > self.spark_minute.get_value() {
+            self.spark_minute.set_value(minute);
+            self.spark.update(|points| {
+                points.push(last);
+                let excess = points.len().saturating_sub(SPARK_MINUTES);
+                points.drain(..excess);
+            });
+        } else if self.spark.with_untracked(|p| p.last() != Some(&last)) {
+            self.spark.update(|points| {
+                if let Some(newest) = points.last_mut() {
+                    *newest = last;
+                }
+            });
         }
     }
 
@@ -169,12 +205,19 @@ impl QuoteStore {
             .collect();
         let mut quotes: Vec<&Quote> = board.quotes.iter().collect();
         quotes.sort_by_key(|q| order.get(q.symbol.as_str()).copied().unwrap_or(usize::MAX));
-        self.set_rows(
-            quotes
-                .into_iter()
-                .map(|q| Row::new(q, self.name_of(&q.symbol)))
-                .collect(),
-        );
+        let sparks: HashMap<&str, &Sparkline> = board
+            .sparklines
+            .iter()
+            .map(|s| (s.symbol.as_str(), s))
+            .collect();
+        let row = |q: &Quote| {
+            Row::new(
+                q,
+                self.name_of(&q.symbol),
+                sparks.get(q.symbol.as_str()).copied(),
+            )
+        };
+        self.set_rows(quotes.into_iter().map(row).collect());
     }
 
     fn set_rows(&self, rows: Vec<Row>) {
@@ -227,7 +270,7 @@ impl QuoteStore {
                     row.apply(&Change::full(quote));
                     rows.push(row.clone());
                 }
-                None => rows.push(Row::new(quote, self.name_of(&quote.symbol))),
+                None => rows.push(Row::new(quote, self.name_of(&quote.symbol), None)),
             }
         }
         if !same_symbols {
@@ -247,10 +290,20 @@ impl QuoteStore {
         }
         if !added.is_empty() {
             let mut rows = self.rows.get_untracked();
-            rows.extend(added.iter().map(|q| Row::new(q, self.name_of(&q.symbol))));
+            rows.extend(
+                added
+                    .iter()
+                    .map(|q| Row::new(q, self.name_of(&q.symbol), None)),
+            );
             self.set_rows(rows);
         }
         set_if_changed(self.updated_at, ts);
+    }
+
+    /// Moves every row's sparkline to the live price (call at most ~2 Hz).
+    pub fn roll_sparks(&self) {
+        self.rows
+            .with_untracked(|rows| rows.iter().for_each(Row::roll_spark));
     }
 
     /// Every row's quote (untracked), in display order.
@@ -291,6 +344,11 @@ mod tests {
             symbols: vec![info("B"), info("A")],
             quotes: vec![quote("A", 10.0), quote("B", 20.0)],
             feeds: Vec::new(),
+            sparklines: vec![Sparkline {
+                symbol: "A".into(),
+                minute: 0,
+                closes: vec![9.0, 9.5],
+            }],
         }
     }
 
@@ -337,6 +395,61 @@ mod tests {
             );
             assert_eq!(a.flash.get_untracked(), Flash { dir: -1, count: 2 });
             assert_eq!(store.updated_at.get_untracked(), 100);
+        });
+    }
+
+    #[test]
+    fn sparklines_move_with_the_price_and_roll_each_minute() {
+        Owner::new().with(|| {
+            let store = QuoteStore::new();
+            store.load(&board());
+            let a = store.row("A").unwrap();
+            assert_eq!(a.spark.get_untracked(), vec![9.0, 9.5]);
+            store.apply_diff(
+                1,
+                &[Change {
+                    symbol: "A".into(),
+                    last: Some(10.5),
+                    ts: Some(30_000),
+                    ..Default::default()
+                }],
+            );
+            store.roll_sparks();
+            assert_eq!(
+                a.spark.get_untracked(),
+                vec![9.0, 10.5],
+                "same minute: the newest point moves"
+            );
+            store.apply_diff(
+                2,
+                &[Change {
+                    symbol: "A".into(),
+                    last: Some(11.0),
+                    ts: Some(61_000),
+                    ..Default::default()
+                }],
+            );
+            store.roll_sparks();
+            assert_eq!(
+                a.spark.get_untracked(),
+                vec![9.0, 10.5, 11.0],
+                "a new minute adds a point"
+            );
+            assert_eq!(
+                store.row("B").unwrap().spark.get_untracked(),
+                vec![20.0],
+                "no history: starts at the price"
+            );
+            for minute in 2..40 {
+                let change = Change {
+                    symbol: "A".into(),
+                    ts: Some(minute * 60_000),
+                    ..Default::default()
+                };
+                store.apply_diff(minute, &[change]);
+                store.roll_sparks();
+            }
+            assert_eq!(a.spark.get_untracked().len(), SPARK_MINUTES);
         });
     }
 

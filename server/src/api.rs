@@ -1,13 +1,14 @@
 //! The JSON HTTP API and the health probes.
 
-use app::protocol::{ApiError, QuotesResponse, SymbolInfo};
+use app::protocol::{ApiError, Candle, Interval, QuotesResponse, SymbolInfo};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::candles::CAPACITY;
 use crate::subscription::Subscription;
 
 /// A JSON `{"error": ...}` answer.
@@ -49,6 +50,47 @@ pub async fn quotes(
     };
     let (seq, quotes) = state.hub.snapshot(&sub);
     Json(QuotesResponse { seq, quotes })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CandlesQuery {
+    interval: Option<String>,
+    limit: Option<String>,
+}
+
+/// Bars returned when the request names no `limit`.
+pub const DEFAULT_CANDLE_LIMIT: usize = 500;
+
+/// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N`: oldest first.
+pub async fn candles(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    Query(query): Query<CandlesQuery>,
+) -> Result<Json<Vec<Candle>>, Response> {
+    let interval = match query.interval.as_deref() {
+        None => Interval::default(),
+        Some(text) => text
+            .parse()
+            .map_err(|e| json_error(StatusCode::BAD_REQUEST, e))?,
+    };
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_CANDLE_LIMIT,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| (1..=CAPACITY).contains(n))
+            .ok_or_else(|| {
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit must be a whole number from 1 to {CAPACITY}"),
+                )
+            })?,
+    };
+    let id = state
+        .hub
+        .lookup(&symbol)
+        .ok_or_else(|| json_error(StatusCode::NOT_FOUND, format!("unknown symbol: {symbol}")))?;
+    Ok(Json(state.hub.candles(id, interval, limit)))
 }
 
 /// `GET /healthz`: the process serves.

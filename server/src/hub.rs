@@ -7,16 +7,17 @@
 //! and announced through a `watch` of the newest batch number. Sessions read
 //! the ring at their own pace; the hub never waits for any of them.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use app::protocol::{Change, FeedState, Quote, SymbolInfo};
+use app::protocol::{Candle, Change, FeedState, Interval, Quote, ServerMsg, SymbolInfo};
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::Tick;
+use crate::candles::SymbolCandles;
+use crate::feed::{History, Tick};
 use crate::subscription::Subscription;
 use crate::{now_ms, wire};
 
@@ -46,6 +47,17 @@ pub struct Entry {
     pub json: String,
 }
 
+/// A candle changed during one flush interval.
+#[derive(Debug)]
+pub struct CandleEntry {
+    pub id: SymbolId,
+    pub interval: Interval,
+    /// The bar's start time.
+    pub t: i64,
+    /// The whole `candle` message, encoded once for every session charting it.
+    pub json: String,
+}
+
 /// The changes of one flush interval, in symbol order.
 #[derive(Debug)]
 pub struct Batch {
@@ -57,6 +69,8 @@ pub struct Batch {
     /// The tail of a diff message carrying every entry, from `"ts"` to the
     /// closing brace: shared by every session subscribed to `*`.
     pub all_tail: String,
+    /// Candles changed in this interval (each bar once, in its latest state).
+    pub candles: Vec<CandleEntry>,
 }
 
 /// A feed's name and state, as sent to clients.
@@ -82,6 +96,9 @@ struct Inner {
     symbols: Vec<SymbolInfo>,
     index: HashMap<String, SymbolId>,
     published: RwLock<Published>,
+    /// Per symbol; written by the hub task for every trade, read by sessions
+    /// and the API. Each lock is held only to fold a trade or copy bars out.
+    candles: Vec<Mutex<SymbolCandles>>,
     head: watch::Sender<u64>,
     feeds: watch::Sender<Vec<FeedStatus>>,
     ticks: mpsc::Sender<Tick>,
@@ -119,6 +136,7 @@ impl Hub {
         };
         let inner = Inner {
             index,
+            candles: symbols.iter().map(|_| Mutex::default()).collect(),
             published: RwLock::new(published),
             head: watch::Sender::new(0),
             feeds: watch::Sender::new(feeds.collect()),
@@ -224,6 +242,33 @@ impl Hub {
         Ok(published.ring.iter().skip(skip).cloned().collect())
     }
 
+    fn candles_of(&self, id: SymbolId) -> MutexGuard<'_, SymbolCandles> {
+        // Folding a trade cannot panic halfway, so a poisoned lock is valid.
+        self.inner.candles[id]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The newest `limit` bars of one symbol and interval, oldest first.
+    pub fn candles(&self, id: SymbolId, interval: Interval, limit: usize) -> Vec<Candle> {
+        self.candles_of(id).series(interval).last(limit)
+    }
+
+    /// Merges a feed's history into the candle store; unknown symbols are skipped.
+    pub fn backfill(&self, history: Vec<History>) {
+        for h in history {
+            match self.lookup(&h.symbol) {
+                Some(id) => self
+                    .candles_of(id)
+                    .series_mut(h.interval)
+                    .backfill(&h.candles),
+                None => {
+                    tracing::debug!(symbol = %h.symbol, "history for a symbol outside the universe")
+                }
+            }
+        }
+    }
+
     fn publish(&self, batch: Batch, quotes: impl Iterator<Item = (SymbolId, Quote)>) {
         let no = batch.no;
         {
@@ -257,6 +302,8 @@ pub struct HubTask {
     /// Symbols touched since the last flush, each once.
     dirty: Vec<SymbolId>,
     is_dirty: Vec<bool>,
+    /// Bars changed since the last flush: (symbol, interval, bar start).
+    touched: HashSet<(SymbolId, Interval, i64)>,
     no: u64,
 }
 
@@ -271,6 +318,7 @@ impl HubTask {
             sent: vec![None; n],
             dirty: Vec::new(),
             is_dirty: vec![false; n],
+            touched: HashSet::new(),
             no: 0,
         }
     }
@@ -300,6 +348,12 @@ impl HubTask {
             return;
         }
         apply_tick(&mut self.working[id], &tick.symbol, tick);
+        let bars = self.hub.candles_of(id).add(tick.ts, tick.price, tick.size);
+        for (interval, t) in Interval::ALL.into_iter().zip(bars) {
+            if let Some(t) = t {
+                self.touched.insert((id, interval, t));
+            }
+        }
         if !self.is_dirty[id] {
             self.is_dirty[id] = true;
             self.dirty.push(id);
@@ -324,7 +378,8 @@ impl HubTask {
                 entries.push(Entry { id, change, json });
             }
         }
-        if entries.is_empty() {
+        let candles = self.candle_entries();
+        if entries.is_empty() && candles.is_empty() {
             return;
         }
         self.no += 1;
@@ -341,8 +396,33 @@ impl HubTask {
             ts,
             entries,
             all_tail,
+            candles,
         };
         self.hub.publish(batch, updated.into_iter());
+    }
+
+    /// The `candle` messages for every bar touched since the last flush.
+    fn candle_entries(&mut self) -> Vec<CandleEntry> {
+        let mut touched: Vec<_> = self.touched.drain().collect();
+        touched.sort_unstable();
+        let symbols = self.hub.symbols();
+        touched
+            .into_iter()
+            .filter_map(|(id, interval, t)| {
+                let candle = self.hub.candles_of(id).series(interval).get(t)?;
+                let msg = ServerMsg::Candle {
+                    symbol: symbols[id].symbol.clone(),
+                    interval,
+                    candle,
+                };
+                Some(CandleEntry {
+                    id,
+                    interval,
+                    t,
+                    json: wire::encode(&msg),
+                })
+            })
+            .collect()
     }
 }
 
@@ -362,13 +442,16 @@ fn apply_tick(slot: &mut Option<Quote>, symbol: &str, tick: &Tick) {
         volume: 0,
         ts: tick.ts,
     });
-    quote.last = price;
-    quote.bid = tick.bid.filter(|b| b.is_finite()).unwrap_or(price);
-    quote.ask = tick.ask.filter(|a| a.is_finite()).unwrap_or(price);
     quote.high = quote.high.max(price);
     quote.low = quote.low.min(price);
     quote.volume = quote.volume.saturating_add(tick.size);
-    quote.ts = quote.ts.max(tick.ts);
+    if tick.ts >= quote.ts {
+        // A late trade counts toward the day, but is not the last price.
+        quote.last = price;
+        quote.bid = tick.bid.filter(|b| b.is_finite()).unwrap_or(price);
+        quote.ask = tick.ask.filter(|a| a.is_finite()).unwrap_or(price);
+        quote.ts = tick.ts;
+    }
     if let Some(prev_close) = tick.prev_close.filter(|p| p.is_finite() && *p > 0.0) {
         quote.prev_close = prev_close;
     }
@@ -455,10 +538,10 @@ mod tests {
             "first change carries every field: {first:?}"
         );
         assert_eq!(first.prev_close, Some(99.0));
-        assert_eq!(
-            hub.batches_after(1).unwrap().len(),
-            0,
-            "an unchanged quote publishes nothing"
+        let later = hub.batches_after(1).unwrap();
+        assert!(
+            later.iter().all(|b| b.entries.is_empty()),
+            "an unchanged quote publishes no change"
         );
     }
 
@@ -517,6 +600,65 @@ mod tests {
         let nos: Vec<u64> = hub.batches_after(2).unwrap().iter().map(|b| b.no).collect();
         assert_eq!(nos, vec![3, 4, 5]);
         assert!(hub.batches_after(5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_late_trade_adds_volume_but_is_not_the_last_price() {
+        let (hub, mut task) = hub(&["A"]);
+        task.apply(&tick("A", 10.0, 1, 2_000));
+        task.apply(&tick("A", 12.0, 5, 1_000));
+        task.flush(3_000);
+        let quote = &hub.snapshot(&Subscription::all()).1[0];
+        assert_eq!(
+            (quote.last, quote.high, quote.volume, quote.ts),
+            (10.0, 12.0, 6, 2_000)
+        );
+    }
+
+    #[test]
+    fn each_batch_carries_the_changed_candles_once() {
+        let (hub, mut task) = hub(&["A", "B"]);
+        task.apply(&tick("A", 10.0, 1, 61_000));
+        task.apply(&tick("A", 11.0, 2, 61_500));
+        task.apply(&tick("B", 20.0, 3, 59_999));
+        task.flush(62_000);
+        let batch = &hub.batches_after(0).unwrap()[0];
+        let keys: Vec<(SymbolId, Interval, i64)> = batch
+            .candles
+            .iter()
+            .map(|c| (c.id, c.interval, c.t))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (0, Interval::S1, 61_000),
+                (0, Interval::S5, 60_000),
+                (0, Interval::M1, 60_000),
+                (0, Interval::M5, 0),
+                (1, Interval::S1, 59_000),
+                (1, Interval::S5, 55_000),
+                (1, Interval::M1, 0),
+                (1, Interval::M5, 0),
+            ]
+        );
+        let msg: ServerMsg = serde_json::from_str(&batch.candles[2].json).unwrap();
+        let candle = Candle {
+            t: 60_000,
+            o: 10.0,
+            h: 11.0,
+            l: 10.0,
+            c: 11.0,
+            v: 3,
+        };
+        assert_eq!(
+            msg,
+            ServerMsg::Candle {
+                symbol: "A".into(),
+                interval: Interval::M1,
+                candle
+            }
+        );
+        assert_eq!(hub.candles(0, Interval::M1, 10), vec![candle]);
     }
 
     #[test]

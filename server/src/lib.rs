@@ -15,6 +15,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod candles;
 pub mod config;
 pub mod feed;
 pub mod hub;
@@ -26,8 +27,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::SymbolInfo;
-use app::{App, Board, BoardSource, shell};
+use app::protocol::{Interval, SymbolInfo};
+use app::store::SPARK_MINUTES;
+use app::{App, Board, BoardSource, Sparkline, shell};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -131,11 +133,24 @@ impl AppState {
             .iter()
             .map(|f| (f.name.clone(), f.state))
             .collect();
+        let sparklines = (0..self.hub.symbols().len())
+            .map(|id| self.sparkline(id))
+            .collect();
         Board {
             seq,
             symbols: self.hub.symbols().to_vec(),
             quotes,
             feeds,
+            sparklines,
+        }
+    }
+
+    fn sparkline(&self, id: hub::SymbolId) -> Sparkline {
+        let bars = self.hub.candles(id, Interval::M1, SPARK_MINUTES);
+        Sparkline {
+            symbol: self.hub.symbols()[id].symbol.clone(),
+            minute: bars.last().map_or(0, |b| b.t),
+            closes: bars.iter().map(|b| b.c).collect(),
         }
     }
 }
@@ -214,6 +229,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(session::upgrade))
         .route("/api/symbols", get(api::symbols))
         .route("/api/quotes", get(api::quotes))
+        .route("/api/candles/{symbol}", get(api::candles))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .leptos_routes_with_context(&state, routes, board.clone(), {

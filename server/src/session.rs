@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{
-    ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, PROTOCOL_VERSION, SUBPROTOCOL_JSON, ServerMsg,
-    decode_client,
+    ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, Interval, PROTOCOL_VERSION, SUBPROTOCOL_JSON,
+    ServerMsg, decode_client,
 };
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -25,7 +25,8 @@ use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::json_error;
-use crate::hub::{FeedStatus, Hub, Lagged};
+use crate::candles;
+use crate::hub::{Batch, FeedStatus, Hub, Lagged, SymbolId};
 use crate::subscription::Subscription;
 use crate::{AppState, now_ms, wire};
 
@@ -109,6 +110,19 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     Err(format!("origin {origin} is not allowed"))
 }
 
+/// Bars sent in answer to `chart` when the client names no `limit`.
+pub const DEFAULT_CHART_LIMIT: usize = 500;
+
+/// What this connection charts.
+#[derive(Clone, Copy, Debug)]
+struct Chart {
+    id: SymbolId,
+    interval: Interval,
+    /// The history sent covers every batch up to this one; older batches'
+    /// candles would be stale, so they are skipped.
+    since_batch: u64,
+}
+
 /// Why a session ends.
 #[derive(Debug)]
 enum Stop {
@@ -144,6 +158,7 @@ struct Session {
     /// Feed states as this client last heard them.
     told: Vec<Option<FeedState>>,
     sub: Subscription,
+    chart: Option<Chart>,
     /// `seq` of the next snapshot or diff; 0 until the first snapshot.
     seq: u64,
     /// The newest hub batch this client's view includes.
@@ -163,6 +178,7 @@ impl Session {
             config,
             told: Vec::new(),
             sub: Subscription::default(),
+            chart: None,
             seq: 0,
             batch: 0,
             last_heard: Instant::now(),
@@ -183,7 +199,7 @@ impl Session {
                 _ = shutdown.cancelled() => return Err(close_with(close::GOING_AWAY, "server shutting down")),
                 frame = self.socket.recv() => self.on_frame(frame).await?,
                 _ = heartbeat.tick() => self.on_heartbeat().await?,
-                head = self.head.changed(), if !self.sub.is_empty() => {
+                head = self.head.changed(), if !self.sub.is_empty() || self.chart.is_some() => {
                     head.map_err(|_| close_with(close::GOING_AWAY, "server shutting down"))?;
                     self.on_batch().await?;
                 }
@@ -243,7 +259,58 @@ impl Session {
             ClientMsg::Unsubscribe { symbols } => self.unsubscribe(&symbols).await,
             ClientMsg::Resync => self.snapshot().await,
             ClientMsg::Ping { t } => self.pong(t).await,
+            ClientMsg::Chart {
+                symbol,
+                interval,
+                limit,
+            } => self.chart(symbol, interval, limit).await,
         }
+    }
+
+    /// Starts (or, without a symbol, stops) charting: history now, then the
+    /// candles each batch changes.
+    async fn chart(
+        &mut self,
+        symbol: Option<String>,
+        interval: Option<Interval>,
+        limit: Option<usize>,
+    ) -> Result<(), Stop> {
+        let Some(symbol) = symbol else {
+            self.chart = None;
+            return Ok(());
+        };
+        let Some(id) = self.hub.lookup(&symbol) else {
+            return self
+                .send_error(
+                    ErrorCode::UnknownSymbol,
+                    format!("unknown symbol: {symbol}"),
+                )
+                .await;
+        };
+        let limit = limit.unwrap_or(DEFAULT_CHART_LIMIT);
+        if !(1..=candles::CAPACITY).contains(&limit) {
+            let message = format!("limit must be between 1 and {}", candles::CAPACITY);
+            return self.send_error(ErrorCode::BadRequest, message).await;
+        }
+        let interval = interval.unwrap_or_default();
+        // Batches up to the current head hold bars no newer than the history.
+        let since_batch = *self.head.borrow();
+        if self.sub.is_empty() {
+            // No diffs are owed: batches start mattering from here.
+            self.batch = *self.head.borrow_and_update();
+        }
+        let candles = self.hub.candles(id, interval, limit);
+        self.chart = Some(Chart {
+            id,
+            interval,
+            since_batch,
+        });
+        self.send_msg(&ServerMsg::Candles {
+            symbol,
+            interval,
+            candles,
+        })
+        .await
     }
 
     async fn subscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {
@@ -313,8 +380,16 @@ impl Session {
             return Ok(());
         };
         self.batch = newest.no;
+        self.send_diff(&batches).await?;
+        self.send_candles(&batches).await
+    }
+
+    async fn send_diff(&mut self, batches: &[Arc<Batch>]) -> Result<(), Stop> {
+        if self.sub.is_empty() {
+            return Ok(());
+        }
         let seq = self.seq + 1;
-        let frame = match batches.as_slice() {
+        let frame = match batches {
             [one] => wire::diff_frame(seq, one, &self.sub),
             many => wire::conflated_frame(seq, many, &self.sub),
         };
@@ -325,6 +400,25 @@ impl Session {
             }
             None => Ok(()),
         }
+    }
+
+    async fn send_candles(&mut self, batches: &[Arc<Batch>]) -> Result<(), Stop> {
+        let Some(chart) = self.chart else {
+            return Ok(());
+        };
+        let fresh = batches
+            .iter()
+            .position(|b| b.no > chart.since_batch)
+            .unwrap_or(batches.len());
+        for frame in wire::candle_frames(&batches[fresh..], chart.id, chart.interval) {
+            send_bounded(
+                &mut self.socket,
+                self.config.send_timeout,
+                Message::Text(frame.into()),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn on_heartbeat(&mut self) -> Result<(), Stop> {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, btree_map};
 use std::fmt::Write;
 use std::sync::Arc;
 
-use app::protocol::{Change, ServerMsg};
+use app::protocol::{Change, Interval, ServerMsg};
 use serde::Serialize;
 
 use crate::hub::{Batch, SymbolId};
@@ -48,6 +48,9 @@ fn with_seq(seq: u64, tail: &str) -> String {
 /// The diff one session receives for one batch, or `None` if the batch holds
 /// nothing it subscribes to.
 pub fn diff_frame(seq: u64, batch: &Batch, sub: &Subscription) -> Option<String> {
+    if batch.entries.is_empty() {
+        return None;
+    }
     if sub.is_all() {
         return Some(with_seq(seq, &batch.all_tail));
     }
@@ -89,4 +92,20 @@ pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> 
         ts: last.ts,
         changes,
     }))
+}
+
+/// The `candle` messages of `batches` for one charted symbol and interval:
+/// each bar once, in its latest state, oldest bar first.
+pub fn candle_frames<'a>(
+    batches: &'a [Arc<Batch>],
+    id: SymbolId,
+    interval: Interval,
+) -> Vec<&'a str> {
+    let mut latest: BTreeMap<i64, &str> = BTreeMap::new();
+    for entry in batches.iter().flat_map(|b| &b.candles) {
+        if entry.id == id && entry.interval == interval {
+            latest.insert(entry.t, &entry.json);
+        }
+    }
+    latest.into_values().collect()
 }

@@ -1,26 +1,17 @@
 //! The side panel: the selected symbol's quote at a glance.
 
-use std::sync::Arc;
-
 use leptos::prelude::*;
 
 use crate::connection::Link;
 use crate::format;
+use crate::selection::Selection;
 use crate::store::{QuoteStore, Row};
-
-/// The symbol the user is looking at (clicked in the table).
-#[derive(Clone, Copy)]
-pub struct Selection(pub RwSignal<Option<Arc<str>>>);
 
 #[component]
 pub fn Detail() -> impl IntoView {
     let store = expect_context::<QuoteStore>();
-    let Selection(selected) = expect_context::<Selection>();
-    // Track the row list too: the selected symbol may appear after a snapshot.
-    let row = move || {
-        store.rows.track();
-        selected.get().and_then(|s| store.row(&s))
-    };
+    let selection = expect_context::<Selection>();
+    let row = move || selection.symbol.get().and_then(|s| store.row(&s));
     view! {
         <aside class="panel detail" aria-label="Selected symbol" data-testid="detail">
             {move || match row() {

@@ -1,6 +1,7 @@
 //! Screen regions. [`Dashboard`] composes them around the shared store and
 //! connection state.
 
+mod chart;
 mod detail;
 mod header;
 mod status_bar;
@@ -10,25 +11,30 @@ use leptos::prelude::*;
 
 use crate::board_resource;
 use crate::connection::Link;
+use crate::selection::Selection;
 use crate::store::QuoteStore;
+#[cfg(feature = "hydrate")]
+pub use chart::ChartFeed;
+pub use chart::{ChartMode, ChartPanel, ChartView};
 use detail::Detail;
-pub use detail::Selection;
 use header::Header;
 use status_bar::StatusBar;
 use watchlist::Watchlist;
 
-/// The dashboard page: header, live quote table, status bar.
+/// The dashboard page: header, chart, detail panel, live quote table, status bar.
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let store = QuoteStore::new();
     let link = Link::new();
     provide_context(store);
     provide_context(link);
-    let selected = Selection(RwSignal::new(None));
-    provide_context(selected);
+    let selection = Selection::from_url(store);
+    provide_context(selection);
+    let chart = ChartView::new();
+    provide_context(chart);
     let board = board_resource();
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| untrack(|| crate::connection::start(store, link)));
+    Effect::new(move |_| untrack(|| crate::connection::start(store, link, selection)));
     // Everything renders after the board is loaded, so the first paint
     // (server-side) shows real prices in every region.
     view! {
@@ -37,9 +43,6 @@ pub fn Dashboard() -> impl IntoView {
                 match board.await {
                     Ok(board) => {
                         store.load(&board);
-                        if selected.0.with_untracked(Option::is_none) {
-                            selected.0.set(board.quotes.first().map(|q| q.symbol.as_str().into()));
-                        }
                         if link.feeds.with_untracked(Vec::is_empty) {
                             link.feeds.set(board.feeds.clone());
                         }
@@ -47,8 +50,9 @@ pub fn Dashboard() -> impl IntoView {
                             <div class="app">
                                 <Header />
                                 <main class="content">
-                                    <Watchlist />
+                                    <ChartPanel />
                                     <Detail />
+                                    <Watchlist />
                                 </main>
                                 <StatusBar />
                             </div>

@@ -2,9 +2,9 @@
 
 use leptos::prelude::*;
 
-use super::Selection;
 use crate::connection::Link;
 use crate::format;
+use crate::selection::Selection;
 use crate::store::{Flash, QuoteStore, Row};
 
 #[component]
@@ -25,6 +25,7 @@ pub fn Watchlist() -> impl IntoView {
                             <th scope="col" class="num">"Last"</th>
                             <th scope="col" class="num">"Chg"</th>
                             <th scope="col" class="num">"Chg %"</th>
+                            <th scope="col" class="spark">"30 min"</th>
                             <th scope="col" class="num">"Bid"</th>
                             <th scope="col" class="num">"Ask"</th>
                             <th scope="col" class="num">"High"</th>
@@ -58,7 +59,7 @@ fn flash_class(flash: Flash) -> &'static str {
 #[component]
 fn QuoteRow(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
-    let Selection(selected) = expect_context::<Selection>();
+    let selection = expect_context::<Selection>();
     let (change, pct) = row.day_change();
     let Row {
         symbol,
@@ -72,29 +73,45 @@ fn QuoteRow(row: Row) -> impl IntoView {
         volume,
         ts,
         flash,
+        spark,
         ..
     } = row;
     let is_selected = {
         let symbol = symbol.clone();
-        move || selected.with(|s| s.as_deref() == Some(&*symbol))
+        move || selection.symbol.with(|s| s.as_deref() == Some(&*symbol))
     };
-    let select = {
+    let on_click = {
         let symbol = symbol.clone();
-        move |_| selected.set(Some(symbol.clone()))
+        move |_| selection.select(&symbol)
     };
-    let change_class = move || format!("num chg {}", format::direction(change()));
+    let on_key = {
+        let symbol = symbol.clone();
+        move |e: leptos::ev::KeyboardEvent| {
+            if e.key() == "Enter" {
+                selection.select(&symbol);
+            }
+        }
+    };
+    let direction = move || format::direction(change());
     view! {
         <tr
             data-symbol=symbol.to_string()
+            tabindex="0"
             class:selected=is_selected.clone()
             aria-selected=move || if is_selected() { "true" } else { "false" }
-            on:click=select
+            on:click=on_click
+            on:keydown=on_key
         >
             <th scope="row" class="sym">{symbol.to_string()}</th>
             <td class="name">{move || name.get().to_string()}</td>
             <td class=move || format!("num last {}", flash_class(flash.get()))>{move || format::price(last.get())}</td>
-            <td class=change_class>{move || format::change(change(), prev_close.get())}</td>
-            <td class=move || format!("num pct {}", format::direction(change()))>{move || format::change_pct(pct())}</td>
+            <td class=move || format!("num chg {}", direction())>{move || format::change(change(), prev_close.get())}</td>
+            <td class=move || format!("num pct {}", direction())>{move || format::change_pct(pct())}</td>
+            <td class=move || format!("spark {}", direction())>
+                <svg viewBox=format!("0 0 {SPARK_W} {SPARK_H}") width=SPARK_W height=SPARK_H aria-hidden="true">
+                    <polyline points=move || spark.with(|p| format::spark_points(p, SPARK_W, SPARK_H)) />
+                </svg>
+            </td>
             <td class="num bid">{move || format::price(bid.get())}</td>
             <td class="num ask">{move || format::price(ask.get())}</td>
             <td class="num high">{move || format::price(high.get())}</td>
@@ -104,3 +121,7 @@ fn QuoteRow(row: Row) -> impl IntoView {
         </tr>
     }
 }
+
+/// Sparkline size in CSS pixels.
+const SPARK_W: u32 = 88;
+const SPARK_H: u32 = 24;

@@ -5,13 +5,14 @@
 //! capped exponential backoff and jitter when it fails, and reports the feed's
 //! state (`live` / `stale` / `reconnecting`) to the hub, which tells clients.
 
+pub mod backfill;
 pub mod sim;
 pub mod universe;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{FeedState, SymbolInfo};
+use app::protocol::{Candle, FeedState, Interval, SymbolInfo};
 use async_trait::async_trait;
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -36,6 +37,15 @@ pub struct Tick {
     pub ts: i64,
 }
 
+/// Bars a feed knows from before it started, to draw charts with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    pub symbol: Arc<str>,
+    pub interval: Interval,
+    /// Oldest first.
+    pub candles: Vec<Candle>,
+}
+
 /// Why a feed stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -52,6 +62,10 @@ pub trait Feed: Send {
     fn name(&self) -> &str;
     /// The instruments this feed quotes; the hub serves their union.
     fn symbols(&self) -> Vec<SymbolInfo>;
+    /// Bars from before now, loaded once before the first run (default: none).
+    async fn history(&mut self, _now_ms: i64) -> Vec<History> {
+        Vec::new()
+    }
     /// Pushes ticks until `stop` fires (returns `Ok`) or upstream fails.
     async fn run(&mut self, out: &mut FeedOutput, stop: CancellationToken)
     -> Result<(), FeedError>;
@@ -124,6 +138,8 @@ pub async fn supervise(
     backoff: Backoff,
     stop: CancellationToken,
 ) {
+    let history = feed.history(crate::now_ms()).await;
+    out.hub.backfill(history);
     let mut attempt = 0;
     loop {
         let started = Instant::now();

@@ -9,19 +9,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::SymbolInfo;
+use app::protocol::{Interval, SymbolInfo};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use super::backfill::{self, Walk};
 use super::universe::Instrument;
-use super::{Feed, FeedError, FeedOutput, Tick};
+use super::{Feed, FeedError, FeedOutput, History, Tick};
 use crate::now_ms;
 
 /// Seconds in a US trading year: 252 sessions of 6.5 hours.
-const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
+pub(super) const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
+
+/// Mixed into the seed for the history's own RNG.
+const HISTORY_SEED: u64 = 0x4849_5354_4f52_5921;
 
 /// What the simulator trades and how fast.
 #[derive(Clone, Debug)]
@@ -43,6 +47,7 @@ struct Walker {
     sigma: f64,
     /// Probability that a step prints a trade.
     trade_probability: f64,
+    walk: Walk,
     /// Half the quoted spread, as a fraction of the mid.
     half_spread: f64,
 }
@@ -80,7 +85,6 @@ impl Simulator {
         self.walkers
             .iter_mut()
             .map(|w| {
-                w.mid = w.prev_close * (0.012 * normal(rng)).exp();
                 let mut tick = w.trade(rng, ts);
                 tick.size = rng.random_range(20_000..400_000);
                 tick.prev_close = Some(w.prev_close);
@@ -112,11 +116,17 @@ impl Simulator {
 impl Walker {
     fn new(instrument: &Instrument, step_years: f64, tick: Duration, rng: &mut impl Rng) -> Walker {
         let trades_per_second = rng.random_range(1.5..8.0);
+        // Today's session opens with a gap from the previous close.
+        let open = instrument.price * (0.012 * normal(rng)).exp();
         Walker {
             symbol: instrument.symbol.into(),
             name: instrument.name,
-            mid: instrument.price,
+            mid: open,
             prev_close: instrument.price,
+            walk: Walk {
+                volatility: instrument.volatility,
+                trades_per_second,
+            },
             sigma: instrument.volatility * step_years.sqrt(),
             trade_probability: (trades_per_second * tick.as_secs_f64()).min(1.0),
             half_spread: rng.random_range(0.5e-4..3.0e-4),
@@ -156,13 +166,13 @@ fn trade_size(rng: &mut impl Rng) -> u64 {
 }
 
 /// A standard normal draw (Box–Muller), so the walk needs no extra crate.
-fn normal(rng: &mut impl Rng) -> f64 {
+pub(super) fn normal(rng: &mut impl Rng) -> f64 {
     let u1: f64 = 1.0 - rng.random::<f64>();
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-fn round_cents(x: f64) -> f64 {
+pub(super) fn round_cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -187,6 +197,24 @@ impl Feed for Simulator {
             currency: "USD".into(),
         };
         self.walkers.iter().map(info).collect()
+    }
+
+    /// The walk's past, generated backwards from each opening price with an
+    /// RNG of its own, so the live ticks are the same with or without it.
+    async fn history(&mut self, now_ms: i64) -> Vec<History> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ HISTORY_SEED);
+        let mut out = Vec::with_capacity(self.walkers.len() * Interval::ALL.len());
+        for w in &self.walkers {
+            let series = backfill::history(w.walk, round_cents(w.mid), now_ms, &mut rng);
+            for (interval, candles) in Interval::ALL.into_iter().zip(series) {
+                out.push(History {
+                    symbol: w.symbol.clone(),
+                    interval,
+                    candles,
+                });
+            }
+        }
+        out
     }
 
     async fn run(

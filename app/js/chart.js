@@ -1,0 +1,181 @@
+// A thin wrapper around TradingView Lightweight Charts for the wasm side:
+// one price chart (candles / line / area) with a volume histogram, fed whole
+// histories and single live bars as JSON. Bars arrive as {t, o, h, l, c, v}
+// with `t` in Unix milliseconds.
+//
+// The library is served from /vendor (copied from the npm package by the build).
+import {
+  AreaSeries,
+  CandlestickSeries,
+  ColorType,
+  CrosshairMode,
+  HistogramSeries,
+  LineSeries,
+  createChart,
+} from "/vendor/lightweight-charts.mjs";
+
+const UP = "#26c281";
+const DOWN = "#f0525b";
+const ACCENT = "#4f8cff";
+const UP_VOLUME = "rgba(38, 194, 129, 0.35)";
+const DOWN_VOLUME = "rgba(240, 82, 91, 0.35)";
+
+// The chart draws UTC; shift each bar into the viewer's wall-clock time.
+const chartTime = (ms) => Math.floor(ms / 1000) - new Date(ms).getTimezoneOffset() * 60;
+
+export class PriceChart {
+  /**
+   * @param {HTMLElement} el the container (sized by CSS)
+   * @param {(bar: object | null) => void} onHover the bar under the crosshair, or null
+   * @param {(atLive: boolean) => void} onScroll whether the newest bar is in view
+   */
+  constructor(el, onHover, onScroll) {
+    this.el = el;
+    this.bars = [];
+    this.mode = "candles";
+    this.seconds = false;
+    this.chart = createChart(el, {
+      autoSize: true,
+      layout: {
+        background: { type: ColorType.Solid, color: "transparent" },
+        textColor: "#7b8794",
+        fontFamily: 'Inter, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+        attributionLogo: true,
+      },
+      grid: {
+        vertLines: { color: "rgba(31, 40, 51, 0.55)" },
+        horzLines: { color: "rgba(31, 40, 51, 0.55)" },
+      },
+      crosshair: { mode: CrosshairMode.Normal },
+      rightPriceScale: { borderColor: "#1f2833" },
+      timeScale: { borderColor: "#1f2833", timeVisible: true, secondsVisible: false, rightOffset: 4 },
+    });
+    this.candles = this.chart.addSeries(CandlestickSeries, {
+      upColor: UP,
+      downColor: DOWN,
+      borderUpColor: UP,
+      borderDownColor: DOWN,
+      wickUpColor: UP,
+      wickDownColor: DOWN,
+    });
+    this.line = this.chart.addSeries(LineSeries, { color: ACCENT, lineWidth: 2, visible: false });
+    this.area = this.chart.addSeries(AreaSeries, {
+      lineColor: ACCENT,
+      topColor: "rgba(79, 140, 255, 0.35)",
+      bottomColor: "rgba(79, 140, 255, 0.02)",
+      lineWidth: 2,
+      visible: false,
+    });
+    this.volume = this.chart.addSeries(HistogramSeries, {
+      priceScaleId: "",
+      priceFormat: { type: "volume" },
+      lastValueVisible: false,
+      priceLineVisible: false,
+    });
+    this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.24 } });
+
+    this.onCrosshair = (param) => {
+      const bar = param.time === undefined ? null : this.bars[this.indexOf(param.time)];
+      onHover(bar ? JSON.stringify(bar) : null);
+    };
+    this.chart.subscribeCrosshairMove(this.onCrosshair);
+    this.onRange = (range) => {
+      if (range) onScroll(range.to >= this.bars.length - 1.5);
+    };
+    this.chart.timeScale().subscribeVisibleLogicalRangeChange(this.onRange);
+  }
+
+  indexOf(time) {
+    let lo = 0;
+    let hi = this.bars.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const t = chartTime(this.bars[mid].t);
+      if (t === time) return mid;
+      if (t < time) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Replaces every bar (a new symbol or interval). */
+  setData(json, secondsVisible) {
+    this.bars = JSON.parse(json);
+    this.chart.timeScale().applyOptions({ secondsVisible });
+    this.candles.setData(this.bars.map(toCandle));
+    this.line.setData(this.bars.map(toValue));
+    this.area.setData(this.bars.map(toValue));
+    this.volume.setData(this.bars.map(toVolume));
+    this.chart.timeScale().scrollToRealTime();
+    this.publish();
+  }
+
+  /**
+   * Applies one live bar: the newest is updated in place or a newer one
+   * appended; a correction to an older bar updates it where it stands.
+   * Never moves time backwards, never rebuilds the series.
+   */
+  update(json) {
+    const bar = JSON.parse(json);
+    const last = this.bars[this.bars.length - 1];
+    let historical = false;
+    if (last && bar.t < last.t) {
+      const i = this.bars.findLastIndex((b) => b.t === bar.t);
+      if (i < 0 || bar.v < this.bars[i].v) return false;
+      this.bars[i] = bar;
+      historical = true;
+    } else if (last && bar.t === last.t) {
+      if (bar.v < last.v) return false; // an older state of the same bar
+      this.bars[this.bars.length - 1] = bar;
+    } else {
+      this.bars.push(bar);
+    }
+    this.candles.update(toCandle(bar), historical);
+    this.line.update(toValue(bar), historical);
+    this.area.update(toValue(bar), historical);
+    this.volume.update(toVolume(bar), historical);
+    this.publish();
+    return true;
+  }
+
+  /** "candles", "line" or "area". */
+  setMode(mode) {
+    this.mode = mode;
+    this.candles.applyOptions({ visible: mode === "candles" });
+    this.line.applyOptions({ visible: mode === "line" });
+    this.area.applyOptions({ visible: mode === "area" });
+    this.el.dataset.mode = mode;
+  }
+
+  scrollToLive() {
+    this.chart.timeScale().scrollToRealTime();
+  }
+
+  remove() {
+    this.chart.unsubscribeCrosshairMove(this.onCrosshair);
+    this.chart.timeScale().unsubscribeVisibleLogicalRangeChange(this.onRange);
+    this.chart.remove();
+  }
+
+  // What tests read: the bar count, the time span, the newest bar.
+  publish() {
+    const last = this.bars[this.bars.length - 1];
+    this.el.dataset.bars = String(this.bars.length);
+    this.el.dataset.firstTime = this.bars.length ? String(this.bars[0].t) : "";
+    this.el.dataset.lastTime = last ? String(last.t) : "";
+    this.el.dataset.lastClose = last ? String(last.c) : "";
+  }
+}
+
+function toCandle(b) {
+  return { time: chartTime(b.t), open: b.o, high: b.h, low: b.l, close: b.c };
+}
+
+function toValue(b) {
+  return { time: chartTime(b.t), value: b.c };
+}
+
+function toVolume(b) {
+  return { time: chartTime(b.t), value: b.v, color: b.c >= b.o ? UP_VOLUME : DOWN_VOLUME };
+}

@@ -1,0 +1,378 @@
+//! Candle aggregation: OHLCV per symbol and interval in bounded ring buffers.
+//!
+//! Every trade lands in the bucket of its own timestamp
+//! (`t = floor(ts / interval) * interval`), so a late trade corrects the past
+//! bar it belongs to (while that bar is held) and never the newest one.
+
+use std::collections::VecDeque;
+
+use app::protocol::{Candle, Interval};
+
+/// Bars kept per symbol and interval.
+pub const CAPACITY: usize = 1_200;
+
+/// A bar and the time of its newest trade, which decides the close.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Bar {
+    candle: Candle,
+    last_trade: i64,
+}
+
+/// One interval's bars, oldest first, at most `capacity` of them.
+#[derive(Clone, Debug)]
+pub struct Series {
+    interval: Interval,
+    capacity: usize,
+    bars: VecDeque<Bar>,
+}
+
+impl Series {
+    pub fn new(interval: Interval, capacity: usize) -> Series {
+        Series {
+            interval,
+            capacity: capacity.max(1),
+            bars: VecDeque::new(),
+        }
+    }
+
+    /// Folds one trade in. Returns the start of the bar it changed, or `None`
+    /// when the trade is older than every bar a full series holds.
+    pub fn add(&mut self, ts: i64, price: f64, size: u64) -> Option<i64> {
+        let t = self.interval.bucket(ts);
+        match self.bars.back_mut() {
+            Some(last) if last.candle.t == t => fold(last, ts, price, size),
+            Some(last) if last.candle.t > t => return self.add_past(t, ts, price, size),
+            _ => self.push_back(Bar {
+                candle: Candle::open(t, price, size),
+                last_trade: ts,
+            }),
+        }
+        Some(t)
+    }
+
+    fn add_past(&mut self, t: i64, ts: i64, price: f64, size: u64) -> Option<i64> {
+        match self.bars.binary_search_by_key(&t, |b| b.candle.t) {
+            Ok(i) => fold(&mut self.bars[i], ts, price, size),
+            Err(0) if self.bars.len() >= self.capacity => return None,
+            Err(i) => {
+                self.bars.insert(
+                    i,
+                    Bar {
+                        candle: Candle::open(t, price, size),
+                        last_trade: ts,
+                    },
+                );
+                self.trim();
+            }
+        }
+        Some(t)
+    }
+
+    fn push_back(&mut self, bar: Bar) {
+        self.bars.push_back(bar);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.bars.len() > self.capacity {
+            self.bars.pop_front();
+        }
+    }
+
+    /// Merges history (any order) into the series: bars it lacks are added,
+    /// bars it has keep their later close and gain the history's open.
+    pub fn backfill(&mut self, history: &[Candle]) {
+        for h in history {
+            let t = self.interval.bucket(h.t);
+            match self.bars.binary_search_by_key(&t, |b| b.candle.t) {
+                Ok(i) => {
+                    let bar = &mut self.bars[i].candle;
+                    *bar = Candle {
+                        t,
+                        o: h.o,
+                        h: bar.h.max(h.h),
+                        l: bar.l.min(h.l),
+                        c: bar.c,
+                        v: bar.v + h.v,
+                    };
+                }
+                Err(0) if self.bars.len() >= self.capacity => {}
+                Err(i) => {
+                    self.bars.insert(
+                        i,
+                        Bar {
+                            candle: Candle { t, ..*h },
+                            last_trade: h.t,
+                        },
+                    );
+                    self.trim();
+                }
+            }
+        }
+    }
+
+    /// The bar starting at `t`.
+    pub fn get(&self, t: i64) -> Option<Candle> {
+        let i = self.bars.binary_search_by_key(&t, |b| b.candle.t).ok()?;
+        Some(self.bars[i].candle)
+    }
+
+    /// The newest `limit` bars, oldest first.
+    pub fn last(&self, limit: usize) -> Vec<Candle> {
+        let skip = self.bars.len().saturating_sub(limit);
+        self.bars.iter().skip(skip).map(|b| b.candle).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.bars.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bars.is_empty()
+    }
+}
+
+fn fold(bar: &mut Bar, ts: i64, price: f64, size: u64) {
+    let latest = ts >= bar.last_trade;
+    bar.candle.add(price, size, latest);
+    if latest {
+        bar.last_trade = ts;
+    }
+}
+
+/// Every interval's series for one symbol.
+#[derive(Clone, Debug)]
+pub struct SymbolCandles {
+    series: [Series; 4],
+}
+
+impl Default for SymbolCandles {
+    fn default() -> Self {
+        SymbolCandles::new(CAPACITY)
+    }
+}
+
+impl SymbolCandles {
+    pub fn new(capacity: usize) -> SymbolCandles {
+        SymbolCandles {
+            series: Interval::ALL.map(|i| Series::new(i, capacity)),
+        }
+    }
+
+    /// Folds one trade into every interval; returns the bar each one changed.
+    pub fn add(&mut self, ts: i64, price: f64, size: u64) -> [Option<i64>; 4] {
+        let mut touched = [None; 4];
+        for (slot, series) in touched.iter_mut().zip(&mut self.series) {
+            *slot = series.add(ts, price, size);
+        }
+        touched
+    }
+
+    pub fn series(&self, interval: Interval) -> &Series {
+        &self.series[interval.index()]
+    }
+
+    pub fn series_mut(&mut self, interval: Interval) -> &mut Series {
+        &mut self.series[interval.index()]
+    }
+}
+
+/// Rolls bars up into a longer interval (input oldest first, output too).
+pub fn aggregate(bars: &[Candle], interval: Interval) -> Vec<Candle> {
+    let mut out: Vec<Candle> = Vec::new();
+    for bar in bars {
+        let t = interval.bucket(bar.t);
+        match out.last_mut() {
+            Some(last) if last.t == t => {
+                last.h = last.h.max(bar.h);
+                last.l = last.l.min(bar.l);
+                last.c = bar.c;
+                last.v += bar.v;
+            }
+            _ => out.push(Candle { t, ..*bar }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn series() -> Series {
+        Series::new(Interval::M1, 5)
+    }
+
+    #[test]
+    fn trades_bucket_by_their_own_timestamp_at_the_boundaries() {
+        let mut s = series();
+        assert_eq!(s.add(10 * MIN - 1, 100.0, 1), Some(9 * MIN));
+        assert_eq!(s.add(10 * MIN, 101.0, 2), Some(10 * MIN));
+        assert_eq!(s.add(11 * MIN - 1, 99.0, 3), Some(10 * MIN));
+        assert_eq!(s.add(11 * MIN, 98.0, 4), Some(11 * MIN));
+        assert_eq!(
+            s.last(10),
+            vec![
+                Candle::open(9 * MIN, 100.0, 1),
+                Candle {
+                    t: 10 * MIN,
+                    o: 101.0,
+                    h: 101.0,
+                    l: 99.0,
+                    c: 99.0,
+                    v: 5
+                },
+                Candle::open(11 * MIN, 98.0, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_late_trade_updates_its_own_past_bar_and_never_the_newest() {
+        let mut s = series();
+        s.add(MIN, 10.0, 1);
+        s.add(2 * MIN + 5, 11.0, 1);
+        s.add(3 * MIN, 12.0, 1);
+        let newest = s.get(3 * MIN).unwrap();
+        // Late trade for the 1-minute bar: a new high and low, but not its close.
+        assert_eq!(s.add(MIN + 30_000, 14.0, 5), Some(MIN));
+        assert_eq!(s.add(MIN + 10, 9.0, 5), Some(MIN));
+        assert_eq!(
+            s.get(MIN),
+            Some(Candle {
+                t: MIN,
+                o: 10.0,
+                h: 14.0,
+                l: 9.0,
+                c: 14.0,
+                v: 11
+            })
+        );
+        // Inside the 2-minute bar but older than its only trade: not the close.
+        s.add(2 * MIN + 1, 13.0, 1);
+        assert_eq!(s.get(2 * MIN).unwrap().c, 11.0);
+        assert_eq!(s.get(3 * MIN), Some(newest), "the newest bar is untouched");
+    }
+
+    #[test]
+    fn a_late_trade_in_an_empty_past_bucket_is_inserted_in_order() {
+        let mut s = series();
+        s.add(MIN, 10.0, 1);
+        s.add(4 * MIN, 12.0, 1);
+        assert_eq!(s.add(2 * MIN + 1, 11.0, 1), Some(2 * MIN));
+        let ts: Vec<i64> = s.last(10).iter().map(|c| c.t).collect();
+        assert_eq!(ts, vec![MIN, 2 * MIN, 4 * MIN]);
+    }
+
+    #[test]
+    fn the_ring_is_bounded_and_drops_what_is_too_old() {
+        let mut s = series();
+        for m in 0..8 {
+            s.add(m * MIN, 10.0 + m as f64, 1);
+        }
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.last(1)[0].t, 7 * MIN);
+        assert_eq!(s.last(10)[0].t, 3 * MIN);
+        assert_eq!(s.add(MIN, 1.0, 1), None, "older than everything held");
+        assert_eq!(s.last(10)[0].t, 3 * MIN);
+        assert_eq!(
+            s.last(2).iter().map(|c| c.t).collect::<Vec<_>>(),
+            vec![6 * MIN, 7 * MIN]
+        );
+    }
+
+    #[test]
+    fn every_interval_sees_every_trade() {
+        let mut c = SymbolCandles::new(10);
+        let touched = c.add(7 * MIN + 12_345, 50.0, 3);
+        assert_eq!(
+            touched,
+            [
+                Some(7 * MIN + 12_000),
+                Some(7 * MIN + 10_000),
+                Some(7 * MIN),
+                Some(5 * MIN)
+            ]
+        );
+        for interval in Interval::ALL {
+            assert_eq!(c.series(interval).last(1)[0].v, 3);
+        }
+    }
+
+    #[test]
+    fn aggregation_rolls_bars_up() {
+        let bars: Vec<Candle> = (0..7)
+            .map(|m| Candle {
+                t: m * MIN,
+                o: m as f64,
+                h: m as f64 + 1.0,
+                l: m as f64 - 1.0,
+                c: m as f64 + 0.5,
+                v: 10,
+            })
+            .collect();
+        let five = aggregate(&bars, Interval::M5);
+        assert_eq!(
+            five,
+            vec![
+                Candle {
+                    t: 0,
+                    o: 0.0,
+                    h: 5.0,
+                    l: -1.0,
+                    c: 4.5,
+                    v: 50
+                },
+                Candle {
+                    t: 5 * MIN,
+                    o: 5.0,
+                    h: 7.0,
+                    l: 4.0,
+                    c: 6.5,
+                    v: 20
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn backfill_merges_history_under_live_bars() {
+        let mut s = series();
+        s.add(3 * MIN + 5, 20.0, 7);
+        let history = [
+            Candle {
+                t: 2 * MIN,
+                o: 18.0,
+                h: 19.0,
+                l: 17.5,
+                c: 18.5,
+                v: 100,
+            },
+            Candle {
+                t: 3 * MIN,
+                o: 18.5,
+                h: 21.0,
+                l: 18.0,
+                c: 19.0,
+                v: 50,
+            },
+        ];
+        s.backfill(&history);
+        assert_eq!(
+            s.last(10),
+            vec![
+                history[0],
+                Candle {
+                    t: 3 * MIN,
+                    o: 18.5,
+                    h: 21.0,
+                    l: 18.0,
+                    c: 20.0,
+                    v: 57
+                }
+            ]
+        );
+    }
+}
