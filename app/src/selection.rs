@@ -19,8 +19,11 @@ pub struct Selection {
     pub interval: Memo<Interval>,
     /// A `symbol` in the URL that the page does not show.
     pub unknown: Memo<Option<String>>,
-    navigate: StoredValue<Arc<dyn Fn(&str) + Send + Sync>>,
+    navigate: StoredValue<Navigate>,
 }
+
+/// Goes to a URL of this app without reloading the page.
+type Navigate = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Selection {
     /// Follows the current URL; must be created inside the `<Router>`.

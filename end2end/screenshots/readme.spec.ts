@@ -23,10 +23,10 @@ const shots = [
 for (const shot of shots) {
   test(shot.name, async ({ page }) => {
     await page.setViewportSize({ width: shot.width, height: shot.height });
-    await page.goto(server.url);
+    await page.goto(`${server.url}/?symbol=NVDA&interval=1m`);
     await expect(page.getByTestId("connection")).toHaveText("Live");
     await expect(page.getByTestId("latency")).toHaveText(/RTT \d+ ms/, { timeout: 8_000 });
-    await page.locator("tr[data-symbol=NVDA]").click();
+    await expect(page.getByTestId("chart")).toHaveAttribute("data-bars", /^[1-9]/);
     // Let a few batches arrive so some rows are caught mid-flash.
     await page.waitForTimeout(1_500);
     await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", shot.name) });

@@ -96,11 +96,7 @@ pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> 
 
 /// The `candle` messages of `batches` for one charted symbol and interval:
 /// each bar once, in its latest state, oldest bar first.
-pub fn candle_frames<'a>(
-    batches: &'a [Arc<Batch>],
-    id: SymbolId,
-    interval: Interval,
-) -> Vec<&'a str> {
+pub fn candle_frames(batches: &[Arc<Batch>], id: SymbolId, interval: Interval) -> Vec<&str> {
     let mut latest: BTreeMap<i64, &str> = BTreeMap::new();
     for entry in batches.iter().flat_map(|b| &b.candles) {
         if entry.id == id && entry.interval == interval {

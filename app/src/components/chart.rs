@@ -271,6 +271,9 @@ mod client {
         fn remove(this: &PriceChart);
     }
 
+    type HoverCallback = Closure<dyn FnMut(Option<String>)>;
+    type ScrollCallback = Closure<dyn FnMut(bool)>;
+
     /// The chart as the connection sees it: where history and live bars go.
     #[derive(Default)]
     pub struct ChartFeed {
@@ -281,7 +284,7 @@ mod client {
         /// History that arrived before the chart was mounted.
         pending: Option<(String, Interval, Vec<Candle>)>,
         // The JS callbacks live as long as the chart.
-        _callbacks: Option<(Closure<dyn FnMut(Option<String>)>, Closure<dyn FnMut(bool)>)>,
+        _callbacks: Option<(HoverCallback, ScrollCallback)>,
     }
 
     thread_local! {
@@ -362,7 +365,7 @@ mod client {
             let Some(el) = container.get() else {
                 return false;
             };
-            let on_hover = Closure::<dyn FnMut(Option<String>)>::new(move |bar: Option<String>| {
+            let on_hover = HoverCallback::new(move |bar: Option<String>| {
                 view.hovered
                     .set(bar.and_then(|b| serde_json::from_str(&b).ok()));
             });

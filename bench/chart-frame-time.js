@@ -1,0 +1,119 @@
+// Frame time of the live chart with 1,000 candles loaded, in headless Chromium.
+// Usage: node bench/chart-frame-time.js [seconds] [interval]   (needs `make build`)
+//
+// Starts the release server on a free port, opens /?symbol=AAPL&interval=1s
+// (1 s bars: a new bar every second, the most work per second for the chart),
+// waits for 1,000 bars, then for N seconds records:
+//   - the time spent in requestAnimationFrame callbacks per frame (where the
+//     chart library paints): p50 / p95 / p99 / max,
+//   - the interval between frames (p50 / p95 / max),
+//   - main-thread busy % (Chrome DevTools Protocol Performance metrics).
+
+const { resolve } = require("node:path");
+const { existsSync } = require("node:fs");
+const { spawn } = require("node:child_process");
+const { createServer } = require("node:net");
+const root = resolve(__dirname, "..");
+const { chromium } = require(resolve(root, "end2end/node_modules/@playwright/test"));
+
+const seconds = Number(process.argv[2] ?? 10);
+const interval = process.argv[3] ?? "1s";
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+const freePort = () =>
+  new Promise((ok) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+const round = (x) => Math.round(x * 100) / 100;
+
+(async () => {
+  const port = await freePort();
+  const server = spawn(resolve(root, "target/release/tickertape"), ["--addr", `127.0.0.1:${port}`, "--seed", "1"], {
+    cwd: root,
+    stdio: "ignore",
+  });
+  try {
+    for (;;) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const browser = await chromium.launch({
+      executablePath: existsSync(chromiumPath) ? chromiumPath : undefined,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    // Time every requestAnimationFrame callback, grouped by frame.
+    await page.addInitScript(() => {
+      const frames = [];
+      let current = null;
+      const raf = window.requestAnimationFrame.bind(window);
+      window.requestAnimationFrame = (cb) =>
+        raf((ts) => {
+          if (!current || current.ts !== ts) {
+            current = { ts, work: 0 };
+            frames.push(current);
+          }
+          const t0 = performance.now();
+          try {
+            cb(ts);
+          } finally {
+            current.work += performance.now() - t0;
+          }
+        });
+      window.__frames = frames;
+      const ticks = [];
+      const loop = (ts) => {
+        ticks.push(ts);
+        raf(loop);
+      };
+      raf(loop);
+      window.__ticks = ticks;
+    });
+    await page.goto(`http://127.0.0.1:${port}/?symbol=AAPL&interval=${interval}`);
+    await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+    await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) >= 1000);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Performance.enable");
+    const metric = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]));
+    const before = await metric();
+    const start = await page.evaluate(() => ({ frames: window.__frames.length, ticks: window.__ticks.length, bars: document.querySelector("[data-testid=chart]").dataset.bars }));
+    await page.waitForTimeout(seconds * 1000);
+    const after = await metric();
+    const sample = await page.evaluate(
+      ({ frames, ticks }) => ({
+        work: window.__frames.slice(frames).map((f) => f.work),
+        ticks: window.__ticks.slice(ticks),
+        bars: document.querySelector("[data-testid=chart]").dataset.bars,
+      }),
+      start,
+    );
+    const gaps = sample.ticks.slice(1).map((t, i) => t - sample.ticks[i]);
+    const busy = (after.TaskDuration - before.TaskDuration) / (after.Timestamp - before.Timestamp);
+    console.log(
+      JSON.stringify({
+        seconds,
+        interval,
+        bars_at_start: Number(start.bars),
+        bars_at_end: Number(sample.bars),
+        frames_painted: sample.work.length,
+        raf_work_ms: { p50: round(pct(sample.work, 50)), p95: round(pct(sample.work, 95)), p99: round(pct(sample.work, 99)), max: round(Math.max(...sample.work)) },
+        frame_interval_ms: { p50: round(pct(gaps, 50)), p95: round(pct(gaps, 95)), max: round(Math.max(...gaps)) },
+        main_thread_busy_pct: round(busy * 100),
+        script_s: round(after.ScriptDuration - before.ScriptDuration),
+      }),
+    );
+    await browser.close();
+  } finally {
+    server.kill("SIGTERM");
+  }
+})();
