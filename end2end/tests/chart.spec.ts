@@ -52,14 +52,14 @@ test("the chart is drawn: 1,000 bars of history and ink on the canvas", async ({
 
 test("switching interval reloads the data at that spacing and updates the URL", async ({ page }) => {
   await openChart(page);
-  await page.locator("button[data-interval='5s']").click();
+  await page.locator("[aria-label=Interval] button[data-value='5s']").click();
   await expect(page).toHaveURL(/interval=5s/);
-  await expect(page.locator("button[data-interval='5s']")).toHaveAttribute("aria-pressed", "true");
+  await expect(page.locator("[aria-label=Interval] button[data-value='5s']")).toHaveAttribute("aria-pressed", "true");
   await expect.poll(async () => {
     const d = await data(page);
     return (d.last - d.first) / (d.bars - 1);
   }).toBe(5_000);
-  await page.locator("button[data-interval='5m']").click();
+  await page.locator("[aria-label=Interval] button[data-value='5m']").click();
   await expect.poll(async () => {
     const d = await data(page);
     return (d.last - d.first) / (d.bars - 1);
@@ -132,9 +132,9 @@ test("panning away shows 'back to live', which returns to the newest bar", async
 test("line and area modes replace the candles", async ({ page }) => {
   await openChart(page);
   for (const mode of ["line", "area", "candles"]) {
-    await page.locator(`button[data-mode=${mode}]`).click();
+    await page.locator(`[aria-label='Chart type'] button[data-value=${mode}]`).click();
     await expect(chart(page)).toHaveAttribute("data-mode", mode);
-    await expect(page.locator(`button[data-mode=${mode}]`)).toHaveAttribute("aria-pressed", "true");
+    await expect(page.locator(`[aria-label='Chart type'] button[data-value=${mode}]`)).toHaveAttribute("aria-pressed", "true");
   }
   expect(await inkedPixels(page)).toBeGreaterThan(5_000);
 });
@@ -160,7 +160,7 @@ test.describe("server-rendered from the URL", () => {
   test("a link restores symbol and interval before any script runs", async ({ page }) => {
     await page.goto(`${server.url}/?symbol=MSFT&interval=5m`);
     await expect(page.getByTestId("chart-symbol")).toHaveText("MSFT");
-    await expect(page.locator("button[data-interval='5m']")).toHaveAttribute("aria-pressed", "true");
+    await expect(page.locator("[aria-label=Interval] button[data-value='5m']")).toHaveAttribute("aria-pressed", "true");
     await expect(page.locator("tr[data-symbol=MSFT]")).toHaveAttribute("aria-selected", "true");
     await expect(page.getByTestId("detail").locator(".detail-symbol")).toHaveText("MSFT");
   });
