@@ -248,17 +248,6 @@ impl Candle {
             v: size,
         }
     }
-
-    /// Folds a trade into the bar. `latest` says whether it is the newest
-    /// trade of the bar so far (only then does it become the close).
-    pub fn add(&mut self, price: f64, size: u64, latest: bool) {
-        self.h = self.h.max(price);
-        self.l = self.l.min(price);
-        self.v = self.v.saturating_add(size);
-        if latest {
-            self.c = price;
-        }
-    }
 }
 
 /// Why a client message could not be used.

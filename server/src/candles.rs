@@ -11,11 +11,54 @@ use app::protocol::{Candle, Interval};
 /// Bars kept per symbol and interval.
 pub const CAPACITY: usize = 1_200;
 
-/// A bar and the time of its newest trade, which decides the close.
+/// A bar, the time of its newest trade (which decides the close) and its
+/// exact volume (trade sizes may be fractional; the bar shows it rounded).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Bar {
     candle: Candle,
     last_trade: i64,
+    volume: f64,
+}
+
+impl Bar {
+    fn open(t: i64, ts: i64, price: f64, size: f64) -> Bar {
+        let candle = Candle {
+            t,
+            o: price,
+            h: price,
+            l: price,
+            c: price,
+            v: size.round() as u64,
+        };
+        Bar {
+            candle,
+            last_trade: ts,
+            volume: size,
+        }
+    }
+
+    fn add(&mut self, ts: i64, price: f64, size: f64) {
+        let c = &mut self.candle;
+        c.h = c.h.max(price);
+        c.l = c.l.min(price);
+        self.volume += size;
+        c.v = self.volume.round() as u64;
+        if ts >= self.last_trade {
+            self.last_trade = ts;
+            c.c = price;
+        }
+    }
+
+    /// Merges an earlier record of the same bar: its open, the wider range,
+    /// both volumes; the close stays (it is the later one).
+    fn merge_history(&mut self, h: &Candle) {
+        let c = &mut self.candle;
+        c.o = h.o;
+        c.h = c.h.max(h.h);
+        c.l = c.l.min(h.l);
+        self.volume += h.v as f64;
+        c.v = self.volume.round() as u64;
+    }
 }
 
 /// One interval's bars, oldest first, at most `capacity` of them.
@@ -37,35 +80,36 @@ impl Series {
 
     /// Folds one trade in. Returns the start of the bar it changed, or `None`
     /// when the trade is older than every bar a full series holds.
-    pub fn add(&mut self, ts: i64, price: f64, size: u64) -> Option<i64> {
+    pub fn add(&mut self, ts: i64, price: f64, size: f64) -> Option<i64> {
         let t = self.interval.bucket(ts);
         match self.bars.back_mut() {
-            Some(last) if last.candle.t == t => fold(last, ts, price, size),
+            Some(last) if last.candle.t == t => last.add(ts, price, size),
             Some(last) if last.candle.t > t => return self.add_past(t, ts, price, size),
-            _ => self.push_back(Bar {
-                candle: Candle::open(t, price, size),
-                last_trade: ts,
-            }),
+            _ => self.push_back(Bar::open(t, ts, price, size)),
         }
         Some(t)
     }
 
-    fn add_past(&mut self, t: i64, ts: i64, price: f64, size: u64) -> Option<i64> {
-        match self.bars.binary_search_by_key(&t, |b| b.candle.t) {
-            Ok(i) => fold(&mut self.bars[i], ts, price, size),
-            Err(0) if self.bars.len() >= self.capacity => return None,
-            Err(i) => {
-                self.bars.insert(
-                    i,
-                    Bar {
-                        candle: Candle::open(t, price, size),
-                        last_trade: ts,
-                    },
-                );
-                self.trim();
-            }
+    fn add_past(&mut self, t: i64, ts: i64, price: f64, size: f64) -> Option<i64> {
+        match self.find(t) {
+            Ok(i) => self.bars[i].add(ts, price, size),
+            Err(0) if self.is_full() => return None,
+            Err(i) => self.insert(i, Bar::open(t, ts, price, size)),
         }
         Some(t)
+    }
+
+    fn find(&self, t: i64) -> Result<usize, usize> {
+        self.bars.binary_search_by_key(&t, |b| b.candle.t)
+    }
+
+    fn is_full(&self) -> bool {
+        self.bars.len() >= self.capacity
+    }
+
+    fn insert(&mut self, i: usize, bar: Bar) {
+        self.bars.insert(i, bar);
+        self.trim();
     }
 
     fn push_back(&mut self, bar: Bar) {
@@ -84,28 +128,19 @@ impl Series {
     pub fn backfill(&mut self, history: &[Candle]) {
         for h in history {
             let t = self.interval.bucket(h.t);
-            match self.bars.binary_search_by_key(&t, |b| b.candle.t) {
-                Ok(i) => {
-                    let bar = &mut self.bars[i].candle;
-                    *bar = Candle {
-                        t,
-                        o: h.o,
-                        h: bar.h.max(h.h),
-                        l: bar.l.min(h.l),
-                        c: bar.c,
-                        v: bar.v + h.v,
-                    };
-                }
-                Err(0) if self.bars.len() >= self.capacity => {}
+            match self.find(t) {
+                Ok(i) => self.bars[i].merge_history(h),
+                Err(0) if self.is_full() => {}
                 Err(i) => {
-                    self.bars.insert(
+                    let candle = Candle { t, ..*h };
+                    self.insert(
                         i,
                         Bar {
-                            candle: Candle { t, ..*h },
+                            candle,
                             last_trade: h.t,
+                            volume: h.v as f64,
                         },
                     );
-                    self.trim();
                 }
             }
         }
@@ -113,8 +148,7 @@ impl Series {
 
     /// The bar starting at `t`.
     pub fn get(&self, t: i64) -> Option<Candle> {
-        let i = self.bars.binary_search_by_key(&t, |b| b.candle.t).ok()?;
-        Some(self.bars[i].candle)
+        self.find(t).ok().map(|i| self.bars[i].candle)
     }
 
     /// The newest `limit` bars, oldest first.
@@ -129,14 +163,6 @@ impl Series {
 
     pub fn is_empty(&self) -> bool {
         self.bars.is_empty()
-    }
-}
-
-fn fold(bar: &mut Bar, ts: i64, price: f64, size: u64) {
-    let latest = ts >= bar.last_trade;
-    bar.candle.add(price, size, latest);
-    if latest {
-        bar.last_trade = ts;
     }
 }
 
@@ -160,7 +186,7 @@ impl SymbolCandles {
     }
 
     /// Folds one trade into every interval; returns the bar each one changed.
-    pub fn add(&mut self, ts: i64, price: f64, size: u64) -> [Option<i64>; 4] {
+    pub fn add(&mut self, ts: i64, price: f64, size: f64) -> [Option<i64>; 4] {
         let mut touched = [None; 4];
         for (slot, series) in touched.iter_mut().zip(&mut self.series) {
             *slot = series.add(ts, price, size);
@@ -208,10 +234,10 @@ mod tests {
     #[test]
     fn trades_bucket_by_their_own_timestamp_at_the_boundaries() {
         let mut s = series();
-        assert_eq!(s.add(10 * MIN - 1, 100.0, 1), Some(9 * MIN));
-        assert_eq!(s.add(10 * MIN, 101.0, 2), Some(10 * MIN));
-        assert_eq!(s.add(11 * MIN - 1, 99.0, 3), Some(10 * MIN));
-        assert_eq!(s.add(11 * MIN, 98.0, 4), Some(11 * MIN));
+        assert_eq!(s.add(10 * MIN - 1, 100.0, 1.0), Some(9 * MIN));
+        assert_eq!(s.add(10 * MIN, 101.0, 2.0), Some(10 * MIN));
+        assert_eq!(s.add(11 * MIN - 1, 99.0, 3.0), Some(10 * MIN));
+        assert_eq!(s.add(11 * MIN, 98.0, 4.0), Some(11 * MIN));
         assert_eq!(
             s.last(10),
             vec![
@@ -232,13 +258,13 @@ mod tests {
     #[test]
     fn a_late_trade_updates_its_own_past_bar_and_never_the_newest() {
         let mut s = series();
-        s.add(MIN, 10.0, 1);
-        s.add(2 * MIN + 5, 11.0, 1);
-        s.add(3 * MIN, 12.0, 1);
+        s.add(MIN, 10.0, 1.0);
+        s.add(2 * MIN + 5, 11.0, 1.0);
+        s.add(3 * MIN, 12.0, 1.0);
         let newest = s.get(3 * MIN).unwrap();
         // Late trade for the 1-minute bar: a new high and low, but not its close.
-        assert_eq!(s.add(MIN + 30_000, 14.0, 5), Some(MIN));
-        assert_eq!(s.add(MIN + 10, 9.0, 5), Some(MIN));
+        assert_eq!(s.add(MIN + 30_000, 14.0, 5.0), Some(MIN));
+        assert_eq!(s.add(MIN + 10, 9.0, 5.0), Some(MIN));
         assert_eq!(
             s.get(MIN),
             Some(Candle {
@@ -251,7 +277,7 @@ mod tests {
             })
         );
         // Inside the 2-minute bar but older than its only trade: not the close.
-        s.add(2 * MIN + 1, 13.0, 1);
+        s.add(2 * MIN + 1, 13.0, 1.0);
         assert_eq!(s.get(2 * MIN).unwrap().c, 11.0);
         assert_eq!(s.get(3 * MIN), Some(newest), "the newest bar is untouched");
     }
@@ -259,9 +285,9 @@ mod tests {
     #[test]
     fn a_late_trade_in_an_empty_past_bucket_is_inserted_in_order() {
         let mut s = series();
-        s.add(MIN, 10.0, 1);
-        s.add(4 * MIN, 12.0, 1);
-        assert_eq!(s.add(2 * MIN + 1, 11.0, 1), Some(2 * MIN));
+        s.add(MIN, 10.0, 1.0);
+        s.add(4 * MIN, 12.0, 1.0);
+        assert_eq!(s.add(2 * MIN + 1, 11.0, 1.0), Some(2 * MIN));
         let ts: Vec<i64> = s.last(10).iter().map(|c| c.t).collect();
         assert_eq!(ts, vec![MIN, 2 * MIN, 4 * MIN]);
     }
@@ -270,12 +296,12 @@ mod tests {
     fn the_ring_is_bounded_and_drops_what_is_too_old() {
         let mut s = series();
         for m in 0..8 {
-            s.add(m * MIN, 10.0 + m as f64, 1);
+            s.add(m * MIN, 10.0 + m as f64, 1.0);
         }
         assert_eq!(s.len(), 5);
         assert_eq!(s.last(1)[0].t, 7 * MIN);
         assert_eq!(s.last(10)[0].t, 3 * MIN);
-        assert_eq!(s.add(MIN, 1.0, 1), None, "older than everything held");
+        assert_eq!(s.add(MIN, 1.0, 1.0), None, "older than everything held");
         assert_eq!(s.last(10)[0].t, 3 * MIN);
         assert_eq!(
             s.last(2).iter().map(|c| c.t).collect::<Vec<_>>(),
@@ -284,9 +310,24 @@ mod tests {
     }
 
     #[test]
+    fn fractional_sizes_add_up_exactly_and_show_rounded() {
+        let mut s = series();
+        for _ in 0..12 {
+            s.add(MIN, 100.0, 0.125);
+        }
+        assert_eq!(
+            s.get(MIN).unwrap().v,
+            2,
+            "1.5 units, not 12 × round(0.125) = 0"
+        );
+        s.add(MIN + 1, 100.0, 1.25);
+        assert_eq!(s.get(MIN).unwrap().v, 3, "2.75 units");
+    }
+
+    #[test]
     fn every_interval_sees_every_trade() {
         let mut c = SymbolCandles::new(10);
-        let touched = c.add(7 * MIN + 12_345, 50.0, 3);
+        let touched = c.add(7 * MIN + 12_345, 50.0, 3.0);
         assert_eq!(
             touched,
             [
@@ -340,7 +381,7 @@ mod tests {
     #[test]
     fn backfill_merges_history_under_live_bars() {
         let mut s = series();
-        s.add(3 * MIN + 5, 20.0, 7);
+        s.add(3 * MIN + 5, 20.0, 7.0);
         let history = [
             Candle {
                 t: 2 * MIN,

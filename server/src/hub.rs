@@ -1,7 +1,7 @@
 //! The hub: the latest quote per symbol and the batches that carry changes.
 //!
-//! Feeds send [`Tick`]s into one channel. [`HubTask`] applies them to a
-//! working copy of every quote and, once per flush interval, diffs the working
+//! Feeds send [`Event`]s into one channel. [`HubTask`] folds them into a
+//! working copy of every quote (by the rules in [`crate::quotes`]) and, once per flush interval, diffs the working
 //! copy against what it last published. The changed fields become one
 //! [`Batch`], encoded to JSON once, appended to a short ring of recent batches,
 //! and announced through a `watch` of the newest batch number. Sessions read
@@ -17,7 +17,8 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::candles::SymbolCandles;
-use crate::feed::{History, Tick};
+use crate::feed::{Book, Event, History, Tick};
+use crate::quotes::{self, Working};
 use crate::subscription::Subscription;
 use crate::{now_ms, wire};
 
@@ -101,7 +102,7 @@ struct Inner {
     candles: Vec<Mutex<SymbolCandles>>,
     head: watch::Sender<u64>,
     feeds: watch::Sender<Vec<FeedStatus>>,
-    ticks: mpsc::Sender<Tick>,
+    events: mpsc::Sender<Event>,
     retained: usize,
 }
 
@@ -119,7 +120,7 @@ impl Hub {
         feed_names: Vec<String>,
         config: &HubConfig,
     ) -> (Hub, HubTask) {
-        let (ticks, rx) = mpsc::channel(config.tick_capacity);
+        let (events, rx) = mpsc::channel(config.tick_capacity);
         let index = symbols
             .iter()
             .enumerate()
@@ -140,7 +141,7 @@ impl Hub {
             published: RwLock::new(published),
             head: watch::Sender::new(0),
             feeds: watch::Sender::new(feeds.collect()),
-            ticks,
+            events,
             retained: config.retained_batches.max(1),
             symbols,
         };
@@ -160,8 +161,8 @@ impl Hub {
         self.inner.index.get(symbol).copied()
     }
 
-    pub fn tick_sender(&self) -> mpsc::Sender<Tick> {
-        self.inner.ticks.clone()
+    pub fn event_sender(&self) -> mpsc::Sender<Event> {
+        self.inner.events.clone()
     }
 
     pub fn set_feed_state(&self, feed: FeedId, state: FeedState) {
@@ -293,10 +294,10 @@ impl Hub {
 /// The hub's own task: owns the working quotes; see the module docs.
 pub struct HubTask {
     hub: Hub,
-    rx: mpsc::Receiver<Tick>,
+    rx: mpsc::Receiver<Event>,
     flush_every: Duration,
-    /// Current state, updated by every tick.
-    working: Vec<Option<Quote>>,
+    /// Current state, updated by every event.
+    working: Vec<Working>,
     /// State as of the last batch, the base the next diff is taken against.
     sent: Vec<Option<Quote>>,
     /// Symbols touched since the last flush, each once.
@@ -308,13 +309,13 @@ pub struct HubTask {
 }
 
 impl HubTask {
-    fn new(hub: Hub, rx: mpsc::Receiver<Tick>, flush_every: Duration) -> HubTask {
+    fn new(hub: Hub, rx: mpsc::Receiver<Event>, flush_every: Duration) -> HubTask {
         let n = hub.symbols().len();
         HubTask {
             hub,
             rx,
             flush_every,
-            working: vec![None; n],
+            working: vec![Working::default(); n],
             sent: vec![None; n],
             dirty: Vec::new(),
             is_dirty: vec![false; n],
@@ -332,28 +333,59 @@ impl HubTask {
                 biased;
                 _ = stop.cancelled() => return,
                 _ = flush.tick() => self.flush(now_ms()),
-                Some(tick) = self.rx.recv() => self.apply(&tick),
+                Some(event) = self.rx.recv() => self.apply(event),
             }
         }
     }
 
-    /// Folds one tick into the working quote of its symbol.
-    pub fn apply(&mut self, tick: &Tick) {
-        let Some(id) = self.hub.lookup(&tick.symbol) else {
-            tracing::debug!(symbol = %tick.symbol, "tick for a symbol outside the universe");
+    /// Folds one event into the working state of its symbol.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Trade(tick) => self.trade(tick),
+            Event::Book(book) => self.book(&book),
+        }
+    }
+
+    fn symbol_id(&self, symbol: &str) -> Option<SymbolId> {
+        let id = self.hub.lookup(symbol);
+        if id.is_none() {
+            tracing::debug!(%symbol, "event for a symbol outside the universe");
+        }
+        id
+    }
+
+    fn trade(&mut self, mut tick: Tick) {
+        let Some(id) = self.symbol_id(&tick.symbol) else {
             return;
         };
-        if !(tick.price.is_finite() && tick.price > 0.0) {
-            tracing::debug!(?tick, "tick with an unusable price");
+        if !quotes::usable(tick.price) {
+            tracing::debug!(?tick, "trade with an unusable price");
             return;
         }
-        apply_tick(&mut self.working[id], &tick.symbol, tick);
+        quotes::sanitise(&mut tick);
+        self.working[id].trade(&tick.symbol, &tick);
         let bars = self.hub.candles_of(id).add(tick.ts, tick.price, tick.size);
         for (interval, t) in Interval::ALL.into_iter().zip(bars) {
             if let Some(t) = t {
                 self.touched.insert((id, interval, t));
             }
         }
+        self.mark_dirty(id);
+    }
+
+    fn book(&mut self, book: &Book) {
+        let Some(id) = self.symbol_id(&book.symbol) else {
+            return;
+        };
+        if !(quotes::usable(book.bid) && quotes::usable(book.ask)) {
+            tracing::debug!(?book, "book with an unusable price");
+            return;
+        }
+        self.working[id].book(book);
+        self.mark_dirty(id);
+    }
+
+    fn mark_dirty(&mut self, id: SymbolId) {
         if !self.is_dirty[id] {
             self.is_dirty[id] = true;
             self.dirty.push(id);
@@ -366,7 +398,7 @@ impl HubTask {
         let mut entries = Vec::with_capacity(self.dirty.len());
         for id in self.dirty.drain(..) {
             self.is_dirty[id] = false;
-            let (Some(new), old) = (&self.working[id], &self.sent[id]) else {
+            let (Some(new), old) = (self.working[id].quote(), &self.sent[id]) else {
                 continue;
             };
             let change = match old {
@@ -385,7 +417,7 @@ impl HubTask {
         self.no += 1;
         let updated: Vec<(SymbolId, Quote)> = entries
             .iter()
-            .filter_map(|e| Some((e.id, self.working[e.id].clone()?)))
+            .filter_map(|e| Some((e.id, self.working[e.id].quote()?.clone())))
             .collect();
         for (id, quote) in &updated {
             self.sent[*id] = Some(quote.clone());
@@ -426,37 +458,6 @@ impl HubTask {
     }
 }
 
-/// The quote rules for one trade: bid = ask = last when the source has no
-/// quote; the first price seen stands in for a missing previous close.
-fn apply_tick(slot: &mut Option<Quote>, symbol: &str, tick: &Tick) {
-    let price = tick.price;
-    let quote = slot.get_or_insert_with(|| Quote {
-        symbol: symbol.to_owned(),
-        last: price,
-        bid: price,
-        ask: price,
-        open: price,
-        high: price,
-        low: price,
-        prev_close: price,
-        volume: 0,
-        ts: tick.ts,
-    });
-    quote.high = quote.high.max(price);
-    quote.low = quote.low.min(price);
-    quote.volume = quote.volume.saturating_add(tick.size);
-    if tick.ts >= quote.ts {
-        // A late trade counts toward the day, but is not the last price.
-        quote.last = price;
-        quote.bid = tick.bid.filter(|b| b.is_finite()).unwrap_or(price);
-        quote.ask = tick.ask.filter(|a| a.is_finite()).unwrap_or(price);
-        quote.ts = tick.ts;
-    }
-    if let Some(prev_close) = tick.prev_close.filter(|p| p.is_finite() && *p > 0.0) {
-        quote.prev_close = prev_close;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,24 +486,20 @@ mod tests {
 
     fn tick(symbol: &str, price: f64, size: u64, ts: i64) -> Tick {
         Tick {
-            symbol: symbol.into(),
-            price,
-            size,
             bid: Some(price - 0.01),
             ask: Some(price + 0.01),
-            prev_close: None,
-            ts,
+            ..Tick::trade(symbol, price, size as f64, ts)
         }
     }
 
     #[test]
     fn ticks_between_flushes_coalesce_into_one_change() {
         let (hub, mut task) = hub(&["AAPL", "MSFT"]);
-        task.apply(&tick("AAPL", 100.0, 10, 1));
+        task.apply(Event::Trade(tick("AAPL", 100.0, 10, 1)));
         task.flush(1000);
-        task.apply(&tick("AAPL", 101.0, 5, 2));
-        task.apply(&tick("AAPL", 100.5, 5, 3));
-        task.apply(&tick("AAPL", 100.5, 0, 3));
+        task.apply(Event::Trade(tick("AAPL", 101.0, 5, 2)));
+        task.apply(Event::Trade(tick("AAPL", 100.5, 5, 3)));
+        task.apply(Event::Trade(tick("AAPL", 100.5, 0, 3)));
         task.flush(1100);
         let batch = &hub.batches_after(1).unwrap()[0];
         assert_eq!(batch.no, 2);
@@ -521,16 +518,11 @@ mod tests {
     #[test]
     fn a_symbols_first_change_is_complete_and_later_ones_minimal() {
         let (hub, mut task) = hub(&["AAPL"]);
-        task.apply(&Tick {
-            prev_close: Some(99.0),
-            ..tick("AAPL", 100.0, 10, 1)
-        });
+        let mut first = tick("AAPL", 100.0, 10, 1);
+        first.session.prev_close = Some(99.0);
+        task.apply(Event::Trade(first));
         task.flush(10);
-        task.apply(&Tick {
-            bid: Some(99.99),
-            ask: Some(100.01),
-            ..tick("AAPL", 100.0, 0, 1)
-        });
+        task.apply(Event::Trade(tick("AAPL", 100.0, 0, 1)));
         task.flush(20);
         let first = &hub.batches_after(0).unwrap()[0].entries[0].change;
         assert!(
@@ -548,12 +540,17 @@ mod tests {
     #[test]
     fn diffs_applied_to_a_snapshot_give_the_published_state() {
         let (hub, mut task) = hub_keeping(&["A", "B", "C"], 10);
-        task.apply(&tick("A", 10.0, 1, 1));
-        task.apply(&tick("B", 20.0, 1, 1));
+        task.apply(Event::Trade(tick("A", 10.0, 1, 1)));
+        task.apply(Event::Trade(tick("B", 20.0, 1, 1)));
         task.flush(1);
         let (no, mut client) = hub.snapshot(&Subscription::all());
         for (i, price) in [10.5, 9.75, 11.0, 11.0, 12.25].into_iter().enumerate() {
-            task.apply(&tick(["A", "B", "C"][i % 3], price, 3, 2 + i as i64));
+            task.apply(Event::Trade(tick(
+                ["A", "B", "C"][i % 3],
+                price,
+                3,
+                2 + i as i64,
+            )));
             task.flush(10 + i as i64);
         }
         for batch in hub.batches_after(no).unwrap() {
@@ -571,8 +568,8 @@ mod tests {
     #[test]
     fn the_shared_encoding_is_the_documented_diff() {
         let (hub, mut task) = hub(&["A", "B"]);
-        task.apply(&tick("A", 10.0, 1, 1));
-        task.apply(&tick("B", 20.0, 1, 1));
+        task.apply(Event::Trade(tick("A", 10.0, 1, 1)));
+        task.apply(Event::Trade(tick("B", 20.0, 1, 1)));
         task.flush(77);
         let batch = &hub.batches_after(0).unwrap()[0];
         let frame = format!("{{\"type\":\"diff\",\"seq\":5,{}", batch.all_tail);
@@ -592,7 +589,7 @@ mod tests {
     fn readers_too_far_behind_are_told_so() {
         let (hub, mut task) = hub(&["A"]);
         for i in 1..=5 {
-            task.apply(&tick("A", 10.0 + i as f64, 1, i));
+            task.apply(Event::Trade(tick("A", 10.0 + i as f64, 1, i)));
             task.flush(i);
         }
         assert_eq!(hub.batches_after(0).unwrap_err(), Lagged);
@@ -605,8 +602,8 @@ mod tests {
     #[test]
     fn a_late_trade_adds_volume_but_is_not_the_last_price() {
         let (hub, mut task) = hub(&["A"]);
-        task.apply(&tick("A", 10.0, 1, 2_000));
-        task.apply(&tick("A", 12.0, 5, 1_000));
+        task.apply(Event::Trade(tick("A", 10.0, 1, 2_000)));
+        task.apply(Event::Trade(tick("A", 12.0, 5, 1_000)));
         task.flush(3_000);
         let quote = &hub.snapshot(&Subscription::all()).1[0];
         assert_eq!(
@@ -618,9 +615,9 @@ mod tests {
     #[test]
     fn each_batch_carries_the_changed_candles_once() {
         let (hub, mut task) = hub(&["A", "B"]);
-        task.apply(&tick("A", 10.0, 1, 61_000));
-        task.apply(&tick("A", 11.0, 2, 61_500));
-        task.apply(&tick("B", 20.0, 3, 59_999));
+        task.apply(Event::Trade(tick("A", 10.0, 1, 61_000)));
+        task.apply(Event::Trade(tick("A", 11.0, 2, 61_500)));
+        task.apply(Event::Trade(tick("B", 20.0, 3, 59_999)));
         task.flush(62_000);
         let batch = &hub.batches_after(0).unwrap()[0];
         let keys: Vec<(SymbolId, Interval, i64)> = batch
@@ -664,16 +661,16 @@ mod tests {
     #[test]
     fn unusable_ticks_are_ignored() {
         let (hub, mut task) = hub(&["A"]);
-        task.apply(&tick("ZZZ", 10.0, 1, 1));
-        task.apply(&tick("A", f64::NAN, 1, 1));
-        task.apply(&tick("A", -3.0, 1, 1));
+        task.apply(Event::Trade(tick("ZZZ", 10.0, 1, 1)));
+        task.apply(Event::Trade(tick("A", f64::NAN, 1, 1)));
+        task.apply(Event::Trade(tick("A", -3.0, 1, 1)));
         task.flush(1);
         assert!(hub.snapshot(&Subscription::all()).1.is_empty());
-        task.apply(&Tick {
+        task.apply(Event::Trade(Tick {
             bid: None,
             ask: Some(f64::INFINITY),
             ..tick("A", 5.0, 1, 1)
-        });
+        }));
         task.flush(2);
         let quote = &hub.snapshot(&Subscription::all()).1[0];
         assert_eq!((quote.bid, quote.ask, quote.prev_close), (5.0, 5.0, 5.0));

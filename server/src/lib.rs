@@ -19,6 +19,7 @@ pub mod candles;
 pub mod config;
 pub mod feed;
 pub mod hub;
+pub mod quotes;
 pub mod session;
 pub mod subscription;
 pub mod wire;

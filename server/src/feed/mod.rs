@@ -1,7 +1,8 @@
 //! Market-data sources and the supervisor that keeps them running.
 //!
-//! Every source implements [`Feed`] and pushes normalised [`Tick`]s through a
-//! [`FeedOutput`] into the hub. [`supervise`] runs one feed, restarts it with
+//! Every source implements [`Feed`] and pushes normalised [`Tick`]s (and,
+//! where the source has them, [`Book`] updates) through a [`FeedOutput`] into
+//! the hub; sources never touch the hub's internals. [`supervise`] runs one feed, restarts it with
 //! capped exponential backoff and jitter when it fails, and reports the feed's
 //! state (`live` / `stale` / `reconnecting`) to the hub, which tells clients.
 
@@ -21,20 +22,63 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hub::{FeedId, Hub};
 
-/// One normalised market event: a trade, with the quote around it if the
-/// source has one.
+/// One normalised trade, with the quote around it if the source has one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tick {
     pub symbol: Arc<str>,
     pub price: f64,
-    /// Shares (or units) traded; adds to the day volume.
-    pub size: u64,
+    /// Shares (or units, fractional for crypto) traded.
+    pub size: f64,
     pub bid: Option<f64>,
     pub ask: Option<f64>,
-    /// The previous session's close, when the source supplies it.
-    pub prev_close: Option<f64>,
     /// Event time, Unix milliseconds.
     pub ts: i64,
+    /// Session figures the source supplies; the hub computes what is missing.
+    pub session: Session,
+}
+
+impl Tick {
+    /// A plain trade: no quote, no session figures.
+    pub fn trade(symbol: impl Into<Arc<str>>, price: f64, size: f64, ts: i64) -> Tick {
+        Tick {
+            symbol: symbol.into(),
+            price,
+            size,
+            bid: None,
+            ask: None,
+            ts,
+            session: Session::default(),
+        }
+    }
+}
+
+/// Session figures a source may supply. Without them the hub uses the
+/// first price seen as open and previous close, the running high and low,
+/// and the sum of trade sizes as volume.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Session {
+    pub prev_close: Option<f64>,
+    pub open: Option<f64>,
+    pub high: Option<f64>,
+    pub low: Option<f64>,
+    pub volume: Option<f64>,
+}
+
+/// A new best bid and offer, without a trade.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Book {
+    pub symbol: Arc<str>,
+    pub bid: f64,
+    pub ask: f64,
+    /// Event time, Unix milliseconds.
+    pub ts: i64,
+}
+
+/// What a feed hands the hub.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Trade(Tick),
+    Book(Book),
 }
 
 /// Bars a feed knows from before it started, to draw charts with.
@@ -71,9 +115,10 @@ pub trait Feed: Send {
     -> Result<(), FeedError>;
 }
 
-/// Where a feed sends its ticks. The first tick of each run marks the feed live.
+/// Where a feed sends its events. A run is live once the feed says so
+/// ([`FeedOutput::set_live`], after its handshake) or sends its first event.
 pub struct FeedOutput {
-    ticks: mpsc::Sender<Tick>,
+    events: mpsc::Sender<Event>,
     hub: Hub,
     id: FeedId,
     live: bool,
@@ -82,19 +127,36 @@ pub struct FeedOutput {
 impl FeedOutput {
     pub fn new(hub: Hub, id: FeedId) -> FeedOutput {
         FeedOutput {
-            ticks: hub.tick_sender(),
+            events: hub.event_sender(),
             hub,
             id,
             live: false,
         }
     }
 
-    /// Hands one tick to the hub, waiting if the hub is momentarily behind.
+    /// Hands one trade to the hub, waiting if the hub is momentarily behind.
     pub async fn send(&mut self, tick: Tick) -> Result<(), FeedError> {
+        self.event(Event::Trade(tick)).await
+    }
+
+    /// Hands one quote update to the hub.
+    pub async fn send_book(&mut self, book: Book) -> Result<(), FeedError> {
+        self.event(Event::Book(book)).await
+    }
+
+    async fn event(&mut self, event: Event) -> Result<(), FeedError> {
+        self.set_live();
+        self.events
+            .send(event)
+            .await
+            .map_err(|_| FeedError::HubGone)
+    }
+
+    /// Marks the feed live: connected and subscribed, even if the market is quiet.
+    pub fn set_live(&mut self) {
         if !self.live {
             self.report(FeedState::Live);
         }
-        self.ticks.send(tick).await.map_err(|_| FeedError::HubGone)
     }
 
     fn report(&mut self, state: FeedState) {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backfill::{self, Walk};
 use super::universe::Instrument;
-use super::{Feed, FeedError, FeedOutput, History, Tick};
+use super::{Feed, FeedError, FeedOutput, History, Session, Tick};
 use crate::now_ms;
 
 /// Seconds in a US trading year: 252 sessions of 6.5 hours.
@@ -86,8 +86,8 @@ impl Simulator {
             .iter_mut()
             .map(|w| {
                 let mut tick = w.trade(rng, ts);
-                tick.size = rng.random_range(20_000..400_000);
-                tick.prev_close = Some(w.prev_close);
+                tick.size = rng.random_range(20_000..400_000) as f64;
+                tick.session.prev_close = Some(w.prev_close);
                 tick
             })
             .collect()
@@ -147,10 +147,10 @@ impl Walker {
         Tick {
             symbol: self.symbol.clone(),
             price,
-            size: trade_size(rng),
+            size: trade_size(rng) as f64,
             bid: Some(bid),
             ask: Some(ask),
-            prev_close: None,
+            session: Session::default(),
             ts,
         }
     }
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(ticks.len(), DEFAULT_INSTRUMENTS.len());
         for (tick, instrument) in ticks.iter().zip(DEFAULT_INSTRUMENTS) {
             assert_eq!(&*tick.symbol, instrument.symbol);
-            assert_eq!(tick.prev_close, Some(instrument.price));
+            assert_eq!(tick.session.prev_close, Some(instrument.price));
             let gap = (tick.price / instrument.price).ln().abs();
             assert!(
                 gap < 0.08,
@@ -301,7 +301,7 @@ mod tests {
             let (bid, ask) = (t.bid.unwrap(), t.ask.unwrap());
             assert!(bid > 0.0 && ask > bid, "{t:?}");
             assert!(t.price == bid || t.price == ask, "{t:?}");
-            assert!(t.size > 0);
+            assert!(t.size >= 1.0 && t.size.fract() == 0.0);
             assert_eq!(round_cents(t.price), t.price, "prices are in cents: {t:?}");
             assert!((ask - bid) / bid < 0.002, "spread too wide: {t:?}");
         }

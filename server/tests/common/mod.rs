@@ -144,13 +144,9 @@ impl Feed for ScriptedFeed {
 
 pub fn tick(symbol: &str, price: f64, size: u64) -> Tick {
     Tick {
-        symbol: symbol.into(),
-        price,
-        size,
         bid: Some(price - 0.01),
         ask: Some(price + 0.01),
-        prev_close: None,
-        ts: tickertape::now_ms(),
+        ..Tick::trade(symbol, price, size as f64, tickertape::now_ms())
     }
 }
 
