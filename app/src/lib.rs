@@ -42,6 +42,8 @@ pub struct Board {
     pub feeds: Vec<(String, FeedState)>,
     /// Recent closes per symbol for the table's sparklines.
     pub sparklines: Vec<Sparkline>,
+    /// The feed each symbol comes from: (symbol, feed name).
+    pub symbol_feeds: Vec<(String, String)>,
 }
 
 /// One symbol's last minutes of closes, oldest first.

@@ -28,6 +28,8 @@ pub struct Flash {
 pub struct Row {
     pub symbol: Arc<str>,
     pub name: RwSignal<Arc<str>>,
+    /// The feed the symbol comes from, when the server said.
+    pub feed: Option<Arc<str>>,
     pub last: RwSignal<f64>,
     pub bid: RwSignal<f64>,
     pub ask: RwSignal<f64>,
@@ -57,7 +59,7 @@ fn set_opt<T: PartialEq + Send + Sync + Copy + 'static>(signal: RwSignal<T>, val
 }
 
 impl Row {
-    fn new(quote: &Quote, name: Arc<str>, spark: Option<&Sparkline>) -> Row {
+    fn new(quote: &Quote, (name, feed): Meta, spark: Option<&Sparkline>) -> Row {
         let (closes, minute) = match spark {
             Some(s) if !s.closes.is_empty() => (s.closes.clone(), s.minute),
             _ => (vec![quote.last], Interval::M1.bucket(quote.ts)),
@@ -65,6 +67,7 @@ impl Row {
         Row {
             symbol: quote.symbol.as_str().into(),
             name: RwSignal::new(name),
+            feed,
             last: RwSignal::new(quote.last),
             bid: RwSignal::new(quote.bid),
             ask: RwSignal::new(quote.ask),
@@ -159,6 +162,9 @@ impl Row {
     }
 }
 
+/// A symbol's display name and feed.
+type Meta = (Arc<str>, Option<Arc<str>>);
+
 /// All rows, in display order, plus what the page knows about the feed.
 #[derive(Clone, Copy)]
 pub struct QuoteStore {
@@ -166,6 +172,7 @@ pub struct QuoteStore {
     /// Position of each symbol in `rows`; rebuilt whenever `rows` is set.
     index: StoredValue<HashMap<Arc<str>, usize>>,
     names: StoredValue<HashMap<String, Arc<str>>>,
+    feeds: StoredValue<HashMap<String, Arc<str>>>,
     /// Server time of the newest diff applied (Unix ms), 0 before any.
     pub updated_at: RwSignal<i64>,
 }
@@ -182,6 +189,7 @@ impl QuoteStore {
             rows: RwSignal::new(Vec::new()),
             index: StoredValue::new(HashMap::new()),
             names: StoredValue::new(HashMap::new()),
+            feeds: StoredValue::new(HashMap::new()),
             updated_at: RwSignal::new(0),
         }
     }
@@ -194,6 +202,14 @@ impl QuoteStore {
                 .iter()
                 .map(|s| (s.symbol.clone(), s.name.clone())),
         );
+        self.feeds.update_value(|feeds| {
+            feeds.extend(
+                board
+                    .symbol_feeds
+                    .iter()
+                    .map(|(s, f)| (s.clone(), f.as_str().into())),
+            );
+        });
         if !self.rows.with_untracked(Vec::is_empty) {
             return; // a live snapshot got here first and is newer
         }
@@ -213,7 +229,7 @@ impl QuoteStore {
         let row = |q: &Quote| {
             Row::new(
                 q,
-                self.name_of(&q.symbol),
+                self.meta(&q.symbol),
                 sparks.get(q.symbol.as_str()).copied(),
             )
         };
@@ -236,10 +252,15 @@ impl QuoteStore {
         self.rows.with_untracked(|rows| rows.get(i).cloned())
     }
 
-    fn name_of(&self, symbol: &str) -> Arc<str> {
-        self.names
+    fn meta(&self, symbol: &str) -> Meta {
+        let name = self
+            .names
             .with_value(|names| names.get(symbol).cloned())
-            .unwrap_or_else(|| "".into())
+            .unwrap_or_else(|| "".into());
+        (
+            name,
+            self.feeds.with_value(|feeds| feeds.get(symbol).cloned()),
+        )
     }
 
     /// Records display names learnt after the first render (`/api/symbols`).
@@ -270,7 +291,7 @@ impl QuoteStore {
                     row.apply(&Change::full(quote));
                     rows.push(row.clone());
                 }
-                None => rows.push(Row::new(quote, self.name_of(&quote.symbol), None)),
+                None => rows.push(Row::new(quote, self.meta(&quote.symbol), None)),
             }
         }
         if !same_symbols {
@@ -293,7 +314,7 @@ impl QuoteStore {
             rows.extend(
                 added
                     .iter()
-                    .map(|q| Row::new(q, self.name_of(&q.symbol), None)),
+                    .map(|q| Row::new(q, self.meta(&q.symbol), None)),
             );
             self.set_rows(rows);
         }
@@ -349,6 +370,7 @@ mod tests {
                 minute: 0,
                 closes: vec![9.0, 9.5],
             }],
+            symbol_feeds: vec![("A".into(), "sim".into())],
         }
     }
 
@@ -364,6 +386,8 @@ mod tests {
                 ["B", "A"]
             );
             assert_eq!(&*rows[1].name.get_untracked(), "A Corp");
+            assert_eq!(rows[1].feed.as_deref(), Some("sim"));
+            assert_eq!(rows[0].feed, None);
         });
     }
 

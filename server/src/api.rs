@@ -1,6 +1,6 @@
 //! The JSON HTTP API and the health probes.
 
-use app::protocol::{ApiError, Candle, Interval, QuotesResponse, SymbolInfo};
+use app::protocol::{ApiError, Candle, FeedState, Interval, QuotesResponse, SymbolInfo};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -102,7 +102,15 @@ pub async fn healthz() -> &'static str {
 struct NotReady {
     ready: bool,
     reason: String,
-    feeds_down: Vec<String>,
+    feeds: Vec<FeedReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct FeedReport {
+    name: String,
+    state: FeedState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// `GET /readyz`: 200 once at least one feed is live, else 503 saying why.
@@ -110,14 +118,24 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.hub.any_feed_live() {
         return "ready".into_response();
     }
-    let feeds_down = state.hub.feeds_down();
-    let reason = format!("no feed is live ({} down)", feeds_down.join(", "));
+    let feeds: Vec<FeedReport> = state
+        .hub
+        .feeds()
+        .into_iter()
+        .map(|f| FeedReport {
+            name: f.name,
+            state: f.state,
+            error: f.error,
+        })
+        .collect();
+    let down: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
+    let reason = format!("no feed is live ({} down)", down.join(", "));
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(NotReady {
             ready: false,
             reason,
-            feeds_down,
+            feeds,
         }),
     )
         .into_response()

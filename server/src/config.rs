@@ -12,7 +12,8 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
-use crate::feed::FeedSpec;
+use crate::feed::replay::Speed;
+use crate::feed::{FeedSpec, alpaca, coinbase, finnhub};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -31,7 +32,7 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Market-data source; repeat for several. `sim` is the built-in simulator.
+    /// Market-data source; repeat for several: sim, replay:<file.csv>, finnhub, coinbase, alpaca.
     #[arg(
         long = "feed",
         env = "TICKERTAPE_FEED",
@@ -87,6 +88,54 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "TICKERTAPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Seconds a provider feed may stay silent before it is reconnected.
+    #[arg(long, env = "TICKERTAPE_FEED_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub feed_timeout: u64,
+
+    /// Replay pace: a factor of recorded time (2 = twice as fast), or max.
+    #[arg(long, env = "TICKERTAPE_REPLAY_SPEED", default_value = "1")]
+    pub replay_speed: Speed,
+
+    /// Start a replay again (moved forward in time) when it reaches the end.
+    #[arg(long, env = "TICKERTAPE_REPLAY_LOOP")]
+    pub replay_loop: bool,
+
+    /// Finnhub API token (sent as ?token=).
+    #[arg(long, env = "TICKERTAPE_FINNHUB_TOKEN", hide_env_values = true)]
+    pub finnhub_token: Option<String>,
+
+    /// Finnhub WebSocket endpoint.
+    #[arg(long, env = "TICKERTAPE_FINNHUB_URL", default_value = finnhub::DEFAULT_URL)]
+    pub finnhub_url: String,
+
+    /// Symbols to subscribe on Finnhub (default: --symbols, else the 40 default equities).
+    #[arg(long, env = "TICKERTAPE_FINNHUB_SYMBOLS", value_delimiter = ',')]
+    pub finnhub_symbols: Vec<String>,
+
+    /// Coinbase Exchange WebSocket endpoint (public data, no key).
+    #[arg(long, env = "TICKERTAPE_COINBASE_URL", default_value = coinbase::DEFAULT_URL)]
+    pub coinbase_url: String,
+
+    /// Coinbase product ids (default: --symbols, else BTC-USD, ETH-USD, SOL-USD, XRP-USD, DOGE-USD, LTC-USD).
+    #[arg(long, env = "TICKERTAPE_COINBASE_PRODUCTS", value_delimiter = ',')]
+    pub coinbase_products: Vec<String>,
+
+    /// Alpaca market data endpoint (…/v2/iex or …/v2/sip).
+    #[arg(long, env = "TICKERTAPE_ALPACA_URL", default_value = alpaca::DEFAULT_URL)]
+    pub alpaca_url: String,
+
+    /// Alpaca API key id.
+    #[arg(long, env = "TICKERTAPE_ALPACA_KEY", hide_env_values = true)]
+    pub alpaca_key: Option<String>,
+
+    /// Alpaca API secret key.
+    #[arg(long, env = "TICKERTAPE_ALPACA_SECRET", hide_env_values = true)]
+    pub alpaca_secret: Option<String>,
+
+    /// Symbols to subscribe on Alpaca (default: --symbols, else the 40 default equities).
+    #[arg(long, env = "TICKERTAPE_ALPACA_SYMBOLS", value_delimiter = ',')]
+    pub alpaca_symbols: Vec<String>,
 
     /// TOML file with defaults for any of these flags, keyed by long name (e.g. flush-ms = 250).
     #[arg(long, env = "TICKERTAPE_CONFIG")]
@@ -184,7 +233,12 @@ fn file_arguments(
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
+                // A switch: present when true, absent when false.
+                toml::Value::Boolean(true) => {
+                    out.push(format!("--{long}").into());
+                    continue;
+                }
+                toml::Value::Boolean(false) => continue,
                 other => return Err(file_error(format!("{key}: unsupported value {other}"))),
             };
             out.push(format!("--{long}").into());
@@ -241,12 +295,15 @@ mod tests {
     #[test]
     fn the_command_line_overrides_the_config_file() {
         let (_dir, path) = write_config(
-            "flush-ms = 250\ntick_ms = 50\nallowed-origin = [\"https://a.test\", \"https://b.test\"]\n",
+            "flush-ms = 250\ntick_ms = 50\nreplay-loop = true\nallowed-origin = [\"https://a.test\", \"https://b.test\"]\n",
         );
         let path = path.to_str().unwrap();
         let config =
             Config::from_args(["tickertape", "--config", path, "--flush-ms", "40"]).unwrap();
-        assert_eq!((config.flush_ms, config.tick_ms), (40, 50));
+        assert_eq!(
+            (config.flush_ms, config.tick_ms, config.replay_loop),
+            (40, 50, true)
+        );
         assert_eq!(
             config.allowed_origins,
             vec!["https://a.test", "https://b.test"]

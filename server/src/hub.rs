@@ -79,6 +79,8 @@ pub struct Batch {
 pub struct FeedStatus {
     pub name: String,
     pub state: FeedState,
+    /// Why the feed last failed; cleared when it is live again.
+    pub error: Option<String>,
 }
 
 /// The reader was further behind than the hub retains.
@@ -129,6 +131,7 @@ impl Hub {
         let feeds = feed_names.into_iter().map(|name| FeedStatus {
             name,
             state: FeedState::Reconnecting,
+            error: None,
         });
         let published = Published {
             no: 0,
@@ -172,25 +175,33 @@ impl Hub {
                 Some(f) if f.state != state => {
                     tracing::info!(feed = %f.name, ?state, "feed state");
                     f.state = state;
+                    if state == FeedState::Live {
+                        f.error = None;
+                    }
                     true
                 }
                 _ => false,
             });
     }
 
+    /// Records why a feed failed (shown by `/readyz`; clients are not woken).
+    pub fn set_feed_error(&self, feed: FeedId, error: String) {
+        self.inner.feeds.send_if_modified(|feeds| {
+            if let Some(f) = feeds.get_mut(feed) {
+                f.error = Some(error);
+            }
+            false
+        });
+    }
+
+    /// Every feed's status.
+    pub fn feeds(&self) -> Vec<FeedStatus> {
+        self.inner.feeds.borrow().clone()
+    }
+
     /// Feed states; changes wake the receiver.
     pub fn feed_states(&self) -> watch::Receiver<Vec<FeedStatus>> {
         self.inner.feeds.subscribe()
-    }
-
-    /// Names of the feeds that are not live (empty when all are).
-    pub fn feeds_down(&self) -> Vec<String> {
-        let feeds = self.inner.feeds.borrow();
-        feeds
-            .iter()
-            .filter(|f| f.state != FeedState::Live)
-            .map(|f| f.name.clone())
-            .collect()
     }
 
     pub fn any_feed_live(&self) -> bool {

@@ -42,9 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::feed::sim::{SimConfig, Simulator};
-use crate::feed::universe::{DEFAULT_INSTRUMENTS, Instrument};
-use crate::feed::{Backoff, Feed, FeedOutput, FeedSpec};
+use crate::feed::{Backoff, Feed, FeedOutput};
 use crate::hub::{Hub, HubConfig};
 use crate::session::SessionConfig;
 use crate::subscription::Subscription;
@@ -64,6 +62,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every WebSocket session, so shutdown can wait for their close frames.
     pub sessions: TaskTracker,
+    /// The feed each symbol comes from, by symbol id.
+    symbol_feeds: Arc<[String]>,
     shutdown_timeout: Duration,
 }
 
@@ -74,26 +74,30 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// A configuration that cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("unknown symbols for the simulator: {0}")]
-    UnknownSymbols(String),
-}
+pub type StartError = feed::from_config::FeedConfigError;
 
 impl AppState {
     /// Builds the feeds `config` names and the hub, and starts them on the
     /// current runtime. They run until [`AppState::shutdown`] fires.
     pub fn start(config: &Config) -> Result<AppState, StartError> {
-        Ok(AppState::start_with_feeds(config, build_feeds(config)?))
+        Ok(AppState::start_with_feeds(
+            config,
+            feed::from_config::build(config)?,
+        ))
     }
 
     /// [`AppState::start`] with feeds built by the caller: how a custom
     /// adapter is plugged in, and how tests script a feed.
     pub fn start_with_feeds(config: &Config, feeds: Vec<Box<dyn Feed>>) -> AppState {
+        // The universe: every feed's symbols; a symbol two feeds name is the first's.
         let mut symbols: Vec<SymbolInfo> = Vec::new();
-        for info in feeds.iter().flat_map(|f| f.symbols()) {
-            if !symbols.iter().any(|s| s.symbol == info.symbol) {
-                symbols.push(info);
+        let mut owners: Vec<String> = Vec::new();
+        for feed in &feeds {
+            for info in feed.symbols() {
+                if !symbols.iter().any(|s| s.symbol == info.symbol) {
+                    symbols.push(info);
+                    owners.push(feed.name().to_owned());
+                }
             }
         }
         let names = feeds.iter().map(|f| f.name().to_owned()).collect();
@@ -120,6 +124,7 @@ impl AppState {
             leptos: leptos_options(config),
             shutdown,
             sessions: TaskTracker::new(),
+            symbol_feeds: owners.into(),
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
         }
     }
@@ -141,6 +146,13 @@ impl AppState {
             seq,
             symbols: self.hub.symbols().to_vec(),
             quotes,
+            symbol_feeds: self
+                .hub
+                .symbols()
+                .iter()
+                .zip(self.symbol_feeds.iter())
+                .map(|(s, f)| (s.symbol.clone(), f.clone()))
+                .collect(),
             feeds,
             sparklines,
         }
@@ -154,45 +166,6 @@ impl AppState {
             closes: bars.iter().map(|b| b.c).collect(),
         }
     }
-}
-
-fn build_feeds(config: &Config) -> Result<Vec<Box<dyn Feed>>, StartError> {
-    let seed = config.seed.unwrap_or_else(rand::random);
-    let mut feeds: Vec<Box<dyn Feed>> = Vec::new();
-    for spec in &config.feeds {
-        match spec {
-            FeedSpec::Sim => {
-                tracing::info!(seed, "simulated feed");
-                let instruments = sim_instruments(&config.symbols)?;
-                feeds.push(Box::new(Simulator::new(SimConfig {
-                    seed,
-                    tick: config.tick(),
-                    instruments,
-                })));
-            }
-        }
-    }
-    Ok(feeds)
-}
-
-/// The simulator's instruments: the default list, or the named subset of it.
-fn sim_instruments(symbols: &[String]) -> Result<Vec<Instrument>, StartError> {
-    if symbols.is_empty() {
-        return Ok(DEFAULT_INSTRUMENTS.to_vec());
-    }
-    let unknown: Vec<&str> = symbols
-        .iter()
-        .filter(|s| feed::universe::find(s).is_none())
-        .map(|s| s.as_str())
-        .collect();
-    if !unknown.is_empty() {
-        return Err(StartError::UnknownSymbols(unknown.join(", ")));
-    }
-    Ok(symbols
-        .iter()
-        .filter_map(|s| feed::universe::find(s))
-        .cloned()
-        .collect())
 }
 
 fn session_config(config: &Config) -> SessionConfig {

@@ -59,7 +59,10 @@ async fn probes_report_health_and_feed_readiness() {
         "no feed has delivered anything yet"
     );
     let body: serde_json::Value = not_ready.json().await.unwrap();
-    assert_eq!(body["feeds_down"], serde_json::json!(["script"]));
+    assert_eq!(
+        body["feeds"],
+        serde_json::json!([{"name": "script", "state": "reconnecting"}])
+    );
     assert!(body["reason"].as_str().unwrap().contains("no feed is live"));
 
     feed.send(tick("AAA", 1.0, 1)).await.unwrap();

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use crate::connection::Link;
 use crate::format;
+use crate::protocol::FeedState;
 use crate::selection::Selection;
 use crate::store::{Flash, QuoteStore, Row};
 
@@ -74,8 +75,16 @@ fn QuoteRow(row: Row) -> impl IntoView {
         ts,
         flash,
         spark,
+        feed,
         ..
     } = row;
+    // The row's feed is down: its prices are the last ones seen, not live.
+    let stale = move || {
+        feed.as_deref().is_some_and(|f| {
+            link.feeds
+                .with(|feeds| feeds.iter().any(|(n, s)| n == f && *s != FeedState::Live))
+        })
+    };
     let is_selected = {
         let symbol = symbol.clone();
         move || selection.symbol.with(|s| s.as_deref() == Some(&*symbol))
@@ -98,6 +107,7 @@ fn QuoteRow(row: Row) -> impl IntoView {
             data-symbol=symbol.to_string()
             tabindex="0"
             class:selected=is_selected.clone()
+            class:stale=stale
             aria-selected=move || if is_selected() { "true" } else { "false" }
             on:click=on_click
             on:keydown=on_key

@@ -6,10 +6,17 @@
 //! capped exponential backoff and jitter when it fails, and reports the feed's
 //! state (`live` / `stale` / `reconnecting`) to the hub, which tells clients.
 
+pub mod alpaca;
 pub mod backfill;
+pub mod coinbase;
+pub mod finnhub;
+pub mod from_config;
+pub mod replay;
 pub mod sim;
 pub mod universe;
+pub mod upstream;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -212,7 +219,10 @@ pub async fn supervise(
         out.report(FeedState::Stale);
         match result {
             Err(FeedError::HubGone) => return,
-            Err(e) => tracing::warn!(feed = feed.name(), error = %e, "feed failed"),
+            Err(e) => {
+                tracing::warn!(feed = feed.name(), error = %e, "feed failed");
+                out.hub.set_feed_error(out.id, e.to_string());
+            }
             Ok(()) => tracing::warn!(feed = feed.name(), "feed ended"),
         }
         if started.elapsed() >= backoff.reset_after {
@@ -229,11 +239,27 @@ pub async fn supervise(
     }
 }
 
+/// Display details for an equity ticker: the name from the default list
+/// when it is there, else the ticker itself.
+pub fn equity_info(symbol: &str) -> SymbolInfo {
+    let name = universe::find(symbol).map_or(symbol, |i| i.name);
+    SymbolInfo {
+        symbol: symbol.to_string(),
+        name: name.to_string(),
+        currency: "USD".into(),
+    }
+}
+
 /// A `--feed` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FeedSpec {
     /// The built-in simulator.
     Sim,
+    /// Trades recorded in a CSV file.
+    Replay(PathBuf),
+    Finnhub,
+    Coinbase,
+    Alpaca,
 }
 
 impl std::str::FromStr for FeedSpec {
@@ -242,7 +268,16 @@ impl std::str::FromStr for FeedSpec {
     fn from_str(spec: &str) -> Result<FeedSpec, String> {
         match spec {
             "sim" => Ok(FeedSpec::Sim),
-            other => Err(format!("unknown feed {other:?} (known: sim)")),
+            "finnhub" => Ok(FeedSpec::Finnhub),
+            "coinbase" => Ok(FeedSpec::Coinbase),
+            "alpaca" => Ok(FeedSpec::Alpaca),
+            _ => match spec.strip_prefix("replay:") {
+                Some("") => Err("replay needs a file: replay:<path.csv>".into()),
+                Some(path) => Ok(FeedSpec::Replay(path.into())),
+                None => Err(format!(
+                    "unknown feed {spec:?} (known: sim, replay:<file>, finnhub, coinbase, alpaca)"
+                )),
+            },
         }
     }
 }
@@ -275,9 +310,27 @@ mod tests {
     #[test]
     fn feed_specs_parse_with_a_clear_error() {
         assert_eq!("sim".parse::<FeedSpec>(), Ok(FeedSpec::Sim));
+        assert_eq!("coinbase".parse::<FeedSpec>(), Ok(FeedSpec::Coinbase));
         assert_eq!(
-            "nope".parse::<FeedSpec>(),
-            Err("unknown feed \"nope\" (known: sim)".to_string())
+            "replay:day.csv".parse::<FeedSpec>(),
+            Ok(FeedSpec::Replay("day.csv".into()))
         );
+        assert!(
+            "replay:"
+                .parse::<FeedSpec>()
+                .unwrap_err()
+                .contains("needs a file")
+        );
+        let err = "nope".parse::<FeedSpec>().unwrap_err();
+        assert!(
+            err.contains("known: sim, replay:<file>, finnhub, coinbase, alpaca"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn equities_are_named_from_the_default_list() {
+        assert_eq!(equity_info("MSFT").name, "Microsoft Corporation");
+        assert_eq!(equity_info("ZZZZ").name, "ZZZZ");
     }
 }

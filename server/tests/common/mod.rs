@@ -272,3 +272,52 @@ pub fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
     }
     frames
 }
+
+pub mod provider;
+
+/// Polls `/api/quotes?symbols=…` until `ready` accepts the quotes.
+pub async fn quotes_until(
+    server: &TestServer,
+    symbols: &str,
+    mut ready: impl FnMut(&[Quote]) -> bool,
+) -> Vec<Quote> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response: app::protocol::QuotesResponse = server
+            .get(&format!("/api/quotes?symbols={symbols}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if ready(&response.quotes) {
+            return response.quotes;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "quotes never got there: {:?}",
+            response.quotes
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `/readyz` until `ready` accepts its status and JSON body.
+pub async fn readyz_until(
+    server: &TestServer,
+    mut ready: impl FnMut(u16, &serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = server.get("/readyz").await;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        if ready(status, &body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never got there: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
