@@ -25,11 +25,28 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--heartbeat-ms", "TICKERTAPE_HEARTBEAT_MS"),
         ("--log-format", "TICKERTAPE_LOG_FORMAT"),
         ("--config", "TICKERTAPE_CONFIG"),
+        ("--feed-timeout", "TICKERTAPE_FEED_TIMEOUT"),
+        ("--replay-speed", "TICKERTAPE_REPLAY_SPEED"),
+        ("--replay-loop", "TICKERTAPE_REPLAY_LOOP"),
+        ("--finnhub-token", "TICKERTAPE_FINNHUB_TOKEN"),
+        ("--finnhub-url", "TICKERTAPE_FINNHUB_URL"),
+        ("--coinbase-url", "TICKERTAPE_COINBASE_URL"),
+        ("--coinbase-products", "TICKERTAPE_COINBASE_PRODUCTS"),
+        ("--alpaca-url", "TICKERTAPE_ALPACA_URL"),
+        ("--alpaca-key", "TICKERTAPE_ALPACA_KEY"),
+        ("--alpaca-secret", "TICKERTAPE_ALPACA_SECRET"),
     ];
     for (flag, env) in flags {
         assert!(help.contains(flag), "--help lacks {flag}");
         assert!(help.contains(env), "--help lacks {env}");
     }
+    // Secrets from the environment are never echoed by --help.
+    let out = Command::new(BIN)
+        .arg("--help")
+        .env("TICKERTAPE_FINNHUB_TOKEN", "hunter2")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }
 
 #[test]

@@ -342,3 +342,89 @@ async fn alpaca_auth_failure_and_connection_limit_are_reported() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_silent_provider_is_reconnected_after_the_feed_timeout() {
+    let mut mock = MockProvider::start().await;
+    let args = [
+        "--feed",
+        "finnhub",
+        "--finnhub-url",
+        &mock.url,
+        "--finnhub-token",
+        "t",
+        "--symbols",
+        "AAPL",
+    ];
+    let server = TestServer::start(&[&args[..], &["--feed-timeout", "1"]].concat()).await;
+    let mut conn = mock.accept().await;
+    conn.recv().await;
+    // Say nothing: after a second the adapter gives up on this connection.
+    feed_error(&server, "finnhub", "silent for 1s").await;
+    let mut again = mock.accept().await;
+    assert_eq!(
+        again.recv().await,
+        json!({"type": "subscribe", "symbol": "AAPL"})
+    );
+    drop(conn);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn several_feeds_serve_together_and_fail_alone() {
+    let mut mock = MockProvider::start().await;
+    let replay = format!("replay:{}/samples/us-open.csv", env!("CARGO_MANIFEST_DIR"));
+    let args = [
+        "--feed",
+        &replay,
+        "--replay-speed",
+        "max",
+        "--feed",
+        "coinbase",
+        "--coinbase-url",
+        &mock.url,
+        "--coinbase-products",
+        "BTC-USD",
+    ];
+    let server = TestServer::start(&args).await;
+    let symbols: Vec<app::protocol::SymbolInfo> =
+        server.get("/api/symbols").await.json().await.unwrap();
+    let names: Vec<&str> = symbols.iter().map(|s| s.symbol.as_str()).collect();
+    assert_eq!(
+        names,
+        ["JPM", "MSFT", "TSLA", "AAPL", "NVDA", "BTC-USD"],
+        "replay's symbols, then coinbase's"
+    );
+    assert_eq!(symbols[5].name, "Bitcoin / USD");
+
+    let mut client = server.connect().await;
+    let mut conn = mock.accept().await;
+    conn.recv().await;
+    conn.send(json!({"type": "subscriptions", "channels": []}))
+        .await;
+    client
+        .until(|m| match m {
+            ServerMsg::Status {
+                feed,
+                state: FeedState::Live,
+            } if feed == "coinbase" => Some(()),
+            _ => None,
+        })
+        .await;
+    conn.drop_abruptly();
+    client
+        .until(|m| match m {
+            ServerMsg::Status {
+                feed,
+                state: FeedState::Stale,
+            } if feed == "coinbase" => Some(()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        server.get("/readyz").await.status(),
+        200,
+        "one live feed keeps the node ready"
+    );
+    server.shutdown().await;
+}

@@ -177,10 +177,8 @@ impl Feed for Alpaca {
 async fn forward(msg: Message, out: &mut FeedOutput) -> Result<(), FeedError> {
     match msg {
         Message::Trade { symbol, p, s, t } => match rfc3339_ms(&t) {
-            Some(ts) => out.send(Tick::trade(symbol, p, s, ts)).await,
-            None => {
-                Ok(tracing::warn!(feed = "alpaca", %t, "skipped a trade with an unreadable time"))
-            }
+            Some(ts) => out.send(Tick::trade(symbol, p, s, ts)).await?,
+            None => tracing::warn!(feed = "alpaca", %t, "skipped a trade with an unreadable time"),
         },
         Message::Quote { symbol, bp, ap, t } => match rfc3339_ms(&t) {
             Some(ts) => {
@@ -190,21 +188,22 @@ async fn forward(msg: Message, out: &mut FeedOutput) -> Result<(), FeedError> {
                     ask: ap,
                     ts,
                 })
-                .await
+                .await?
             }
-            None => {
-                Ok(tracing::warn!(feed = "alpaca", %t, "skipped a quote with an unreadable time"))
-            }
+            None => tracing::warn!(feed = "alpaca", %t, "skipped a quote with an unreadable time"),
         },
         Message::Error { code: 407, msg } => {
-            Ok(tracing::warn!(feed = "alpaca", "{}", explain(407, &msg)))
+            tracing::warn!(feed = "alpaca", "{}", explain(407, &msg))
         }
-        Message::Error { code, msg } => Err(FeedError::Upstream(format!(
-            "alpaca: {}",
-            explain(code, &msg)
-        ))),
-        _ => Ok(()),
+        Message::Error { code, msg } => {
+            return Err(FeedError::Upstream(format!(
+                "alpaca: {}",
+                explain(code, &msg)
+            )));
+        }
+        _ => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]

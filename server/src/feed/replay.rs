@@ -234,7 +234,7 @@ impl Replay {
                     _ = stop.cancelled() => return Ok(false),
                     _ = tokio::time::sleep_until(due) => {}
                 }
-            } else if self.position % 1_024 == 0 {
+            } else if self.position.is_multiple_of(1_024) {
                 // Flat out: still let other tasks run, and notice a stop.
                 tokio::task::yield_now().await;
                 if stop.is_cancelled() {

@@ -3,6 +3,9 @@
 //! the adapter sends and answer in the provider's wire format, and can drop a
 //! connection abruptly (no close frame), as a network failure would.
 
+// tungstenite's handshake callback returns its own (large) error response type.
+#![allow(clippy::result_large_err)]
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
