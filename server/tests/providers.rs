@@ -42,6 +42,26 @@ async fn live(server: &TestServer) {
     readyz_until(server, |status, _| status == 200).await;
 }
 
+/// The real server on a Finnhub adapter pointed at `mock`.
+async fn start_finnhub(
+    mock: &MockProvider,
+    token: &str,
+    symbols: &str,
+    extra: &[&str],
+) -> TestServer {
+    let args = [
+        "--feed",
+        "finnhub",
+        "--finnhub-url",
+        &mock.url,
+        "--finnhub-token",
+        token,
+        "--symbols",
+        symbols,
+    ];
+    TestServer::start(&[&args[..], extra].concat()).await
+}
+
 fn status_of(msg: ServerMsg) -> Option<FeedState> {
     match msg {
         ServerMsg::Status { state, .. } => Some(state),
@@ -52,17 +72,7 @@ fn status_of(msg: ServerMsg) -> Option<FeedState> {
 #[tokio::test]
 async fn finnhub_subscribes_ingests_trades_and_resubscribes_after_a_drop() {
     let mut mock = MockProvider::start().await;
-    let args = [
-        "--feed",
-        "finnhub",
-        "--finnhub-url",
-        &mock.url,
-        "--finnhub-token",
-        "s3cr3t",
-        "--symbols",
-        "AAPL,MSFT",
-    ];
-    let server = TestServer::start(&[&args[..], &["--flush-ms", "20"]].concat()).await;
+    let server = start_finnhub(&mock, "s3cr3t", "AAPL,MSFT", &["--flush-ms", "20"]).await;
     let mut conn = mock.accept().await;
     assert_eq!(
         conn.uri, "/?token=s3cr3t",
@@ -346,17 +356,7 @@ async fn alpaca_auth_failure_and_connection_limit_are_reported() {
 #[tokio::test]
 async fn a_silent_provider_is_reconnected_after_the_feed_timeout() {
     let mut mock = MockProvider::start().await;
-    let args = [
-        "--feed",
-        "finnhub",
-        "--finnhub-url",
-        &mock.url,
-        "--finnhub-token",
-        "t",
-        "--symbols",
-        "AAPL",
-    ];
-    let server = TestServer::start(&[&args[..], &["--feed-timeout", "1"]].concat()).await;
+    let server = start_finnhub(&mock, "t", "AAPL", &["--feed-timeout", "1"]).await;
     let mut conn = mock.accept().await;
     conn.recv().await;
     // Say nothing: after a second the adapter gives up on this connection.

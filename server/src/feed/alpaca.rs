@@ -17,8 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::finnhub::preview;
-use super::upstream::{Upstream, rfc3339_ms};
+use super::upstream::{Upstream, preview, rfc3339_ms};
 use super::{Book, Feed, FeedError, FeedOutput, Tick, equity_info};
 
 pub const DEFAULT_URL: &str = "wss://stream.data.alpaca.markets/v2/iex";

@@ -22,8 +22,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::finnhub::preview;
-use super::upstream::{Upstream, number, rfc3339_ms};
+use super::upstream::{Upstream, number, preview, rfc3339_ms};
 use super::{Feed, FeedError, FeedOutput, Session, Tick};
 
 pub const DEFAULT_URL: &str = "wss://ws-feed.exchange.coinbase.com";

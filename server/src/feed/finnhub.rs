@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::upstream::{Upstream, with_query};
+use super::upstream::{Upstream, preview, with_query};
 use super::{Feed, FeedError, FeedOutput, Tick, equity_info};
 
 pub const DEFAULT_URL: &str = "wss://ws.finnhub.io";
@@ -65,11 +65,6 @@ fn parse(text: &str) -> Result<Vec<Tick>, String> {
         Ok(Message::Error { msg }) => Err(format!("provider error: {msg}")),
         Err(e) => Err(format!("unreadable message ({e}): {}", preview(text))),
     }
-}
-
-/// The start of a message, for logs.
-pub(super) fn preview(text: &str) -> String {
-    text.chars().take(120).collect()
 }
 
 #[async_trait]

@@ -125,6 +125,11 @@ pub fn with_query(url: &str, key: &str, value: &str) -> String {
     format!("{url}{separator}{key}={encoded}")
 }
 
+/// The start of a message, for logs.
+pub fn preview(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
 /// A number a provider may send as a JSON number or as a decimal string.
 pub fn number(value: &serde_json::Value) -> Option<f64> {
     match value {
