@@ -49,6 +49,14 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_SEED")]
     pub seed: Option<u64>,
 
+    /// Serve exactly this many simulated symbols: the 40 default equities, then synthetic ones.
+    #[arg(long, env = "TICKERTAPE_SIM_SYMBOLS", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "symbols")]
+    pub sim_symbols: Option<u32>,
+
+    /// Simulated trades per symbol per second (default: 1.5 to 8, random per symbol).
+    #[arg(long, env = "TICKERTAPE_SIM_RATE")]
+    pub sim_rate: Option<f64>,
+
     /// Milliseconds between steps of the simulator's walk.
     #[arg(long, env = "TICKERTAPE_TICK_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub tick_ms: u64,

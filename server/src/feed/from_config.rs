@@ -8,7 +8,7 @@ use crate::feed::coinbase::{self, Coinbase, CoinbaseConfig};
 use crate::feed::finnhub::{Finnhub, FinnhubConfig};
 use crate::feed::replay::{Recording, Replay, ReplayError};
 use crate::feed::sim::{SimConfig, Simulator};
-use crate::feed::universe::{DEFAULT_INSTRUMENTS, Instrument, find};
+use crate::feed::universe::{self, DEFAULT_INSTRUMENTS, Instrument, find};
 use crate::feed::{Feed, FeedSpec};
 
 /// A feed the configuration cannot build.
@@ -21,6 +21,8 @@ pub enum FeedConfigError {
         feed: &'static str,
         what: &'static str,
     },
+    #[error("--sim-rate must be a positive number of trades per second, not {0}")]
+    BadRate(f64),
     #[error(transparent)]
     Replay(#[from] ReplayError),
 }
@@ -36,11 +38,19 @@ fn feed(config: &Config, spec: &FeedSpec) -> Result<Box<dyn Feed>, FeedConfigErr
         FeedSpec::Sim => {
             let seed = config.seed.unwrap_or_else(rand::random);
             tracing::info!(seed, "simulated feed");
-            let instruments = sim_instruments(&config.symbols)?;
+            let instruments = match config.sim_symbols {
+                Some(n) => universe::instruments(n as usize),
+                None => sim_instruments(&config.symbols)?,
+            };
+            let rate = match config.sim_rate {
+                Some(r) if !(r.is_finite() && r > 0.0) => return Err(FeedConfigError::BadRate(r)),
+                rate => rate,
+            };
             Box::new(Simulator::new(SimConfig {
                 seed,
                 tick: config.tick(),
                 instruments,
+                rate,
             }))
         }
         FeedSpec::Replay(path) => {

@@ -242,7 +242,7 @@ pub async fn supervise(
 /// Display details for an equity ticker: the name from the default list
 /// when it is there, else the ticker itself.
 pub fn equity_info(symbol: &str) -> SymbolInfo {
-    let name = universe::find(symbol).map_or(symbol, |i| i.name);
+    let name = universe::find(symbol).map_or(symbol, |i| &i.name);
     SymbolInfo {
         symbol: symbol.to_string(),
         name: name.to_string(),

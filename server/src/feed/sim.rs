@@ -34,19 +34,22 @@ pub struct SimConfig {
     /// Wall time between steps of the walk.
     pub tick: Duration,
     pub instruments: Vec<Instrument>,
+    /// Trades per symbol per second; `None` gives each symbol its own
+    /// random activity (1.5 to 8 a second).
+    pub rate: Option<f64>,
 }
 
 /// One instrument's random walk.
 #[derive(Clone, Debug)]
 struct Walker {
     symbol: Arc<str>,
-    name: &'static str,
+    name: Arc<str>,
     mid: f64,
     prev_close: f64,
     /// Standard deviation of one step's log return.
     sigma: f64,
-    /// Probability that a step prints a trade.
-    trade_probability: f64,
+    /// Trades per step, on average (the fraction is a probability).
+    trades_per_step: f64,
     walk: Walk,
     /// Half the quoted spread, as a fraction of the mid.
     half_spread: f64,
@@ -67,7 +70,7 @@ impl Simulator {
         let walkers = config
             .instruments
             .iter()
-            .map(|i| Walker::new(i, step_years, config.tick, &mut rng))
+            .map(|i| Walker::new(i, step_years, &config, &mut rng))
             .collect();
         Simulator {
             config,
@@ -96,13 +99,14 @@ impl Simulator {
     /// One step of the walk: the trades printed during one tick interval.
     pub fn step(&mut self, ts: i64) -> Vec<Tick> {
         let rng = &mut self.rng;
-        self.walkers
-            .iter_mut()
-            .filter_map(|w| {
-                w.walk(rng);
-                (rng.random::<f64>() < w.trade_probability).then(|| w.trade(rng, ts))
-            })
-            .collect()
+        let mut ticks = Vec::new();
+        for w in &mut self.walkers {
+            w.walk(rng);
+            for _ in 0..w.trades_now(rng) {
+                ticks.push(w.trade(rng, ts));
+            }
+        }
+        ticks
     }
 
     async fn publish(out: &mut FeedOutput, ticks: Vec<Tick>) -> Result<(), FeedError> {
@@ -114,13 +118,19 @@ impl Simulator {
 }
 
 impl Walker {
-    fn new(instrument: &Instrument, step_years: f64, tick: Duration, rng: &mut impl Rng) -> Walker {
-        let trades_per_second = rng.random_range(1.5..8.0);
+    fn new(
+        instrument: &Instrument,
+        step_years: f64,
+        config: &SimConfig,
+        rng: &mut impl Rng,
+    ) -> Walker {
+        let random_rate = rng.random_range(1.5..8.0);
+        let trades_per_second = config.rate.unwrap_or(random_rate);
         // Today's session opens with a gap from the previous close.
         let open = instrument.price * (0.012 * normal(rng)).exp();
         Walker {
-            symbol: instrument.symbol.into(),
-            name: instrument.name,
+            symbol: instrument.symbol.as_ref().into(),
+            name: instrument.name.as_ref().into(),
             mid: open,
             prev_close: instrument.price,
             walk: Walk {
@@ -128,9 +138,16 @@ impl Walker {
                 trades_per_second,
             },
             sigma: instrument.volatility * step_years.sqrt(),
-            trade_probability: (trades_per_second * tick.as_secs_f64()).min(1.0),
+            trades_per_step: trades_per_second * config.tick.as_secs_f64(),
             half_spread: rng.random_range(0.5e-4..3.0e-4),
         }
+    }
+
+    /// How many trades this step prints: the whole part of the rate, plus
+    /// one more with the fractional part's probability.
+    fn trades_now(&self, rng: &mut impl Rng) -> usize {
+        let whole = self.trades_per_step.trunc();
+        whole as usize + usize::from(rng.random::<f64>() < self.trades_per_step - whole)
     }
 
     fn walk(&mut self, rng: &mut impl Rng) {
@@ -193,7 +210,7 @@ impl Feed for Simulator {
     fn symbols(&self) -> Vec<SymbolInfo> {
         let info = |w: &Walker| SymbolInfo {
             symbol: w.symbol.to_string(),
-            name: w.name.into(),
+            name: w.name.to_string(),
             currency: "USD".into(),
         };
         self.walkers.iter().map(info).collect()
@@ -252,6 +269,7 @@ mod tests {
             seed,
             tick: Duration::from_millis(100),
             instruments: DEFAULT_INSTRUMENTS.to_vec(),
+            rate: None,
         })
     }
 
@@ -305,6 +323,23 @@ mod tests {
             assert_eq!(round_cents(t.price), t.price, "prices are in cents: {t:?}");
             assert!((ask - bid) / bid < 0.002, "spread too wide: {t:?}");
         }
+    }
+
+    #[test]
+    fn a_fixed_rate_prints_that_many_trades_per_symbol_per_second() {
+        let mut s = Simulator::new(SimConfig {
+            seed: 5,
+            tick: Duration::from_millis(100),
+            instruments: crate::feed::universe::instruments(100),
+            rate: Some(25.0),
+        });
+        let trades: usize = (0..100).map(|i| s.step(i).len()).sum();
+        let per_symbol_second = trades as f64 / 100.0 / 10.0;
+        assert!(
+            (24.0..26.0).contains(&per_symbol_second),
+            "{per_symbol_second} trades/symbol/s"
+        );
+        assert_eq!(s.symbols().len(), 100);
     }
 
     #[test]

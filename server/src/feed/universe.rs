@@ -1,11 +1,13 @@
 //! The simulator's default instruments: large US equities with a plausible
-//! reference price, volatility and trading activity.
+//! reference price and volatility, and synthetic ones for bigger workloads.
+
+use std::borrow::Cow;
 
 /// One instrument the simulator can trade.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Instrument {
-    pub symbol: &'static str,
-    pub name: &'static str,
+    pub symbol: Cow<'static, str>,
+    pub name: Cow<'static, str>,
     /// Previous close in USD, the walk's starting point.
     pub price: f64,
     /// Annualised volatility (0.3 = 30 %).
@@ -14,8 +16,8 @@ pub struct Instrument {
 
 const fn eq(symbol: &'static str, name: &'static str, price: f64, volatility: f64) -> Instrument {
     Instrument {
-        symbol,
-        name,
+        symbol: Cow::Borrowed(symbol),
+        name: Cow::Borrowed(name),
         price,
         volatility,
     }
@@ -70,6 +72,23 @@ pub const DEFAULT_INSTRUMENTS: &[Instrument] = &[
     ),
 ];
 
+/// Exactly `n` instruments: the default list first, then synthetic ones
+/// (`SYN041`, …) with prices and volatilities spread over plausible ranges.
+pub fn instruments(n: usize) -> Vec<Instrument> {
+    let synthetic = (DEFAULT_INSTRUMENTS.len() + 1..).map(|i| Instrument {
+        symbol: Cow::Owned(format!("SYN{i:03}")),
+        name: Cow::Owned(format!("Synthetic Holdings {i}")),
+        price: 10.0 + ((i * 7919) % 49_000) as f64 / 100.0,
+        volatility: 0.15 + ((i * 104_729) % 45) as f64 / 100.0,
+    });
+    DEFAULT_INSTRUMENTS
+        .iter()
+        .cloned()
+        .chain(synthetic)
+        .take(n)
+        .collect()
+}
+
 /// Finds a default instrument by ticker (case-insensitive).
 pub fn find(symbol: &str) -> Option<&'static Instrument> {
     DEFAULT_INSTRUMENTS
@@ -83,15 +102,35 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
+    fn workloads_get_exactly_n_distinct_instruments() {
+        let many = instruments(1_000);
+        assert_eq!(many.len(), 1_000);
+        assert_eq!(&many[..DEFAULT_INSTRUMENTS.len()], DEFAULT_INSTRUMENTS);
+        assert_eq!(many[40].symbol, "SYN041");
+        assert_eq!(
+            many.iter().map(|i| &i.symbol).collect::<HashSet<_>>().len(),
+            1_000
+        );
+        assert!(
+            many.iter()
+                .all(|i| i.price >= 10.0 && i.price < 500.0 && i.volatility < 0.6)
+        );
+        assert_eq!(instruments(3).len(), 3);
+    }
+
+    #[test]
     fn default_list_is_large_unique_and_plausible() {
         assert!(DEFAULT_INSTRUMENTS.len() >= 30);
-        let unique: HashSet<_> = DEFAULT_INSTRUMENTS.iter().map(|i| i.symbol).collect();
+        let unique: HashSet<_> = DEFAULT_INSTRUMENTS.iter().map(|i| &i.symbol).collect();
         assert_eq!(unique.len(), DEFAULT_INSTRUMENTS.len());
         for i in DEFAULT_INSTRUMENTS {
             assert!(i.price > 1.0 && i.price < 10_000.0, "{}", i.symbol);
             assert!(i.volatility > 0.05 && i.volatility < 1.5, "{}", i.symbol);
             assert!(!i.name.is_empty());
         }
-        assert_eq!(find("msft").map(|i| i.name), Some("Microsoft Corporation"));
+        assert_eq!(
+            find("msft").map(|i| &*i.name),
+            Some("Microsoft Corporation")
+        );
     }
 }
