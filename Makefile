@@ -4,6 +4,10 @@
 SHELL := /bin/bash
 # wasm-opt (npm package binaryen) lives in frontend/node_modules, Playwright in end2end/.
 export PATH := $(CURDIR)/frontend/node_modules/.bin:$(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# Leptos bakes the wasm file name into the server at compile time from this
+# variable (cargo-leptos sets it); plain cargo builds must agree, or the page
+# asks for tickertape_bg.wasm and never hydrates.
+export LEPTOS_OUTPUT_NAME := tickertape
 
 .PHONY: run build test unit e2e lint screenshots setup-build setup-test
 

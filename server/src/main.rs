@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     init_logging(config.log_format);
+    raise_fd_limit();
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -22,6 +23,21 @@ async fn main() -> anyhow::Result<()> {
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One file descriptor per client: lift the soft limit to the hard one and
+/// say what it is, since it caps how many browsers this process can hold.
+fn raise_fd_limit() {
+    match rlimit::Resource::NOFILE.get() {
+        Ok((soft, hard)) => {
+            if soft < hard && rlimit::Resource::NOFILE.set(hard, hard).is_err() {
+                tracing::warn!(soft, hard, "cannot raise the open-file limit");
+            }
+            let limit = rlimit::Resource::NOFILE.get().map_or(soft, |(s, _)| s);
+            tracing::info!(limit, "open-file limit (about one per connected client)");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -33,6 +33,9 @@ use crate::{AppState, now_ms, wire};
 /// Largest client frame or message accepted; larger ones close with 1009.
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 
+/// Bytes read from a client socket at a time.
+const READ_BUFFER: usize = 1024;
+
 /// Close codes of protocol v1.
 pub mod close {
     pub const NORMAL: u16 = 1000;
@@ -80,6 +83,12 @@ pub async fn upgrade(
     ws.protocols([SUBPROTOCOL_JSON])
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
+        // tungstenite zero-fills its whole read buffer before every read
+        // attempt: at the default 128 KiB that was a third of the server's CPU
+        // (and most of its memory per client). Client messages are small.
+        .read_buffer_size(READ_BUFFER)
+        // Every send is flushed at once; nothing gains from a write buffer.
+        .write_buffer_size(0)
         .on_upgrade(move |socket| sessions.track_future(run(socket, hub, session, shutdown)))
         .into_response()
 }

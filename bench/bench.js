@@ -1,0 +1,281 @@
+// `make bench`: runs the standard matrix against tickertape and the peer
+// (bench/peer/server.js) with the same load generator, and writes
+// BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
+// tickertape/peer ratios measured in the same run.
+//
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,...] [--out BENCHMARKS.md]
+
+"use strict";
+const { spawn, execSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const net = require("node:net");
+
+const root = path.resolve(__dirname, "..");
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []),
+);
+const RUNS = Number(args.runs ?? 3);
+const ONLY = args.only ? new Set(args.only.split(",")) : null;
+const OUT = path.resolve(root, args.out ?? "BENCHMARKS.md");
+const LOADGEN = path.join(root, "target/release/tickertape-loadgen");
+const TICKERTAPE = path.join(root, "target/release/tickertape");
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = xs.filter((x) => x !== null && x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : null;
+};
+
+function freePort() {
+  return new Promise((ok) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+function rssKiB(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
+}
+
+/** Starts a server (tickertape or peer) with the workload; resolves when it accepts connections. */
+async function startServer(kind, w) {
+  const port = await freePort();
+  const [cmd, argv] =
+    kind === "tickertape"
+      ? [TICKERTAPE, ["--addr", `127.0.0.1:${port}`, "--sim-symbols", w.symbols, "--sim-rate", w.rate, "--flush-ms", w.flush, "--seed", "1", "--log-format", "json"]]
+      : ["node", [path.join(__dirname, "peer/server.js"), "--port", port, "--symbols", w.symbols, "--rate", w.rate, "--flush-ms", w.flush, "--seed", "1"]];
+  const child = spawn(cmd, argv.map(String), { cwd: root, stdio: "ignore" });
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise((ok) => {
+      const s = net.connect(port, "127.0.0.1", () => (s.destroy(), ok(true))).on("error", () => ok(false));
+    });
+    if (up) break;
+    await sleep(50);
+  }
+  await sleep(1500); // let the simulator open and the first batches flow
+  return { child, port, baselineRss: rssKiB(child.pid), command: [path.relative(root, cmd) || cmd, ...argv.map(String)].join(" ") };
+}
+
+async function stopServer(server) {
+  server.child.kill("SIGTERM");
+  await new Promise((r) => server.child.once("exit", r));
+}
+
+/** Runs the load generator against `server`; returns its JSON report. */
+function loadgen(server, s) {
+  const argv = [
+    "--url", `ws://127.0.0.1:${server.port}/ws`, "--clients", s.clients, "--ramp-secs", s.ramp, "--duration", s.duration,
+    "--warmup", s.warmup, "--subscribe", s.subscribe, "--stall", s.stall ?? 0, "--server-pid", server.child.pid,
+  ].map(String);
+  return new Promise((ok, fail) => {
+    const child = spawn(LOADGEN, argv, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.on("exit", (code) => (code === 0 ? ok({ report: JSON.parse(out), command: `target/release/tickertape-loadgen ${argv.join(" ").replace(/--server-pid \d+/, "--server-pid <pid>").replace(/127\.0\.0\.1:\d+/, "127.0.0.1:<port>")}` }) : fail(new Error(`loadgen exited ${code}`))));
+  });
+}
+
+const fanout = (clients) => ({
+  workload: { symbols: 100, rate: 10, flush: 100 },
+  load: { clients, ramp: 5, duration: 15, warmup: 3, subscribe: "*" },
+  servers: ["tickertape", "peer"],
+});
+
+const SCENARIOS = {
+  "fanout-2000": { title: "2,000 clients, 100 symbols × 10 ticks/s, flush 100 ms, all subscribed to everything", ...fanout(2000) },
+  "fanout-4000": { title: "4,000 clients, same workload (twice the fan-out)", ...fanout(4000) },
+  "idle-10000": {
+    title: "10,000 idle clients (connected, nothing subscribed), 100 symbols × 10 ticks/s",
+    workload: { symbols: 100, rate: 10, flush: 100 },
+    load: { clients: 10000, ramp: 15, duration: 8, warmup: 3, subscribe: "none" },
+    servers: ["tickertape", "peer"],
+  },
+  "slow-consumers": {
+    title: "200 healthy clients next to 10 that never read, 500 symbols × 10 ticks/s (≈ 30 KB per diff)",
+    workload: { symbols: 500, rate: 10, flush: 100 },
+    load: { clients: 210, stall: 10, ramp: 2, duration: 30, warmup: 3, subscribe: "*" },
+    servers: ["tickertape"],
+    control: { clients: 200, stall: 0 },
+  },
+};
+
+async function runScenario(name, sc) {
+  const rows = [];
+  for (let run = 1; run <= RUNS; run++) {
+    for (const kind of sc.servers) {
+      for (const variant of sc.control ? ["with", "control"] : ["main"]) {
+        const load = variant === "control" ? { ...sc.load, ...sc.control } : sc.load;
+        const server = await startServer(kind, sc.workload);
+        try {
+          const { report, command } = await loadgen(server, load);
+          rows.push({ kind, variant, run, report, baselineRss: server.baselineRss, serverCommand: server.command, loadCommand: command });
+          const l = report.latency_ms;
+          console.error(`${name} ${kind} ${variant} run ${run}: p50 ${l.p50} p99 ${l.p99} ms, ${Math.round(report.changes_per_sec)} changes/s, ${report.failed} failed`);
+        } finally {
+          await stopServer(server);
+        }
+        await sleep(1000);
+      }
+    }
+  }
+  return rows;
+}
+
+function summarise(rows, kind, variant = "main") {
+  const rs = rows.filter((r) => r.kind === kind && r.variant === variant);
+  const pick = (f) => median(rs.map((r) => f(r)));
+  return {
+    runs: rs.length,
+    connected: pick((r) => r.report.connected),
+    failed: Math.max(...rs.map((r) => r.report.failed)),
+    gaps: Math.max(...rs.map((r) => r.report.seq_gaps)),
+    changesPerSec: pick((r) => r.report.changes_per_sec),
+    bytesPerSec: pick((r) => r.report.bytes_per_sec),
+    p50: pick((r) => r.report.latency_ms.p50),
+    p99: pick((r) => r.report.latency_ms.p99),
+    max: pick((r) => r.report.latency_ms.max),
+    cpuPerMillion: pick((r) => r.report.server?.cpu_secs_per_million_changes),
+    cpuSecs: pick((r) => r.report.server?.cpu_secs),
+    rssPeakMiB: pick((r) => r.report.server?.rss_peak_kib / 1024),
+    rssPerClientKiB: pick((r) => (r.report.server ? (r.report.server.rss_end_kib - r.baselineRss) / r.report.connected : null)),
+    endings: rs.map((r) => r.report.closed_by_server),
+    serverCommand: rs[0]?.serverCommand,
+    loadCommand: rs[0]?.loadCommand,
+  };
+}
+
+const fmt = (x, digits = 0) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const ratio = (a, b, digits = 2) => (a === null || b === null || !b ? "–" : (a / b).toFixed(digits));
+
+function machine() {
+  const cpu = os.cpus();
+  const sh = (cmd) => {
+    try {
+      return execSync(cmd, { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    } catch {
+      return "unknown";
+    }
+  };
+  return {
+    cpu: `${cpu[0]?.model ?? "unknown"} × ${cpu.length} logical CPUs`,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    kernel: `${os.type()} ${os.release()}`,
+    rustc: sh("rustc --version"),
+    node: process.version,
+    ws: require(path.join(__dirname, "node_modules/ws/package.json")).version,
+    tickertape: sh(`${TICKERTAPE} --version`),
+    commit: sh("git rev-parse --short HEAD"),
+    date: new Date().toISOString().slice(0, 10),
+  };
+}
+
+function render(results, m, browser) {
+  const lines = [];
+  const p = (s = "") => lines.push(s);
+  p("# Benchmarks");
+  p();
+  p(`Written by \`make bench\` (\`node bench/bench.js\`) on ${m.date}, commit ${m.commit}. Every number is the median of ${RUNS} runs;`);
+  p("tickertape and the peer were measured in the same run, alternating, on the same machine, with the load generator");
+  p("(`tickertape-loadgen`, a Rust tokio-tungstenite client) on that machine too — so both servers share the 2 cores");
+  p("with it. These machines are noisy: compare ratios, not absolute numbers.");
+  p();
+  p("| machine | |");
+  p("|---|---|");
+  p(`| CPU | ${m.cpu} |`);
+  p(`| memory | ${m.memory} |`);
+  p(`| kernel | ${m.kernel} |`);
+  p(`| tickertape | ${m.tickertape} (${m.rustc}) |`);
+  p(`| peer | Node.js ${m.node}, ws ${m.ws} (bench/peer/server.js) |`);
+  p();
+  p("The peer is what a user would otherwise pick: a Node.js server on the `ws` package producing the same workload");
+  p("(same symbols, rates and flush interval) and the same protocol-v1 JSON, written carefully (one diff and one");
+  p("serialisation per flush, shared by every client behind its own `seq`).");
+  p();
+  for (const [name, sc] of Object.entries(SCENARIOS)) {
+    const rows = results[name];
+    if (!rows) continue;
+    const t = summarise(rows, "tickertape");
+    p(`## ${name}: ${sc.title}`);
+    p();
+    if (sc.control) {
+      const c = summarise(rows, "tickertape", "control");
+      const w = summarise(rows, "tickertape", "with");
+      p("| | healthy clients' latency p50 / p99 / max (ms) | changes/s delivered | server RSS peak | how the stalled clients ended |");
+      p("|---|---|---|---|---|");
+      p(`| 200 healthy only | ${fmt(c.p50)} / ${fmt(c.p99)} / ${fmt(c.max)} | ${fmt(c.changesPerSec)} | ${fmt(c.rssPeakMiB, 1)} MiB | – |`);
+      const endings = w.endings.map((e) => Object.entries(e).map(([k, v]) => `${v}× ${k}`).join(", ")).join("; ");
+      p(`| 200 healthy + 10 stalled | ${fmt(w.p50)} / ${fmt(w.p99)} / ${fmt(w.max)} | ${fmt(w.changesPerSec)} | ${fmt(w.rssPeakMiB, 1)} MiB | ${endings} |`);
+      p();
+      p(`Healthy p99 with stalled clients / without: **${ratio(w.p99, c.p99)}**. Server: \`${w.serverCommand}\`; load: \`${w.loadCommand}\` (and \`--clients 200 --stall 0\` for the control).`);
+      p();
+      continue;
+    }
+    const peer = summarise(rows, "peer");
+    p("| | tickertape | peer | tickertape / peer |");
+    p("|---|---|---|---|");
+    p(`| clients connected (failed) | ${fmt(t.connected)} (${t.failed}) | ${fmt(peer.connected)} (${peer.failed}) | |`);
+    if (sc.load.subscribe !== "none") {
+      p(`| seq gaps | ${t.gaps} | ${peer.gaps} | |`);
+      p(`| changes delivered per second | ${fmt(t.changesPerSec)} | ${fmt(peer.changesPerSec)} | ${ratio(t.changesPerSec, peer.changesPerSec)} |`);
+      p(`| delivery latency p50 (ms) | ${fmt(t.p50)} | ${fmt(peer.p50)} | ${ratio(t.p50, peer.p50)} |`);
+      p(`| delivery latency p99 (ms) | ${fmt(t.p99)} | ${fmt(peer.p99)} | **${ratio(t.p99, peer.p99)}** |`);
+      p(`| delivery latency max (ms) | ${fmt(t.max)} | ${fmt(peer.max)} | ${ratio(t.max, peer.max)} |`);
+      p(`| server CPU seconds per million delivered changes | ${fmt(t.cpuPerMillion, 3)} | ${fmt(peer.cpuPerMillion, 3)} | **${ratio(t.cpuPerMillion, peer.cpuPerMillion)}** |`);
+    }
+    p(`| server RSS peak | ${fmt(t.rssPeakMiB, 1)} MiB | ${fmt(peer.rssPeakMiB, 1)} MiB | ${ratio(t.rssPeakMiB, peer.rssPeakMiB)} |`);
+    if (sc.load.subscribe === "none") {
+      p(`| server RSS per connected client | ${fmt(t.rssPerClientKiB, 1)} KiB | ${fmt(peer.rssPerClientKiB, 1)} KiB | **${ratio(t.rssPerClientKiB, peer.rssPerClientKiB)}** |`);
+    }
+    p();
+    p(`Commands: \`${t.serverCommand}\` / \`node bench/peer/server.js --port <port> --symbols ${sc.workload.symbols} --rate ${sc.workload.rate} --flush-ms ${sc.workload.flush} --seed 1\`; load: \`${t.loadCommand}\`.`);
+    p();
+  }
+  if (browser) {
+    p("## browser: 500 symbols updating at 10 Hz in headless Chromium");
+    p();
+    p("| | median of 3 |");
+    p("|---|---|");
+    p(`| main thread busy (CDP Performance TaskDuration / wall time) | ${fmt(browser.busyPct, 1)} % |`);
+    p(`| navigation → first live update in the table | ${fmt(browser.firstUpdateMs)} ms |`);
+    p(`| release wasm (gzip -9) | ${fmt(browser.wasmGzipKiB, 1)} KiB (${fmt(browser.wasmRawKiB, 1)} KiB raw) |`);
+    p();
+    p(`Command: \`${browser.command}\`.`);
+    p();
+  }
+  p("## Reproduce");
+  p();
+  p("```sh");
+  p("make bench            # builds release binaries, installs bench/ npm deps, runs everything above (~15 min)");
+  p("node bench/bench.js --runs 3 --only fanout-2000   # one scenario");
+  p("```");
+  p();
+  p("OS limits: each connected client holds one file descriptor in the server and one in the load generator.");
+  p("tickertape raises its soft `RLIMIT_NOFILE` to the hard limit at start (and logs it); for more clients than");
+  p("the hard limit allows, raise it (`ulimit -Hn`, `LimitNOFILE=` in a systemd unit, `/etc/security/limits.conf`).");
+  p("Above ~28,000 clients from one load-generator address, `net.ipv4.ip_local_port_range` runs out of ports;");
+  p("the listen backlog is capped by `net.core.somaxconn`.");
+  p();
+  return lines.join("\n");
+}
+
+async function browserBench() {
+  const out = execSync(`node ${path.join(__dirname, "browser.js")} --runs ${RUNS}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
+}
+
+(async () => {
+  const results = {};
+  for (const [name, sc] of Object.entries(SCENARIOS)) {
+    if (ONLY && !ONLY.has(name)) continue;
+    results[name] = await runScenario(name, sc);
+  }
+  const browser = !ONLY || ONLY.has("browser") ? await browserBench() : null;
+  fs.writeFileSync(OUT, render(results, machine(), browser));
+  fs.writeFileSync(path.join(root, "target/bench-results.json"), JSON.stringify({ results, browser }, null, 1));
+  console.error(`wrote ${path.relative(root, OUT)}`);
+})();

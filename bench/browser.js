@@ -1,0 +1,94 @@
+// Browser side of `make bench`: 500 symbols updating at 10 Hz in headless
+// Chromium. Reports (medians of --runs) the main thread's busy share over
+// 10 s of live updates (Chrome DevTools Protocol Performance metrics) and the
+// time from navigation to the first live update in the table.
+// Usage: node bench/browser.js [--runs 3] [--symbols 500]   (needs `make build`)
+
+"use strict";
+const { resolve } = require("node:path");
+const { existsSync, readFileSync, statSync } = require("node:fs");
+const { spawn } = require("node:child_process");
+const { gzipSync } = require("node:zlib");
+const net = require("node:net");
+
+const root = resolve(__dirname, "..");
+const { chromium } = require(resolve(root, "end2end/node_modules/@playwright/test"));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []),
+);
+const RUNS = Number(args.runs ?? 3);
+const SYMBOLS = Number(args.symbols ?? 500);
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const freePort = () =>
+  new Promise((ok) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+
+async function once() {
+  const port = await freePort();
+  const server = spawn(resolve(root, "target/release/tickertape"), ["--addr", `127.0.0.1:${port}`, "--sim-symbols", String(SYMBOLS), "--sim-rate", "10", "--seed", "1"], { cwd: root, stdio: "ignore" });
+  try {
+    for (;;) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const browser = await chromium.launch({
+      executablePath: existsSync(chromiumPath) ? chromiumPath : undefined,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    // The first time a price in the table changes after the server-rendered paint.
+    await page.addInitScript(() => {
+      document.addEventListener("DOMContentLoaded", () => {
+        const body = document.querySelector("table.quotes tbody");
+        if (!body) return;
+        const seen = new MutationObserver(() => {
+          window.__firstUpdate ??= performance.now();
+          seen.disconnect();
+        });
+        seen.observe(body, { subtree: true, characterData: true, childList: true });
+      });
+    });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
+    await page.waitForFunction(() => window.__firstUpdate !== undefined);
+    const firstUpdateMs = await page.evaluate(() => window.__firstUpdate);
+    await page.waitForTimeout(2000);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Performance.enable");
+    const metric = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]));
+    const before = await metric();
+    await page.waitForTimeout(10_000);
+    const after = await metric();
+    await browser.close();
+    return { busyPct: (100 * (after.TaskDuration - before.TaskDuration)) / (after.Timestamp - before.Timestamp), firstUpdateMs };
+  } finally {
+    server.kill("SIGTERM");
+  }
+}
+
+(async () => {
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    runs.push(await once());
+    console.error(`browser run ${i + 1}: ${runs.at(-1).busyPct.toFixed(1)} % busy, first update ${Math.round(runs.at(-1).firstUpdateMs)} ms`);
+  }
+  const wasm = resolve(root, "target/site/pkg/tickertape.wasm");
+  console.log(
+    JSON.stringify({
+      runs,
+      busyPct: median(runs.map((r) => r.busyPct)),
+      firstUpdateMs: median(runs.map((r) => r.firstUpdateMs)),
+      wasmRawKiB: statSync(wasm).size / 1024,
+      wasmGzipKiB: gzipSync(readFileSync(wasm), { level: 9 }).length / 1024,
+      command: `node bench/browser.js --runs ${RUNS} --symbols ${SYMBOLS}`,
+    }),
+  );
+})();
