@@ -44,6 +44,7 @@ async function once() {
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
     });
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    if (process.env.REDUCED) await page.emulateMedia({ reducedMotion: "reduce" });
     // The first time a price in the table changes after the server-rendered paint.
     await page.addInitScript(() => {
       document.addEventListener("DOMContentLoaded", () => {
@@ -68,7 +69,10 @@ async function once() {
     await page.waitForTimeout(10_000);
     const after = await metric();
     await browser.close();
-    return { busyPct: (100 * (after.TaskDuration - before.TaskDuration)) / (after.Timestamp - before.Timestamp), firstUpdateMs };
+    const wall = after.Timestamp - before.Timestamp;
+    const share = (k) => Math.round((1000 * (after[k] - before[k])) / wall) / 10;
+    const parts = { script: share("ScriptDuration"), layout: share("LayoutDuration"), style: share("RecalcStyleDuration") };
+    return { busyPct: (100 * (after.TaskDuration - before.TaskDuration)) / wall, firstUpdateMs, parts };
   } finally {
     server.kill("SIGTERM");
   }
@@ -78,7 +82,8 @@ async function once() {
   const runs = [];
   for (let i = 0; i < RUNS; i++) {
     runs.push(await once());
-    console.error(`browser run ${i + 1}: ${runs.at(-1).busyPct.toFixed(1)} % busy, first update ${Math.round(runs.at(-1).firstUpdateMs)} ms`);
+    const r = runs.at(-1);
+    console.error(`browser run ${i + 1}: ${r.busyPct.toFixed(1)} % busy (script ${r.parts.script} %, style ${r.parts.style} %, layout ${r.parts.layout} %), first update ${Math.round(r.firstUpdateMs)} ms`);
   }
   const wasm = resolve(root, "target/site/pkg/tickertape.wasm");
   console.log(

@@ -148,8 +148,10 @@ export class PriceChart {
     this.el.dataset.mode = mode;
   }
 
+  /** Jumps (no animation: it must not depend on a busy page's frame rate) to the newest bar. */
   scrollToLive() {
-    this.chart.timeScale().scrollToRealTime();
+    const time = this.chart.timeScale();
+    time.scrollToPosition(time.options().rightOffset, false);
   }
 
   remove() {

@@ -29,7 +29,7 @@ test.describe("without JavaScript", () => {
 
   test("the first paint already shows real prices", async ({ page }) => {
     await page.goto(server.url);
-    const rows = page.locator("table.quotes tbody tr");
+    const rows = page.locator("table.quotes tbody tr[data-symbol]");
     expect(await rows.count()).toBeGreaterThanOrEqual(30);
     const lasts = await page.locator("table.quotes td.last").allInnerTexts();
     expect(lasts.length).toBeGreaterThanOrEqual(30);
@@ -77,7 +77,7 @@ test("a click selects a row and the detail panel follows it (hydrated)", async (
 test("changes are coloured and signed consistently with the price", async ({ page }) => {
   await page.goto(server.url);
   await expect(page.getByTestId("connection")).toHaveText("Live");
-  const rows = await page.locator("table.quotes tbody tr").all();
+  const rows = await page.locator("table.quotes tbody tr[data-symbol]").all();
   for (const row of rows.slice(0, 10)) {
     const [chg, pct] = [row.locator("td.chg"), row.locator("td.pct")];
     const text = await chg.innerText();

@@ -50,7 +50,7 @@ fn DetailBody(row: Row) -> impl IntoView {
         } else {
             50.0
         };
-        format!("left: {pos:.1}%")
+        format!("transform: translateX({pos:.1}%)")
     };
     view! {
         <div class="detail-head">
@@ -66,7 +66,9 @@ fn DetailBody(row: Row) -> impl IntoView {
         </div>
         <div class="range" aria-label="Day range">
             <div class="range-track">
-                <span class="range-marker" style=range_pos></span>
+                <span class="range-pos" style=range_pos>
+                    <span class="range-marker"></span>
+                </span>
             </div>
             <div class="range-ends">
                 <span>{move || format::price(low.get())}</span>
