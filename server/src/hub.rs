@@ -8,6 +8,7 @@
 //! the ring at their own pace; the hub never waits for any of them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -102,6 +103,9 @@ struct Inner {
     /// Per symbol; written by the hub task for every trade, read by sessions
     /// and the API. Each lock is held only to fold a trade or copy bars out.
     candles: Vec<Mutex<SymbolCandles>>,
+    /// Sessions charting each symbol and interval: `candle` messages are
+    /// encoded only for series someone watches.
+    chart_watchers: Vec<[AtomicUsize; 4]>,
     head: watch::Sender<u64>,
     feeds: watch::Sender<Vec<FeedStatus>>,
     events: mpsc::Sender<Event>,
@@ -141,6 +145,7 @@ impl Hub {
         let inner = Inner {
             index,
             candles: symbols.iter().map(|_| Mutex::default()).collect(),
+            chart_watchers: symbols.iter().map(|_| Default::default()).collect(),
             published: RwLock::new(published),
             head: watch::Sender::new(0),
             feeds: watch::Sender::new(feeds.collect()),
@@ -261,6 +266,21 @@ impl Hub {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Registers interest in a series' live candles for as long as the
+    /// returned guard lives.
+    pub fn watch_chart(&self, id: SymbolId, interval: Interval) -> ChartWatch {
+        self.inner.chart_watchers[id][interval.index()].fetch_add(1, Ordering::Relaxed);
+        ChartWatch {
+            hub: self.clone(),
+            id,
+            interval,
+        }
+    }
+
+    fn is_charted(&self, id: SymbolId, interval: Interval) -> bool {
+        self.inner.chart_watchers[id][interval.index()].load(Ordering::Relaxed) > 0
+    }
+
     /// The newest `limit` bars of one symbol and interval, oldest first.
     pub fn candles(&self, id: SymbolId, interval: Interval, limit: usize) -> Vec<Candle> {
         self.candles_of(id).series(interval).last(limit)
@@ -299,6 +319,20 @@ impl Hub {
             }
         }
         self.inner.head.send_replace(no);
+    }
+}
+
+/// Interest in one series' candles; see [`Hub::watch_chart`].
+pub struct ChartWatch {
+    hub: Hub,
+    id: SymbolId,
+    interval: Interval,
+}
+
+impl Drop for ChartWatch {
+    fn drop(&mut self) {
+        self.hub.inner.chart_watchers[self.id][self.interval.index()]
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -444,9 +478,15 @@ impl HubTask {
         self.hub.publish(batch, updated.into_iter());
     }
 
-    /// The `candle` messages for every bar touched since the last flush.
+    /// The `candle` messages for every bar touched since the last flush, in
+    /// the series some session charts.
     fn candle_entries(&mut self) -> Vec<CandleEntry> {
-        let mut touched: Vec<_> = self.touched.drain().collect();
+        let hub = &self.hub;
+        let mut touched: Vec<_> = self
+            .touched
+            .drain()
+            .filter(|(id, i, _)| hub.is_charted(*id, *i))
+            .collect();
         touched.sort_unstable();
         let symbols = self.hub.symbols();
         touched
@@ -626,6 +666,9 @@ mod tests {
     #[test]
     fn each_batch_carries_the_changed_candles_once() {
         let (hub, mut task) = hub(&["A", "B"]);
+        let _watches: Vec<ChartWatch> = (0..2)
+            .flat_map(|id| Interval::ALL.map(|i| hub.watch_chart(id, i)))
+            .collect();
         task.apply(Event::Trade(tick("A", 10.0, 1, 61_000)));
         task.apply(Event::Trade(tick("A", 11.0, 2, 61_500)));
         task.apply(Event::Trade(tick("B", 20.0, 3, 59_999)));
@@ -667,6 +710,25 @@ mod tests {
             }
         );
         assert_eq!(hub.candles(0, Interval::M1, 10), vec![candle]);
+    }
+
+    #[test]
+    fn candles_are_encoded_only_for_charted_series() {
+        let (hub, mut task) = hub(&["A", "B"]);
+        let watch = hub.watch_chart(1, Interval::M1);
+        task.apply(Event::Trade(tick("A", 10.0, 1, 61_000)));
+        task.apply(Event::Trade(tick("B", 20.0, 1, 61_000)));
+        task.flush(62_000);
+        let keys: Vec<_> = hub.batches_after(0).unwrap()[0]
+            .candles
+            .iter()
+            .map(|c| (c.id, c.interval))
+            .collect();
+        assert_eq!(keys, vec![(1, Interval::M1)]);
+        drop(watch);
+        task.apply(Event::Trade(tick("B", 21.0, 1, 61_500)));
+        task.flush(63_000);
+        assert!(hub.batches_after(1).unwrap()[0].candles.is_empty());
     }
 
     #[test]

@@ -26,12 +26,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::json_error;
 use crate::candles;
-use crate::hub::{Batch, FeedStatus, Hub, Lagged, SymbolId};
+use crate::hub::{Batch, ChartWatch, FeedStatus, Hub, Lagged, SymbolId};
 use crate::subscription::Subscription;
 use crate::{AppState, now_ms, wire};
 
 /// Largest client frame or message accepted; larger ones close with 1009.
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
+
+/// How long closing waits for each step of the close handshake.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Bytes read from a client socket at a time.
 const READ_BUFFER: usize = 1024;
@@ -123,10 +126,11 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
 pub const DEFAULT_CHART_LIMIT: usize = 500;
 
 /// What this connection charts.
-#[derive(Clone, Copy, Debug)]
 struct Chart {
     id: SymbolId,
     interval: Interval,
+    /// Keeps the hub encoding this series' candles.
+    _watch: ChartWatch,
     /// The history sent covers every batch up to this one; older batches'
     /// candles would be stale, so they are skipped.
     since_batch: u64,
@@ -202,10 +206,12 @@ impl Session {
             self.config.heartbeat,
         );
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Made once: re-registering with the token on every wake-up costs.
+        let mut shutdown = std::pin::pin!(shutdown.cancelled());
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return Err(close_with(close::GOING_AWAY, "server shutting down")),
+                _ = &mut shutdown => return Err(close_with(close::GOING_AWAY, "server shutting down")),
                 frame = self.socket.recv() => self.on_frame(frame).await?,
                 _ = heartbeat.tick() => self.on_heartbeat().await?,
                 head = self.head.changed(), if !self.sub.is_empty() || self.chart.is_some() => {
@@ -309,10 +315,12 @@ impl Session {
             self.batch = *self.head.borrow_and_update();
         }
         let candles = self.hub.candles(id, interval, limit);
+        let _watch = self.hub.watch_chart(id, interval);
         self.chart = Some(Chart {
             id,
             interval,
             since_batch,
+            _watch,
         });
         self.send_msg(&ServerMsg::Candles {
             symbol,
@@ -412,14 +420,18 @@ impl Session {
     }
 
     async fn send_candles(&mut self, batches: &[Arc<Batch>]) -> Result<(), Stop> {
-        let Some(chart) = self.chart else {
+        let Some((id, interval, since_batch)) = self
+            .chart
+            .as_ref()
+            .map(|c| (c.id, c.interval, c.since_batch))
+        else {
             return Ok(());
         };
         let fresh = batches
             .iter()
-            .position(|b| b.no > chart.since_batch)
+            .position(|b| b.no > since_batch)
             .unwrap_or(batches.len());
-        for frame in wire::candle_frames(&batches[fresh..], chart.id, chart.interval) {
+        for frame in wire::candle_frames(&batches[fresh..], id, interval) {
             send_bounded(
                 &mut self.socket,
                 self.config.send_timeout,
@@ -518,11 +530,23 @@ impl Session {
             code,
             reason: reason.into(),
         };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            self.socket.send(Message::Close(Some(frame))),
-        )
-        .await;
+        if tokio::time::timeout(CLOSE_WAIT, self.socket.send(Message::Close(Some(frame))))
+            .await
+            .is_err()
+        {
+            return; // it does not read: nothing more to say
+        }
+        // Wait briefly for the peer's close, reading what it still sends:
+        // closing a socket with unread input resets the connection, and the
+        // reset can destroy our close frame before the peer reads it.
+        let drain = async {
+            while let Some(Ok(message)) = self.socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
     }
 }
 

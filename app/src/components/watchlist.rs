@@ -19,7 +19,9 @@ const INITIAL_ROWS: usize = 40;
 /// The rows to render, `start..end`: those in view plus the overscan. Only
 /// these exist in the DOM; the others still update their signals, unseen.
 pub fn window(len: usize, scroll_top: f64, viewport: Option<f64>) -> (usize, usize) {
-    let Some(height) = viewport else { return (0, len.min(INITIAL_ROWS)) };
+    let Some(height) = viewport else {
+        return (0, len.min(INITIAL_ROWS));
+    };
     let first = (scroll_top.max(0.0) / ROW_HEIGHT) as usize;
     let shown = (height.max(0.0) / ROW_HEIGHT).ceil() as usize;
     let end = (first + shown + OVERSCAN).min(len);
@@ -32,14 +34,19 @@ pub fn Watchlist() -> impl IntoView {
     let scroller = NodeRef::<leptos::html::Div>::new();
     let scroll_top = RwSignal::new(0.0);
     let viewport = RwSignal::new(None::<f64>);
-    let range = Memo::new(move |_| window(store.rows.with(Vec::len), scroll_top.get(), viewport.get()));
+    let range =
+        Memo::new(move |_| window(store.rows.with(Vec::len), scroll_top.get(), viewport.get()));
     let visible = move || {
         let (start, end) = range.get();
         store.rows.with(|rows| rows[start..end].to_vec())
     };
     let pad = move |above: bool| {
         let (start, end) = range.get();
-        let rows = if above { start } else { store.rows.with(Vec::len) - end };
+        let rows = if above {
+            start
+        } else {
+            store.rows.with(Vec::len) - end
+        };
         format!("height: {}px", rows as f64 * ROW_HEIGHT)
     };
     #[cfg(feature = "hydrate")]
@@ -95,10 +102,14 @@ fn measure(scroller: NodeRef<leptos::html::Div>, viewport: RwSignal<Option<f64>>
         if observed == Some(true) {
             return true;
         }
-        let Some(el) = scroller.get() else { return false };
+        let Some(el) = scroller.get() else {
+            return false;
+        };
         viewport.set(Some(f64::from(el.client_height())));
         let target = el.clone();
-        let on_resize = Closure::<dyn FnMut()>::new(move || viewport.set(Some(f64::from(target.client_height()))));
+        let on_resize = Closure::<dyn FnMut()>::new(move || {
+            viewport.set(Some(f64::from(target.client_height())))
+        });
         if let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
             observer.observe(&el);
         }
@@ -125,12 +136,20 @@ mod tests {
 
     #[test]
     fn the_window_covers_the_view_plus_overscan() {
-        assert_eq!(window(500, 0.0, None), (0, INITIAL_ROWS), "before measuring: what the server rendered");
+        assert_eq!(
+            window(500, 0.0, None),
+            (0, INITIAL_ROWS),
+            "before measuring: what the server rendered"
+        );
         assert_eq!(window(10, 0.0, None), (0, 10));
         assert_eq!(window(500, 0.0, Some(700.0)), (0, 20 + OVERSCAN));
         let (start, end) = window(500, 35.0 * 100.0, Some(700.0));
         assert_eq!((start, end), (100 - OVERSCAN, 120 + OVERSCAN));
-        assert_eq!(window(500, 35.0 * 495.0, Some(700.0)), (495 - OVERSCAN, 500), "clamped at the end");
+        assert_eq!(
+            window(500, 35.0 * 495.0, Some(700.0)),
+            (495 - OVERSCAN, 500),
+            "clamped at the end"
+        );
         assert_eq!(window(0, 100.0, Some(700.0)), (0, 0));
     }
 }

@@ -179,7 +179,9 @@ async fn main() -> anyhow::Result<()> {
         stop: begin + ramp + duration,
         args: args.clone(),
     });
-    let sampler = args.server_pid.map(|pid| tokio::spawn(sample_server(pid, shared.window_start, shared.window_end)));
+    let sampler = args
+        .server_pid
+        .map(|pid| tokio::spawn(sample_server(pid, shared.window_start, shared.window_end)));
     let mut tasks = Vec::with_capacity(args.clients as usize);
     for i in 0..args.clients {
         let due = begin + ramp.mul_f64(f64::from(i) / f64::from(args.clients));
@@ -208,10 +210,22 @@ async fn main() -> anyhow::Result<()> {
 
 /// Refuses anything but this machine: a load test is never aimed elsewhere.
 fn check_loopback(url: &str) -> anyhow::Result<()> {
-    let host = url.split("://").nth(1).unwrap_or_default().split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_matches(['[', ']']);
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or_default()
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = host
+        .rsplit_once(':')
+        .map_or(host, |(h, _)| h)
+        .trim_matches(['[', ']']);
     let local = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    anyhow::ensure!(local, "refusing {url}: the load generator only targets this machine (127.0.0.1, ::1, localhost)");
+    anyhow::ensure!(
+        local,
+        "refusing {url}: the load generator only targets this machine (127.0.0.1, ::1, localhost)"
+    );
     Ok(())
 }
 
@@ -223,8 +237,11 @@ fn raise_fd_limit() {
 }
 
 async fn client(i: u32, shared: &Shared) {
-    let config = WebSocketConfig::default().read_buffer_size(16 * 1024).write_buffer_size(0);
-    let connecting = tokio_tungstenite::connect_async_with_config(&shared.args.url, Some(config), false);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0);
+    let connecting =
+        tokio_tungstenite::connect_async_with_config(&shared.args.url, Some(config), false);
     let mut ws = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
         Ok(Ok((ws, _))) => ws,
         _ => {
@@ -233,10 +250,10 @@ async fn client(i: u32, shared: &Shared) {
         }
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
-    if let Some(subscribe) = subscription(&shared.args, i) {
-        if ws.send(Message::text(subscribe)).await.is_err() {
-            return;
-        }
+    if let Some(subscribe) = subscription(&shared.args, i)
+        && ws.send(Message::text(subscribe)).await.is_err()
+    {
+        return;
     }
     if i < shared.args.stall {
         // Never read: the server must cope. Afterwards, see how it ended.
@@ -251,7 +268,9 @@ async fn client(i: u32, shared: &Shared) {
         match next {
             Err(_) => break None,
             Ok(Some(Ok(Message::Text(text)))) => reader.on_text(&text, shared),
-            Ok(Some(Ok(Message::Close(frame)))) => break Some(frame.map_or("close".into(), |f| u16::from(f.code).to_string())),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                break Some(frame.map_or("close".into(), |f| u16::from(f.code).to_string()));
+            }
             Ok(Some(Ok(_))) => {}
             Ok(Some(Err(_)) | None) => break Some("lost".to_string()),
         }
@@ -264,11 +283,17 @@ async fn client(i: u32, shared: &Shared) {
 }
 
 /// Reads what a stalled client never read, to find how the server ended it.
-async fn drain_until_close(ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) -> String {
+async fn drain_until_close(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
-            Ok(Some(Ok(Message::Close(frame)))) => return frame.map_or("close".into(), |f| u16::from(f.code).to_string()),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return frame.map_or("close".into(), |f| u16::from(f.code).to_string());
+            }
             Ok(Some(Ok(_))) => continue,
             Ok(Some(Err(_)) | None) => return "lost".into(),
             Err(_) => return "still open".into(),
@@ -321,7 +346,10 @@ impl Reader {
         }
         if measuring {
             shared.totals.messages.fetch_add(1, Ordering::Relaxed);
-            shared.totals.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+            shared
+                .totals
+                .bytes
+                .fetch_add(text.len() as u64, Ordering::Relaxed);
         }
     }
 
@@ -379,7 +407,11 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 async fn report(shared: &Shared, mut server: Option<ServerUse>) -> Report {
-    let window = shared.window_end.duration_since(shared.window_start).as_secs_f64().max(1e-9);
+    let window = shared
+        .window_end
+        .duration_since(shared.window_start)
+        .as_secs_f64()
+        .max(1e-9);
     let t = &shared.totals;
     let changes = t.changes.load(Ordering::Relaxed);
     let latency = shared.latency.lock().await.clone();
@@ -468,7 +500,10 @@ mod tests {
         for ms in 1..=100 {
             h.record(ms);
         }
-        assert_eq!((h.percentile(50.0), h.percentile(99.0), h.max), (Some(50), Some(99), 100));
+        assert_eq!(
+            (h.percentile(50.0), h.percentile(99.0), h.max),
+            (Some(50), Some(99), 100)
+        );
         let mut merged = Histogram::default();
         merged.merge(&h);
         merged.record(20_000);
