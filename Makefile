@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/frontend/node_modules/.bin:$(CURDIR)/end2end/node_modul
 # asks for tickertape_bg.wasm and never hydrates.
 export LEPTOS_OUTPUT_NAME := tickertape
 
-.PHONY: run build test unit e2e lint screenshots setup-build setup-test
+.PHONY: run build test unit e2e lint bench screenshots setup-build setup-test
 
 # cargo-leptos re-runs wasm-bindgen and wasm-opt on every build (~15 s), so the
 # release build is redone only when a source file is newer than its stamp.
@@ -43,6 +43,12 @@ lint: setup-build
 	cargo fmt --all -- --check
 	cargo clippy -p app -p tickertape --all-targets --features app/ssr -- -D warnings
 	cargo clippy -p app -p frontend --all-targets --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
+
+## Benchmarks: tickertape vs a Node.js ws peer, same load generator; writes BENCHMARKS.md (~15 min)
+bench: setup-test build
+	cargo build --release -p tickertape --bin tickertape-loadgen
+	cd bench && npm ci --no-audit --no-fund
+	node bench/bench.js
 
 ## Regenerate the README screenshots in docs/screenshots
 screenshots: build

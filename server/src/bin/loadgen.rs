@@ -272,7 +272,7 @@ async fn client(i: u32, shared: &Shared) {
                 break Some(frame.map_or("close".into(), |f| u16::from(f.code).to_string()));
             }
             Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) => break Some("lost".to_string()),
+            Ok(Some(Err(_)) | None) => break Some("dropped without a close frame".to_string()),
         }
     };
     reader.flush(shared).await;
@@ -295,7 +295,7 @@ async fn drain_until_close(
                 return frame.map_or("close".into(), |f| u16::from(f.code).to_string());
             }
             Ok(Some(Ok(_))) => continue,
-            Ok(Some(Err(_)) | None) => return "lost".into(),
+            Ok(Some(Err(_)) | None) => return "dropped without a close frame".into(),
             Err(_) => return "still open".into(),
         }
     }
