@@ -1,0 +1,67 @@
+//! A small smoke run of `tickertape-loadgen` against the real server: the
+//! benchmark tool itself must count what clients receive correctly.
+
+mod common;
+
+use std::process::Command;
+
+use common::TestServer;
+
+#[tokio::test]
+async fn the_load_generator_reports_what_its_clients_received() {
+    let server = TestServer::start(&[
+        "--sim-symbols",
+        "20",
+        "--sim-rate",
+        "10",
+        "--flush-ms",
+        "100",
+    ])
+    .await;
+    let url = server.ws_url();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tickertape-loadgen"))
+            .args([
+                "--url",
+                &url,
+                "--clients",
+                "20",
+                "--ramp-secs",
+                "0.5",
+                "--duration",
+                "3",
+                "--warmup",
+                "1",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["connected"], 20);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(report["seq_gaps"], 0);
+    // 20 clients × 10 diffs/s, each with (nearly) all 20 symbols.
+    let messages = report["messages_per_sec"].as_f64().unwrap();
+    assert!((150.0..=210.0).contains(&messages), "{messages} messages/s");
+    let changes = report["changes_per_sec"].as_f64().unwrap();
+    assert!(changes > 15.0 * messages, "{changes} changes/s");
+    assert!(report["latency_ms"]["p99"].as_u64().unwrap() < 500);
+    server.shutdown().await;
+}
+
+#[test]
+fn the_load_generator_refuses_remote_targets() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickertape-loadgen"))
+        .args(["--url", "ws://192.0.2.1:3000/ws", "--clients", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only targets this machine"));
+}
