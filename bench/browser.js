@@ -6,43 +6,20 @@
 
 "use strict";
 const { resolve } = require("node:path");
-const { existsSync, readFileSync, statSync } = require("node:fs");
-const { spawn } = require("node:child_process");
+const { readFileSync, statSync } = require("node:fs");
 const { gzipSync } = require("node:zlib");
-const net = require("node:net");
+const { root, startServer, launchChromium, median } = require("./lib");
 
-const root = resolve(__dirname, "..");
-const { chromium } = require(resolve(root, "end2end/node_modules/@playwright/test"));
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []),
 );
 const RUNS = Number(args.runs ?? 3);
 const SYMBOLS = Number(args.symbols ?? 500);
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-const freePort = () =>
-  new Promise((ok) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
 
 async function once() {
-  const port = await freePort();
-  const server = spawn(resolve(root, "target/release/tickertape"), ["--addr", `127.0.0.1:${port}`, "--sim-symbols", String(SYMBOLS), "--sim-rate", "10", "--seed", "1"], { cwd: root, stdio: "ignore" });
+  const server = await startServer(["--sim-symbols", String(SYMBOLS), "--sim-rate", "10", "--seed", "1"]);
   try {
-    for (;;) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const browser = await chromium.launch({
-      executablePath: existsSync(chromiumPath) ? chromiumPath : undefined,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    const browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     if (process.env.REDUCED) await page.emulateMedia({ reducedMotion: "reduce" });
     // The first time a price in the table changes after the server-rendered paint.
@@ -57,7 +34,7 @@ async function once() {
         seen.observe(body, { subtree: true, characterData: true, childList: true });
       });
     });
-    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.goto(server.url);
     await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
     await page.waitForFunction(() => window.__firstUpdate !== undefined);
     const firstUpdateMs = await page.evaluate(() => window.__firstUpdate);
@@ -74,7 +51,7 @@ async function once() {
     const parts = { script: share("ScriptDuration"), layout: share("LayoutDuration"), style: share("RecalcStyleDuration") };
     return { busyPct: (100 * (after.TaskDuration - before.TaskDuration)) / wall, firstUpdateMs, parts };
   } finally {
-    server.kill("SIGTERM");
+    server.stop();
   }
 }
 

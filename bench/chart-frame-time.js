@@ -9,24 +9,11 @@
 //   - the interval between frames (p50 / p95 / max),
 //   - main-thread busy % (Chrome DevTools Protocol Performance metrics).
 
-const { resolve } = require("node:path");
-const { existsSync } = require("node:fs");
-const { spawn } = require("node:child_process");
-const { createServer } = require("node:net");
-const root = resolve(__dirname, "..");
-const { chromium } = require(resolve(root, "end2end/node_modules/@playwright/test"));
+"use strict";
+const { startServer, launchChromium } = require("./lib");
 
 const seconds = Number(process.argv[2] ?? 10);
 const interval = process.argv[3] ?? "1s";
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-const freePort = () =>
-  new Promise((ok) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,22 +22,9 @@ const pct = (xs, p) => {
 const round = (x) => Math.round(x * 100) / 100;
 
 (async () => {
-  const port = await freePort();
-  const server = spawn(resolve(root, "target/release/tickertape"), ["--addr", `127.0.0.1:${port}`, "--seed", "1"], {
-    cwd: root,
-    stdio: "ignore",
-  });
+  const server = await startServer(["--seed", "1"]);
   try {
-    for (;;) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const browser = await chromium.launch({
-      executablePath: existsSync(chromiumPath) ? chromiumPath : undefined,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    const browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     // Time every requestAnimationFrame callback, grouped by frame.
     await page.addInitScript(() => {
@@ -79,7 +53,7 @@ const round = (x) => Math.round(x * 100) / 100;
       raf(loop);
       window.__ticks = ticks;
     });
-    await page.goto(`http://127.0.0.1:${port}/?symbol=AAPL&interval=${interval}`);
+    await page.goto(`${server.url}/?symbol=AAPL&interval=${interval}`);
     await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
     await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) >= 1000);
     const cdp = await page.context().newCDPSession(page);
@@ -114,6 +88,6 @@ const round = (x) => Math.round(x * 100) / 100;
     );
     await browser.close();
   } finally {
-    server.kill("SIGTERM");
+    server.stop();
   }
 })();
