@@ -285,6 +285,8 @@ pub enum ErrorCode {
     BadRequest,
     UnknownSymbol,
     RateLimited,
+    /// A subscribe named more symbols than one connection may have.
+    TooManySymbols,
     /// A code this client does not know yet.
     #[serde(other)]
     Other,

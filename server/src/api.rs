@@ -93,6 +93,15 @@ pub async fn candles(
     Ok(Json(state.hub.candles(id, interval, limit)))
 }
 
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let content_type = [(
+        axum::http::header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8",
+    )];
+    (content_type, state.hub.metrics().render()).into_response()
+}
+
 /// `GET /healthz`: the process serves.
 pub async fn healthz() -> &'static str {
     "ok"

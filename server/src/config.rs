@@ -85,6 +85,34 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_CLIENT_MSG_RATE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub client_msg_rate: u32,
 
+    /// Shared secret every route but /healthz requires (Bearer header, ?token=, or the cookie it sets).
+    #[arg(long, env = "TICKERTAPE_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+
+    /// PEM certificate chain: serve https and wss (with --tls-key).
+    #[arg(long, env = "TICKERTAPE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "TICKERTAPE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// WebSocket clients served at once; more get HTTP 503.
+    #[arg(long, env = "TICKERTAPE_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Symbols one connection may subscribe to by name (`*` always works).
+    #[arg(long, env = "TICKERTAPE_MAX_SYMBOLS_PER_CLIENT", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_symbols_per_client: u32,
+
+    /// Seconds a new WebSocket client may take to send its first message.
+    #[arg(long, env = "TICKERTAPE_FIRST_MESSAGE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub first_message_timeout: u64,
+
+    /// Seconds a connection may take for its TLS handshake and request headers.
+    #[arg(long, env = "TICKERTAPE_HANDSHAKE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout: u64,
+
     /// Seconds to wait for clients to close on shutdown.
     #[arg(long, env = "TICKERTAPE_SHUTDOWN_TIMEOUT", default_value_t = 5)]
     pub shutdown_timeout: u64,

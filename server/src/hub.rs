@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::candles::SymbolCandles;
 use crate::feed::{Book, Event, History, Tick};
+use crate::metrics::{Metrics, SharedMetrics};
 use crate::quotes::{self, Working};
 use crate::subscription::Subscription;
 use crate::{now_ms, wire};
@@ -38,6 +39,7 @@ pub struct HubConfig {
     pub retained_batches: usize,
     /// Capacity of the tick channel shared by every feed.
     pub tick_capacity: usize,
+    pub metrics: SharedMetrics,
 }
 
 /// One symbol's changes within a batch.
@@ -110,6 +112,7 @@ struct Inner {
     feeds: watch::Sender<Vec<FeedStatus>>,
     events: mpsc::Sender<Event>,
     retained: usize,
+    metrics: SharedMetrics,
 }
 
 /// A cheap handle to the hub, shared by feeds, sessions and HTTP handlers.
@@ -151,6 +154,7 @@ impl Hub {
             feeds: watch::Sender::new(feeds.collect()),
             events,
             retained: config.retained_batches.max(1),
+            metrics: config.metrics.clone(),
             symbols,
         };
         let hub = Hub {
@@ -169,6 +173,10 @@ impl Hub {
         self.inner.index.get(symbol).copied()
     }
 
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     pub fn event_sender(&self) -> mpsc::Sender<Event> {
         self.inner.events.clone()
     }
@@ -179,6 +187,16 @@ impl Hub {
             .send_if_modified(|feeds| match feeds.get_mut(feed) {
                 Some(f) if f.state != state => {
                     tracing::info!(feed = %f.name, ?state, "feed state");
+                    let gauge = match state {
+                        FeedState::Live => 2,
+                        FeedState::Reconnecting => 1,
+                        FeedState::Stale => 0,
+                    };
+                    self.inner
+                        .metrics
+                        .feed_state
+                        .with_label_values(&[f.name.as_str()])
+                        .set(gauge);
                     f.state = state;
                     if state == FeedState::Live {
                         f.error = None;
@@ -318,6 +336,7 @@ impl Hub {
                 published.ring.pop_front();
             }
         }
+        self.inner.metrics.batches.inc();
         self.inner.head.send_replace(no);
     }
 }
@@ -377,7 +396,14 @@ impl HubTask {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return,
-                _ = flush.tick() => self.flush(now_ms()),
+                due = flush.tick() => {
+                    let hub = self.hub.clone();
+                    let metrics = hub.metrics();
+                    metrics.flush_lag_seconds.observe(due.elapsed().as_secs_f64());
+                    let started = std::time::Instant::now();
+                    self.flush(now_ms());
+                    metrics.batch_encode_seconds.observe(started.elapsed().as_secs_f64());
+                }
                 Some(event) = self.rx.recv() => self.apply(event),
             }
         }
@@ -531,6 +557,7 @@ mod tests {
             flush: Duration::from_millis(100),
             retained_batches,
             tick_capacity: 16,
+            metrics: Default::default(),
         };
         Hub::new(infos, vec!["sim".into()], &config)
     }

@@ -18,7 +18,10 @@ pub mod api;
 pub mod candles;
 pub mod config;
 pub mod feed;
+pub mod guard;
 pub mod hub;
+pub mod listen;
+pub mod metrics;
 pub mod quotes;
 pub mod session;
 pub mod subscription;
@@ -33,11 +36,14 @@ use app::store::SPARK_MINUTES;
 use app::{App, Board, BoardSource, Sparkline, shell};
 use axum::Router;
 use axum::extract::FromRef;
+use axum::middleware;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
-use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use leptos::nonce::use_nonce;
+use leptos::prelude::{provide_context, use_context};
+use leptos_axum::{
+    LeptosRoutes, ResponseOptions, file_and_error_handler_with_context, generate_route_list,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -45,6 +51,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::feed::{Backoff, Feed, FeedOutput};
 use crate::hub::{Hub, HubConfig};
+use crate::metrics::Metrics;
 use crate::session::SessionConfig;
 use crate::subscription::Subscription;
 
@@ -65,6 +72,12 @@ pub struct AppState {
     pub sessions: TaskTracker,
     /// The feed each symbol comes from, by symbol id.
     symbol_feeds: Arc<[String]>,
+    /// The access token every route but `/healthz` needs, if any.
+    pub auth_token: Option<guard::Token>,
+    /// Whether the server speaks TLS (cookies are then `Secure`).
+    pub tls: bool,
+    tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
+    handshake_timeout: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -75,16 +88,25 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// A configuration that cannot start.
-pub type StartError = feed::from_config::FeedConfigError;
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Feed(#[from] feed::from_config::FeedConfigError),
+    #[error(transparent)]
+    Tls(#[from] listen::TlsError),
+}
 
 impl AppState {
     /// Builds the feeds `config` names and the hub, and starts them on the
     /// current runtime. They run until [`AppState::shutdown`] fires.
     pub fn start(config: &Config) -> Result<AppState, StartError> {
-        Ok(AppState::start_with_feeds(
-            config,
-            feed::from_config::build(config)?,
-        ))
+        let feeds = feed::from_config::build(config)?;
+        let mut state = AppState::start_with_feeds(config, feeds);
+        if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+            state.tls_acceptor = Some(listen::tls_acceptor(cert, key)?);
+            state.tls = true;
+        }
+        Ok(state)
     }
 
     /// [`AppState::start`] with feeds built by the caller: how a custom
@@ -106,6 +128,7 @@ impl AppState {
             flush: config.flush(),
             retained_batches: 50,
             tick_capacity: 16_384,
+            metrics: Arc::new(Metrics::new()),
         };
         let (hub, hub_task) = Hub::new(symbols, names, &hub_config);
         let shutdown = CancellationToken::new();
@@ -126,6 +149,14 @@ impl AppState {
             shutdown,
             sessions: TaskTracker::new(),
             symbol_feeds: owners.into(),
+            auth_token: config
+                .auth_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(guard::Token::new),
+            tls: false,
+            tls_acceptor: None,
+            handshake_timeout: Duration::from_secs(config.handshake_timeout),
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
         }
     }
@@ -178,6 +209,9 @@ fn session_config(config: &Config) -> SessionConfig {
         msg_burst: 2.0 * f64::from(config.client_msg_rate),
         max_rate_violations: 50,
         allowed_origins: config.allowed_origins.clone(),
+        max_connections: config.max_connections as usize,
+        max_symbols: config.max_symbols_per_client as usize,
+        first_message_timeout: Duration::from_secs(config.first_message_timeout),
     }
 }
 
@@ -192,11 +226,14 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// The whole HTTP surface: page, assets, API, probes and `/ws`.
 pub fn app(state: AppState) -> Router {
+    // Context for every server-rendered page: its quotes, and the CSP
+    // header carrying this response's script nonce.
     let board = {
         let state = state.clone();
         move || {
             let state = state.clone();
             provide_context(BoardSource::new(move || state.board()));
+            set_content_security_policy();
         }
     };
     let routes = generate_route_list(App);
@@ -207,6 +244,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/candles/{symbol}", get(api::candles))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
         .leptos_routes_with_context(&state, routes, board.clone(), {
             let options = state.leptos.clone();
             move || shell(options.clone())
@@ -214,7 +252,31 @@ pub fn app(state: AppState) -> Router {
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             board, shell,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::require_token,
+        ))
+        .layer(middleware::from_fn(guard::security_headers))
         .with_state(state)
+}
+
+/// Sets the page's Content-Security-Policy for the nonce Leptos gives its
+/// hydration script (outside a page render there is neither: nothing to do).
+fn set_content_security_policy() {
+    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
+        return;
+    };
+    let host = use_context::<axum::http::request::Parts>().and_then(|parts| {
+        parts
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    });
+    let policy = guard::content_security_policy(&nonce.to_string(), host.as_deref());
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops
@@ -236,15 +298,9 @@ pub async fn serve(
             }
         }
     };
-    // Quotes are small frames that must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(stopping)
-        .await?;
+    tokio::spawn(stopping);
+    let (tls, handshake) = (state.tls_acceptor.clone(), state.handshake_timeout);
+    listen::serve_router(listener, app(state), tls, handshake, token).await;
     sessions.close();
     if tokio::time::timeout(timeout, sessions.wait())
         .await

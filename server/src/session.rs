@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::json_error;
 use crate::candles;
 use crate::hub::{Batch, ChartWatch, FeedStatus, Hub, Lagged, SymbolId};
+use crate::metrics::Metrics;
 use crate::subscription::Subscription;
 use crate::{AppState, now_ms, wire};
 
@@ -64,6 +65,12 @@ pub struct SessionConfig {
     pub max_rate_violations: u32,
     /// Origins allowed besides the page's own (`scheme://host[:port]`).
     pub allowed_origins: Vec<String>,
+    /// Sessions served at once; upgrades beyond get HTTP 503.
+    pub max_connections: usize,
+    /// Symbols one session may name in its subscription (`*` always works).
+    pub max_symbols: usize,
+    /// A new client must send its first message within this.
+    pub first_message_timeout: Duration,
 }
 
 /// `GET /ws`: refuses foreign origins with 403, then upgrades.
@@ -72,9 +79,25 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let refused = |reason: &str| {
+        state
+            .hub
+            .metrics()
+            .upgrades_refused
+            .with_label_values(&[reason])
+            .inc()
+    };
     if let Err(why) = check_origin(&headers, &state.session.allowed_origins) {
         tracing::info!(%why, "refused WebSocket upgrade");
+        refused("origin");
         return json_error(StatusCode::FORBIDDEN, why);
+    }
+    if state.sessions.len() >= state.session.max_connections {
+        refused("capacity");
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server is at its connection limit; try again later",
+        );
     }
     let AppState {
         hub,
@@ -156,10 +179,25 @@ pub async fn run(
     config: Arc<SessionConfig>,
     shutdown: CancellationToken,
 ) {
-    let mut session = Session::new(socket, hub, config);
-    if let Err(stop) = session.serve(&shutdown).await {
-        session.finish(stop).await;
-    }
+    let metrics = hub.metrics();
+    metrics.sessions_opened.inc();
+    metrics.connections.inc();
+    let mut session = Session::new(socket, hub.clone(), config);
+    let code = match session.serve(&shutdown).await {
+        Ok(()) | Err(Stop::Gone) => "none".to_string(),
+        Err(Stop::Close(code, reason)) => {
+            if code == close::TRY_AGAIN_LATER {
+                metrics.evictions.inc();
+            }
+            session.finish(Stop::Close(code, reason)).await;
+            code.to_string()
+        }
+    };
+    metrics
+        .sessions_closed
+        .with_label_values(&[code.as_str()])
+        .inc();
+    metrics.connections.dec();
 }
 
 struct Session {
@@ -177,6 +215,8 @@ struct Session {
     /// The newest hub batch this client's view includes.
     batch: u64,
     last_heard: Instant,
+    /// Whether the client has sent any message yet.
+    heard_from: bool,
     limiter: RateLimiter,
 }
 
@@ -195,6 +235,7 @@ impl Session {
             seq: 0,
             batch: 0,
             last_heard: Instant::now(),
+            heard_from: false,
             limiter,
         }
     }
@@ -208,10 +249,15 @@ impl Session {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Made once: re-registering with the token on every wake-up costs.
         let mut shutdown = std::pin::pin!(shutdown.cancelled());
+        let mut first_message =
+            std::pin::pin!(tokio::time::sleep(self.config.first_message_timeout));
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return Err(close_with(close::GOING_AWAY, "server shutting down")),
+                _ = &mut first_message, if !self.heard_from => {
+                    return Err(close_with(close::POLICY, "no message from the client in time"));
+                }
                 frame = self.socket.recv() => self.on_frame(frame).await?,
                 _ = heartbeat.tick() => self.on_heartbeat().await?,
                 head = self.head.changed(), if !self.sub.is_empty() || self.chart.is_some() => {
@@ -240,6 +286,9 @@ impl Session {
             Some(Ok(message)) => message,
         };
         self.last_heard = Instant::now();
+        if matches!(message, Message::Text(_) | Message::Binary(_)) {
+            self.heard_from = true;
+        }
         match message {
             Message::Text(text) => {
                 if !self.admit().await? {
@@ -332,14 +381,24 @@ impl Session {
 
     async fn subscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {
         let mut unknown = Vec::new();
+        let mut over_limit = 0;
         for symbol in symbols {
             match (symbol.as_str(), self.hub.lookup(symbol)) {
                 (ALL_SYMBOLS, _) => self.sub.subscribe_all(),
+                (_, Some(id)) if self.sub.contains(id) => {}
+                (_, Some(_)) if self.sub.len() >= self.config.max_symbols => over_limit += 1,
                 (_, Some(id)) => self.sub.insert(id),
                 (_, None) => unknown.push(symbol.as_str()),
             }
         }
         self.report_unknown(&unknown).await?;
+        if over_limit > 0 {
+            let message = format!(
+                "at most {} symbols per connection (or \"*\"); {over_limit} not added",
+                self.config.max_symbols
+            );
+            self.send_error(ErrorCode::TooManySymbols, message).await?;
+        }
         self.snapshot().await
     }
 
@@ -408,7 +467,10 @@ impl Session {
         let seq = self.seq + 1;
         let frame = match batches {
             [one] => wire::diff_frame(seq, one, &self.sub),
-            many => wire::conflated_frame(seq, many, &self.sub),
+            many => {
+                self.hub.metrics().conflations.inc();
+                wire::conflated_frame(seq, many, &self.sub)
+            }
         };
         match frame {
             Some(frame) => {
@@ -434,7 +496,8 @@ impl Session {
         for frame in wire::candle_frames(&batches[fresh..], id, interval) {
             send_bounded(
                 &mut self.socket,
-                self.config.send_timeout,
+                &self.config,
+                self.hub.metrics(),
                 Message::Text(frame.into()),
             )
             .await?;
@@ -464,7 +527,8 @@ impl Session {
             };
             send_bounded(
                 &mut self.socket,
-                self.config.send_timeout,
+                &self.config,
+                self.hub.metrics(),
                 Message::Text(wire::encode(&status).into()),
             )
             .await?;
@@ -490,6 +554,7 @@ impl Session {
                 Err(close_with(close::POLICY, "message rate limit exceeded"))
             }
             Admit::No { violations: 1 } => {
+                self.hub.metrics().rate_limited.inc();
                 let message = format!(
                     "more than {} messages per second; slow down",
                     self.config.msg_rate
@@ -518,7 +583,7 @@ impl Session {
     }
 
     async fn send(&mut self, message: Message) -> Result<(), Stop> {
-        send_bounded(&mut self.socket, self.config.send_timeout, message).await
+        send_bounded(&mut self.socket, &self.config, self.hub.metrics(), message).await
     }
 
     async fn finish(&mut self, stop: Stop) {
@@ -552,11 +617,21 @@ impl Session {
 
 async fn send_bounded(
     socket: &mut WebSocket,
-    timeout: Duration,
+    config: &SessionConfig,
+    metrics: &Metrics,
     message: Message,
 ) -> Result<(), Stop> {
-    match tokio::time::timeout(timeout, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
+    let bytes = match &message {
+        Message::Text(text) => text.len(),
+        Message::Binary(data) => data.len(),
+        _ => 0,
+    };
+    match tokio::time::timeout(config.send_timeout, socket.send(message)).await {
+        Ok(Ok(())) => {
+            metrics.messages_out.inc();
+            metrics.bytes_out.inc_by(bytes as u64);
+            Ok(())
+        }
         Ok(Err(_)) => Err(Stop::Gone),
         Err(_) => Err(close_with(close::TRY_AGAIN_LATER, "slow consumer")),
     }

@@ -23,6 +23,15 @@ impl Subscription {
         !self.all && self.bits.iter().all(|w| *w == 0)
     }
 
+    /// Symbols named (0 for `*`, which names none).
+    pub fn len(&self) -> usize {
+        if self.all {
+            0
+        } else {
+            self.bits.iter().map(|w| w.count_ones() as usize).sum()
+        }
+    }
+
     pub fn is_all(&self) -> bool {
         self.all
     }
@@ -76,6 +85,8 @@ mod tests {
         assert!(sub.is_empty());
         sub.insert(3);
         sub.insert(130);
+        sub.insert(130);
+        assert_eq!(sub.len(), 2);
         assert!(sub.contains(3) && sub.contains(130) && !sub.contains(4) && !sub.contains(1000));
         sub.remove(3, 200);
         assert!(!sub.contains(3) && !sub.is_empty());

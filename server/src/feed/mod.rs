@@ -126,6 +126,7 @@ pub trait Feed: Send {
 /// ([`FeedOutput::set_live`], after its handshake) or sends its first event.
 pub struct FeedOutput {
     events: mpsc::Sender<Event>,
+    events_in: prometheus::IntCounter,
     hub: Hub,
     id: FeedId,
     live: bool,
@@ -133,8 +134,14 @@ pub struct FeedOutput {
 
 impl FeedOutput {
     pub fn new(hub: Hub, id: FeedId) -> FeedOutput {
+        let name = hub
+            .feeds()
+            .get(id)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
         FeedOutput {
             events: hub.event_sender(),
+            events_in: hub.metrics().events_in.with_label_values(&[name.as_str()]),
             hub,
             id,
             live: false,
@@ -153,6 +160,7 @@ impl FeedOutput {
 
     async fn event(&mut self, event: Event) -> Result<(), FeedError> {
         self.set_live();
+        self.events_in.inc();
         self.events
             .send(event)
             .await

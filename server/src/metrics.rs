@@ -1,0 +1,176 @@
+//! Prometheus metrics (`GET /metrics`), one registry per server.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric the server keeps. Cheap to update from hot paths (atomics).
+pub struct Metrics {
+    registry: Registry,
+    /// WebSocket sessions open now.
+    pub connections: IntGauge,
+    /// WebSocket sessions ever opened.
+    pub sessions_opened: IntCounter,
+    /// Sessions ended, by close code the server sent (`none` when the peer left).
+    pub sessions_closed: IntCounterVec,
+    /// Upgrades refused, by reason (`origin`, `capacity`).
+    pub upgrades_refused: IntCounterVec,
+    pub messages_out: IntCounter,
+    pub bytes_out: IntCounter,
+    /// Diffs merged from several batches for a session that fell behind.
+    pub conflations: IntCounter,
+    /// Sessions closed for not keeping up (1013).
+    pub evictions: IntCounter,
+    pub batches: IntCounter,
+    /// Time to diff and encode one batch.
+    pub batch_encode_seconds: Histogram,
+    /// How late a flush ran after its scheduled time.
+    pub flush_lag_seconds: Histogram,
+    /// Trades and book updates received, by feed.
+    pub events_in: IntCounterVec,
+    /// Feed state by feed: 2 live, 1 reconnecting, 0 stale.
+    pub feed_state: IntGaugeVec,
+    /// Client messages refused for rate.
+    pub rate_limited: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("unique metric");
+    h
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new_custom(Some("tickertape".into()), None).expect("valid prefix");
+        let connections =
+            IntGauge::new("connections", "WebSocket sessions open now").expect("valid metric");
+        r.register(Box::new(connections.clone()))
+            .expect("unique metric");
+        let feed_state = IntGaugeVec::new(
+            Opts::new("feed_state", "Feed state: 2 live, 1 reconnecting, 0 stale"),
+            &["feed"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(feed_state.clone()))
+            .expect("unique metric");
+        let fast = vec![
+            0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05,
+        ];
+        let lag = vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+        Metrics {
+            sessions_opened: counter(&r, "sessions_opened_total", "WebSocket sessions opened"),
+            sessions_closed: counter_vec(
+                &r,
+                "sessions_closed_total",
+                "WebSocket sessions ended, by close code sent",
+                "code",
+            ),
+            upgrades_refused: counter_vec(
+                &r,
+                "upgrades_refused_total",
+                "WebSocket upgrades refused, by reason",
+                "reason",
+            ),
+            messages_out: counter(&r, "messages_out_total", "WebSocket messages sent"),
+            bytes_out: counter(&r, "bytes_out_total", "WebSocket payload bytes sent"),
+            conflations: counter(
+                &r,
+                "conflations_total",
+                "Diffs merged for sessions that fell behind",
+            ),
+            evictions: counter(
+                &r,
+                "slow_consumer_evictions_total",
+                "Sessions closed with 1013 for not keeping up",
+            ),
+            batches: counter(&r, "batches_total", "Batches published by the hub"),
+            batch_encode_seconds: histogram(
+                &r,
+                "batch_encode_seconds",
+                "Time to diff and encode one batch",
+                fast,
+            ),
+            flush_lag_seconds: histogram(
+                &r,
+                "flush_lag_seconds",
+                "How late a flush ran after its schedule",
+                lag,
+            ),
+            events_in: counter_vec(
+                &r,
+                "feed_events_total",
+                "Trades and book updates received, by feed",
+                "feed",
+            ),
+            rate_limited: counter(&r, "rate_limited_total", "Client messages refused for rate"),
+            connections,
+            feed_state,
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Shared handle.
+pub type SharedMetrics = Arc<Metrics>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_render_in_prometheus_text_format() {
+        let m = Metrics::new();
+        m.connections.set(3);
+        m.sessions_closed.with_label_values(&["1013"]).inc();
+        m.feed_state.with_label_values(&["sim"]).set(2);
+        let text = m.render();
+        assert!(text.contains("# TYPE tickertape_connections gauge"));
+        assert!(text.contains("tickertape_connections 3"));
+        assert!(text.contains("tickertape_sessions_closed_total{code=\"1013\"} 1"));
+        assert!(text.contains("tickertape_feed_state{feed=\"sim\"} 2"));
+    }
+}
