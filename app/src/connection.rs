@@ -38,6 +38,9 @@ pub struct Link {
     /// Minutes to add to UTC for the viewer's time zone; 0 on the server,
     /// set once the page hydrates.
     pub tz_offset_min: RwSignal<i32>,
+    /// While the WebSocket keeps failing, quotes come from polling
+    /// `/api/quotes`: `Some(time of the last successful poll)`, 0 before one.
+    pub polled_at: RwSignal<Option<f64>>,
 }
 
 impl Default for Link {
@@ -54,7 +57,15 @@ impl Link {
             feeds: RwSignal::new(Vec::new()),
             now_ms: RwSignal::new(0.0),
             tz_offset_min: RwSignal::new(0),
+            polled_at: RwSignal::new(None),
         }
+    }
+
+    /// Whole seconds since the last poll, while degraded to polling.
+    pub fn poll_age_s(&self) -> Option<Option<u32>> {
+        self.polled_at.get().map(|at| {
+            (at > 0.0).then(|| ((self.now_ms.get() - at) / 1000.0).max(0.0).floor() as u32)
+        })
     }
 
     /// Whole seconds until the next reconnect attempt, if one is scheduled.
@@ -101,6 +112,11 @@ mod client {
     const CHART_BARS: usize = 1_000;
 
     const PING_EVERY: Duration = Duration::from_secs(5);
+    /// Failed connects in a row before the page falls back to polling.
+    const FALLBACK_AFTER: u32 = 3;
+    const POLL_EVERY: Duration = Duration::from_secs(2);
+    /// While polling, the WebSocket is retried at least this often.
+    const DEGRADED_RETRY_MS: f64 = 10_000.0;
     /// Without a heartbeat from the server, silence this long means a dead socket.
     const DEFAULT_SILENCE_MS: f64 = 30_000.0;
 
@@ -118,6 +134,10 @@ mod client {
         resync_sent: bool,
         last_message_ms: f64,
         silence_ms: f64,
+        /// Connects in a row that never reached a snapshot.
+        failures: u32,
+        /// The polling timer, while degraded.
+        poll: Option<IntervalHandle>,
         /// Keeps the current socket's callbacks alive.
         handlers: Vec<Closure<dyn FnMut(JsValueEvent)>>,
     }
@@ -138,6 +158,8 @@ mod client {
             resync_sent: false,
             last_message_ms: js_sys::Date::now(),
             silence_ms: DEFAULT_SILENCE_MS,
+            failures: 0,
+            poll: None,
             handlers: Vec::new(),
         }));
         connect(&client);
@@ -242,8 +264,17 @@ mod client {
     fn schedule_reconnect(client: &Shared) {
         let delay = {
             let mut c = client.borrow_mut();
+            let was_live = c.link.state.get_untracked() == LinkState::Live;
             c.drop_socket();
-            let delay = backoff_ms(c.attempt, js_sys::Math::random());
+            c.failures = if was_live {
+                1
+            } else {
+                c.failures.saturating_add(1)
+            };
+            let mut delay = backoff_ms(c.attempt, js_sys::Math::random());
+            if c.poll.is_some() {
+                delay = delay.min(DEGRADED_RETRY_MS);
+            }
             c.attempt = c.attempt.saturating_add(1);
             let online = window().navigator().on_line();
             c.link.state.set(if online {
@@ -255,6 +286,13 @@ mod client {
             });
             delay
         };
+        let degrade = {
+            let c = client.borrow();
+            c.failures >= FALLBACK_AFTER && c.poll.is_none()
+        };
+        if degrade {
+            start_polling(client);
+        }
         let generation = client.borrow().generation;
         let client = client.clone();
         set_timeout(
@@ -265,6 +303,48 @@ mod client {
             },
             Duration::from_millis(delay as u64),
         );
+    }
+
+    /// The WebSocket keeps failing (a proxy may block it): poll
+    /// `/api/quotes` every two seconds until a snapshot arrives again.
+    fn start_polling(client: &Shared) {
+        leptos::logging::warn!("WebSocket unavailable; polling /api/quotes");
+        client.borrow().link.polled_at.set(Some(0.0));
+        poll_once(client.clone());
+        let poller = client.clone();
+        let handle = set_interval_with_handle(move || poll_once(poller.clone()), POLL_EVERY);
+        client.borrow_mut().poll = handle.ok();
+    }
+
+    fn poll_once(client: Shared) {
+        leptos::task::spawn_local(async move {
+            let Some(quotes) = fetch_quotes().await else {
+                return;
+            };
+            let c = client.borrow();
+            // A snapshot may have arrived meanwhile: it is newer.
+            if c.poll.is_some() {
+                c.store.apply_snapshot(&quotes.quotes);
+                c.link.polled_at.set(Some(js_sys::Date::now()));
+            }
+        });
+    }
+
+    async fn fetch_quotes() -> Option<crate::protocol::QuotesResponse> {
+        use wasm_bindgen_futures::JsFuture;
+        let response: web_sys::Response = JsFuture::from(window().fetch_with_str("/api/quotes"))
+            .await
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        if !response.ok() {
+            return None;
+        }
+        let text = JsFuture::from(response.text().ok()?)
+            .await
+            .ok()?
+            .as_string()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Every half second: advance the page clock, move the sparklines, close
@@ -353,6 +433,11 @@ mod client {
                     self.expected_seq = Some(seq + 1);
                     self.resync_sent = false;
                     self.attempt = 0;
+                    self.failures = 0;
+                    if let Some(poll) = self.poll.take() {
+                        poll.clear();
+                    }
+                    self.link.polled_at.set(None);
                     self.link.state.set(LinkState::Live);
                 }
                 ServerMsg::Diff { seq, ts, changes } => self.on_diff(seq, ts, &changes),

@@ -1,7 +1,7 @@
 // Starts the real release `tickertape` binary on a free loopback port.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { resolve } from "node:path";
 
 export const repoRoot = resolve(__dirname, "..", "..");
@@ -26,10 +26,11 @@ export class Server {
   constructor(
     readonly port: number,
     readonly args: string[] = [],
+    readonly tls = false,
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? "https" : "http"}://127.0.0.1:${this.port}`;
   }
 
   /** Starts the server and waits until /healthz answers. */
@@ -45,14 +46,25 @@ export class Server {
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`tickertape exited early:\n${this.log}`);
-      try {
-        if ((await fetch(`${this.url}/healthz`)).ok) return this;
-      } catch {
-        // not listening yet
-      }
+      if (await this.healthy()) return this;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`tickertape did not become healthy:\n${this.log}`);
+  }
+
+  /** Whether /healthz answers (over TLS: whether the port accepts connections). */
+  private async healthy(): Promise<boolean> {
+    if (this.tls) {
+      return new Promise((ok) => {
+        const socket = connect(this.port, "127.0.0.1", () => (socket.destroy(), ok(true)));
+        socket.on("error", () => ok(false));
+      });
+    }
+    try {
+      return (await fetch(`${this.url}/healthz`)).ok;
+    } catch {
+      return false; // not listening yet
+    }
   }
 
   /** Sends SIGTERM and waits for the process to exit; returns its exit code. */
@@ -65,6 +77,6 @@ export class Server {
   }
 }
 
-export async function startServer(args: string[] = []): Promise<Server> {
-  return new Server(await freePort(), args).start();
+export async function startServer(args: string[] = [], options: { tls?: boolean } = {}): Promise<Server> {
+  return new Server(await freePort(), args, options.tls ?? false).start();
 }

@@ -69,13 +69,20 @@ fn Breadth() -> impl IntoView {
 #[component]
 fn ConnectionBadge() -> impl IntoView {
     let link = expect_context::<Link>();
+    let degraded =
+        move || link.state.get() != LinkState::Live && link.polled_at.with(Option::is_some);
     let class = move || match link.state.get() {
+        _ if degraded() => "badge degraded",
         LinkState::Live => "badge live",
         LinkState::Connecting => "badge connecting",
         LinkState::Reconnecting { .. } => "badge reconnecting",
         LinkState::Offline => "badge offline",
     };
     let text = move || match link.state.get() {
+        _ if degraded() => match link.poll_age_s().flatten() {
+            Some(age) => format!("Degraded · {age}s old"),
+            None => "Degraded · polling".to_string(),
+        },
         LinkState::Live => "Live".to_string(),
         LinkState::Connecting => "Connecting…".to_string(),
         LinkState::Reconnecting { .. } => match link.countdown_s() {
