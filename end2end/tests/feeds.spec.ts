@@ -29,3 +29,32 @@ test("a provider feed that drops shows stale on the page, then live again", asyn
     await mock.stop();
   }
 });
+
+test("garbage from the provider is skipped; silence makes the feed stale until trades resume", async ({ page }) => {
+  const mock = await MockFinnhub.start();
+  const server = await startServer([
+    "--feed", "finnhub", "--finnhub-url", mock.url, "--finnhub-token", "t", "--symbols", "AAPL,MSFT", "--feed-timeout", "2",
+  ]);
+  try {
+    await expect.poll(async () => (await (await fetch(`${server.url}/api/quotes`)).json()).quotes.length).toBe(2);
+    await page.goto(server.url);
+    const feed = page.locator("[data-feed=finnhub]");
+    const row = page.locator("tr[data-symbol=AAPL]");
+    await expect(feed).toHaveText("finnhub: live");
+
+    mock.sendGarbage();
+    const before = await row.locator("td.last").innerText();
+    await expect.poll(() => row.locator("td.last").innerText(), { timeout: 5_000 }).not.toBe(before);
+    await expect(feed).toHaveText("finnhub: live");
+
+    mock.silent = true;
+    await expect(feed).toHaveText(/^finnhub: (stale|reconnecting)$/, { timeout: 10_000 });
+    await expect(row).toHaveClass(/stale/);
+    mock.silent = false;
+    await expect(feed).toHaveText("finnhub: live", { timeout: 15_000 });
+    await expect(row).not.toHaveClass(/stale/);
+  } finally {
+    await server.stop();
+    await mock.stop();
+  }
+});

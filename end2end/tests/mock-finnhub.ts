@@ -9,6 +9,8 @@ export class MockFinnhub {
   private timer?: NodeJS.Timeout;
   private readonly subscribed = new Map<WebSocket, Set<string>>();
   private prices = new Map<string, number>();
+  /** While true, no trades are sent (the connection stays open). */
+  silent = false;
 
   private constructor(public port: number) {}
 
@@ -39,7 +41,16 @@ export class MockFinnhub {
     this.server = server;
   }
 
+  /** Sends every subscriber a message that is not Finnhub's format. */
+  sendGarbage(): void {
+    for (const ws of this.subscribed.keys()) {
+      ws.send("{{{ not json");
+      ws.send(JSON.stringify({ type: "trade", data: [{ s: 42, p: "cheap" }] }));
+    }
+  }
+
   private trade(): void {
+    if (this.silent) return;
     for (const [ws, symbols] of this.subscribed) {
       const data = [...symbols].map((s) => {
         const price = (this.prices.get(s) ?? 100) * (1 + (Math.random() - 0.5) / 500);

@@ -113,6 +113,10 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_HANDSHAKE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub handshake_timeout: u64,
 
+    /// Milliseconds a send to one client may take; slower clients are closed with 1013.
+    #[arg(long, env = "TICKERTAPE_SEND_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub send_timeout_ms: u64,
+
     /// Seconds to wait for clients to close on shutdown.
     #[arg(long, env = "TICKERTAPE_SHUTDOWN_TIMEOUT", default_value_t = 5)]
     pub shutdown_timeout: u64,

@@ -204,7 +204,7 @@ fn session_config(config: &Config) -> SessionConfig {
     SessionConfig {
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms),
-        send_timeout: Duration::from_secs(5),
+        send_timeout: Duration::from_millis(config.send_timeout_ms),
         msg_rate: f64::from(config.client_msg_rate),
         msg_burst: 2.0 * f64::from(config.client_msg_rate),
         max_rate_violations: 50,
