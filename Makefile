@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/frontend/node_modules/.bin:$(CURDIR)/end2end/node_modul
 # asks for tickertape_bg.wasm and never hydrates.
 export LEPTOS_OUTPUT_NAME := tickertape
 
-.PHONY: run build test unit e2e lint bench screenshots setup-build setup-test
+.PHONY: run build test unit e2e lint bench fuzz screenshots setup-build setup-test
 
 # cargo-leptos re-runs wasm-bindgen and wasm-opt on every build (~15 s), so the
 # release build is redone only when a source file is newer than its stamp.
@@ -49,6 +49,16 @@ bench: setup-test build
 	cargo build --release -p tickertape --bin tickertape-loadgen
 	cd bench && npm ci --no-audit --no-fund
 	node bench/bench.js
+
+## Fuzz every parser a peer can reach, FUZZ_SECONDS each (default 120); needs nightly Rust
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := client_message provider_messages replay_csv quote_rules
+fuzz:
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+	@for target in $(FUZZ_TARGETS); do \
+		echo "==> fuzzing $$target for $(FUZZ_SECONDS) s"; \
+		cargo +nightly fuzz run --fuzz-dir bench/fuzz $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 ## Regenerate the README screenshots in docs/screenshots
 screenshots: build

@@ -18,6 +18,8 @@ pub mod api;
 pub mod candles;
 pub mod config;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod hub;
 pub mod listen;

@@ -328,6 +328,20 @@ async fn tls_serves_https_and_wss_on_the_same_port() {
 }
 
 #[tokio::test]
+async fn a_tls_handshake_that_never_starts_is_dropped() {
+    let (dir, _) = certificate();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let args = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--handshake-timeout", "1"];
+    let server = TestServer::start(&args).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server still holds a connection that never said hello");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn a_bad_certificate_is_a_clear_start_up_error() {
     let dir = std::env::temp_dir().join(format!("tickertape-badtls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

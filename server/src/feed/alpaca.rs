@@ -46,7 +46,7 @@ impl Alpaca {
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "T")]
-enum Message {
+pub(crate) enum Message {
     #[serde(rename = "success")]
     Success { msg: String },
     #[serde(rename = "error")]
@@ -95,7 +95,7 @@ fn explain(code: u16, msg: &str) -> String {
 }
 
 /// One server message: a JSON array of tagged objects.
-fn parse(text: &str) -> Result<Vec<Message>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Message>, String> {
     serde_json::from_str(text).map_err(|e| format!("unreadable message ({e}): {}", preview(text)))
 }
 

@@ -58,7 +58,7 @@ struct Product {
 
 /// What one message means for the adapter.
 #[derive(Debug, PartialEq)]
-enum Action {
+pub(crate) enum Action {
     Tick(Tick),
     /// Resubscribe this product's ticker to recover from a gap.
     Recover(String),
@@ -68,12 +68,12 @@ enum Action {
 
 /// Per-connection state: the message handling, without any I/O.
 #[derive(Default)]
-struct Stream {
+pub(crate) struct Stream {
     products: HashMap<String, Product>,
 }
 
 impl Stream {
-    fn on_message(&mut self, text: &str) -> Result<Action, String> {
+    pub(crate) fn on_message(&mut self, text: &str) -> Result<Action, String> {
         let msg: Value = serde_json::from_str(text)
             .map_err(|e| format!("unreadable message ({e}): {}", preview(text)))?;
         match msg.get("type").and_then(Value::as_str) {

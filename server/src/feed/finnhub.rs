@@ -55,7 +55,7 @@ struct Trade {
 }
 
 /// Trades in one message, or a reason the message is unusable.
-fn parse(text: &str) -> Result<Vec<Tick>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Tick>, String> {
     match serde_json::from_str::<Message>(text) {
         Ok(Message::Trade { data }) => Ok(data
             .into_iter()
