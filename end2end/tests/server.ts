@@ -67,12 +67,12 @@ export class Server {
     }
   }
 
-  /** Sends SIGTERM and waits for the process to exit; returns its exit code. */
-  async stop(): Promise<number | null> {
+  /** Sends `signal` (SIGTERM: a graceful stop) and waits for the process to exit; returns its exit code. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    child.kill("SIGTERM");
+    child.kill(signal);
     return exited;
   }
 }

@@ -45,7 +45,12 @@ pub fn quote_rules(events: &[(bool, f64, f64, i64)]) {
             quotes::sanitise(&mut tick);
             working.trade("X", &tick);
         } else if quotes::usable(a) && quotes::usable(b) {
-            working.book(&Book { symbol: "X".into(), bid: a, ask: b, ts });
+            working.book(&Book {
+                symbol: "X".into(),
+                bid: a,
+                ask: b,
+                ts,
+            });
         }
         if let Some(q) = working.quote() {
             assert!(q.high >= q.last && q.last >= q.low, "{q:?}");

@@ -331,12 +331,22 @@ async fn tls_serves_https_and_wss_on_the_same_port() {
 async fn a_tls_handshake_that_never_starts_is_dropped() {
     let (dir, _) = certificate();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let args = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--handshake-timeout", "1"];
+    let args = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--handshake-timeout",
+        "1",
+    ];
     let server = TestServer::start(&args).await;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
-    assert!(closed.is_ok(), "the server still holds a connection that never said hello");
+    assert!(
+        closed.is_ok(),
+        "the server still holds a connection that never said hello"
+    );
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
