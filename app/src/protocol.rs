@@ -563,7 +563,7 @@ mod tests {
         let future: ServerMsg =
             serde_json::from_str(r#"{"type":"trade_halt","symbol":"A"}"#).unwrap();
         assert_eq!(future, ServerMsg::Unknown);
-        let code: ErrorCode = serde_json::from_str(r#""too_many_symbols""#).unwrap();
+        let code: ErrorCode = serde_json::from_str(r#""quota_exceeded""#).unwrap();
         assert_eq!(code, ErrorCode::Other);
     }
 }
