@@ -1,6 +1,7 @@
 //! A storm of connections opened and dropped leaves nothing behind. (Its own
 //! test binary: the memory it measures is this process's.)
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

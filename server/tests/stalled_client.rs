@@ -1,6 +1,7 @@
 //! A client that stops reading must not hurt anyone else. (Its own test
 //! binary: the memory it measures is this process's.)
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

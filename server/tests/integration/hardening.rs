@@ -1,13 +1,11 @@
 //! Security and limits of the real server: the access token, headers, TLS,
 //! connection and subscription caps, handshake and first-message timeouts.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{Client, TestServer};
 use app::protocol::{ErrorCode, ServerMsg};
-use common::{Client, TestServer};
 use reqwest::header;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,11 +1,9 @@
 //! The HTTP surface of the real server on port 0.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{TestServer, tick};
 use app::protocol::{QuotesResponse, SymbolInfo};
-use common::{TestServer, tick};
 
 #[tokio::test]
 async fn symbols_lists_at_least_thirty_named_equities() {

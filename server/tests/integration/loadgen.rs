@@ -1,11 +1,9 @@
 //! A small smoke run of `tickertape-loadgen` against the real server: the
 //! benchmark tool itself must count what clients receive correctly.
 
-mod common;
-
 use std::process::Command;
 
-use common::TestServer;
+use crate::common::TestServer;
 
 #[tokio::test]
 async fn the_load_generator_reports_what_its_clients_received() {

@@ -1,11 +1,9 @@
 //! Price history: `/api/candles` and the `chart` / `candles` / `candle` messages.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Read, TestServer, tick};
 use app::protocol::{Candle, ErrorCode, Interval, QuotesResponse, ServerMsg};
-use common::{Read, TestServer, tick};
 use serde_json::json;
 use tickertape::candles::CAPACITY;
 

@@ -1,11 +1,9 @@
 //! The `tickertape` binary as a user runs it.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Client;
+use crate::common::Client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tickertape");
 

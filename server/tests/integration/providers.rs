@@ -2,11 +2,9 @@
 //! documented wire format: subscriptions, exact quotes, pings and
 //! heartbeats, garbage, abrupt drops with resubscription, and errors.
 
-mod common;
-
+use crate::common::provider::MockProvider;
+use crate::common::{TestServer, quotes_until, readyz_until};
 use app::protocol::{FeedState, Quote, ServerMsg};
-use common::provider::MockProvider;
-use common::{TestServer, quotes_until, readyz_until};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
@@ -242,7 +240,7 @@ async fn coinbase_ticker_heartbeat_gap_recovery_and_errors() {
 }
 
 /// Plays Alpaca's side of the handshake up to the subscription.
-async fn alpaca_handshake(conn: &mut common::provider::MockConn, symbols: &[&str]) {
+async fn alpaca_handshake(conn: &mut crate::common::provider::MockConn, symbols: &[&str]) {
     conn.send(json!([{"T": "success", "msg": "connected"}]))
         .await;
     assert_eq!(

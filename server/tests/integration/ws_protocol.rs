@@ -1,12 +1,10 @@
 //! Protocol v1 over a real socket: the real server on port 0, tokio-tungstenite clients.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::common::{Client, Read, TestServer, tick};
 use app::protocol::{Change, ErrorCode, FeedState, Quote, QuotesResponse, ServerMsg};
-use common::{Client, Read, TestServer, tick};
 use futures_util::SinkExt;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -417,7 +415,7 @@ async fn the_server_pings_and_drops_a_silent_peer() {
         .expect("HTTP response")
         + 4;
     assert!(bytes.starts_with(b"HTTP/1.1 101"));
-    let frames = common::server_frames(&bytes[head_end..]);
+    let frames = crate::common::server_frames(&bytes[head_end..]);
     let opcodes: Vec<u8> = frames.iter().map(|(op, _)| *op).collect();
     assert!(opcodes.contains(&0x9), "the server pinged: {opcodes:?}");
     let (_, close) = frames

@@ -1,13 +1,11 @@
 //! Replaying the sample session: what clients end up with equals what the
 //! file says, field for field, whether they ask at the end or watch it all.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::common::{Read, TestServer};
 use app::protocol::{Candle, Interval, Quote, QuotesResponse, ServerMsg};
-use common::{Read, TestServer};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/us-open.csv");
 
@@ -211,7 +209,7 @@ async fn a_looped_replay_moves_forward_in_time() {
     let server =
         TestServer::start(&["--feed", &replay, "--replay-speed", "max", "--replay-loop"]).await;
     // Passes after the first carry the file's times shifted past its end.
-    let quotes = common::quotes_until(&server, "AAPL", |q| {
+    let quotes = crate::common::quotes_until(&server, "AAPL", |q| {
         q.first().is_some_and(|q| q.ts > file_end)
     })
     .await;

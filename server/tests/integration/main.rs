@@ -1,0 +1,16 @@
+//! Integration tests: the real server (in process on port 0, or the binary)
+//! over real sockets. One test binary, so the suite links once.
+//!
+//! `connection_churn` and `stalled_client` stay separate binaries: they
+//! measure this process's memory, which other tests would disturb.
+
+mod common;
+
+mod binary;
+mod candles;
+mod hardening;
+mod http_api;
+mod loadgen;
+mod providers;
+mod replay;
+mod ws_protocol;
