@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::bus::BusHealth;
 use crate::candles::CAPACITY;
 use crate::subscription::Subscription;
 
@@ -122,9 +123,14 @@ struct FeedReport {
     error: Option<String>,
 }
 
-/// `GET /readyz`: 200 once at least one feed is live, else 503 saying why.
+/// `GET /readyz`: 200 once at least one feed is live (and, on ingest and
+/// edge nodes, the bus is up), else 503 saying why.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    if state.hub.any_feed_live() {
+    let bus_down = match state.bus.as_ref().map(|b| b.borrow().clone()) {
+        Some(BusHealth::Down(reason)) => Some(reason),
+        Some(BusHealth::Ok) | None => None,
+    };
+    if state.hub.any_feed_live() && bus_down.is_none() {
         return "ready".into_response();
     }
     let feeds: Vec<FeedReport> = state
@@ -138,7 +144,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         })
         .collect();
     let down: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
-    let reason = format!("no feed is live ({} down)", down.join(", "));
+    let reason = bus_down.unwrap_or_else(|| format!("no feed is live ({} down)", down.join(", ")));
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(NotReady {

@@ -146,6 +146,29 @@ impl Series {
         }
     }
 
+    /// Sets one bar as it is elsewhere (a mirror): replaced if held, else added.
+    pub fn put(&mut self, candle: Candle) {
+        let bar = Bar {
+            candle,
+            last_trade: candle.t,
+            volume: candle.v as f64,
+        };
+        match self.find(candle.t) {
+            Ok(i) => self.bars[i] = bar,
+            Err(0) if self.is_full() => {}
+            Err(i) => self.insert(i, bar),
+        }
+    }
+
+    /// Replaces every bar with `bars` (oldest first; the newest kept if more
+    /// than the capacity).
+    pub fn replace(&mut self, bars: &[Candle]) {
+        self.bars.clear();
+        for &candle in bars {
+            self.put(candle);
+        }
+    }
+
     /// The bar starting at `t`.
     pub fn get(&self, t: i64) -> Option<Candle> {
         self.find(t).ok().map(|i| self.bars[i].candle)

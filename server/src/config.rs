@@ -22,6 +22,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// What one process does in a deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Feeds, hub and browsers in one process; no bus.
+    All,
+    /// Runs the feeds and the hub and publishes to the bus; serves the API,
+    /// probes and metrics (browsers only with --serve-browsers).
+    Ingest,
+    /// Runs no feeds: mirrors the ingest node from the bus and serves browsers.
+    Edge,
+}
+
 /// tickertape: a live market dashboard. Serves the page, a WebSocket feed of
 /// quote diffs (protocol v1 at /ws) and a JSON API, from simulated or real
 /// market data.
@@ -31,6 +43,26 @@ pub struct Config {
     /// Address to serve HTTP and WebSocket on.
     #[arg(long, env = "TICKERTAPE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
+
+    /// What this process does: all (one process), ingest (feeds → bus) or edge (bus → browsers).
+    #[arg(long, env = "TICKERTAPE_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+
+    /// NATS server for --role ingest and edge, e.g. nats://127.0.0.1:4222 (comma-separated: several).
+    #[arg(long, env = "TICKERTAPE_BUS", required_if_eq_any = [("role", "ingest"), ("role", "edge")])]
+    pub bus: Option<String>,
+
+    /// Subject prefix on the bus; the nodes of one cluster share it.
+    #[arg(long, env = "TICKERTAPE_BUS_SUBJECT", default_value = "tickertape")]
+    pub bus_subject: String,
+
+    /// Milliseconds between the ingest node's heartbeats; edges call it gone after three missed.
+    #[arg(long, env = "TICKERTAPE_BUS_HEARTBEAT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub bus_heartbeat_ms: u64,
+
+    /// With --role ingest: serve the page and /ws too (by default only the API, probes and metrics).
+    #[arg(long, env = "TICKERTAPE_SERVE_BROWSERS")]
+    pub serve_browsers: bool,
 
     /// Market-data source; repeat for several: sim, replay:<file.csv>, finnhub, coinbase, alpaca.
     #[arg(
@@ -210,7 +242,7 @@ impl Config {
         let command = Config::command();
         let matches = command.clone().try_get_matches_from(&args)?;
         let Some(path) = matches.get_one::<PathBuf>("config") else {
-            return Ok(Config::from_arg_matches(&matches)?);
+            return Config::from_arg_matches(&matches)?.checked();
         };
         let file_args = file_arguments(path, &command, &matches)?;
         let merged = args
@@ -220,7 +252,23 @@ impl Config {
             .chain(file_args)
             .chain(args.iter().skip(1).cloned());
         let matches = command.try_get_matches_from(merged)?;
-        Ok(Config::from_arg_matches(&matches)?)
+        Config::from_arg_matches(&matches)?.checked()
+    }
+
+    /// Rules between flags that clap cannot express.
+    fn checked(self) -> Result<Config, ConfigError> {
+        if self.role == Role::All && self.bus.is_some() {
+            let message =
+                "--bus needs --role ingest or --role edge (--role all runs without a bus)";
+            return Err(Config::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .into());
+        }
+        Ok(self)
+    }
+
+    pub fn bus_heartbeat(&self) -> Duration {
+        Duration::from_millis(self.bus_heartbeat_ms)
     }
 
     pub fn flush(&self) -> Duration {

@@ -44,6 +44,25 @@ impl Token {
     }
 }
 
+/// Middleware: a node that does not serve browsers (an ingest node without
+/// `--serve-browsers`) answers only the API, the probes and the metrics.
+pub async fn browsers_only_where_served(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let machine_route =
+        path.starts_with("/api/") || matches!(path, "/healthz" | "/readyz" | "/metrics");
+    if state.serves_browsers || machine_route {
+        return next.run(request).await;
+    }
+    json_error(
+        StatusCode::NOT_FOUND,
+        "this is an ingest node: browsers connect to an edge node (or start it with --serve-browsers)",
+    )
+}
+
 /// Middleware: refuses requests without the token (when one is configured).
 pub async fn require_token(
     State(state): State<AppState>,

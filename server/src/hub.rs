@@ -8,7 +8,7 @@
 //! the ring at their own pace; the hub never waits for any of them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ pub struct HubConfig {
     pub retained_batches: usize,
     /// Capacity of the tick channel shared by every feed.
     pub tick_capacity: usize,
+    /// Put every changed bar in each batch, charted or not (an ingest node
+    /// publishes them all to the bus).
+    pub all_candles: bool,
     pub metrics: SharedMetrics,
 }
 
@@ -58,8 +61,10 @@ pub struct CandleEntry {
     pub interval: Interval,
     /// The bar's start time.
     pub t: i64,
-    /// The whole `candle` message, encoded once for every session charting it.
-    pub json: String,
+    pub candle: Candle,
+    /// The whole `candle` message, encoded once for every session charting
+    /// it; `None` when nobody charted the series at flush time.
+    pub json: Option<String>,
 }
 
 /// The changes of one flush interval, in symbol order.
@@ -75,6 +80,10 @@ pub struct Batch {
     pub all_tail: String,
     /// Candles changed in this interval (each bar once, in its latest state).
     pub candles: Vec<CandleEntry>,
+    /// The hub's state was replaced (an edge resynced from the ingest node):
+    /// `entries` bring quotes up to date, but candle history may have
+    /// changed anywhere, so charts need it again.
+    pub resync: bool,
 }
 
 /// A feed's name and state, as sent to clients.
@@ -112,6 +121,10 @@ struct Inner {
     feeds: watch::Sender<Vec<FeedStatus>>,
     events: mpsc::Sender<Event>,
     retained: usize,
+    all_candles: bool,
+    /// Counts rewrites of candle history (backfills), which batches do not
+    /// carry: a mirror that saw a different count must copy the history again.
+    rev: AtomicU64,
     metrics: SharedMetrics,
 }
 
@@ -154,6 +167,8 @@ impl Hub {
             feeds: watch::Sender::new(feeds.collect()),
             events,
             retained: config.retained_batches.max(1),
+            all_candles: config.all_candles,
+            rev: AtomicU64::new(0),
             metrics: config.metrics.clone(),
             symbols,
         };
@@ -175,6 +190,10 @@ impl Hub {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub fn metrics_handle(&self) -> SharedMetrics {
+        self.inner.metrics.clone()
     }
 
     pub fn event_sender(&self) -> mpsc::Sender<Event> {
@@ -299,9 +318,39 @@ impl Hub {
         self.inner.chart_watchers[id][interval.index()].load(Ordering::Relaxed) > 0
     }
 
+    /// The `candle` entry of a changed bar; encoded only if someone charts it.
+    fn candle_entry(&self, id: SymbolId, interval: Interval, candle: Candle) -> CandleEntry {
+        let json = self.is_charted(id, interval).then(|| {
+            wire::encode(&ServerMsg::Candle {
+                symbol: self.inner.symbols[id].symbol.clone(),
+                interval,
+                candle,
+            })
+        });
+        CandleEntry {
+            id,
+            interval,
+            t: candle.t,
+            candle,
+            json,
+        }
+    }
+
     /// The newest `limit` bars of one symbol and interval, oldest first.
     pub fn candles(&self, id: SymbolId, interval: Interval, limit: usize) -> Vec<Candle> {
         self.candles_of(id).series(interval).last(limit)
+    }
+
+    /// How many times candle history was rewritten; see [`Hub::backfill`].
+    pub fn rev(&self) -> u64 {
+        self.inner.rev.load(Ordering::Acquire)
+    }
+
+    /// Every symbol's published quote (`None` before its first trade) and
+    /// the batch number they are current as of.
+    pub fn state(&self) -> (u64, Vec<Option<Quote>>) {
+        let published = self.read();
+        (published.no, published.quotes.clone())
     }
 
     /// Merges a feed's history into the candle store; unknown symbols are skipped.
@@ -317,6 +366,69 @@ impl Hub {
                 }
             }
         }
+        // After the merge: whoever copies the history after reading the new
+        // number sees it.
+        self.inner.rev.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Replaces one series' bars (a mirror taking the ingest node's history).
+    pub fn replace_candles(&self, id: SymbolId, interval: Interval, bars: &[Candle]) {
+        self.candles_of(id).series_mut(interval).replace(bars);
+    }
+
+    /// Publishes changes computed elsewhere (an edge mirroring the ingest
+    /// node) as this hub's next batch: quotes get the changes, the candle
+    /// store gets the bars, sessions get one batch.
+    pub fn publish_mirrored(
+        &self,
+        ts: i64,
+        changes: Vec<(SymbolId, Change)>,
+        candles: Vec<(SymbolId, Interval, Candle)>,
+        resync: bool,
+    ) {
+        let candles: Vec<CandleEntry> = candles
+            .into_iter()
+            .map(|(id, interval, candle)| {
+                self.candles_of(id).series_mut(interval).put(candle);
+                self.candle_entry(id, interval, candle)
+            })
+            .collect();
+        let (no, updated, entries) = {
+            let published = self.read();
+            let mut updated = Vec::with_capacity(changes.len());
+            let mut entries = Vec::with_capacity(changes.len());
+            for (id, change) in changes {
+                let quote = match &published.quotes[id] {
+                    Some(old) => {
+                        let mut quote = old.clone();
+                        quote.apply(&change);
+                        Some(quote)
+                    }
+                    None => change.to_quote(),
+                };
+                let Some(quote) = quote else {
+                    tracing::warn!(symbol = %change.symbol, "partial change for a symbol without a quote");
+                    continue;
+                };
+                updated.push((id, quote));
+                let json = wire::to_json(&change);
+                entries.push(Entry { id, change, json });
+            }
+            (published.no + 1, updated, entries)
+        };
+        if entries.is_empty() && candles.is_empty() && !resync {
+            return;
+        }
+        let all_tail = wire::diff_tail(ts, entries.iter().map(|e| e.json.as_str()));
+        let batch = Batch {
+            no,
+            ts,
+            entries,
+            all_tail,
+            candles,
+            resync,
+        };
+        self.publish(batch, updated.into_iter());
     }
 
     fn publish(&self, batch: Batch, quotes: impl Iterator<Item = (SymbolId, Quote)>) {
@@ -500,36 +612,27 @@ impl HubTask {
             entries,
             all_tail,
             candles,
+            resync: false,
         };
         self.hub.publish(batch, updated.into_iter());
     }
 
-    /// The `candle` messages for every bar touched since the last flush, in
-    /// the series some session charts.
+    /// Every bar touched since the last flush, in the series some session
+    /// charts (or in every series, for a hub that publishes to the bus).
     fn candle_entries(&mut self) -> Vec<CandleEntry> {
         let hub = &self.hub;
+        let all = hub.inner.all_candles;
         let mut touched: Vec<_> = self
             .touched
             .drain()
-            .filter(|(id, i, _)| hub.is_charted(*id, *i))
+            .filter(|(id, i, _)| all || hub.is_charted(*id, *i))
             .collect();
         touched.sort_unstable();
-        let symbols = self.hub.symbols();
         touched
             .into_iter()
             .filter_map(|(id, interval, t)| {
-                let candle = self.hub.candles_of(id).series(interval).get(t)?;
-                let msg = ServerMsg::Candle {
-                    symbol: symbols[id].symbol.clone(),
-                    interval,
-                    candle,
-                };
-                Some(CandleEntry {
-                    id,
-                    interval,
-                    t,
-                    json: wire::encode(&msg),
-                })
+                let candle = hub.candles_of(id).series(interval).get(t)?;
+                Some(hub.candle_entry(id, interval, candle))
             })
             .collect()
     }
@@ -557,6 +660,7 @@ mod tests {
             flush: Duration::from_millis(100),
             retained_batches,
             tick_capacity: 16,
+            all_candles: false,
             metrics: Default::default(),
         };
         Hub::new(infos, vec!["sim".into()], &config)
@@ -719,7 +823,8 @@ mod tests {
                 (1, Interval::M5, 0),
             ]
         );
-        let msg: ServerMsg = serde_json::from_str(&batch.candles[2].json).unwrap();
+        let msg: ServerMsg =
+            serde_json::from_str(batch.candles[2].json.as_deref().unwrap()).unwrap();
         let candle = Candle {
             t: 60_000,
             o: 10.0,

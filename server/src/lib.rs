@@ -15,6 +15,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod bus;
 pub mod candles;
 pub mod config;
 pub mod feed;
@@ -50,7 +51,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::feed::{Backoff, Feed, FeedOutput};
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
@@ -81,6 +82,10 @@ pub struct AppState {
     tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
     handshake_timeout: Duration,
     shutdown_timeout: Duration,
+    /// This node's link to the bus, on ingest and edge nodes.
+    pub bus: Option<bus::HealthWatch>,
+    /// Whether the page and `/ws` are served (not on a plain ingest node).
+    pub serves_browsers: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -96,19 +101,63 @@ pub enum StartError {
     Feed(#[from] feed::from_config::FeedConfigError),
     #[error(transparent)]
     Tls(#[from] listen::TlsError),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
 }
 
 impl AppState {
+    /// Starts what `config.role` asks for: feeds and hub (`all`), the same
+    /// publishing to the bus (`ingest`), or a mirror of the ingest node
+    /// (`edge`, which returns once it holds the ingest node's state).
+    pub async fn start_node(config: &Config) -> Result<AppState, StartError> {
+        let heartbeat = config.bus_heartbeat();
+        let (url, prefix) = (config.bus.as_deref(), config.bus_subject.as_str());
+        let mut state = match (config.role, url) {
+            (Role::All, _) | (_, None) => AppState::start(config)?,
+            (Role::Ingest, Some(url)) => {
+                let mut state = AppState::start(config)?;
+                let (hub, feeds, stop) = (
+                    state.hub.clone(),
+                    state.symbol_feeds.clone(),
+                    state.shutdown.clone(),
+                );
+                state.bus =
+                    Some(bus::ingest::start(url, prefix, heartbeat, hub, feeds, stop).await?);
+                state.serves_browsers = config.serve_browsers;
+                state
+            }
+            (Role::Edge, Some(url)) => {
+                let shutdown = CancellationToken::new();
+                let hub_config = hub_config(config);
+                let mirror =
+                    bus::edge::start(url, prefix, heartbeat, &hub_config, shutdown.clone()).await?;
+                let mut state =
+                    AppState::assemble(config, mirror.hub, mirror.symbol_feeds, shutdown);
+                state.bus = Some(mirror.health);
+                state
+            }
+        };
+        state.add_tls(config)?;
+        Ok(state)
+    }
+
     /// Builds the feeds `config` names and the hub, and starts them on the
     /// current runtime. They run until [`AppState::shutdown`] fires.
     pub fn start(config: &Config) -> Result<AppState, StartError> {
         let feeds = feed::from_config::build(config)?;
         let mut state = AppState::start_with_feeds(config, feeds);
-        if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-            state.tls_acceptor = Some(listen::tls_acceptor(cert, key)?);
-            state.tls = true;
-        }
+        state.add_tls(config)?;
         Ok(state)
+    }
+
+    fn add_tls(&mut self, config: &Config) -> Result<(), StartError> {
+        if let (Some(cert), Some(key), None) =
+            (&config.tls_cert, &config.tls_key, &self.tls_acceptor)
+        {
+            self.tls_acceptor = Some(listen::tls_acceptor(cert, key)?);
+            self.tls = true;
+        }
+        Ok(())
     }
 
     /// [`AppState::start`] with feeds built by the caller: how a custom
@@ -126,13 +175,7 @@ impl AppState {
             }
         }
         let names = feeds.iter().map(|f| f.name().to_owned()).collect();
-        let hub_config = HubConfig {
-            flush: config.flush(),
-            retained_batches: 50,
-            tick_capacity: 16_384,
-            metrics: Arc::new(Metrics::new()),
-        };
-        let (hub, hub_task) = Hub::new(symbols, names, &hub_config);
+        let (hub, hub_task) = Hub::new(symbols, names, &hub_config(config));
         let shutdown = CancellationToken::new();
         tokio::spawn(hub_task.run(shutdown.clone()));
         for (id, feed) in feeds.into_iter().enumerate() {
@@ -144,13 +187,23 @@ impl AppState {
                 shutdown.clone(),
             ));
         }
+        AppState::assemble(config, hub, owners.into(), shutdown)
+    }
+
+    /// The state around a running hub.
+    fn assemble(
+        config: &Config,
+        hub: Hub,
+        symbol_feeds: Arc<[String]>,
+        shutdown: CancellationToken,
+    ) -> AppState {
         AppState {
             hub,
             session: Arc::new(session_config(config)),
             leptos: leptos_options(config),
             shutdown,
             sessions: TaskTracker::new(),
-            symbol_feeds: owners.into(),
+            symbol_feeds,
             auth_token: config
                 .auth_token
                 .as_deref()
@@ -160,6 +213,8 @@ impl AppState {
             tls_acceptor: None,
             handshake_timeout: Duration::from_secs(config.handshake_timeout),
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
+            bus: None,
+            serves_browsers: true,
         }
     }
 
@@ -199,6 +254,16 @@ impl AppState {
             minute: bars.last().map_or(0, |b| b.t),
             closes: bars.iter().map(|b| b.c).collect(),
         }
+    }
+}
+
+fn hub_config(config: &Config) -> HubConfig {
+    HubConfig {
+        flush: config.flush(),
+        retained_batches: 50,
+        tick_capacity: 16_384,
+        all_candles: config.role == Role::Ingest,
+        metrics: Arc::new(Metrics::new()),
     }
 }
 
@@ -253,6 +318,10 @@ pub fn app(state: AppState) -> Router {
         })
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             board, shell,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::browsers_only_where_served,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

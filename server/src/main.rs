@@ -15,10 +15,15 @@ async fn main() -> anyhow::Result<()> {
     };
     init_logging(config.log_format);
     raise_fd_limit();
+    // An edge starts only once it holds the ingest node's state, so it
+    // listens only then: nothing is served from an empty copy.
+    let state = tokio::select! {
+        state = AppState::start_node(&config) => state?,
+        _ = shutdown_signal() => return Ok(()),
+    };
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
-    let state = AppState::start(&config)?;
     tracing::info!(addr = %listener.local_addr()?, "serving http://{}", listener.local_addr()?);
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -35,6 +35,18 @@ pub struct Metrics {
     pub feed_state: IntGaugeVec,
     /// Client messages refused for rate.
     pub rate_limited: IntCounter,
+    /// 1 while connected to the bus (ingest and edge nodes), else 0.
+    pub bus_connected: IntGauge,
+    /// Bus messages by kind: batch_out, batch_in, heartbeat_out, heartbeat_in, state_served, state_received.
+    pub bus_messages: IntCounterVec,
+    /// Edge: the age of each batch when it arrives (its server time to now).
+    pub bus_lag_seconds: Histogram,
+    /// Edge: full state transfers, by reason (start, gap, epoch, rev, reconnect).
+    pub bus_resyncs: IntCounterVec,
+    /// Bus messages that could not be sent or read, by kind.
+    pub bus_errors: IntCounterVec,
+    /// The ingest node's newest batch number this node published or applied.
+    pub bus_seq: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,6 +69,14 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     c
 }
 
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
 fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
     registry
@@ -77,10 +97,7 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> 
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new_custom(Some("tickertape".into()), None).expect("valid prefix");
-        let connections =
-            IntGauge::new("connections", "WebSocket sessions open now").expect("valid metric");
-        r.register(Box::new(connections.clone()))
-            .expect("unique metric");
+        let connections = gauge(&r, "connections", "WebSocket sessions open now");
         let feed_state = IntGaugeVec::new(
             Opts::new("feed_state", "Feed state: 2 live, 1 reconnecting, 0 stale"),
             &["feed"],
@@ -129,7 +146,7 @@ impl Metrics {
                 &r,
                 "flush_lag_seconds",
                 "How late a flush ran after its schedule",
-                lag,
+                lag.clone(),
             ),
             events_in: counter_vec(
                 &r,
@@ -138,6 +155,31 @@ impl Metrics {
                 "feed",
             ),
             rate_limited: counter(&r, "rate_limited_total", "Client messages refused for rate"),
+            bus_connected: gauge(&r, "bus_connected", "1 while connected to the bus"),
+            bus_messages: counter_vec(&r, "bus_messages_total", "Bus messages, by kind", "kind"),
+            bus_lag_seconds: histogram(
+                &r,
+                "bus_lag_seconds",
+                "Age of a batch from the bus when an edge receives it",
+                lag,
+            ),
+            bus_resyncs: counter_vec(
+                &r,
+                "bus_resyncs_total",
+                "Full state transfers from the ingest node, by reason",
+                "reason",
+            ),
+            bus_errors: counter_vec(
+                &r,
+                "bus_errors_total",
+                "Bus messages not sent or not understood, by kind",
+                "kind",
+            ),
+            bus_seq: gauge(
+                &r,
+                "bus_seq",
+                "Newest ingest batch number published or applied",
+            ),
             connections,
             feed_state,
             registry: r,

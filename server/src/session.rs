@@ -152,6 +152,8 @@ pub const DEFAULT_CHART_LIMIT: usize = 500;
 struct Chart {
     id: SymbolId,
     interval: Interval,
+    /// Bars of history the client asked for.
+    limit: usize,
     /// Keeps the hub encoding this series' candles.
     _watch: ChartWatch,
     /// The history sent covers every batch up to this one; older batches'
@@ -368,6 +370,7 @@ impl Session {
         self.chart = Some(Chart {
             id,
             interval,
+            limit,
             since_batch,
             _watch,
         });
@@ -482,13 +485,25 @@ impl Session {
     }
 
     async fn send_candles(&mut self, batches: &[Arc<Batch>]) -> Result<(), Stop> {
-        let Some((id, interval, since_batch)) = self
+        let Some((id, interval, limit, since_batch)) = self
             .chart
             .as_ref()
-            .map(|c| (c.id, c.interval, c.since_batch))
+            .map(|c| (c.id, c.interval, c.limit, c.since_batch))
         else {
             return Ok(());
         };
+        if batches.iter().any(|b| b.resync && b.no > since_batch) {
+            // History may have changed anywhere: send all of it again.
+            let candles = self.hub.candles(id, interval, limit);
+            let symbol = self.hub.symbols()[id].symbol.clone();
+            return self
+                .send_msg(&ServerMsg::Candles {
+                    symbol,
+                    interval,
+                    candles,
+                })
+                .await;
+        }
         let fresh = batches
             .iter()
             .position(|b| b.no > since_batch)

@@ -99,8 +99,8 @@ pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> 
 pub fn candle_frames(batches: &[Arc<Batch>], id: SymbolId, interval: Interval) -> Vec<&str> {
     let mut latest: BTreeMap<i64, &str> = BTreeMap::new();
     for entry in batches.iter().flat_map(|b| &b.candles) {
-        if entry.id == id && entry.interval == interval {
-            latest.insert(entry.t, &entry.json);
+        if let (true, Some(json)) = (entry.id == id && entry.interval == interval, &entry.json) {
+            latest.insert(entry.t, json);
         }
     }
     latest.into_values().collect()

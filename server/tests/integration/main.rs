@@ -8,6 +8,7 @@ mod common;
 
 mod binary;
 mod candles;
+mod cluster;
 mod hardening;
 mod http_api;
 mod loadgen;

@@ -273,6 +273,7 @@ pub fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
     frames
 }
 
+pub mod cluster;
 pub mod provider;
 
 /// Polls `/api/quotes?symbols=…` until `ready` accepts the quotes.

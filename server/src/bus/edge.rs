@@ -1,0 +1,523 @@
+//! An edge node's side of the bus: copy the ingest node's state, then apply
+//! its batches to a local hub that serves browsers exactly as a single node
+//! does. See the [module docs](super) for when the copy is taken again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::protocol::{Candle, Change, FeedState, Interval};
+use async_nats::{Client, Subscriber};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    BusBatch, BusError, BusFeed, BusHealth, Heartbeat, Link, StatePart, Subjects, SymbolRow,
+};
+use crate::feed::Backoff;
+use crate::hub::{Hub, HubConfig, SymbolId};
+use crate::metrics::SharedMetrics;
+use crate::now_ms;
+
+/// Time to wait for the first part of a state transfer, and between parts.
+const PART_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Heartbeats an edge may miss before it calls the ingest node gone.
+const MISSED_HEARTBEATS: u32 = 3;
+
+/// The local copy an edge serves from.
+pub struct Mirror {
+    pub hub: Hub,
+    /// The feed each symbol comes from, by symbol id.
+    pub symbol_feeds: Arc<[String]>,
+    pub health: watch::Receiver<BusHealth>,
+}
+
+/// Connects to the bus, waits for the ingest node's complete state and
+/// starts following it. Nothing should be served before this returns.
+pub async fn start(
+    url: &str,
+    prefix: &str,
+    heartbeat: Duration,
+    hub_config: &HubConfig,
+    shutdown: CancellationToken,
+) -> Result<Mirror, BusError> {
+    let metrics = hub_config.metrics.clone();
+    let (client, links) = super::connect(url, &super::client_name("edge"), &metrics).await?;
+    let subjects = Subjects::new(prefix);
+    // Subscribed before the copy is taken: no batch after it can be missed.
+    let subscribe = |subject: &String| client.subscribe(subject.clone());
+    let batches = subscribe(&subjects.batch)
+        .await
+        .map_err(|e| BusError::Subscribe(e.to_string()))?;
+    let beats = subscribe(&subjects.heartbeat)
+        .await
+        .map_err(|e| BusError::Subscribe(e.to_string()))?;
+    tracing::info!(bus = %url, subject = %prefix, "waiting for the ingest node's state");
+    let state = fetch_until_copied(&client, &subjects, &metrics, &shutdown, |e| {
+        tracing::warn!(error = %e, "no state from the ingest node yet");
+    })
+    .await
+    .ok_or(BusError::Stopped)?;
+    metrics.bus_resyncs.with_label_values(&["start"]).inc();
+    let symbols = state.rows.iter().map(|r| r.info.clone()).collect();
+    let feed_names = state.feeds.iter().map(|f| f.name.clone()).collect();
+    let symbol_feeds: Arc<[String]> = state.rows.iter().map(|r| r.feed.clone()).collect();
+    // The hub's own task is not run: batches come from the bus, not feeds.
+    let (hub, _task) = Hub::new(symbols, feed_names, hub_config);
+    let (health_tx, health) = watch::channel(BusHealth::Ok);
+    let mut follower = Follower {
+        client,
+        subjects,
+        hub: hub.clone(),
+        metrics,
+        heartbeat,
+        epoch: state.epoch,
+        seq: state.seq,
+        rev: state.rev,
+        prev_beat_seq: None,
+        last_heard: Instant::now(),
+        ingest_gone: false,
+        linked: true,
+        incompatible: false,
+        health: health_tx,
+    };
+    follower.install(state, false);
+    tracing::info!(
+        symbols = hub.symbols().len(),
+        seq = follower.seq,
+        "copied the ingest node's state"
+    );
+    tokio::spawn(follower.run(batches, beats, links, shutdown));
+    Ok(Mirror {
+        hub,
+        symbol_feeds,
+        health,
+    })
+}
+
+/// A complete copy of the ingest node's state.
+#[derive(Debug)]
+struct State {
+    epoch: u64,
+    seq: u64,
+    rev: u64,
+    feeds: Vec<BusFeed>,
+    rows: Vec<SymbolRow>,
+    candles: Vec<(String, Interval, Vec<Candle>)>,
+}
+
+/// Why a state transfer failed.
+#[derive(Debug, thiserror::Error)]
+enum TransferError {
+    #[error("no answer from the ingest node within {0:?}")]
+    Timeout(Duration),
+    #[error("no ingest node is listening on the bus")]
+    NoResponders,
+    #[error("bus: {0}")]
+    Bus(String),
+    #[error("malformed state part: {0}")]
+    Malformed(String),
+    #[error("incomplete state: {0}")]
+    Incomplete(String),
+}
+
+/// One state transfer: request, then parts until `end`.
+async fn fetch_state(client: &Client, subjects: &Subjects) -> Result<State, TransferError> {
+    let bus = |e: &dyn std::fmt::Display| TransferError::Bus(e.to_string());
+    let inbox = client.new_inbox();
+    let mut parts = client.subscribe(inbox.clone()).await.map_err(|e| bus(&e))?;
+    client
+        .publish_with_reply(subjects.state.clone(), inbox, Default::default())
+        .await
+        .map_err(|e| bus(&e))?;
+    let mut head = None;
+    let mut rows = Vec::new();
+    let mut candles = Vec::new();
+    let mut received = 0;
+    loop {
+        let message = tokio::time::timeout(PART_TIMEOUT, parts.next())
+            .await
+            .map_err(|_| TransferError::Timeout(PART_TIMEOUT))?
+            .ok_or_else(|| TransferError::Bus("reply subscription closed".into()))?;
+        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Err(TransferError::NoResponders);
+        }
+        received += 1;
+        let part: StatePart = serde_json::from_slice(&message.payload)
+            .map_err(|e| TransferError::Malformed(e.to_string()))?;
+        match part {
+            StatePart::Head {
+                epoch,
+                seq,
+                rev,
+                feeds,
+                symbols,
+            } => head = Some((epoch, seq, rev, feeds, symbols)),
+            StatePart::Symbols { rows: more } => rows.extend(more),
+            StatePart::Candles {
+                symbol,
+                interval,
+                candles: bars,
+            } => candles.push((symbol, interval, bars)),
+            StatePart::End { parts: sent } if sent == received => break,
+            StatePart::End { parts: sent } => {
+                let message = format!("{sent} parts sent, {received} received");
+                return Err(TransferError::Incomplete(message));
+            }
+        }
+    }
+    let _ = parts.unsubscribe().await;
+    let Some((epoch, seq, rev, feeds, symbols)) = head else {
+        return Err(TransferError::Incomplete("no head part".into()));
+    };
+    if rows.len() != symbols {
+        let message = format!("{symbols} symbols announced, {} received", rows.len());
+        return Err(TransferError::Incomplete(message));
+    }
+    Ok(State {
+        epoch,
+        seq,
+        rev,
+        feeds,
+        rows,
+        candles,
+    })
+}
+
+/// [`fetch_state`] until it succeeds (with backoff) or `shutdown` fires.
+async fn fetch_until_copied(
+    client: &Client,
+    subjects: &Subjects,
+    metrics: &SharedMetrics,
+    shutdown: &CancellationToken,
+    mut on_error: impl FnMut(&TransferError),
+) -> Option<State> {
+    let backoff = Backoff {
+        base: Duration::from_millis(200),
+        max: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let mut attempt = 0;
+    loop {
+        let fetched = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            fetched = fetch_state(client, subjects) => fetched,
+        };
+        match fetched {
+            Ok(state) => {
+                metrics
+                    .bus_messages
+                    .with_label_values(&["state_received"])
+                    .inc();
+                return Some(state);
+            }
+            Err(e) => {
+                metrics.bus_errors.with_label_values(&["state"]).inc();
+                on_error(&e);
+            }
+        }
+        let delay = backoff.delay(attempt, &mut rand::rng());
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Applies the ingest node's batches to the local hub; owns the edge's view
+/// of the bus (see the module docs).
+struct Follower {
+    client: Client,
+    subjects: Subjects,
+    hub: Hub,
+    metrics: SharedMetrics,
+    heartbeat: Duration,
+    epoch: u64,
+    /// The newest ingest batch applied.
+    seq: u64,
+    rev: u64,
+    /// The ingest node's newest batch as of the previous heartbeat: if it is
+    /// still ahead of `seq` a heartbeat later, a batch was lost.
+    prev_beat_seq: Option<u64>,
+    last_heard: Instant,
+    ingest_gone: bool,
+    linked: bool,
+    /// The ingest node serves another symbol list than this edge's hub.
+    incompatible: bool,
+    health: watch::Sender<BusHealth>,
+}
+
+impl Follower {
+    async fn run(
+        mut self,
+        mut batches: Subscriber,
+        mut beats: Subscriber,
+        mut links: mpsc::UnboundedReceiver<Link>,
+        shutdown: CancellationToken,
+    ) {
+        let mut check = tokio::time::interval(self.heartbeat / 2);
+        loop {
+            let resync = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Some(message) = batches.next() => self.on_batch(&message.payload),
+                Some(message) = beats.next() => self.on_heartbeat(&message.payload),
+                Some(link) = links.recv() => self.on_link(link),
+                _ = check.tick() => {
+                    self.check_alive();
+                    None
+                }
+            };
+            if let Some(reason) = resync
+                && !self.resync(reason, &shutdown).await
+            {
+                return;
+            }
+        }
+    }
+
+    fn on_batch(&mut self, payload: &[u8]) -> Option<&'static str> {
+        let batch: BusBatch = match serde_json::from_slice(payload) {
+            Ok(batch) => batch,
+            Err(e) => {
+                // A lost batch shows as a gap in the next one.
+                self.metrics
+                    .bus_errors
+                    .with_label_values(&["batch_in"])
+                    .inc();
+                tracing::warn!(error = %e, "malformed batch on the bus");
+                return None;
+            }
+        };
+        self.metrics
+            .bus_messages
+            .with_label_values(&["batch_in"])
+            .inc();
+        self.last_heard = Instant::now();
+        if self.incompatible && batch.epoch == self.epoch {
+            return None;
+        }
+        if batch.epoch != self.epoch {
+            return Some("epoch");
+        }
+        if batch.seq <= self.seq {
+            return None;
+        }
+        if batch.seq != self.seq + 1 {
+            tracing::warn!(expected = self.seq + 1, got = batch.seq, "gap on the bus");
+            return Some("gap");
+        }
+        if batch.rev != self.rev {
+            return Some("rev");
+        }
+        let lag = (now_ms() - batch.ts).max(0) as f64 / 1000.0;
+        self.metrics.bus_lag_seconds.observe(lag);
+        let hub = &self.hub;
+        let mut changes = Vec::with_capacity(batch.changes.len());
+        for change in batch.changes {
+            let Some(id) = hub.lookup(&change.symbol) else {
+                return Some("universe");
+            };
+            changes.push((id, change));
+        }
+        let mut candles = Vec::with_capacity(batch.candles.len());
+        for c in batch.candles {
+            let Some(id) = hub.lookup(&c.symbol) else {
+                return Some("universe");
+            };
+            candles.push((id, c.interval, c.candle));
+        }
+        hub.publish_mirrored(batch.ts, changes, candles, false);
+        self.seq = batch.seq;
+        self.metrics.bus_seq.set(self.seq as i64);
+        None
+    }
+
+    fn on_heartbeat(&mut self, payload: &[u8]) -> Option<&'static str> {
+        let beat: Heartbeat = match serde_json::from_slice(payload) {
+            Ok(beat) => beat,
+            Err(e) => {
+                self.metrics
+                    .bus_errors
+                    .with_label_values(&["heartbeat_in"])
+                    .inc();
+                tracing::warn!(error = %e, "malformed heartbeat on the bus");
+                return None;
+            }
+        };
+        self.metrics
+            .bus_messages
+            .with_label_values(&["heartbeat_in"])
+            .inc();
+        self.last_heard = Instant::now();
+        if self.incompatible && beat.epoch == self.epoch {
+            return None;
+        }
+        if beat.epoch != self.epoch {
+            return Some("epoch");
+        }
+        if beat.rev != self.rev {
+            return Some("rev");
+        }
+        if self.prev_beat_seq.is_some_and(|prev| prev > self.seq) {
+            return Some("gap");
+        }
+        self.prev_beat_seq = Some(beat.seq);
+        if self.ingest_gone {
+            tracing::info!("the ingest node is back");
+            self.ingest_gone = false;
+        }
+        self.set_feeds(&beat.feeds);
+        self.set_health(BusHealth::Ok);
+        None
+    }
+
+    fn on_link(&mut self, link: Link) -> Option<&'static str> {
+        match (link, self.linked) {
+            (Link::Down, _) => {
+                self.linked = false;
+                self.all_stale("disconnected from the bus");
+                self.set_health(BusHealth::Down(
+                    "disconnected from the bus; reconnecting".into(),
+                ));
+                None
+            }
+            (Link::Up, false) => {
+                self.linked = true;
+                // Whatever was published meanwhile is lost: copy again.
+                Some("reconnect")
+            }
+            (Link::Up, true) => None,
+        }
+    }
+
+    fn check_alive(&mut self) {
+        let silent = self.last_heard.elapsed();
+        if self.ingest_gone || silent < self.heartbeat * MISSED_HEARTBEATS {
+            return;
+        }
+        self.ingest_gone = true;
+        let reason = format!(
+            "no heartbeat from the ingest node for {:.1} s",
+            silent.as_secs_f64()
+        );
+        tracing::warn!("{reason}; serving the last state as stale");
+        self.all_stale(&reason);
+        self.set_health(BusHealth::Down(reason));
+    }
+
+    fn all_stale(&self, why: &str) {
+        for id in 0..self.hub.feeds().len() {
+            self.hub.set_feed_state(id, FeedState::Stale);
+            self.hub.set_feed_error(id, why.to_owned());
+        }
+    }
+
+    fn set_feeds(&self, feeds: &[BusFeed]) {
+        for (id, feed) in feeds.iter().enumerate() {
+            self.hub.set_feed_state(id, feed.state);
+            if let Some(error) = &feed.error {
+                self.hub.set_feed_error(id, error.clone());
+            }
+        }
+    }
+
+    fn set_health(&self, health: BusHealth) {
+        self.health.send_if_modified(|h| {
+            let changed = *h != health;
+            *h = health;
+            changed
+        });
+    }
+
+    /// Copies the state again and publishes the difference to sessions.
+    /// False when shutdown came first.
+    async fn resync(&mut self, reason: &'static str, shutdown: &CancellationToken) -> bool {
+        tracing::info!(reason, "resyncing from the ingest node");
+        self.metrics.bus_resyncs.with_label_values(&[reason]).inc();
+        let health = self.health.clone();
+        let hub = self.hub.clone();
+        let fetched =
+            fetch_until_copied(&self.client, &self.subjects, &self.metrics, shutdown, |e| {
+                tracing::warn!(error = %e, "cannot copy the ingest node's state");
+                for id in 0..hub.feeds().len() {
+                    hub.set_feed_state(id, FeedState::Stale);
+                }
+                health.send_replace(BusHealth::Down(format!(
+                    "cannot copy the ingest node's state: {e}"
+                )));
+            })
+            .await;
+        let Some(state) = fetched else {
+            return false;
+        };
+        self.install(state, true);
+        true
+    }
+
+    /// Makes the hub equal to `state`: one batch with every quote that
+    /// differs (sessions apply it like any diff), candle history replaced.
+    fn install(&mut self, state: State, resync: bool) {
+        let hub = self.hub.clone();
+        self.epoch = state.epoch;
+        self.seq = state.seq;
+        self.rev = state.rev;
+        self.prev_beat_seq = None;
+        self.last_heard = Instant::now();
+        self.ingest_gone = false;
+        let same_universe = state.rows.len() == hub.symbols().len()
+            && state
+                .rows
+                .iter()
+                .zip(hub.symbols())
+                .all(|(row, info)| row.info.symbol == info.symbol);
+        if !same_universe {
+            self.incompatible = true;
+            let reason = format!(
+                "the ingest node now serves {} symbols, not the {} this edge started with; restart this edge",
+                state.rows.len(),
+                hub.symbols().len()
+            );
+            tracing::error!("{reason}");
+            self.all_stale(&reason);
+            self.set_health(BusHealth::Down(reason));
+            return;
+        }
+        self.incompatible = false;
+        let mut bars: Vec<[Vec<Candle>; 4]> = vec![Default::default(); hub.symbols().len()];
+        for (symbol, interval, candles) in state.candles {
+            if let Some(id) = hub.lookup(&symbol) {
+                bars[id][interval.index()] = candles;
+            }
+        }
+        for (id, series) in bars.iter().enumerate() {
+            for interval in Interval::ALL {
+                hub.replace_candles(id, interval, &series[interval.index()]);
+            }
+        }
+        let (_, current) = hub.state();
+        let changes: Vec<(SymbolId, Change)> = state
+            .rows
+            .iter()
+            .zip(current)
+            .enumerate()
+            .filter_map(|(id, (row, old))| {
+                let new = row.quote.as_ref()?;
+                let change = match old {
+                    Some(old) => old.diff(new)?,
+                    None => Change::full(new),
+                };
+                Some((id, change))
+            })
+            .collect();
+        hub.publish_mirrored(now_ms(), changes, Vec::new(), resync);
+        self.metrics.bus_seq.set(self.seq as i64);
+        self.set_feeds(&state.feeds);
+        self.set_health(if self.linked {
+            BusHealth::Ok
+        } else {
+            BusHealth::Down("disconnected from the bus; reconnecting".into())
+        });
+    }
+}

@@ -1,0 +1,265 @@
+//! The ingest node's side of the bus: publish batches and heartbeats, answer
+//! state requests. Three tasks, none of which can hold up the hub: they read
+//! what the hub published, as sessions do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::Interval;
+use async_nats::Client;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    BusBatch, BusCandle, BusError, BusFeed, BusHealth, Heartbeat, Link, SYMBOLS_PER_PART,
+    StatePart, Subjects, SymbolRow,
+};
+use crate::candles::CAPACITY;
+use crate::hub::{Hub, Lagged};
+
+/// What the ingest tasks share.
+#[derive(Clone)]
+struct Ingest {
+    client: Client,
+    hub: Hub,
+    subjects: Arc<Subjects>,
+    epoch: u64,
+    /// The feed each symbol comes from, by symbol id.
+    symbol_feeds: Arc<[String]>,
+}
+
+/// Connects to the bus and starts publishing `hub`. Returns the bus health
+/// for `/readyz` (down while NATS is unreachable).
+pub async fn start(
+    url: &str,
+    prefix: &str,
+    heartbeat: Duration,
+    hub: Hub,
+    symbol_feeds: Arc<[String]>,
+    shutdown: CancellationToken,
+) -> Result<watch::Receiver<BusHealth>, BusError> {
+    let metrics = hub.metrics_handle();
+    let (client, links) = super::connect(url, &super::client_name("ingest"), &metrics).await?;
+    let subjects = Arc::new(Subjects::new(prefix));
+    let requests = client
+        .subscribe(subjects.state.clone())
+        .await
+        .map_err(|e| BusError::Subscribe(e.to_string()))?;
+    let epoch = rand::random::<u64>() >> 11; // exact in every JSON reader
+    tracing::info!(epoch, bus = %url, subject = %prefix, "publishing to the bus");
+    let ingest = Ingest {
+        client,
+        hub,
+        subjects,
+        epoch,
+        symbol_feeds,
+    };
+    let (health_tx, health) = watch::channel(BusHealth::Down("connecting to the bus".into()));
+    tokio::spawn(track_link(links, health_tx, shutdown.clone()));
+    tokio::spawn(ingest.clone().publish_batches(shutdown.clone()));
+    tokio::spawn(
+        ingest
+            .clone()
+            .publish_heartbeats(heartbeat, shutdown.clone()),
+    );
+    tokio::spawn(ingest.serve_state(requests, shutdown));
+    Ok(health)
+}
+
+async fn track_link(
+    mut links: mpsc::UnboundedReceiver<Link>,
+    health: watch::Sender<BusHealth>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let link = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            link = links.recv() => link,
+        };
+        let state = match link {
+            Some(Link::Up) => BusHealth::Ok,
+            Some(Link::Down) => BusHealth::Down("disconnected from the bus; reconnecting".into()),
+            None => return,
+        };
+        health.send_replace(state);
+    }
+}
+
+impl Ingest {
+    async fn publish<T: Serialize>(&self, subject: &str, kind: &str, value: &T) -> bool {
+        let metrics = self.hub.metrics();
+        let payload = match serde_json::to_vec(value) {
+            Ok(bytes) => bytes.into(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a bus message");
+                return false;
+            }
+        };
+        match self.client.publish(subject.to_owned(), payload).await {
+            Ok(()) => {
+                metrics.bus_messages.with_label_values(&[kind]).inc();
+                true
+            }
+            Err(e) => {
+                metrics.bus_errors.with_label_values(&[kind]).inc();
+                tracing::warn!(error = %e, kind, "bus publish failed");
+                false
+            }
+        }
+    }
+
+    /// Every batch the hub publishes, in order. If this task falls further
+    /// behind than the hub keeps, edges see the gap and resync.
+    async fn publish_batches(self, shutdown: CancellationToken) {
+        let mut head = self.hub.watch_head();
+        let mut last = *head.borrow_and_update();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = head.changed() => if changed.is_err() { return },
+            }
+            let batches = match self.hub.batches_after(last) {
+                Ok(batches) => batches,
+                Err(Lagged) => {
+                    tracing::warn!("bus publisher fell behind the hub; edges will resync");
+                    last = *head.borrow_and_update();
+                    continue;
+                }
+            };
+            for batch in batches {
+                last = batch.no;
+                let symbols = self.hub.symbols();
+                let message = BusBatch {
+                    epoch: self.epoch,
+                    seq: batch.no,
+                    rev: self.hub.rev(),
+                    ts: batch.ts,
+                    changes: batch.entries.iter().map(|e| e.change.clone()).collect(),
+                    candles: batch
+                        .candles
+                        .iter()
+                        .map(|c| BusCandle {
+                            symbol: symbols[c.id].symbol.clone(),
+                            interval: c.interval,
+                            candle: c.candle,
+                        })
+                        .collect(),
+                };
+                if self
+                    .publish(&self.subjects.batch, "batch_out", &message)
+                    .await
+                {
+                    self.hub.metrics().bus_seq.set(batch.no as i64);
+                }
+            }
+        }
+    }
+
+    fn heartbeat(&self) -> Heartbeat {
+        Heartbeat {
+            epoch: self.epoch,
+            seq: *self.hub.watch_head().borrow(),
+            rev: self.hub.rev(),
+            feeds: self.hub.feeds().into_iter().map(BusFeed::from).collect(),
+        }
+    }
+
+    /// A heartbeat on a fixed cadence and at every feed state change.
+    async fn publish_heartbeats(self, every: Duration, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut feeds = self.hub.feed_states();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+                changed = feeds.changed() => if changed.is_err() { return },
+            }
+            feeds.borrow_and_update();
+            let beat = self.heartbeat();
+            self.publish(&self.subjects.heartbeat, "heartbeat_out", &beat)
+                .await;
+        }
+    }
+
+    /// Answers each state request on its reply subject; see [`StatePart`].
+    async fn serve_state(self, mut requests: async_nats::Subscriber, shutdown: CancellationToken) {
+        loop {
+            let request = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                request = requests.next() => request,
+            };
+            let Some(request) = request else { return };
+            let Some(reply) = request.reply else {
+                tracing::debug!("state request without a reply subject");
+                continue;
+            };
+            // One transfer at a time per ingest node: a crowd of edges
+            // starting together is served in turn, not all at once.
+            self.send_state(reply.as_str()).await;
+        }
+    }
+
+    async fn send_state(&self, reply: &str) {
+        let hub = &self.hub;
+        // The history revision before the quotes and bars it covers: a
+        // backfill racing this copy makes the edge copy again.
+        let rev = hub.rev();
+        let (seq, quotes) = hub.state();
+        let mut parts = 1;
+        let head = StatePart::Head {
+            epoch: self.epoch,
+            seq,
+            rev,
+            feeds: hub.feeds().into_iter().map(BusFeed::from).collect(),
+            symbols: quotes.len(),
+        };
+        if !self.publish(reply, "state_served", &head).await {
+            return;
+        }
+        let rows: Vec<SymbolRow> = hub
+            .symbols()
+            .iter()
+            .zip(quotes)
+            .zip(self.symbol_feeds.iter())
+            .map(|((info, quote), feed)| SymbolRow {
+                info: info.clone(),
+                feed: feed.clone(),
+                quote,
+            })
+            .collect();
+        for chunk in rows.chunks(SYMBOLS_PER_PART) {
+            let part = StatePart::Symbols {
+                rows: chunk.to_vec(),
+            };
+            if !self.publish(reply, "state_served", &part).await {
+                return;
+            }
+            parts += 1;
+        }
+        for (id, info) in hub.symbols().iter().enumerate() {
+            for interval in Interval::ALL {
+                let candles = hub.candles(id, interval, CAPACITY);
+                if candles.is_empty() {
+                    continue;
+                }
+                let part = StatePart::Candles {
+                    symbol: info.symbol.clone(),
+                    interval,
+                    candles,
+                };
+                if !self.publish(reply, "state_served", &part).await {
+                    return;
+                }
+                parts += 1;
+            }
+        }
+        parts += 1;
+        self.publish(reply, "state_served", &StatePart::End { parts })
+            .await;
+        tracing::info!(seq, parts, "sent the state to an edge");
+    }
+}

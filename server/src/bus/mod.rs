@@ -1,0 +1,302 @@
+//! The bus between one ingest node and many edge nodes, over NATS.
+//!
+//! The ingest node runs the feeds and the hub; every edge mirrors that hub
+//! and serves browsers from its copy. Subjects, under a prefix
+//! (`--bus-subject`, default `tickertape`):
+//!
+//! - `<prefix>.batch`: each batch the ingest hub publishes, as a [`BusBatch`]:
+//!   the quote changes and every candle bar the interval changed.
+//! - `<prefix>.heartbeat`: a [`Heartbeat`] every `--bus-heartbeat-ms` and at
+//!   each feed state change; an edge that misses three calls the ingest
+//!   node gone and marks every feed stale.
+//! - `<prefix>.state`: request/reply. An edge sends an empty request; the
+//!   ingest node answers on the request's reply subject with a stream of
+//!   [`StatePart`]s (`head`, the symbol table in chunks, one message per
+//!   candle series, `end`), each well under NATS's 1 MB payload limit.
+//!
+//! Numbers that keep the copies exact: `epoch` is random per ingest process,
+//! `seq` is the ingest hub's batch number (consecutive within an epoch), and
+//! `rev` counts rewrites of candle history (backfills), which batches do not
+//! carry. An edge copies the whole state again (a resync) when it starts,
+//! when `epoch` or `rev` changes, when `seq` skips, and after reconnecting.
+
+pub mod edge;
+pub mod ingest;
+
+use std::time::Duration;
+
+use app::protocol::{Candle, Change, FeedState, Interval, Quote, SymbolInfo};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::hub::FeedStatus;
+use crate::metrics::Metrics;
+
+/// One ingest batch on the bus.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusBatch {
+    pub epoch: u64,
+    pub seq: u64,
+    pub rev: u64,
+    /// The batch's server time, Unix milliseconds (the diff's `ts`).
+    pub ts: i64,
+    pub changes: Vec<Change>,
+    pub candles: Vec<BusCandle>,
+}
+
+/// A bar as it stands after a batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusCandle {
+    pub symbol: String,
+    pub interval: Interval,
+    pub candle: Candle,
+}
+
+/// The ingest node is alive; its newest batch and its feeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub epoch: u64,
+    pub seq: u64,
+    pub rev: u64,
+    pub feeds: Vec<BusFeed>,
+}
+
+/// A feed's name and state, as the ingest node reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusFeed {
+    pub name: String,
+    pub state: FeedState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<FeedStatus> for BusFeed {
+    fn from(f: FeedStatus) -> BusFeed {
+        BusFeed {
+            name: f.name,
+            state: f.state,
+            error: f.error,
+        }
+    }
+}
+
+/// One message of a state transfer; see the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "part", rename_all = "snake_case")]
+pub enum StatePart {
+    /// The quotes of the symbol rows that follow are current as of `seq`.
+    Head {
+        epoch: u64,
+        seq: u64,
+        rev: u64,
+        feeds: Vec<BusFeed>,
+        /// Symbol rows that follow, in universe order.
+        symbols: usize,
+    },
+    Symbols {
+        rows: Vec<SymbolRow>,
+    },
+    /// One series' bars, oldest first (series without bars are not sent).
+    Candles {
+        symbol: String,
+        interval: Interval,
+        candles: Vec<Candle>,
+    },
+    /// Every part has been sent; `parts` counts them, this one included.
+    End {
+        parts: usize,
+    },
+}
+
+/// One symbol of the universe: who feeds it and its quote, if it has one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SymbolRow {
+    #[serde(flatten)]
+    pub info: SymbolInfo,
+    pub feed: String,
+    pub quote: Option<Quote>,
+}
+
+/// Symbol rows per `symbols` part: about 300 bytes each, so ~150 KB.
+pub const SYMBOLS_PER_PART: usize = 500;
+
+/// The subjects of one cluster.
+#[derive(Clone, Debug)]
+pub struct Subjects {
+    pub batch: String,
+    pub heartbeat: String,
+    pub state: String,
+}
+
+impl Subjects {
+    pub fn new(prefix: &str) -> Subjects {
+        Subjects {
+            batch: format!("{prefix}.batch"),
+            heartbeat: format!("{prefix}.heartbeat"),
+            state: format!("{prefix}.state"),
+        }
+    }
+}
+
+/// How this node's link to the bus is doing, for `/readyz`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusHealth {
+    Ok,
+    /// Why this node is not serving current data.
+    Down(String),
+}
+
+/// Shared view of [`BusHealth`].
+pub type HealthWatch = watch::Receiver<BusHealth>;
+
+/// Connection events from the NATS client, for the task that reacts to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Up,
+    Down,
+}
+
+/// Could not start on the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("bus: {0}")]
+    Subscribe(String),
+    #[error("stopped before the ingest node's state arrived")]
+    Stopped,
+}
+
+/// Connects to NATS in the background (retrying forever with backoff, also
+/// for the first connection). Link changes arrive on the returned channel.
+pub async fn connect(
+    url: &str,
+    name: &str,
+    metrics: &std::sync::Arc<Metrics>,
+) -> Result<(async_nats::Client, mpsc::UnboundedReceiver<Link>), BusError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let metrics_cb = metrics.clone();
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(3))
+        .reconnect_delay_callback(|attempt| reconnect_delay(attempt as u32))
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            let metrics = metrics_cb.clone();
+            async move {
+                let link = match event {
+                    async_nats::Event::Connected => Some(Link::Up),
+                    async_nats::Event::Disconnected | async_nats::Event::Closed => Some(Link::Down),
+                    other => {
+                        tracing::warn!(event = %other, "bus");
+                        None
+                    }
+                };
+                if let Some(link) = link {
+                    tracing::info!(?link, "bus connection");
+                    metrics.bus_connected.set(i64::from(link == Link::Up));
+                    let _ = tx.send(link);
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|e| BusError::Connect {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })?;
+    Ok((client, rx))
+}
+
+/// Exponential from 100 ms to 5 s with jitter, like the feed supervisor.
+fn reconnect_delay(attempt: u32) -> Duration {
+    let backoff = crate::feed::Backoff {
+        base: Duration::from_millis(100),
+        max: Duration::from_secs(5),
+        ..Default::default()
+    };
+    backoff.delay(attempt, &mut rand::rng())
+}
+
+/// The node name NATS shows in its monitoring, e.g. `tickertape-edge-4242`.
+fn client_name(role: &str) -> String {
+    format!("tickertape-{role}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_parts_are_tagged_and_round_trip() {
+        let part = StatePart::Symbols {
+            rows: vec![SymbolRow {
+                info: SymbolInfo {
+                    symbol: "AAPL".into(),
+                    name: "Apple Inc.".into(),
+                    currency: "USD".into(),
+                },
+                feed: "sim".into(),
+                quote: None,
+            }],
+        };
+        let json = serde_json::to_string(&part).unwrap();
+        assert_eq!(
+            json,
+            r#"{"part":"symbols","rows":[{"symbol":"AAPL","name":"Apple Inc.","currency":"USD","feed":"sim","quote":null}]}"#
+        );
+        assert_eq!(serde_json::from_str::<StatePart>(&json).unwrap(), part);
+        let end: StatePart = serde_json::from_str(r#"{"part":"end","parts":7}"#).unwrap();
+        assert_eq!(end, StatePart::End { parts: 7 });
+    }
+
+    #[test]
+    fn a_full_symbol_table_part_stays_far_below_the_nats_payload_limit() {
+        let quote = Quote {
+            symbol: "SYNTH12345".into(),
+            last: 12345.678,
+            bid: 12345.67,
+            ask: 12345.69,
+            open: 12000.01,
+            high: 12999.99,
+            low: 11999.99,
+            prev_close: 12001.5,
+            volume: 123_456_789,
+            ts: 1_790_000_000_000,
+        };
+        let row = SymbolRow {
+            info: SymbolInfo {
+                symbol: "SYNTH12345".into(),
+                name: "Synthetic Holdings 12345 Incorporated".into(),
+                currency: "USD".into(),
+            },
+            feed: "sim".into(),
+            quote: Some(quote),
+        };
+        let part = StatePart::Symbols {
+            rows: vec![row; SYMBOLS_PER_PART],
+        };
+        let bytes = serde_json::to_vec(&part).unwrap().len();
+        assert!(bytes < 512 * 1024, "{bytes} bytes");
+        let bars = vec![
+            Candle {
+                t: 1_790_000_000_000,
+                o: 12345.678,
+                h: 12345.678,
+                l: 12345.678,
+                c: 12345.678,
+                v: 123_456_789,
+            };
+            crate::candles::CAPACITY
+        ];
+        let series = StatePart::Candles {
+            symbol: "SYNTH12345".into(),
+            interval: Interval::S1,
+            candles: bars,
+        };
+        let bytes = serde_json::to_vec(&series).unwrap().len();
+        assert!(bytes < 512 * 1024, "{bytes} bytes");
+    }
+}
