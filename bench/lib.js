@@ -42,5 +42,16 @@ function launchChromium() {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-module.exports = { root, startServer, launchChromium, median };
+/** `--name value` pairs from the command line. */
+function parseArgs() {
+  const argv = process.argv.slice(2);
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith("--")) out[argv[i].slice(2)] = argv[i + 1]?.startsWith("--") || argv[i + 1] === undefined ? true : argv[++i];
+  }
+  return out;
+}
+
+module.exports = { root, startServer, launchChromium, median, sleep, freePort, parseArgs };

@@ -35,11 +35,12 @@ class Process {
     throw new Error(`${what} did not start:\n${this.log}`);
   }
 
+  /** SIGTERM: each stops at once, and nginx's master takes its workers along (SIGKILL would orphan them). */
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
+    child.kill("SIGTERM");
     await exited;
   }
 }
