@@ -1,6 +1,7 @@
 import { expect, test } from "@playwright/test";
 import { Nats, Nginx } from "./cluster";
 import { Server, startServer } from "./server";
+import { expectPricesToMove } from "./page";
 
 /** Open WebSocket sessions on a node, from its /metrics. */
 async function connections(server: Server): Promise<number> {
@@ -39,11 +40,7 @@ test("through nginx: an edge killed under an open page, live again on the other 
     await expect.poll(() => connections(surviving)).toBe(1);
 
     // Prices still move, from the surviving edge, in the same page.
-    const lastCells = page.locator("table.quotes td.last");
-    const before = await lastCells.allInnerTexts();
-    await expect
-      .poll(async () => (await lastCells.allInnerTexts()).filter((t, i) => t !== before[i]).length, { timeout: 5_000 })
-      .toBeGreaterThan(0);
+    await expectPricesToMove(page);
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(7);
   } finally {
     for (const s of started.reverse()) await s.stop();

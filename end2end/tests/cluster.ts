@@ -21,7 +21,7 @@ class Process {
   private child?: ChildProcess;
   log = "";
 
-  async start(binary: string, args: string[], ready: (log: string) => boolean, what: string): Promise<void> {
+  async start(binary: string, args: string[], ready: (log: string) => boolean | Promise<boolean>, what: string): Promise<void> {
     const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     child.stdout?.on("data", (d) => (this.log += d));
     child.stderr?.on("data", (d) => (this.log += d));

@@ -1,5 +1,6 @@
 import { expect, test } from "@playwright/test";
 import { Server, freePort } from "./server";
+import { expectPricesToMove } from "./page";
 
 test("a server restart under an open page: reconnecting, then live again without a reload", async ({ page }) => {
   const port = await freePort();
@@ -18,11 +19,7 @@ test("a server restart under an open page: reconnecting, then live again without
 
     second = await new Server(port, ["--seed", "2"]).start();
     await expect(badge).toHaveText("Live", { timeout: 20_000 });
-    const lastCells = page.locator("table.quotes td.last");
-    const before = await lastCells.allInnerTexts();
-    await expect
-      .poll(async () => (await lastCells.allInnerTexts()).filter((t, i) => t !== before[i]).length, { timeout: 5_000 })
-      .toBeGreaterThan(0);
+    await expectPricesToMove(page);
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
   } finally {
     await first.stop();

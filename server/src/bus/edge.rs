@@ -277,24 +277,26 @@ impl Follower {
         }
     }
 
-    fn on_batch(&mut self, payload: &[u8]) -> Option<&'static str> {
-        let batch: BusBatch = match serde_json::from_slice(payload) {
-            Ok(batch) => batch,
-            Err(e) => {
-                // A lost batch shows as a gap in the next one.
-                self.metrics
-                    .bus_errors
-                    .with_label_values(&["batch_in"])
-                    .inc();
-                tracing::warn!(error = %e, "malformed batch on the bus");
-                return None;
+    /// Decodes a message from the ingest node: counted, and proof that it
+    /// is alive; a malformed one is counted and dropped (a lost batch shows
+    /// as a gap in the next one).
+    fn decode<T: serde::de::DeserializeOwned>(&mut self, payload: &[u8], kind: &str) -> Option<T> {
+        match serde_json::from_slice(payload) {
+            Ok(value) => {
+                self.metrics.bus_messages.with_label_values(&[kind]).inc();
+                self.last_heard = Instant::now();
+                Some(value)
             }
-        };
-        self.metrics
-            .bus_messages
-            .with_label_values(&["batch_in"])
-            .inc();
-        self.last_heard = Instant::now();
+            Err(e) => {
+                self.metrics.bus_errors.with_label_values(&[kind]).inc();
+                tracing::warn!(error = %e, kind, "malformed message on the bus");
+                None
+            }
+        }
+    }
+
+    fn on_batch(&mut self, payload: &[u8]) -> Option<&'static str> {
+        let batch: BusBatch = self.decode(payload, "batch_in")?;
         if self.incompatible && batch.epoch == self.epoch {
             return None;
         }
@@ -335,22 +337,7 @@ impl Follower {
     }
 
     fn on_heartbeat(&mut self, payload: &[u8]) -> Option<&'static str> {
-        let beat: Heartbeat = match serde_json::from_slice(payload) {
-            Ok(beat) => beat,
-            Err(e) => {
-                self.metrics
-                    .bus_errors
-                    .with_label_values(&["heartbeat_in"])
-                    .inc();
-                tracing::warn!(error = %e, "malformed heartbeat on the bus");
-                return None;
-            }
-        };
-        self.metrics
-            .bus_messages
-            .with_label_values(&["heartbeat_in"])
-            .inc();
-        self.last_heard = Instant::now();
+        let beat: Heartbeat = self.decode(payload, "heartbeat_in")?;
         if self.incompatible && beat.epoch == self.epoch {
             return None;
         }
