@@ -21,6 +21,7 @@ pub mod format;
 pub mod protocol;
 pub mod selection;
 pub mod store;
+pub mod table;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};

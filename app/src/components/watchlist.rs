@@ -1,5 +1,7 @@
 //! The live quote table: one row per symbol, one reactive cell per field.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 use crate::connection::Link;
@@ -7,6 +9,9 @@ use crate::format;
 use crate::protocol::FeedState;
 use crate::selection::Selection;
 use crate::store::{Flash, QuoteStore, Row};
+#[cfg(feature = "hydrate")]
+use crate::table;
+use crate::table::{Sort, SortKey, arrange};
 
 /// Height of one table row in CSS pixels (`.quotes tbody tr` in the CSS).
 const ROW_HEIGHT: f64 = 35.0;
@@ -28,57 +33,177 @@ pub fn window(len: usize, scroll_top: f64, viewport: Option<f64>) -> (usize, usi
     (first.saturating_sub(OVERSCAN).min(end), end)
 }
 
+/// The table's columns: header text, CSS class, sort key (none: not sortable).
+const COLUMNS: [(&str, &str, Option<SortKey>); 12] = [
+    ("Symbol", "sym", Some(SortKey::Symbol)),
+    ("Name", "name", Some(SortKey::Name)),
+    ("Last", "num", Some(SortKey::Last)),
+    ("Chg", "num", Some(SortKey::Change)),
+    ("Chg %", "num", Some(SortKey::ChangePct)),
+    ("30 min", "spark", None),
+    ("Bid", "num", Some(SortKey::Bid)),
+    ("Ask", "num", Some(SortKey::Ask)),
+    ("High", "num", Some(SortKey::High)),
+    ("Low", "num", Some(SortKey::Low)),
+    ("Volume", "num", Some(SortKey::Volume)),
+    ("Time", "num time", Some(SortKey::Time)),
+];
+
+/// How often a table sorted by a live column re-sorts (never while the
+/// pointer is over it, so rows do not move under the pointer).
+#[cfg(feature = "hydrate")]
+const RESORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The table's search, sort and keyboard cursor.
+#[derive(Clone, Copy)]
+struct TableState {
+    query: RwSignal<String>,
+    sort: RwSignal<Option<Sort>>,
+    /// The row the arrow keys are on (the charted row until they move).
+    cursor: RwSignal<Option<Arc<str>>>,
+    /// Bumped to re-sort by live values.
+    refresh: RwSignal<u64>,
+    hovering: RwSignal<bool>,
+    help: RwSignal<bool>,
+}
+
 #[component]
 pub fn Watchlist() -> impl IntoView {
     let store = expect_context::<QuoteStore>();
+    let state = TableState {
+        query: RwSignal::new(String::new()),
+        sort: RwSignal::new(None),
+        cursor: RwSignal::new(None),
+        refresh: RwSignal::new(0),
+        hovering: RwSignal::new(false),
+        help: RwSignal::new(false),
+    };
+    provide_context(state);
+    // The symbols shown, in order. Values are read untracked: live prices
+    // re-sort only when `refresh` says so.
+    let shown: Memo<Vec<Arc<str>>> = Memo::new(move |_| {
+        state.refresh.track();
+        let (query, sort) = (state.query.get(), state.sort.get());
+        store.rows.with(|rows| {
+            let names: Vec<Arc<str>> = rows.iter().map(|r| r.name.get_untracked()).collect();
+            let quotes = rows.iter().zip(&names).map(|(r, n)| (r.quote(), &**n));
+            let order = arrange(quotes.collect(), &query, sort);
+            order
+                .iter()
+                .filter_map(|symbol| store.row(symbol).map(|r| r.symbol))
+                .collect()
+        })
+    });
     let scroller = NodeRef::<leptos::html::Div>::new();
+    let search = NodeRef::<leptos::html::Input>::new();
     let scroll_top = RwSignal::new(0.0);
     let viewport = RwSignal::new(None::<f64>);
-    let range =
-        Memo::new(move |_| window(store.rows.with(Vec::len), scroll_top.get(), viewport.get()));
+    let range = Memo::new(move |_| window(shown.with(Vec::len), scroll_top.get(), viewport.get()));
     let visible = move || {
         let (start, end) = range.get();
-        store.rows.with(|rows| rows[start..end].to_vec())
+        shown.with(|symbols| {
+            symbols[start..end]
+                .iter()
+                .filter_map(|s| store.row(s))
+                .collect::<Vec<_>>()
+        })
     };
     let pad = move |above: bool| {
         let (start, end) = range.get();
         let rows = if above {
             start
         } else {
-            store.rows.with(Vec::len) - end
+            shown.with(Vec::len) - end
         };
         format!("height: {}px", rows as f64 * ROW_HEIGHT)
     };
     #[cfg(feature = "hydrate")]
-    measure(scroller, viewport);
+    {
+        measure(scroller, viewport);
+        keyboard(state, shown, expect_context(), scroller, search);
+        let _ = set_interval_with_handle(
+            move || {
+                let live = state.sort.get_untracked().is_some_and(|s| s.key.is_live());
+                if live && !state.hovering.get_untracked() {
+                    state.refresh.update(|n| *n += 1);
+                }
+            },
+            RESORT_EVERY,
+        );
+    }
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
             scroll_top.set(f64::from(el.scroll_top()));
         }
     };
+    let count = move || {
+        let (shown, all) = (shown.with(Vec::len), store.rows.with(Vec::len));
+        if shown == all {
+            format!("{all} symbols")
+        } else {
+            format!("{shown} of {all} symbols")
+        }
+    };
+    let headers = COLUMNS
+        .into_iter()
+        .map(|(label, class, key)| match key {
+            Some(key) => view! {
+                <th scope="col" class=class aria-sort=move || Sort::aria(state.sort.get(), key)>
+                    <button type="button" class="sort" on:click=move |_| {
+                        state.sort.update(|s| *s = Some(Sort::clicked(*s, key)));
+                    }>
+                        {label}
+                        <span class="sort-mark" aria-hidden="true">
+                            {move || match Sort::aria(state.sort.get(), key) {
+                                "ascending" => "▲",
+                                "descending" => "▼",
+                                _ => "",
+                            }}
+                        </span>
+                    </button>
+                </th>
+            }
+            .into_any(),
+            None => view! { <th scope="col" class=class>{label}</th> }.into_any(),
+        })
+        .collect_view();
     view! {
         <section class="panel watchlist" aria-labelledby="watchlist-title">
             <div class="panel-head">
                 <h2 id="watchlist-title">"Quotes"</h2>
-                <span class="muted">{move || format!("{} symbols", store.rows.with(Vec::len))}</span>
+                <span class="muted" aria-live="polite">{count}</span>
+                <input
+                    type="search"
+                    class="search"
+                    node_ref=search
+                    placeholder="Search symbol or name"
+                    aria-label="Search symbols (press /)"
+                    aria-keyshortcuts="/"
+                    autocomplete="off"
+                    spellcheck="false"
+                    prop:value=move || state.query.get()
+                    on:input=move |e| state.query.set(event_target_value(&e))
+                />
+                <button
+                    type="button"
+                    class="icon-button keys-button"
+                    aria-label="Keyboard shortcuts"
+                    aria-keyshortcuts="?"
+                    on:click=move |_| state.help.update(|h| *h = !*h)
+                >
+                    "?"
+                </button>
             </div>
-            <div class="table-wrap" node_ref=scroller on:scroll=on_scroll>
+            <div
+                class="table-wrap"
+                node_ref=scroller
+                on:scroll=on_scroll
+                on:pointerenter=move |_| state.hovering.set(true)
+                on:pointerleave=move |_| state.hovering.set(false)
+            >
                 <table class="quotes">
                     <thead>
-                        <tr>
-                            <th scope="col" class="sym">"Symbol"</th>
-                            <th scope="col" class="name">"Name"</th>
-                            <th scope="col" class="num">"Last"</th>
-                            <th scope="col" class="num">"Chg"</th>
-                            <th scope="col" class="num">"Chg %"</th>
-                            <th scope="col" class="spark">"30 min"</th>
-                            <th scope="col" class="num">"Bid"</th>
-                            <th scope="col" class="num">"Ask"</th>
-                            <th scope="col" class="num">"High"</th>
-                            <th scope="col" class="num">"Low"</th>
-                            <th scope="col" class="num">"Volume"</th>
-                            <th scope="col" class="num time">"Time"</th>
-                        </tr>
+                        <tr>{headers}</tr>
                     </thead>
                     <tbody>
                         <tr class="spacer" aria-hidden="true" style=move || pad(true)></tr>
@@ -88,9 +213,169 @@ pub fn Watchlist() -> impl IntoView {
                         <tr class="spacer" aria-hidden="true" style=move || pad(false)></tr>
                     </tbody>
                 </table>
+                <Show when=move || shown.with(Vec::is_empty) && !state.query.with(String::is_empty)>
+                    <p class="empty">
+                        {move || format!("No symbol matches “{}”.", state.query.get().trim())}
+                    </p>
+                </Show>
             </div>
+            <KeyHelp />
         </section>
     }
+}
+
+/// The `?` overlay: every key the table answers.
+#[component]
+fn KeyHelp() -> impl IntoView {
+    let state = expect_context::<TableState>();
+    let keys = [
+        ("/", "Search symbols"),
+        ("↓  j", "Next row"),
+        ("↑  k", "Previous row"),
+        ("Enter", "Chart the row"),
+        ("Esc", "Clear the search, close this"),
+        ("?", "Show or hide these keys"),
+    ];
+    view! {
+        <Show when=move || state.help.get()>
+            <div class="overlay" on:click=move |_| state.help.set(false)>
+                <div
+                    class="keys-dialog panel"
+                    role="dialog"
+                    aria-modal="true"
+                    aria-labelledby="keys-title"
+                    on:click=|e| e.stop_propagation()
+                >
+                    <h2 id="keys-title">"Keyboard shortcuts"</h2>
+                    <dl>
+                        {keys
+                            .into_iter()
+                            .map(|(key, what)| view! {
+                                <dt><kbd>{key}</kbd></dt>
+                                <dd>{what}</dd>
+                            })
+                            .collect_view()}
+                    </dl>
+                    <button type="button" class="close" on:click=move |_| state.help.set(false)>
+                        "Close"
+                    </button>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+/// The table's keys, anywhere on the page (see [`KeyHelp`]).
+#[cfg(feature = "hydrate")]
+fn keyboard(
+    state: TableState,
+    shown: Memo<Vec<Arc<str>>>,
+    selection: Selection,
+    scroller: NodeRef<leptos::html::Div>,
+    search: NodeRef<leptos::html::Input>,
+) {
+    use wasm_bindgen::JsCast;
+    let handle = window_event_listener(leptos::ev::keydown, move |e| {
+        if e.ctrl_key() || e.meta_key() || e.alt_key() {
+            return;
+        }
+        let target = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .map(|el| el.tag_name().to_ascii_lowercase())
+            .unwrap_or_default();
+        let in_search = target == "input";
+        let in_field = in_search || target == "textarea" || target == "select";
+        let on_row = target == "tr";
+        let key = e.key();
+        let move_cursor = |by: isize| {
+            let current = state
+                .cursor
+                .get_untracked()
+                .or_else(|| selection.symbol.get_untracked());
+            let next = shown.with_untracked(|s| {
+                table::step(s, current.as_deref(), by).map(|i| (i, s[i].clone()))
+            });
+            if let Some((index, symbol)) = next {
+                state.cursor.set(Some(symbol));
+                reveal(scroller, index);
+            }
+        };
+        match key.as_str() {
+            "Escape" if state.help.get_untracked() => state.help.set(false),
+            "Escape" => {
+                state.query.set(String::new());
+                if let Some(input) = search.get_untracked() {
+                    let _ = input.blur();
+                }
+            }
+            "/" if !in_field => {
+                e.prevent_default();
+                if let Some(input) = search.get_untracked() {
+                    let _ = input.focus();
+                }
+            }
+            "?" if !in_field => state.help.update(|h| *h = !*h),
+            "ArrowDown" if !in_field || in_search => {
+                e.prevent_default();
+                move_cursor(1);
+            }
+            "ArrowUp" if !in_field || in_search => {
+                e.prevent_default();
+                move_cursor(-1);
+            }
+            "j" if !in_field => move_cursor(1),
+            "k" if !in_field => move_cursor(-1),
+            "Enter" if !in_field || in_search => {
+                if on_row {
+                    return; // the focused row charts itself
+                }
+                let pick = state
+                    .cursor
+                    .get_untracked()
+                    .filter(|c| shown.with_untracked(|s| s.contains(c)))
+                    .or_else(|| shown.with_untracked(|s| s.first().cloned()));
+                if let Some(symbol) = pick {
+                    state.cursor.set(Some(symbol.clone()));
+                    selection.select(&symbol);
+                }
+            }
+            _ => {}
+        }
+    });
+    // Lives as long as the page.
+    std::mem::forget(handle);
+}
+
+/// Scrolls the table box so row `index` is in view.
+#[cfg(feature = "hydrate")]
+fn reveal(scroller: NodeRef<leptos::html::Div>, index: usize) {
+    let Some(el) = scroller.get_untracked() else {
+        return;
+    };
+    let top = index as f64 * ROW_HEIGHT;
+    let (scroll, height) = (f64::from(el.scroll_top()), f64::from(el.client_height()));
+    // The sticky header covers the first row's height of the box.
+    let room = (height - ROW_HEIGHT).max(ROW_HEIGHT);
+    if top < scroll {
+        el.set_scroll_top(top as i32);
+    } else if top + ROW_HEIGHT > scroll + room {
+        el.set_scroll_top((top + ROW_HEIGHT - room) as i32);
+    }
+    // Once rendered, bring the row into the page's view too (the table box
+    // itself may be partly below the fold).
+    request_animation_frame(move || {
+        let Some(row) = el
+            .query_selector("tbody tr[aria-selected=true]")
+            .ok()
+            .flatten()
+        else {
+            return;
+        };
+        let options = web_sys::ScrollIntoViewOptions::new();
+        options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+        row.scroll_into_view_with_scroll_into_view_options(&options);
+    });
 }
 
 /// Keeps `viewport` at the table box's height, from mount on.
@@ -182,20 +467,33 @@ fn QuoteRow(row: Row) -> impl IntoView {
                 .with(|feeds| feeds.iter().any(|(n, s)| n == f && *s != FeedState::Live))
         })
     };
+    let state = expect_context::<TableState>();
     let is_selected = {
         let symbol = symbol.clone();
         move || selection.symbol.with(|s| s.as_deref() == Some(&*symbol))
     };
-    let on_click = {
+    // The keyboard cursor's row, or the charted one while there is none.
+    let is_current = {
         let symbol = symbol.clone();
-        move |_| selection.select(&symbol)
+        move || match state.cursor.get() {
+            Some(cursor) => *cursor == *symbol,
+            None => selection.symbol.with(|s| s.as_deref() == Some(&*symbol)),
+        }
     };
-    let on_key = {
+    let choose = {
         let symbol = symbol.clone();
-        move |e: leptos::ev::KeyboardEvent| {
-            if e.key() == "Enter" {
-                selection.select(&symbol);
-            }
+        move || {
+            state.cursor.set(Some(symbol.clone()));
+            selection.select(&symbol);
+        }
+    };
+    let on_click = {
+        let choose = choose.clone();
+        move |_| choose()
+    };
+    let on_key = move |e: leptos::ev::KeyboardEvent| {
+        if e.key() == "Enter" {
+            choose();
         }
     };
     let direction = move || format::direction(change());
@@ -203,9 +501,10 @@ fn QuoteRow(row: Row) -> impl IntoView {
         <tr
             data-symbol=symbol.to_string()
             tabindex="0"
-            class:selected=is_selected.clone()
+            class:selected=is_selected
+            class:cursor=is_current.clone()
             class:stale=stale
-            aria-selected=move || if is_selected() { "true" } else { "false" }
+            aria-selected=move || if is_current() { "true" } else { "false" }
             on:click=on_click
             on:keydown=on_key
         >
