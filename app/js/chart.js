@@ -20,6 +20,9 @@ const ACCENT = "#4f8cff";
 const UP_VOLUME = "rgba(38, 194, 129, 0.35)";
 const DOWN_VOLUME = "rgba(240, 82, 91, 0.35)";
 
+/** A colour of the page's theme (style/main.css). */
+const themeColor = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
 // The chart draws UTC; shift each bar into the viewer's wall-clock time.
 const chartTime = (ms) => Math.floor(ms / 1000) - new Date(ms).getTimezoneOffset() * 60;
 
@@ -84,6 +87,25 @@ export class PriceChart {
       if (range) onScroll(range.to >= this.bars.length - 1.5);
     };
     this.chart.timeScale().subscribeVisibleLogicalRangeChange(this.onRange);
+
+    // Follow the page's theme, now and whenever <html data-theme> changes.
+    this.applyTheme();
+    this.themeObserver = new MutationObserver(() => this.applyTheme());
+    this.themeObserver.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+  }
+
+  applyTheme() {
+    const [muted, border, up, down, accent] = ["--muted", "--border", "--up", "--down", "--accent"].map(themeColor);
+    if (!muted) return; // no stylesheet yet: keep the defaults
+    this.chart.applyOptions({
+      layout: { textColor: muted },
+      grid: { vertLines: { color: border }, horzLines: { color: border } },
+      rightPriceScale: { borderColor: border },
+      timeScale: { borderColor: border },
+    });
+    this.candles.applyOptions({ upColor: up, downColor: down, borderUpColor: up, borderDownColor: down, wickUpColor: up, wickDownColor: down });
+    this.line.applyOptions({ color: accent });
+    this.area.applyOptions({ lineColor: accent });
   }
 
   indexOf(time) {
@@ -155,6 +177,7 @@ export class PriceChart {
   }
 
   remove() {
+    this.themeObserver.disconnect();
     this.chart.unsubscribeCrosshairMove(this.onCrosshair);
     this.chart.timeScale().unsubscribeVisibleLogicalRangeChange(this.onRange);
     this.chart.remove();

@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod selection;
 pub mod store;
 pub mod table;
+pub mod theme;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
@@ -74,13 +75,17 @@ impl BoardSource {
 
 /// The HTML document around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The viewer's theme, if chosen; otherwise CSS follows the system.
+    let theme = use_context::<theme::RequestedTheme>()
+        .and_then(|t| t.0)
+        .map(theme::Theme::as_str);
     view! {
         <!DOCTYPE html>
-        <html lang="en" data-theme="dark">
+        <html lang="en" data-theme=theme>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <meta name="color-scheme" content="dark" />
+                <meta name="color-scheme" content="dark light" />
                 <meta name="description" content="Live stock prices, streamed over WebSockets." />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <link rel="stylesheet" id="leptos" href="/pkg/tickertape.css" />

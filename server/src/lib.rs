@@ -300,6 +300,7 @@ pub fn app(state: AppState) -> Router {
         move || {
             let state = state.clone();
             provide_context(BoardSource::new(move || state.board()));
+            provide_context(requested_theme());
             set_content_security_policy();
         }
     };
@@ -329,6 +330,19 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(guard::security_headers))
         .with_state(state)
+}
+
+/// The theme the request's cookie chose, for the server-rendered `<html>`.
+fn requested_theme() -> app::theme::RequestedTheme {
+    let cookies = use_context::<axum::http::request::Parts>().and_then(|parts| {
+        let header = parts.headers.get(axum::http::header::COOKIE)?;
+        header.to_str().ok().map(str::to_owned)
+    });
+    app::theme::RequestedTheme(
+        cookies
+            .as_deref()
+            .and_then(app::theme::Theme::from_cookie_header),
+    )
 }
 
 /// Sets the page's Content-Security-Policy for the nonce Leptos gives its

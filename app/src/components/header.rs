@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::connection::{Link, LinkState};
 use crate::format;
 use crate::store::QuoteStore;
+use crate::theme::ThemeToggle;
 
 #[component]
 pub fn Header() -> impl IntoView {
@@ -19,6 +20,7 @@ pub fn Header() -> impl IntoView {
                 <Latency />
                 <ConnectionBadge />
                 <Clock />
+                <ThemeToggle />
             </div>
         </header>
     }
