@@ -4,6 +4,7 @@
 mod chart;
 mod detail;
 mod header;
+mod movers;
 mod status_bar;
 mod watchlist;
 
@@ -18,6 +19,7 @@ pub use chart::ChartFeed;
 pub use chart::{ChartMode, ChartPanel, ChartView};
 use detail::Detail;
 use header::Header;
+use movers::Movers;
 use status_bar::StatusBar;
 use watchlist::Watchlist;
 
@@ -49,9 +51,11 @@ pub fn Dashboard() -> impl IntoView {
                         view! {
                             <div class="app">
                                 <Header />
+                                <PriceTitle />
                                 <main class="content">
                                     <ChartPanel />
                                     <Detail />
+                                    <Movers />
                                     <Watchlist />
                                 </main>
                                 <StatusBar />
@@ -64,6 +68,26 @@ pub fn Dashboard() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// The page title: the selected symbol's price and day change, live.
+#[component]
+fn PriceTitle() -> impl IntoView {
+    let store = expect_context::<QuoteStore>();
+    let selection = expect_context::<Selection>();
+    let text = move || {
+        let Some(row) = selection.symbol.get().and_then(|s| store.row(&s)) else {
+            return "tickertape — live market dashboard".to_string();
+        };
+        let (_, pct) = row.day_change();
+        format!(
+            "{} {} {} · tickertape",
+            row.symbol,
+            crate::format::price(row.last.get()),
+            crate::format::change_pct(pct())
+        )
+    };
+    view! { <leptos_meta::Title text=text /> }
 }
 
 /// Any path that is not a page.
