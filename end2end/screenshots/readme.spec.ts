@@ -16,12 +16,14 @@ test.afterAll(async () => {
 });
 
 const shots = [
-  { name: "dashboard-desktop.png", width: 1440, height: 900 },
-  { name: "dashboard-mobile.png", width: 390, height: 844 },
-];
+  { name: "dashboard-desktop.png", width: 1440, height: 900, colorScheme: "dark" },
+  { name: "dashboard-desktop-light.png", width: 1440, height: 900, colorScheme: "light" },
+  { name: "dashboard-mobile.png", width: 390, height: 844, colorScheme: "dark" },
+] as const;
 
 for (const shot of shots) {
   test(shot.name, async ({ page }) => {
+    await page.emulateMedia({ colorScheme: shot.colorScheme });
     await page.setViewportSize({ width: shot.width, height: shot.height });
     await page.goto(`${server.url}/?symbol=NVDA&interval=1m`);
     await expect(page.getByTestId("connection")).toHaveText("Live");
