@@ -365,8 +365,16 @@ mod client {
         }
     }
 
-    /// Reconnects at once when the browser comes back online.
+    /// Says "Offline" as soon as the browser goes offline (its socket is
+    /// dropped: nothing can arrive on it), and reconnects at once when it
+    /// comes back.
     fn listen_online(client: Shared) {
+        let dropped = client.clone();
+        let on_offline =
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| schedule_reconnect(&dropped));
+        let _ = window()
+            .add_event_listener_with_callback("offline", on_offline.as_ref().unchecked_ref());
+        on_offline.forget();
         let on_online = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
             let idle = client.borrow().ws.is_none();
             if idle {

@@ -3,10 +3,14 @@
 
 /// Decimals for a price: cents for most stocks, more for sub-dollar prices.
 pub fn price_decimals(price: f64) -> usize {
-    if price.abs() < 1.0 && price != 0.0 {
-        4
-    } else {
-        2
+    // About four significant digits below a dollar (crypto and penny
+    // stocks), cents above; the same magnitude always gets the same count,
+    // so a column does not jiggle as the price moves.
+    match price.abs() {
+        p if p == 0.0 || p >= 1.0 => 2,
+        p if p >= 0.01 => 4,
+        p if p >= 0.0001 => 6,
+        _ => 8,
     }
 }
 
@@ -145,6 +149,9 @@ mod tests {
         assert_eq!(price(1234.567), "1,234.57");
         assert_eq!(price(1_234_567.0), "1,234,567.00");
         assert_eq!(price(0.123456), "0.1235");
+        assert_eq!(price(0.08), "0.0800", "a DOGE-like coin keeps 4 decimals");
+        assert_eq!(price(0.004321), "0.004321");
+        assert_eq!(price(0.0000123456), "0.00001235", "a SHIB-like coin");
         assert_eq!(price(0.0), "—");
         assert_eq!(price(f64::NAN), "—");
     }

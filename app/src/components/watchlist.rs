@@ -218,6 +218,11 @@ pub fn Watchlist() -> impl IntoView {
                         {move || format!("No symbol matches “{}”.", state.query.get().trim())}
                     </p>
                 </Show>
+                <Show when=move || store.rows.with(Vec::is_empty)>
+                    <p class="empty" data-testid="no-data">
+                        "Waiting for the first prices from the feed…"
+                    </p>
+                </Show>
             </div>
             <KeyHelp />
         </section>
