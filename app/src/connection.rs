@@ -41,6 +41,8 @@ pub struct Link {
     /// While the WebSocket keeps failing, quotes come from polling
     /// `/api/quotes`: `Some(time of the last successful poll)`, 0 before one.
     pub polled_at: RwSignal<Option<f64>>,
+    /// The symbols the page wants quotes for; `None`: every symbol.
+    pub watching: RwSignal<Option<Vec<String>>>,
 }
 
 impl Default for Link {
@@ -58,6 +60,7 @@ impl Link {
             now_ms: RwSignal::new(0.0),
             tz_offset_min: RwSignal::new(0),
             polled_at: RwSignal::new(None),
+            watching: RwSignal::new(None),
         }
     }
 
@@ -170,6 +173,19 @@ mod client {
                 charter.borrow().request_chart();
             }
         });
+        // A watchlist opened or closed: the server sends only what it shows.
+        let subscriber = client.clone();
+        Effect::new(move |previous: Option<Option<Vec<String>>>| {
+            let watching = link.watching.get();
+            if previous.is_some_and(|p| p != watching) {
+                let c = subscriber.borrow();
+                c.send(&ClientMsg::Unsubscribe {
+                    symbols: vec![ALL_SYMBOLS.into()],
+                });
+                c.subscribe();
+            }
+            watching
+        });
         let watchdog = client.clone();
         set_interval(move || on_clock(&watchdog), Duration::from_millis(500));
         let pinger = client.clone();
@@ -212,9 +228,7 @@ mod client {
             }
         };
         let on_open = handler(client, generation, |c, _| {
-            c.send(&ClientMsg::Subscribe {
-                symbols: vec![ALL_SYMBOLS.into()],
-            });
+            c.subscribe();
             c.request_chart();
         });
         let on_message = handler(client, generation, |c, event| {
@@ -414,6 +428,16 @@ mod client {
                 interval,
                 limit: Some(CHART_BARS),
             });
+        }
+
+        /// Subscribes to what the page watches (see [`Link::watching`]).
+        fn subscribe(&self) {
+            let symbols = self
+                .link
+                .watching
+                .get_untracked()
+                .unwrap_or_else(|| vec![ALL_SYMBOLS.into()]);
+            self.send(&ClientMsg::Subscribe { symbols });
         }
 
         fn drop_socket(&mut self) {

@@ -23,6 +23,7 @@ pub mod selection;
 pub mod store;
 pub mod table;
 pub mod theme;
+pub mod watchlists;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};

@@ -172,6 +172,9 @@ pub struct QuoteStore {
     /// Position of each symbol in `rows`; rebuilt whenever `rows` is set.
     index: StoredValue<HashMap<Arc<str>, usize>>,
     names: StoredValue<HashMap<String, Arc<str>>>,
+    /// Every symbol the server serves and its name, in the server's order
+    /// (quoted or not, subscribed or not).
+    universe: StoredValue<Vec<(Arc<str>, Arc<str>)>>,
     feeds: StoredValue<HashMap<String, Arc<str>>>,
     /// Server time of the newest diff applied (Unix ms), 0 before any.
     pub updated_at: RwSignal<i64>,
@@ -189,6 +192,7 @@ impl QuoteStore {
             rows: RwSignal::new(Vec::new()),
             index: StoredValue::new(HashMap::new()),
             names: StoredValue::new(HashMap::new()),
+            universe: StoredValue::new(Vec::new()),
             feeds: StoredValue::new(HashMap::new()),
             updated_at: RwSignal::new(0),
         }
@@ -196,6 +200,13 @@ impl QuoteStore {
 
     /// Fills the store from the server-rendered board.
     pub fn load(&self, board: &Board) {
+        self.universe.set_value(
+            board
+                .symbols
+                .iter()
+                .map(|s| (s.symbol.as_str().into(), s.name.as_str().into()))
+                .collect(),
+        );
         self.set_names(
             board
                 .symbols
@@ -244,6 +255,11 @@ impl QuoteStore {
             .collect();
         self.index.set_value(index);
         self.rows.set(rows);
+    }
+
+    /// Every symbol the server serves, with its name.
+    pub fn universe(&self) -> Vec<(Arc<str>, Arc<str>)> {
+        self.universe.get_value()
     }
 
     /// The row of `symbol`, if shown (untracked).

@@ -4,6 +4,7 @@
 mod chart;
 mod detail;
 mod header;
+mod lists;
 mod movers;
 mod status_bar;
 mod watchlist;
@@ -19,6 +20,7 @@ pub use chart::ChartFeed;
 pub use chart::{ChartMode, ChartPanel, ChartView};
 use detail::Detail;
 use header::Header;
+pub use lists::Watchlists;
 use movers::Movers;
 use status_bar::StatusBar;
 use watchlist::Watchlist;
@@ -34,6 +36,22 @@ pub fn Dashboard() -> impl IntoView {
     provide_context(selection);
     let chart = ChartView::new();
     provide_context(chart);
+    let watchlists = Watchlists::new();
+    provide_context(watchlists);
+    // With a list open the server sends only its symbols (and the charted one).
+    Effect::new(move |_| {
+        let watching = watchlists.open_symbols().map(|mut symbols| {
+            if let Some(charted) = selection.symbol.get()
+                && !symbols.iter().any(|s| **s == *charted)
+            {
+                symbols.push(charted.to_string());
+            }
+            symbols
+        });
+        if link.watching.with_untracked(|w| *w != watching) {
+            link.watching.set(watching);
+        }
+    });
     let board = board_resource();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| untrack(|| crate::connection::start(store, link, selection)));

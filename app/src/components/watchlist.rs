@@ -13,6 +13,8 @@ use crate::store::{Flash, QuoteStore, Row};
 use crate::table;
 use crate::table::{Sort, SortKey, arrange};
 
+use super::lists::{AddSuggestions, ListBar, Watchlists};
+
 /// Height of one table row in CSS pixels (`.quotes tbody tr` in the CSS).
 const ROW_HEIGHT: f64 = 35.0;
 /// Rows rendered beyond each edge of the view, so scrolling shows no gaps.
@@ -65,6 +67,8 @@ struct TableState {
     refresh: RwSignal<u64>,
     hovering: RwSignal<bool>,
     help: RwSignal<bool>,
+    /// The row being dragged to a new place in the open list.
+    dragging: RwSignal<Option<Arc<str>>>,
 }
 
 #[component]
@@ -77,14 +81,22 @@ pub fn Watchlist() -> impl IntoView {
         refresh: RwSignal::new(0),
         hovering: RwSignal::new(false),
         help: RwSignal::new(false),
+        dragging: RwSignal::new(None),
     };
+    let watchlists = expect_context::<Watchlists>();
     provide_context(state);
     // The symbols shown, in order. Values are read untracked: live prices
     // re-sort only when `refresh` says so.
-    let shown: Memo<Vec<Arc<str>>> = Memo::new(move |_| {
+    let arranged = move || -> Vec<Arc<str>> {
         state.refresh.track();
         let (query, sort) = (state.query.get(), state.sort.get());
+        let members = watchlists.open_symbols();
         store.rows.with(|rows| {
+            // An open list shows its own symbols, in its own order.
+            let rows: Vec<Row> = match &members {
+                None => rows.clone(),
+                Some(list) => list.iter().filter_map(|s| store.row(s)).collect(),
+            };
             let names: Vec<Arc<str>> = rows.iter().map(|r| r.name.get_untracked()).collect();
             let quotes = rows.iter().zip(&names).map(|(r, n)| (r.quote(), &**n));
             let order = arrange(quotes.collect(), &query, sort);
@@ -93,6 +105,16 @@ pub fn Watchlist() -> impl IntoView {
                 .filter_map(|symbol| store.row(symbol).map(|r| r.symbol))
                 .collect()
         })
+    };
+    // Computed once for the first render (server and hydration agree), then
+    // kept current by an effect that writes only real changes. (A `Memo`
+    // here recomputed on a list change but did not wake the rows' `For`.)
+    let shown = RwSignal::new(untrack(arranged));
+    Effect::new(move |_| {
+        let next = arranged();
+        if shown.with_untracked(|s| *s != next) {
+            shown.set(next);
+        }
     });
     let scroller = NodeRef::<leptos::html::Div>::new();
     let search = NodeRef::<leptos::html::Input>::new();
@@ -120,7 +142,7 @@ pub fn Watchlist() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         measure(scroller, viewport);
-        keyboard(state, shown, expect_context(), scroller, search);
+        keyboard(state, shown, expect_context(), watchlists, scroller, search);
         let _ = set_interval_with_handle(
             move || {
                 let live = state.sort.get_untracked().is_some_and(|s| s.key.is_live());
@@ -194,6 +216,10 @@ pub fn Watchlist() -> impl IntoView {
                     "?"
                 </button>
             </div>
+            <div class="panel-sub">
+                <ListBar />
+                <AddSuggestions query=state.query />
+            </div>
             <div
                 class="table-wrap"
                 node_ref=scroller
@@ -218,6 +244,11 @@ pub fn Watchlist() -> impl IntoView {
                         {move || format!("No symbol matches “{}”.", state.query.get().trim())}
                     </p>
                 </Show>
+                <Show when=move || {
+                    watchlists.0.with(|l| l.active_list().is_some_and(|list| list.symbols.is_empty()))
+                }>
+                    <p class="empty">"This list is empty: search above to add symbols."</p>
+                </Show>
                 <Show when=move || store.rows.with(Vec::is_empty)>
                     <p class="empty" data-testid="no-data">
                         "Waiting for the first prices from the feed…"
@@ -238,6 +269,7 @@ fn KeyHelp() -> impl IntoView {
         ("↓  j", "Next row"),
         ("↑  k", "Previous row"),
         ("Enter", "Chart the row"),
+        ("Alt ↑ ↓", "Move the row within a watchlist"),
         ("Esc", "Clear the search, close this"),
         ("?", "Show or hide these keys"),
     ];
@@ -274,13 +306,27 @@ fn KeyHelp() -> impl IntoView {
 #[cfg(feature = "hydrate")]
 fn keyboard(
     state: TableState,
-    shown: Memo<Vec<Arc<str>>>,
+    shown: RwSignal<Vec<Arc<str>>>,
     selection: Selection,
+    watchlists: Watchlists,
     scroller: NodeRef<leptos::html::Div>,
     search: NodeRef<leptos::html::Input>,
 ) {
     use wasm_bindgen::JsCast;
     let handle = window_event_listener(leptos::ev::keydown, move |e| {
+        // Alt+↑/↓: move the cursor's row within the open list.
+        let by = match e.key().as_str() {
+            "ArrowUp" => -1,
+            "ArrowDown" => 1,
+            _ => 0,
+        };
+        if e.alt_key() && by != 0 {
+            if let Some(symbol) = state.cursor.get_untracked() {
+                e.prevent_default();
+                watchlists.0.update(|l| l.shift(&symbol, by));
+            }
+            return;
+        }
         if e.ctrl_key() || e.meta_key() || e.alt_key() {
             return;
         }
@@ -473,6 +519,8 @@ fn QuoteRow(row: Row) -> impl IntoView {
         })
     };
     let state = expect_context::<TableState>();
+    let watchlists = expect_context::<Watchlists>();
+    let list_open = move || watchlists.0.with(|l| l.active.is_some());
     let is_selected = {
         let symbol = symbol.clone();
         move || selection.symbol.with(|s| s.as_deref() == Some(&*symbol))
@@ -502,9 +550,48 @@ fn QuoteRow(row: Row) -> impl IntoView {
         }
     };
     let direction = move || format::direction(change());
+    let remove = {
+        let symbol = symbol.clone();
+        move |e: leptos::ev::MouseEvent| {
+            e.stop_propagation();
+            watchlists.0.update(|l| l.remove(&symbol));
+        }
+    };
+    let remove_label = {
+        let symbol = symbol.clone();
+        move || {
+            format!(
+                "Remove {symbol} from {}",
+                watchlists.open_name().unwrap_or_default()
+            )
+        }
+    };
+    let drag_start = {
+        let symbol = symbol.clone();
+        move |_| state.dragging.set(Some(symbol.clone()))
+    };
+    let drop_here = {
+        let symbol = symbol.clone();
+        move |e: leptos::ev::DragEvent| {
+            e.prevent_default();
+            if let Some(moved) = state.dragging.get_untracked() {
+                watchlists.0.update(|l| l.move_to(&moved, &symbol));
+            }
+            state.dragging.set(None);
+        }
+    };
     view! {
         <tr
             data-symbol=symbol.to_string()
+            draggable=move || list_open().then_some("true")
+            on:dragstart=drag_start
+            on:dragover=move |e| {
+                if state.dragging.with_untracked(Option::is_some) {
+                    e.prevent_default();
+                }
+            }
+            on:drop=drop_here
+            on:dragend=move |_| state.dragging.set(None)
             tabindex="0"
             class:selected=is_selected
             class:cursor=is_current.clone()
@@ -513,7 +600,14 @@ fn QuoteRow(row: Row) -> impl IntoView {
             on:click=on_click
             on:keydown=on_key
         >
-            <th scope="row" class="sym">{symbol.to_string()}</th>
+            <th scope="row" class="sym">
+                {symbol.to_string()}
+                <Show when=list_open>
+                    <button type="button" class="row-remove" aria-label=remove_label.clone() on:click=remove.clone()>
+                        "×"
+                    </button>
+                </Show>
+            </th>
             <td class="name">{move || name.get().to_string()}</td>
             <td class=move || format!("num last {}", flash_class(flash.get()))>{move || format::price(last.get())}</td>
             <td class=move || format!("num chg {}", direction())>{move || format::change(change(), prev_close.get())}</td>
