@@ -2,7 +2,7 @@
 // on loopback ports, nginx running the shipped deploy/nginx/tickertape.conf.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, repoRoot } from "./server";
@@ -81,6 +81,9 @@ export class Nginx extends Process {
   static async start(edgePorts: number[]): Promise<Nginx> {
     const nginx = new Nginx(await freePort());
     const dir = mkdtempSync(join(tmpdir(), "tickertape-nginx-"));
+    // nginx's workers run as an unprivileged user when it starts as root:
+    // they must reach the temp paths in here (a large page is buffered to disk).
+    chmodSync(dir, 0o755);
     nginx.dir = dir;
     const shipped = readFileSync(resolve(repoRoot, "deploy", "nginx", "tickertape.conf"), "utf8");
     const servers = edgePorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join("\n");
