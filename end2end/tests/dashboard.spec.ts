@@ -28,6 +28,11 @@ test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
   test("the first paint already shows real prices", async ({ page }) => {
+    // Once the server has prices (a just-started simulator needs a moment)…
+    await expect
+      .poll(async () => ((await (await fetch(`${server.url}/api/quotes`)).json()) as { quotes: unknown[] }).quotes.length)
+      .toBeGreaterThanOrEqual(30);
+    // …the page shows them with no JavaScript at all.
     await page.goto(server.url);
     const rows = page.locator("table.quotes tbody tr[data-symbol]");
     expect(await rows.count()).toBeGreaterThanOrEqual(30);
