@@ -233,10 +233,11 @@ pub fn content_security_policy(nonce: &str, host: Option<&str>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+    /// A header map from literal pairs (also used by the session's tests).
+    pub(crate) fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         pairs
             .iter()
             .map(|(k, v)| (k.clone(), v.parse().unwrap()))

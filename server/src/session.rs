@@ -717,13 +717,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), v.parse().unwrap()))
-            .collect()
-    }
+    use crate::guard::tests::headers;
 
     #[test]
     fn origins_must_match_the_host_or_be_listed() {

@@ -7,24 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use app::protocol::ServerMsg;
-use common::{Read, TestServer};
+use common::{Read, TestServer, metric, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
-
-/// This process's resident memory in KiB (Linux).
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// A client that completes the handshake, subscribes to everything, and
 /// never reads again. Its receive buffer is tiny, so it backs up fast.
