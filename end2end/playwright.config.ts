@@ -1,5 +1,6 @@
 import { defineConfig } from "@playwright/test";
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 
 // Use the system Chromium where there is one (or the one CHROMIUM_PATH names);
 // elsewhere Playwright's own browser.
@@ -14,7 +15,13 @@ export default defineConfig({
   timeout: 45_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,
-  workers: 2,
+  // One worker per two cores. Each worker drives a Chromium whose dashboard
+  // page costs a fifth to a third of a core while it is live (BENCHMARKS.md,
+  // browser), starts its own tickertape (and, in the cluster tests, NATS,
+  // nginx and three nodes), and the page's timings must hold on a busy CI
+  // box: two workers on two cores starved each other's pages. PW_WORKERS
+  // overrides it.
+  workers: Number(process.env.PW_WORKERS) || Math.max(1, Math.floor(availableParallelism() / 2)),
   forbidOnly: !!process.env.CI,
   retries: 0,
   reporter: [["list"]],

@@ -121,13 +121,16 @@ export class PriceChart {
     return -1;
   }
 
+  /** The price series of the current mode (the others are hidden and hold no live data). */
+  price() {
+    return { candles: this.candles, line: this.line, area: this.area }[this.mode] ?? this.candles;
+  }
+
   /** Replaces every bar (a new symbol or interval). */
   setData(json, secondsVisible) {
     this.bars = JSON.parse(json);
     this.chart.timeScale().applyOptions({ secondsVisible });
-    this.candles.setData(this.bars.map(toCandle));
-    this.line.setData(this.bars.map(toValue));
-    this.area.setData(this.bars.map(toValue));
+    this.fillPrice();
     this.volume.setData(this.bars.map(toVolume));
     this.chart.timeScale().scrollToRealTime();
     this.publish();
@@ -153,21 +156,26 @@ export class PriceChart {
     } else {
       this.bars.push(bar);
     }
-    this.candles.update(toCandle(bar), historical);
-    this.line.update(toValue(bar), historical);
-    this.area.update(toValue(bar), historical);
+    this.price().update(this.mode === "candles" ? toCandle(bar) : toValue(bar), historical);
     this.volume.update(toVolume(bar), historical);
     this.publish();
     return true;
   }
 
-  /** "candles", "line" or "area". */
+  /** "candles", "line" or "area": only the shown series is fed, so a live bar costs one price update. */
   setMode(mode) {
+    if (mode === this.mode && this.el.dataset.mode === mode) return;
+    this.price().setData([]);
     this.mode = mode;
     this.candles.applyOptions({ visible: mode === "candles" });
     this.line.applyOptions({ visible: mode === "line" });
     this.area.applyOptions({ visible: mode === "area" });
+    this.fillPrice();
     this.el.dataset.mode = mode;
+  }
+
+  fillPrice() {
+    this.price().setData(this.bars.map(this.mode === "candles" ? toCandle : toValue));
   }
 
   /** Jumps (no animation: it must not depend on a busy page's frame rate) to the newest bar. */

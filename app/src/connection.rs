@@ -97,6 +97,7 @@ pub use client::start;
 #[cfg(feature = "hydrate")]
 mod client {
     use std::cell::RefCell;
+    use std::collections::HashMap;
     use std::rc::Rc;
     use std::time::Duration;
 
@@ -107,7 +108,7 @@ mod client {
 
     use super::{Link, LinkState, backoff_ms};
     use crate::components::ChartFeed;
-    use crate::protocol::{ALL_SYMBOLS, ClientMsg, FeedState, SUBPROTOCOL_JSON, ServerMsg};
+    use crate::protocol::{ALL_SYMBOLS, Change, ClientMsg, FeedState, SUBPROTOCOL_JSON, ServerMsg};
     use crate::selection::Selection;
     use crate::store::QuoteStore;
 
@@ -143,6 +144,41 @@ mod client {
         poll: Option<IntervalHandle>,
         /// Keeps the current socket's callbacks alive.
         handlers: Vec<Closure<dyn FnMut(JsValueEvent)>>,
+        /// The tab is hidden: diffs are held (see [`Held`]) instead of
+        /// re-rendering a page nobody sees.
+        hidden: bool,
+        held: Held,
+        /// What the page exposes to tests as `window.__tickertape`.
+        counters: js_sys::Object,
+        diffs_applied: u64,
+        changes_applied: u64,
+    }
+
+    /// Changes received while the tab is hidden, merged per symbol (later
+    /// fields win) in arrival order, applied as one diff when it shows again.
+    #[derive(Default)]
+    struct Held {
+        changes: Vec<Change>,
+        index: HashMap<String, usize>,
+        ts: i64,
+    }
+
+    impl Held {
+        fn add(&mut self, ts: i64, change: &Change) {
+            self.ts = ts;
+            match self.index.get(&change.symbol) {
+                Some(&i) => self.changes[i].merge(change),
+                None => {
+                    self.index.insert(change.symbol.clone(), self.changes.len());
+                    self.changes.push(change.clone());
+                }
+            }
+        }
+
+        fn take(&mut self) -> (i64, Vec<Change>) {
+            self.index.clear();
+            (self.ts, std::mem::take(&mut self.changes))
+        }
     }
 
     type JsValueEvent = wasm_bindgen::JsValue;
@@ -164,7 +200,13 @@ mod client {
             failures: 0,
             poll: None,
             handlers: Vec::new(),
+            hidden: document().hidden(),
+            held: Held::default(),
+            counters: js_sys::Object::new(),
+            diffs_applied: 0,
+            changes_applied: 0,
         }));
+        let _ = js_sys::Reflect::set(&window(), &"__tickertape".into(), &client.borrow().counters);
         connect(&client);
         let charter = client.clone();
         Effect::new(move |_| {
@@ -197,7 +239,30 @@ mod client {
             },
             PING_EVERY,
         );
-        listen_online(client);
+        listen_online(client.clone());
+        listen_visibility(client);
+    }
+
+    /// While the tab is hidden, quotes are held rather than rendered (the
+    /// charted symbol's still apply, so the tab's title stays live); when it
+    /// shows again, what was held is applied as one diff.
+    fn listen_visibility(client: Shared) {
+        let on_change = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            let mut c = client.borrow_mut();
+            c.hidden = document().hidden();
+            if !c.hidden {
+                let (ts, changes) = c.held.take();
+                if !changes.is_empty() {
+                    c.apply(ts, &changes);
+                }
+            }
+        });
+        let _ = document().add_event_listener_with_callback(
+            "visibilitychange",
+            on_change.as_ref().unchecked_ref(),
+        );
+        // The listener lives as long as the page.
+        on_change.forget();
     }
 
     fn ws_url() -> String {
@@ -338,7 +403,7 @@ mod client {
             let c = client.borrow();
             // A snapshot may have arrived meanwhile: it is newer.
             if c.poll.is_some() {
-                c.store.apply_snapshot(&quotes.quotes);
+                c.store.apply_snapshot(&quotes.quotes, js_sys::Date::now());
                 c.link.polled_at.set(Some(js_sys::Date::now()));
             }
         });
@@ -368,6 +433,7 @@ mod client {
         let silent = {
             let c = client.borrow();
             c.link.now_ms.set(now);
+            c.store.fade_flashes(now);
             c.store.roll_sparks();
             c.ws.is_some()
                 && c.link.state.get_untracked() == LinkState::Live
@@ -461,7 +527,8 @@ mod client {
                     self.silence_ms = (2 * heartbeat_ms) as f64;
                 }
                 ServerMsg::Snapshot { seq, quotes } => {
-                    self.store.apply_snapshot(&quotes);
+                    self.held.take(); // the snapshot is newer
+                    self.store.apply_snapshot(&quotes, js_sys::Date::now());
                     self.expected_seq = Some(seq + 1);
                     self.resync_sent = false;
                     self.attempt = 0;
@@ -502,7 +569,11 @@ mod client {
 
         fn on_diff(&mut self, seq: u64, ts: i64, changes: &[crate::protocol::Change]) {
             if self.expected_seq == Some(seq) {
-                self.store.apply_diff(ts, changes);
+                if self.hidden {
+                    self.hold(ts, changes);
+                } else {
+                    self.apply(ts, changes);
+                }
                 self.expected_seq = Some(seq + 1);
             } else if !self.resync_sent {
                 leptos::logging::warn!(
@@ -512,6 +583,36 @@ mod client {
                 self.expected_seq = None;
                 self.resync_sent = true;
                 self.send(&ClientMsg::Resync);
+            }
+        }
+
+        /// Applies changes to the store and counts them for tests.
+        fn apply(&mut self, ts: i64, changes: &[Change]) {
+            self.store.apply_diff(ts, changes, js_sys::Date::now());
+            self.diffs_applied += 1;
+            self.changes_applied += changes.len() as u64;
+            for (key, value) in [
+                ("diffs", self.diffs_applied),
+                ("changes", self.changes_applied),
+            ] {
+                let _ = js_sys::Reflect::set(&self.counters, &key.into(), &(value as f64).into());
+            }
+        }
+
+        /// A diff while the tab is hidden: the charted symbol's change
+        /// applies (the title shows its price), the rest waits.
+        fn hold(&mut self, ts: i64, changes: &[Change]) {
+            let charted = ChartFeed::with(|feed| feed.wanted()).map(|(symbol, _)| symbol);
+            let mut now = Vec::new();
+            for change in changes {
+                if charted.as_deref() == Some(change.symbol.as_str()) {
+                    now.push(change.clone());
+                } else {
+                    self.held.add(ts, change);
+                }
+            }
+            if !now.is_empty() {
+                self.apply(ts, &now);
             }
         }
 

@@ -14,13 +14,22 @@ use crate::{Board, Sparkline};
 
 /// Minutes a sparkline spans.
 pub const SPARK_MINUTES: usize = 30;
+/// Sparkline size in CSS pixels.
+pub const SPARK_W: u32 = 88;
+pub const SPARK_H: u32 = 24;
 
-/// Direction of the last price move, and a counter that restarts the flash
-/// animation on every move.
+/// How long a price stays tinted after it moves, in milliseconds.
+pub const FLASH_MS: f64 = 700.0;
+
+/// The tint a price shows after it moved: set on the move, cleared by
+/// [`QuoteStore::fade_flashes`] [`FLASH_MS`] later. Two style changes per
+/// move and no animation, so a busy table does not keep the browser drawing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Flash {
-    pub dir: i8,
-    pub count: u32,
+pub enum Flash {
+    #[default]
+    None,
+    Up,
+    Down,
 }
 
 /// One symbol's live quote.
@@ -40,6 +49,8 @@ pub struct Row {
     pub volume: RwSignal<u64>,
     pub ts: RwSignal<i64>,
     pub flash: RwSignal<Flash>,
+    /// When `flash` was last set (browser clock, ms).
+    flash_at: StoredValue<f64>,
     /// The last [`SPARK_MINUTES`] closes, the newest one live.
     pub spark: RwSignal<Vec<f64>>,
     /// Start of the minute `spark`'s last point belongs to.
@@ -78,6 +89,7 @@ impl Row {
             volume: RwSignal::new(quote.volume),
             ts: RwSignal::new(quote.ts),
             flash: RwSignal::new(Flash::default()),
+            flash_at: StoredValue::new(0.0),
             spark: RwSignal::new(closes),
             spark_minute: StoredValue::new(minute),
         }
@@ -97,7 +109,7 @@ impl Row {
                 let excess = points.len().saturating_sub(SPARK_MINUTES);
                 points.drain(..excess);
             });
-        } else if self.spark.with_untracked(|p| p.last() != Some(&last)) {
+        } else if self.spark.with_untracked(|p| spark_moves(p, last)) {
             self.spark.update(|points| {
                 if let Some(newest) = points.last_mut() {
                     *newest = last;
@@ -106,18 +118,15 @@ impl Row {
         }
     }
 
-    /// Writes a change; a new last price also starts the up/down flash.
-    pub fn apply(&self, change: &Change) {
+    /// Writes a change; a new last price also tints the price up or down
+    /// (`now_ms`: the browser clock, for [`QuoteStore::fade_flashes`]).
+    pub fn apply(&self, change: &Change, now_ms: f64) {
         if let Some(last) = change.last {
             let old = self.last.get_untracked();
             if last != old {
-                let dir = if last > old { 1 } else { -1 };
-                self.flash.update(|f| {
-                    *f = Flash {
-                        dir,
-                        count: f.count.wrapping_add(1),
-                    }
-                });
+                let dir = if last > old { Flash::Up } else { Flash::Down };
+                set_if_changed(self.flash, dir);
+                self.flash_at.set_value(now_ms);
             }
         }
         set_opt(self.last, change.last);
@@ -160,6 +169,26 @@ impl Row {
             ts: self.ts.get_untracked(),
         }
     }
+}
+
+/// Whether moving a sparkline's newest point to `last` changes the drawing
+/// by half a pixel or more; a move too small to see is not worth a repaint.
+fn spark_moves(points: &[f64], last: f64) -> bool {
+    let Some(&newest) = points.last() else {
+        return false;
+    };
+    if newest == last {
+        return false;
+    }
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    // The newest point sets an end of the range, or `last` would: every
+    // point's height changes.
+    if last < lo || last > hi || newest == lo || newest == hi {
+        return true;
+    }
+    (last - newest).abs() / (hi - lo) * f64::from(SPARK_H - 2) >= 0.5
 }
 
 /// A symbol's display name and feed.
@@ -294,7 +323,7 @@ impl QuoteStore {
 
     /// Replaces the store's state with a snapshot, keeping the rows (and
     /// their DOM) of symbols that stay.
-    pub fn apply_snapshot(&self, quotes: &[Quote]) {
+    pub fn apply_snapshot(&self, quotes: &[Quote], now_ms: f64) {
         let old: HashMap<Arc<str>, Row> = self
             .rows
             .with_untracked(|rows| rows.iter().map(|r| (r.symbol.clone(), r.clone())).collect());
@@ -304,7 +333,7 @@ impl QuoteStore {
         for quote in quotes {
             match old.get(quote.symbol.as_str()) {
                 Some(row) => {
-                    row.apply(&Change::full(quote));
+                    row.apply(&Change::full(quote), now_ms);
                     rows.push(row.clone());
                 }
                 None => rows.push(Row::new(quote, self.meta(&quote.symbol), None)),
@@ -316,12 +345,13 @@ impl QuoteStore {
     }
 
     /// Applies one diff's changes; a symbol not yet shown is added when its
-    /// change is complete.
-    pub fn apply_diff(&self, ts: i64, changes: &[Change]) {
+    /// change is complete. Flashes that are over fade on the way.
+    pub fn apply_diff(&self, ts: i64, changes: &[Change], now_ms: f64) {
+        self.fade_flashes(now_ms);
         let mut added = Vec::new();
         for change in changes {
             match self.row(&change.symbol) {
-                Some(row) => row.apply(change),
+                Some(row) => row.apply(change, now_ms),
                 None => added.extend(change.to_quote()),
             }
         }
@@ -335,6 +365,20 @@ impl QuoteStore {
             self.set_rows(rows);
         }
         set_if_changed(self.updated_at, ts);
+    }
+
+    /// Clears the tint of every price that moved [`FLASH_MS`] or more
+    /// before `now_ms` (called with each diff and by the page clock).
+    pub fn fade_flashes(&self, now_ms: f64) {
+        self.rows.with_untracked(|rows| {
+            for row in rows {
+                if row.flash.get_untracked() != Flash::None
+                    && now_ms - row.flash_at.get_value() >= FLASH_MS
+                {
+                    row.flash.set(Flash::None);
+                }
+            }
+        });
     }
 
     /// Moves every row's sparkline to the live price (call at most ~2 Hz).
@@ -408,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn diffs_write_fields_and_flash_the_direction() {
+    fn diffs_write_fields_and_flash_the_direction_until_the_flash_fades() {
         Owner::new().with(|| {
             let store = QuoteStore::new();
             store.load(&board());
@@ -418,23 +462,40 @@ mod tests {
                 volume: Some(300),
                 ..Default::default()
             };
-            store.apply_diff(99, &[change]);
+            store.apply_diff(99, &[change], 1_000.0);
             let a = store.rows.get_untracked()[1].clone();
             assert_eq!(
                 (a.last.get_untracked(), a.volume.get_untracked()),
                 (10.5, 300)
             );
-            assert_eq!(a.flash.get_untracked(), Flash { dir: 1, count: 1 });
-            store.apply_diff(
-                100,
-                &[Change {
-                    symbol: "A".into(),
-                    last: Some(10.25),
-                    ..Default::default()
-                }],
-            );
-            assert_eq!(a.flash.get_untracked(), Flash { dir: -1, count: 2 });
+            assert_eq!(a.flash.get_untracked(), Flash::Up);
+            let down = |last| Change {
+                symbol: "A".into(),
+                last: Some(last),
+                ..Default::default()
+            };
+            store.apply_diff(100, &[down(10.25)], 1_200.0);
+            assert_eq!(a.flash.get_untracked(), Flash::Down);
             assert_eq!(store.updated_at.get_untracked(), 100);
+            store.fade_flashes(1_200.0 + FLASH_MS - 1.0);
+            assert_eq!(a.flash.get_untracked(), Flash::Down, "not over yet");
+            store.fade_flashes(1_200.0 + FLASH_MS);
+            assert_eq!(a.flash.get_untracked(), Flash::None, "faded");
+            let b = store.row("B").unwrap();
+            store.apply_diff(101, &[down(10.0)], 3_000.0);
+            store.apply_diff(
+                102,
+                &[Change {
+                    volume: Some(1),
+                    ..Change::full(&b.quote())
+                }],
+                3_000.0 + FLASH_MS,
+            );
+            assert_eq!(
+                (a.flash.get_untracked(), b.flash.get_untracked()),
+                (Flash::None, Flash::None),
+                "a diff fades what is over; a change without a new price does not flash"
+            );
         });
     }
 
@@ -453,6 +514,7 @@ mod tests {
                     ts: Some(30_000),
                     ..Default::default()
                 }],
+                0.0,
             );
             store.roll_sparks();
             assert_eq!(
@@ -468,6 +530,7 @@ mod tests {
                     ts: Some(61_000),
                     ..Default::default()
                 }],
+                0.0,
             );
             store.roll_sparks();
             assert_eq!(
@@ -486,7 +549,7 @@ mod tests {
                     ts: Some(minute * 60_000),
                     ..Default::default()
                 };
-                store.apply_diff(minute, &[change]);
+                store.apply_diff(minute, &[change], 0.0);
                 store.roll_sparks();
             }
             assert_eq!(a.spark.get_untracked().len(), SPARK_MINUTES);
@@ -494,11 +557,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sparkline_redraws_only_for_a_move_it_can_show() {
+        let points = [10.0, 20.0, 15.0];
+        assert!(!spark_moves(&points, 15.0), "no move");
+        assert!(
+            !spark_moves(&points, 15.1),
+            "0.01 of the range: 0.2 px on a 24 px line"
+        );
+        assert!(spark_moves(&points, 15.5), "0.05 of the range: 1.1 px");
+        assert!(spark_moves(&points, 21.0), "a new high rescales the line");
+        assert!(
+            spark_moves(&[10.0, 20.0], 19.99),
+            "the newest point is the high"
+        );
+        assert!(!spark_moves(&[], 1.0));
+    }
+
+    #[test]
     fn snapshots_replace_state_and_diffs_add_new_symbols() {
         Owner::new().with(|| {
             let store = QuoteStore::new();
             store.load(&board());
-            store.apply_snapshot(&[quote("A", 11.0), quote("C", 5.0)]);
+            store.apply_snapshot(&[quote("A", 11.0), quote("C", 5.0)], 0.0);
             assert_eq!(store.quotes(), vec![quote("A", 11.0), quote("C", 5.0)]);
             store.apply_diff(
                 1,
@@ -510,6 +590,7 @@ mod tests {
                         ..Default::default()
                     },
                 ],
+                0.0,
             );
             let symbols: Vec<String> = store.quotes().into_iter().map(|q| q.symbol).collect();
             assert_eq!(

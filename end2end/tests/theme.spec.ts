@@ -51,15 +51,22 @@ test("the theme switch flips the page, is remembered, and a reload renders it at
   expect(await (await page.reload())!.text()).toMatch(/<html[^>]*data-theme="dark"/);
 });
 
-test("reduced motion turns the price flash off", async ({ page }) => {
-  await page.emulateMedia({ reducedMotion: "reduce" });
+test("a moving price is tinted for a moment; reduced motion turns the tint off", async ({ page }) => {
+  const tint = () =>
+    page.locator("td.last.flash-up, td.last.flash-down").first().evaluate((td) => getComputedStyle(td).backgroundColor);
   await page.goto(server.url);
-  const flashing = page.locator("td.last[class*=flash]").first();
-  await expect(flashing).toBeAttached();
-  const animation = await flashing.evaluate((td) => getComputedStyle(td, "::before").animationName);
-  expect(animation).toBe("none");
+  await expect(page.getByTestId("connection")).toHaveText("Live");
+  await expect.poll(tint).toMatch(/^rgba\(\d+, \d+, \d+, 0\.\d+\)$/);
+  await page.emulateMedia({ reducedMotion: "reduce" });
+  await expect.poll(tint).toBe("rgba(0, 0, 0, 0)");
+  // The tint goes by itself: with no more prices coming (the browser goes
+  // offline), every price is plain again within a second or two.
   await page.emulateMedia({ reducedMotion: "no-preference" });
-  await expect
-    .poll(() => page.locator("td.last[class*=flash]").first().evaluate((td) => getComputedStyle(td, "::before").animationName))
-    .not.toBe("none");
+  const tinted = page.locator("td.last.flash-up, td.last.flash-down");
+  await expect(tinted.first()).toBeAttached();
+  await page.context().setOffline(true);
+  await expect(page.getByTestId("connection")).toHaveText("Offline");
+  await expect(tinted).toHaveCount(0, { timeout: 5_000 });
+  await page.context().setOffline(false);
+  await expect(page.getByTestId("connection")).toHaveText("Live", { timeout: 15_000 });
 });

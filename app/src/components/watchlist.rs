@@ -8,7 +8,7 @@ use crate::connection::Link;
 use crate::format;
 use crate::protocol::FeedState;
 use crate::selection::Selection;
-use crate::store::{Flash, QuoteStore, Row};
+use crate::store::{Flash, QuoteStore, Row, SPARK_H, SPARK_W};
 #[cfg(feature = "hydrate")]
 use crate::table;
 use crate::table::{Sort, SortKey, arrange};
@@ -455,14 +455,12 @@ fn measure(scroller: NodeRef<leptos::html::Div>, viewport: RwSignal<Option<f64>>
     });
 }
 
-/// The flash class for the last price; alternating names restart the animation.
+/// The tint class of the last price after it moved.
 fn flash_class(flash: Flash) -> &'static str {
-    match (flash.dir, flash.count % 2) {
-        (1, 0) => "flash-up-a",
-        (1, _) => "flash-up-b",
-        (-1, 0) => "flash-down-a",
-        (-1, _) => "flash-down-b",
-        _ => "",
+    match flash {
+        Flash::Up => "flash-up",
+        Flash::Down => "flash-down",
+        Flash::None => "",
     }
 }
 
@@ -626,7 +624,3 @@ fn QuoteRow(row: Row) -> impl IntoView {
         </tr>
     }
 }
-
-/// Sparkline size in CSS pixels.
-const SPARK_W: u32 = 88;
-const SPARK_H: u32 = 24;
