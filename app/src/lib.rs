@@ -117,22 +117,61 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Loads the [`Board`] on the server; the browser receives it serialised in
-/// the page and never calls the loader itself.
-pub fn board_resource() -> Resource<Result<Board, String>> {
+/// The `id` of the element that carries the page's [`Board`] to the browser.
+pub const BOARD_ELEMENT: &str = "tickertape-board";
+
+/// The [`Board`] the page renders with, and its JSON as embedded in the page
+/// (`<script type="application/json">`). On the server it is the current
+/// board; in the browser, the copy the server embedded, read synchronously
+/// so the page hydrates in one pass with no resource or suspense.
+pub fn page_board() -> Result<(Board, String), String> {
     #[cfg(feature = "ssr")]
-    let source = use_context::<BoardSource>();
-    Resource::new_blocking(
-        || (),
-        move |_| {
-            #[cfg(feature = "ssr")]
-            let board = source
-                .as_ref()
-                .map(BoardSource::board)
-                .ok_or_else(|| "no quote source".to_string());
-            #[cfg(not(feature = "ssr"))]
-            let board: Result<Board, String> = Err("quotes arrive over the live connection".into());
-            async move { board }
-        },
-    )
+    {
+        let board = use_context::<BoardSource>()
+            .ok_or_else(|| "no quote source".to_string())?
+            .board();
+        let json = serde_json::to_string(&board).map_err(|e| e.to_string())?;
+        Ok((board, script_safe(&json)))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        #[cfg(feature = "hydrate")]
+        let json = document()
+            .get_element_by_id(BOARD_ELEMENT)
+            .and_then(|el| el.text_content());
+        #[cfg(not(feature = "hydrate"))]
+        let json: Option<String> = None;
+        let json = json.ok_or_else(|| "the page carries no quotes".to_string())?;
+        let board = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        Ok((board, json))
+    }
+}
+
+/// JSON that cannot end the `<script>` element it sits in: `<`, `>` and `&`
+/// become `\u` escapes (the same string to a JSON parser).
+#[cfg(any(feature = "ssr", test))]
+fn script_safe(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_json_cannot_close_its_script_and_parses_the_same() {
+        let board = Board {
+            symbols: vec![SymbolInfo {
+                symbol: "AT&T".into(),
+                name: "</script><b>".into(),
+                currency: "USD".into(),
+            }],
+            ..Default::default()
+        };
+        let json = script_safe(&serde_json::to_string(&board).unwrap());
+        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
+        assert_eq!(serde_json::from_str::<Board>(&json).unwrap(), board);
+    }
 }

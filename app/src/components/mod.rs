@@ -11,7 +11,6 @@ mod watchlist;
 
 use leptos::prelude::*;
 
-use crate::board_resource;
 use crate::connection::Link;
 use crate::selection::Selection;
 use crate::store::QuoteStore;
@@ -52,39 +51,35 @@ pub fn Dashboard() -> impl IntoView {
             link.watching.set(watching);
         }
     });
-    let board = board_resource();
+    let board = crate::page_board();
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| untrack(|| crate::connection::start(store, link, selection)));
-    // Everything renders after the board is loaded, so the first paint
-    // (server-side) shows real prices in every region.
-    view! {
-        <Suspense fallback=|| view! { <p class="notice">"Loading quotes…"</p> }>
-            {move || Suspend::new(async move {
-                match board.await {
-                    Ok(board) => {
-                        store.load(&board);
-                        if link.feeds.with_untracked(Vec::is_empty) {
-                            link.feeds.set(board.feeds.clone());
-                        }
-                        view! {
-                            <div class="app">
-                                <Header />
-                                <PriceTitle />
-                                <main class="content">
-                                    <ChartPanel />
-                                    <Detail />
-                                    <Movers />
-                                    <Watchlist />
-                                </main>
-                                <StatusBar />
-                            </div>
-                        }
-                            .into_any()
-                    }
-                    Err(e) => view! { <p class="notice error">{e}</p> }.into_any(),
-                }
-            })}
-        </Suspense>
+    // Everything renders from the board, so the first paint (server-side)
+    // shows real prices in every region; the board itself travels in the
+    // page for the browser to hydrate from.
+    match board {
+        Ok((board, json)) => {
+            store.load(&board);
+            if link.feeds.with_untracked(Vec::is_empty) {
+                link.feeds.set(board.feeds.clone());
+            }
+            view! {
+                <script type="application/json" id=crate::BOARD_ELEMENT inner_html=json></script>
+                <div class="app">
+                    <Header />
+                    <PriceTitle />
+                    <main class="content">
+                        <ChartPanel />
+                        <Detail />
+                        <Movers />
+                        <Watchlist />
+                    </main>
+                    <StatusBar />
+                </div>
+            }
+            .into_any()
+        }
+        Err(e) => view! { <p class="notice error">{e}</p> }.into_any(),
     }
 }
 
