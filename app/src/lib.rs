@@ -25,10 +25,9 @@ pub mod table;
 pub mod theme;
 pub mod watchlists;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
 use serde::{Deserialize, Serialize};
 
 use crate::components::{Dashboard, NotFound};
@@ -101,19 +100,20 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: routes to the dashboard.
+/// The application: the dashboard at `/`, "not found" anywhere else. (One
+/// page needs no router: the selection lives in the query string, see
+/// [`selection`], and the whole page is rendered before it is sent.)
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let page = if selection::PageUrl::current().path == "/" {
+        Either::Left(view! { <Dashboard /> })
+    } else {
+        Either::Right(view! { <NotFound /> })
+    };
     view! {
         <Title text="tickertape — live market dashboard" />
-        <Router>
-            <Routes fallback=NotFound>
-                // Async: the whole page, prices included, arrives as one HTML
-                // document (no streamed placeholders that need JavaScript).
-                <Route path=path!("") view=Dashboard ssr=SsrMode::Async />
-            </Routes>
-        </Router>
+        {page}
     }
 }
 

@@ -4,11 +4,45 @@
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::protocol::Interval;
 use crate::store::QuoteStore;
+
+/// The page's address: its path and query string (without `?`). The server
+/// provides the request's as context; the browser reads `location`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PageUrl {
+    pub path: String,
+    pub query: String,
+}
+
+impl PageUrl {
+    /// The address of the page being rendered (server) or shown (browser).
+    pub fn current() -> PageUrl {
+        #[cfg(feature = "hydrate")]
+        {
+            let location = window().location();
+            PageUrl {
+                path: location.pathname().unwrap_or_default(),
+                query: location
+                    .search()
+                    .unwrap_or_default()
+                    .trim_start_matches('?')
+                    .to_string(),
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        use_context::<PageUrl>().unwrap_or_default()
+    }
+
+    /// The first value of `key` in the query, percent-decoded.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k) == key).then(|| decode(v))
+        })
+    }
+}
 
 /// The charted symbol and interval, read from and written to the URL.
 #[derive(Clone, Copy)]
@@ -19,16 +53,14 @@ pub struct Selection {
     pub interval: Memo<Interval>,
     /// A `symbol` in the URL that the page does not show.
     pub unknown: Memo<Option<String>>,
-    navigate: StoredValue<Navigate>,
+    /// The URL's query string.
+    query: RwSignal<PageUrl>,
 }
 
-/// Goes to a URL of this app without reloading the page.
-type Navigate = Arc<dyn Fn(&str) + Send + Sync>;
-
 impl Selection {
-    /// Follows the current URL; must be created inside the `<Router>`.
+    /// Follows the page's URL.
     pub fn from_url(store: QuoteStore) -> Selection {
-        let query = use_query_map();
+        let query = RwSignal::new(PageUrl::current());
         let wanted = Memo::new(move |_| query.with(|q| q.get("symbol")));
         let symbol = Memo::new(move |_| match wanted.get() {
             Some(s) => {
@@ -48,22 +80,11 @@ impl Selection {
                 .with(|q| q.get("interval").and_then(|i| i.parse().ok()))
                 .unwrap_or_default()
         });
-        let navigate = use_navigate();
-        let go = move |url: &str| {
-            navigate(
-                url,
-                NavigateOptions {
-                    replace: true,
-                    scroll: false,
-                    ..Default::default()
-                },
-            );
-        };
         Selection {
             symbol,
             interval,
             unknown,
-            navigate: StoredValue::new(Arc::new(go)),
+            query,
         }
     }
 
@@ -78,9 +99,18 @@ impl Selection {
         self.go(symbol.as_deref().unwrap_or_default(), interval);
     }
 
+    /// Shows `symbol` at `interval`, replacing the history entry (a click
+    /// on a row is not a page to go back to).
     fn go(&self, symbol: &str, interval: Interval) {
         let url = url_for(symbol, interval);
-        self.navigate.with_value(|navigate| navigate(&url));
+        #[cfg(feature = "hydrate")]
+        if let Ok(history) = window().history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+        self.query.set(PageUrl {
+            path: "/".into(),
+            query: url.trim_start_matches("/?").to_string(),
+        });
     }
 }
 
@@ -102,9 +132,57 @@ fn encode(symbol: &str) -> String {
         .collect()
 }
 
+/// Decodes `%XX` escapes and `+` (a space in a query).
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_reads_back_what_url_for_wrote() {
+        for symbol in ["MSFT", "BRK.B", "BTC/USD & co", "é+x"] {
+            let url = url_for(symbol, Interval::S5);
+            let page = PageUrl {
+                path: "/".into(),
+                query: url.trim_start_matches("/?").into(),
+            };
+            assert_eq!(page.get("symbol").as_deref(), Some(symbol));
+            assert_eq!(page.get("interval").as_deref(), Some("5s"));
+        }
+        let page = PageUrl {
+            path: "/".into(),
+            query: "a=1&symbol=A+B&bad=%zz%4&symbol=second&flag".into(),
+        };
+        assert_eq!(page.get("symbol").as_deref(), Some("A B"), "the first one");
+        assert_eq!(
+            page.get("bad").as_deref(),
+            Some("%zz%4"),
+            "bad escapes kept"
+        );
+        assert_eq!(page.get("flag").as_deref(), Some(""));
+        assert_eq!(page.get("none"), None);
+    }
 
     #[test]
     fn urls_carry_symbol_and_interval() {

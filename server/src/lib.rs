@@ -35,8 +35,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{Interval, SymbolInfo};
+use app::selection::PageUrl;
 use app::store::SPARK_MINUTES;
-use app::{App, Board, BoardSource, Sparkline, shell};
+use app::{Board, BoardSource, Sparkline, shell};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::middleware;
@@ -45,7 +46,7 @@ use leptos::config::LeptosOptions;
 use leptos::nonce::use_nonce;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{
-    LeptosRoutes, ResponseOptions, file_and_error_handler_with_context, generate_route_list,
+    ResponseOptions, file_and_error_handler_with_context, render_app_async_with_context,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -293,19 +294,27 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// The whole HTTP surface: page, assets, API, probes and `/ws`.
 pub fn app(state: AppState) -> Router {
-    // Context for every server-rendered page: its quotes, and the CSP
-    // header carrying this response's script nonce.
+    // Context for every server-rendered page: its quotes and address, and
+    // the CSP header carrying this response's script nonce.
     let board = {
         let state = state.clone();
         move || {
             let state = state.clone();
             provide_context(BoardSource::new(move || state.board()));
             provide_context(requested_theme());
+            provide_context(page_url());
             set_content_security_policy();
         }
     };
-    let routes = generate_route_list(App);
+    // Rendering runs on tokio (an error only says it was set already).
+    let _ = any_spawner::Executor::init_tokio();
+    // The page is rendered whole (prices included) before it is sent.
+    let page = render_app_async_with_context(board.clone(), {
+        let options = state.leptos.clone();
+        move || shell(options.clone())
+    });
     Router::new()
+        .route("/", get(move |request| page(request)))
         .route("/ws", get(session::upgrade))
         .route("/api/symbols", get(api::symbols))
         .route("/api/quotes", get(api::quotes))
@@ -313,10 +322,6 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
-        .leptos_routes_with_context(&state, routes, board.clone(), {
-            let options = state.leptos.clone();
-            move || shell(options.clone())
-        })
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             board, shell,
         ))
@@ -330,6 +335,16 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(guard::security_headers))
         .with_state(state)
+}
+
+/// The request's path and query, for the page to render its selection.
+fn page_url() -> PageUrl {
+    use_context::<axum::http::request::Parts>()
+        .map(|parts| PageUrl {
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+        })
+        .unwrap_or_default()
 }
 
 /// The theme the request's cookie chose, for the server-rendered `<html>`.

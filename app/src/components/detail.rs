@@ -1,5 +1,6 @@
 //! The side panel: the selected symbol's quote at a glance.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 
 use crate::connection::Link;
@@ -15,8 +16,8 @@ pub fn Detail() -> impl IntoView {
     view! {
         <aside class="panel detail" aria-label="Selected symbol" data-testid="detail">
             {move || match row() {
-                Some(row) => view! { <DetailBody row /> }.into_any(),
-                None => view! { <p class="notice">"Select a symbol"</p> }.into_any(),
+                Some(row) => Either::Left(view! { <DetailBody row /> }),
+                None => Either::Right(view! { <p class="notice">"Select a symbol"</p> }),
             }}
         </aside>
     }

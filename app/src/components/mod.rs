@@ -9,6 +9,7 @@ mod movers;
 mod status_bar;
 mod watchlist;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 
 use crate::connection::Link;
@@ -63,7 +64,7 @@ pub fn Dashboard() -> impl IntoView {
             if link.feeds.with_untracked(Vec::is_empty) {
                 link.feeds.set(board.feeds.clone());
             }
-            view! {
+            Either::Left(view! {
                 <script type="application/json" id=crate::BOARD_ELEMENT inner_html=json></script>
                 <div class="app">
                     <Header />
@@ -76,10 +77,9 @@ pub fn Dashboard() -> impl IntoView {
                     </main>
                     <StatusBar />
                 </div>
-            }
-            .into_any()
+            })
         }
-        Err(e) => view! { <p class="notice error">{e}</p> }.into_any(),
+        Err(e) => Either::Right(view! { <p class="notice error">{e}</p> }),
     }
 }
 

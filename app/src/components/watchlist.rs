@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 
 use crate::connection::Link;
@@ -169,7 +170,7 @@ pub fn Watchlist() -> impl IntoView {
     let headers = COLUMNS
         .into_iter()
         .map(|(label, class, key)| match key {
-            Some(key) => view! {
+            Some(key) => Either::Left(view! {
                 <th scope="col" class=class aria-sort=move || Sort::aria(state.sort.get(), key)>
                     <button type="button" class="sort" on:click=move |_| {
                         state.sort.update(|s| *s = Some(Sort::clicked(*s, key)));
@@ -184,9 +185,8 @@ pub fn Watchlist() -> impl IntoView {
                         </span>
                     </button>
                 </th>
-            }
-            .into_any(),
-            None => view! { <th scope="col" class=class>{label}</th> }.into_any(),
+            }),
+            None => Either::Right(view! { <th scope="col" class=class>{label}</th> }),
         })
         .collect_view();
     view! {
