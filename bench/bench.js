@@ -3,7 +3,7 @@
 // BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
 // tickertape/peer ratios measured in the same run.
 //
-// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,...] [--out BENCHMARKS.md]
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 
 "use strict";
@@ -167,11 +167,115 @@ function machine() {
     kernel: `${os.type()} ${os.release()}`,
     rustc: sh("rustc --version"),
     node: process.version,
-    ws: require(path.join(__dirname, "node_modules/ws/package.json")).version,
+    ws: (() => {
+      try {
+        return require(path.join(__dirname, "node_modules/ws/package.json")).version;
+      } catch {
+        return "not installed (cd bench && npm ci)";
+      }
+    })(),
     tickertape: sh(`${TICKERTAPE} --version`),
     commit: sh("git rev-parse --short HEAD"),
     date: new Date().toISOString().slice(0, 10),
   };
+}
+
+// Targets for the browser section: Chromium CPU as a multiple of the
+// reference page with the same symbols, and two absolute ones.
+const BROWSER_TARGETS = { dashboard: 2.5, "dashboard-500": 3, hidden: 0.2 };
+const FIRST_UPDATE_TARGET_MS = 600;
+const WASM_GZIP_TARGET_KIB = 350;
+const REFERENCE_OF = { dashboard: "reference", "dashboard-reduced-motion": "reference", "dashboard-no-chart": "reference", hidden: "reference", "dashboard-500": "reference-500" };
+const mark = (ok) => (ok ? "✓ met" : "✗ not met");
+
+/** Under a section: a visible line (and one on stderr) when the code it measured changed since. */
+function stale(p, commit, paths, section) {
+  if (!commit || commit === "unknown") return;
+  let log;
+  try {
+    log = execSync(`git log --oneline ${commit}..HEAD -- ${paths.join(" ")}`, { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+  } catch {
+    return; // not a commit of this repository (any more): nothing to compare
+  }
+  if (!log) return;
+  const n = log.split("\n").length;
+  const warning = `⚠ measured at ${commit}; the code it describes changed since (${n} commit${n === 1 ? "" : "s"}): re-run \`node bench/bench.js --only ${section}\``;
+  p(`**${warning}**`);
+  p();
+  console.error(`${section}: ${warning}`);
+}
+
+function renderBrowser(p, b) {
+  if (!b.scenarios) {
+    // A result saved by the earlier browser.js (one 500-symbol scenario).
+    p("## browser: 500 symbols updating at 10 Hz in headless Chromium");
+    p();
+    p("| | median of 3 |");
+    p("|---|---|");
+    p(`| main thread busy (CDP Performance TaskDuration / wall time) | ${fmt(b.busyPct, 1)} % |`);
+    p(`| navigation → first live update in the table | ${fmt(b.firstUpdateMs)} ms |`);
+    p(`| release wasm (gzip -9) | ${fmt(b.wasmGzipKiB, 1)} KiB (${fmt(b.wasmRawKiB, 1)} KiB raw) |`);
+    p();
+    p(`Command: \`${b.command}\`. Measured before the all-process CPU benchmark existed: re-run \`node bench/bench.js --only browser\`.`);
+    p();
+    return;
+  }
+  const sc = b.scenarios;
+  p("## browser: what a user's machine pays for the page, next to a minimal reference page");
+  p();
+  p(`Headless Chromium ${b.chromium}, viewport ${b.window.viewport}; every scenario starts its own server and browser, waits`);
+  p(`for the page to be live, lets it warm up ${b.window.warmupSecs} s, then measures ${b.window.secs} s. **Chromium CPU** is the CPU time of all`);
+  p("Chromium processes (browser, zygotes, renderer, GPU/raster, network and other utility processes; `/proc/<pid>/stat`");
+  p("of the browser and every descendant) as % of one core; **main thread** is the renderer main thread's busy share");
+  p("(CDP Performance `TaskDuration` / wall time). The reference, `bench/reference.html`, is the floor: one `<table>`,");
+  p("plain inline JavaScript on the same `/ws` protocol, each diff setting the changed cells' `textContent`; served");
+  p("same-origin by the benchmark. **× reference** is Chromium CPU over the reference's with the same symbols, taken");
+  p(`per run (scenarios interleaved, so noise hits them alike) and then the median of ${b.runs} run${b.runs === 1 ? "" : "s"}. The server`);
+  p("runs on the same machine but is not counted. Chromium runs with Playwright's switches except the three that keep");
+  p("hidden tabs running like visible ones (`--disable-background-timer-throttling`, `--disable-backgrounding-occluded-windows`,");
+  p("`--disable-renderer-backgrounding`), which a user's browser does not have. The reference keeps every row in the");
+  p("document and updates it whether in view or not; at 500 symbols layout is its largest cost.");
+  p();
+  p("| scenario | Chromium CPU, % of one core: total (user / system) | by process | main thread busy | × reference | target |");
+  p("|---|---|---|---|---|---|");
+  for (const [name, s] of Object.entries(sc)) {
+    const ref = REFERENCE_OF[name];
+    const r = ref && b.ratios[`${name}/${ref}`]?.cpu;
+    const target = BROWSER_TARGETS[name];
+    const by = Object.entries(s.cpu.byType)
+      .filter(([, v]) => v >= 0.05)
+      .sort((x, y) => y[1] - x[1])
+      .map(([t, v]) => `${t} ${fmt(v, 1)}`)
+      .join(", ");
+    const ratioCell = r === undefined || r === null ? (ref ? "–" : "1.00") : target ? `**${r.toFixed(2)}**` : r.toFixed(2);
+    const targetCell = target ? `≤ ${target}× ${ref}: ${r === undefined || r === null ? "–" : mark(r <= target)}` : "";
+    p(`| \`${name}\`: ${s.title} | ${fmt(s.cpu.totalPct, 1)} % (${fmt(s.cpu.userPct, 1)} / ${fmt(s.cpu.systemPct, 1)}) | ${by} | ${fmt(s.main.busyPct, 1)} % | ${ratioCell} | ${targetCell} |`);
+  }
+  p();
+  if (b.chart) {
+    const share = sc.dashboard ? ` (${fmt((100 * b.chart.cpuPct) / sc.dashboard.cpu.totalPct, 0)} % of the dashboard's)` : "";
+    p(`The chart's share (dashboard − dashboard-no-chart, per run, median): ${fmt(b.chart.cpuPct, 1)} % of one core of Chromium CPU${share},`);
+    p(`${fmt(b.chart.mainBusyPct, 1)} points of main-thread busy.`);
+    p();
+  }
+  if (sc.hidden && b.hiddenBy) {
+    p(`\`hidden\`: ${b.hiddenBy}`);
+    p();
+  }
+  p("| | median | target |");
+  p("|---|---|---|");
+  if (b.firstUpdateMs !== null && b.firstUpdateMs !== undefined)
+    p(`| navigation → first live update in the table (500 symbols) | ${fmt(b.firstUpdateMs)} ms | ≤ ${FIRST_UPDATE_TARGET_MS} ms: ${mark(b.firstUpdateMs <= FIRST_UPDATE_TARGET_MS)} |`);
+  p(`| release wasm (gzip -9) | ${fmt(b.wasmGzipKiB, 1)} KiB (${fmt(b.wasmRawKiB, 1)} KiB raw) | ≤ ${WASM_GZIP_TARGET_KIB} KiB: ${mark(b.wasmGzipKiB <= WASM_GZIP_TARGET_KIB)} |`);
+  p();
+  const m = b.measured ?? {};
+  p(`Command: \`${b.command}\`; Chromium ${b.chromium}; measured ${m.date}, commit ${m.commit}${m.dirty ? " (with uncommitted changes to the page or server)" : ""}.`);
+  p();
+  if (b.rebuiltDuringRun) {
+    p("**⚠ the release build changed while this was measured: the figures mix builds; re-run `node bench/bench.js --only browser`.**");
+    p();
+  }
+  stale(p, m.commit, ["app", "frontend", "style", "public", "server"], "browser");
 }
 
 function render(results, m, browser, cluster) {
@@ -238,18 +342,7 @@ function render(results, m, browser, cluster) {
     p(`Commands: \`${t.serverCommand}\` / \`node bench/peer/server.js --port <port> --symbols ${sc.workload.symbols} --rate ${sc.workload.rate} --flush-ms ${sc.workload.flush} --seed 1\`; load: \`${t.loadCommand}\`.`);
     p();
   }
-  if (browser) {
-    p("## browser: 500 symbols updating at 10 Hz in headless Chromium");
-    p();
-    p("| | median of 3 |");
-    p("|---|---|");
-    p(`| main thread busy (CDP Performance TaskDuration / wall time) | ${fmt(browser.busyPct, 1)} % |`);
-    p(`| navigation → first live update in the table | ${fmt(browser.firstUpdateMs)} ms |`);
-    p(`| release wasm (gzip -9) | ${fmt(browser.wasmGzipKiB, 1)} KiB (${fmt(browser.wasmRawKiB, 1)} KiB raw) |`);
-    p();
-    p(`Command: \`${browser.command}\`.`);
-    p();
-  }
+  if (browser) renderBrowser(p, browser);
   if (cluster) {
     const [one, two] = [cluster.one, cluster.two];
     p(`## cluster: one ingest node on NATS, ${fmt(cluster.clients)} clients on one edge vs split over two`);
@@ -273,6 +366,7 @@ function render(results, m, browser, cluster) {
     p("where each edge's share of the fan-out (the part that grows with clients) halves.");
     p(`Command: \`${cluster.command}\` (median of ${cluster.runs} runs each; measured ${cluster.measured.date}, commit ${cluster.measured.commit}).`);
     p();
+    stale(p, cluster.measured?.commit, ["server"], "cluster");
   }
   p("## Where the CPU goes");
   p();

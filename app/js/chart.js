@@ -23,6 +23,14 @@ const DOWN_VOLUME = "rgba(240, 82, 91, 0.35)";
 /** A colour of the page's theme (style/main.css). */
 const themeColor = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+// Live bars reach the series at most this often: each update recalculates the
+// chart and redraws its canvases, and a busy symbol trades ten times a second.
+// The newest state of every bar is drawn; none is skipped. They are drawn in
+// the animation frame that the quote table's update draws anyway (bars arrive
+// with the diffs), and by a timer only once bars stop coming.
+const LIVE_EVERY_MS = 250;
+const QUIET_MS = 1000;
+
 // The chart draws UTC; shift each bar into the viewer's wall-clock time.
 const chartTime = (ms) => Math.floor(ms / 1000) - new Date(ms).getTimezoneOffset() * 60;
 
@@ -35,6 +43,12 @@ export class PriceChart {
   constructor(el, onHover, onScroll) {
     this.el = el;
     this.bars = [];
+    // Live bars not drawn yet, by time; when they were last drawn; the newest bar drawn.
+    this.pending = new Map();
+    this.frame = 0;
+    this.quietTimer = 0;
+    this.lastFlush = -Infinity;
+    this.drawnTime = -Infinity;
     this.mode = "candles";
     this.seconds = false;
     this.chart = createChart(el, {
@@ -129,6 +143,8 @@ export class PriceChart {
   /** Replaces every bar (a new symbol or interval). */
   setData(json, secondsVisible) {
     this.bars = JSON.parse(json);
+    this.pending.clear();
+    this.drawnTime = this.bars.length ? this.bars[this.bars.length - 1].t : -Infinity;
     this.chart.timeScale().applyOptions({ secondsVisible });
     this.fillPrice();
     this.volume.setData(this.bars.map(toVolume));
@@ -137,29 +153,48 @@ export class PriceChart {
   }
 
   /**
-   * Applies one live bar: the newest is updated in place or a newer one
+   * Takes one live bar: the newest is updated in place or a newer one
    * appended; a correction to an older bar updates it where it stands.
-   * Never moves time backwards, never rebuilds the series.
+   * Never moves time backwards, never rebuilds the series. The bars are
+   * current at once; the canvas follows within LIVE_EVERY_MS.
    */
   update(json) {
     const bar = JSON.parse(json);
     const last = this.bars[this.bars.length - 1];
-    let historical = false;
     if (last && bar.t < last.t) {
       const i = this.bars.findLastIndex((b) => b.t === bar.t);
       if (i < 0 || bar.v < this.bars[i].v) return false;
       this.bars[i] = bar;
-      historical = true;
     } else if (last && bar.t === last.t) {
       if (bar.v < last.v) return false; // an older state of the same bar
       this.bars[this.bars.length - 1] = bar;
     } else {
       this.bars.push(bar);
     }
-    this.price().update(this.mode === "candles" ? toCandle(bar) : toValue(bar), historical);
-    this.volume.update(toVolume(bar), historical);
+    this.pending.set(bar.t, bar);
+    if (!this.frame && performance.now() - this.lastFlush >= LIVE_EVERY_MS) {
+      this.frame = requestAnimationFrame(() => this.draw());
+    }
+    clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => this.draw(), QUIET_MS);
     this.publish();
     return true;
+  }
+
+  /** Hands the pending live bars to the series, oldest first. */
+  draw() {
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    if (this.pending.size === 0) return;
+    this.lastFlush = performance.now();
+    const bars = [...this.pending.values()].sort((a, b) => a.t - b.t);
+    this.pending.clear();
+    for (const bar of bars) {
+      const historical = bar.t < this.drawnTime;
+      this.price().update(this.mode === "candles" ? toCandle(bar) : toValue(bar), historical);
+      this.volume.update(toVolume(bar), historical);
+      if (!historical) this.drawnTime = bar.t;
+    }
   }
 
   /** "candles", "line" or "area": only the shown series is fed, so a live bar costs one price update. */
@@ -185,6 +220,8 @@ export class PriceChart {
   }
 
   remove() {
+    cancelAnimationFrame(this.frame);
+    clearTimeout(this.quietTimer);
     this.themeObserver.disconnect();
     this.chart.unsubscribeCrosshairMove(this.onCrosshair);
     this.chart.timeScale().unsubscribeVisibleLogicalRangeChange(this.onRange);

@@ -116,6 +116,8 @@ mod client {
     const CHART_BARS: usize = 1_000;
 
     const PING_EVERY: Duration = Duration::from_secs(5);
+    /// How often the page clock ticks (see [`Client::tick`]).
+    const TICK_MS: f64 = 500.0;
     /// Failed connects in a row before the page falls back to polling.
     const FALLBACK_AFTER: u32 = 3;
     const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -144,8 +146,9 @@ mod client {
         poll: Option<IntervalHandle>,
         /// Keeps the current socket's callbacks alive.
         handlers: Vec<Closure<dyn FnMut(JsValueEvent)>>,
-        /// The tab is hidden: diffs are held (see [`Held`]) instead of
-        /// re-rendering a page nobody sees.
+        /// The tab is hidden: the page asks only for the charted symbol's
+        /// quotes and no chart, and holds what comes (see [`Held`]) rather
+        /// than re-rendering a page nobody sees.
         hidden: bool,
         held: Held,
         /// What the page exposes to tests as `window.__tickertape`.
@@ -154,13 +157,17 @@ mod client {
         changes_applied: u64,
     }
 
-    /// Changes received while the tab is hidden, merged per symbol (later
-    /// fields win) in arrival order, applied as one diff when it shows again.
+    /// Quote changes that arrive while the tab is hidden, merged per symbol
+    /// (later fields win) in arrival order: applied once a second (the
+    /// charted symbol's, so the tab's title stays live) and when the tab
+    /// shows again.
     #[derive(Default)]
     struct Held {
         changes: Vec<Change>,
         index: HashMap<String, usize>,
         ts: i64,
+        /// When the charted symbol's change was last applied (browser clock).
+        title_at: f64,
     }
 
     impl Held {
@@ -178,6 +185,16 @@ mod client {
         fn take(&mut self) -> (i64, Vec<Change>) {
             self.index.clear();
             (self.ts, std::mem::take(&mut self.changes))
+        }
+
+        /// Takes `symbol`'s held change, if any.
+        fn take_symbol(&mut self, symbol: &str) -> Option<Change> {
+            let i = self.index.remove(symbol)?;
+            let empty = Change {
+                symbol: symbol.to_string(),
+                ..Default::default()
+            };
+            Some(std::mem::replace(&mut self.changes[i], empty))
         }
     }
 
@@ -243,19 +260,30 @@ mod client {
         listen_visibility(client);
     }
 
-    /// While the tab is hidden, quotes are held rather than rendered (the
-    /// charted symbol's still apply, so the tab's title stays live); when it
-    /// shows again, what was held is applied as one diff.
+    /// A hidden tab asks the server for the charted symbol's quotes only
+    /// (its title shows them) and stops the chart; when it shows again it
+    /// asks for everything again: a snapshot and the chart's history bring it
+    /// up to date at once. Nobody sees a hidden tab, and every message costs
+    /// the browser work, so the server sends it almost nothing meanwhile.
     fn listen_visibility(client: Shared) {
         let on_change = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
             let mut c = client.borrow_mut();
-            c.hidden = document().hidden();
-            if !c.hidden {
+            let hidden = document().hidden();
+            if hidden == c.hidden {
+                return;
+            }
+            c.hidden = hidden;
+            if !hidden {
                 let (ts, changes) = c.held.take();
                 if !changes.is_empty() {
                     c.apply(ts, &changes);
                 }
             }
+            c.send(&ClientMsg::Unsubscribe {
+                symbols: vec![ALL_SYMBOLS.into()],
+            });
+            c.subscribe();
+            c.request_chart();
         });
         let _ = document().add_event_listener_with_callback(
             "visibilitychange",
@@ -426,15 +454,15 @@ mod client {
         serde_json::from_str(&text).ok()
     }
 
-    /// Every half second: advance the page clock, move the sparklines, close
-    /// a silent socket.
+    /// Every half second: tick the page clock if no diff did (see
+    /// [`Client::tick`]), close a silent socket.
     fn on_clock(client: &Shared) {
         let now = js_sys::Date::now();
         let silent = {
             let c = client.borrow();
-            c.link.now_ms.set(now);
-            c.store.fade_flashes(now);
-            c.store.roll_sparks();
+            if !c.hidden {
+                c.tick(now);
+            }
             c.ws.is_some()
                 && c.link.state.get_untracked() == LinkState::Live
                 && now - c.last_message_ms > c.silence_ms
@@ -482,9 +510,10 @@ mod client {
             }
         }
 
-        /// Asks for the chart the page shows (history, then live bars).
+        /// Asks for the chart the page shows (history, then live bars); a
+        /// hidden tab asks for none.
         fn request_chart(&self) {
-            let wanted = ChartFeed::with(|feed| feed.wanted());
+            let wanted = ChartFeed::with(|feed| feed.wanted()).filter(|_| !self.hidden);
             let (symbol, interval) = match wanted {
                 Some((symbol, interval)) => (Some(symbol), Some(interval)),
                 None => (None, None),
@@ -497,12 +526,20 @@ mod client {
         }
 
         /// Subscribes to what the page watches (see [`Link::watching`]).
+        /// A hidden tab subscribes to the charted symbol alone, if any.
         fn subscribe(&self) {
-            let symbols = self
-                .link
-                .watching
-                .get_untracked()
-                .unwrap_or_else(|| vec![ALL_SYMBOLS.into()]);
+            let symbols = if self.hidden {
+                let charted = ChartFeed::with(|feed| feed.wanted()).map(|(symbol, _)| symbol);
+                match charted {
+                    Some(symbol) => vec![symbol],
+                    None => return,
+                }
+            } else {
+                self.link
+                    .watching
+                    .get_untracked()
+                    .unwrap_or_else(|| vec![ALL_SYMBOLS.into()])
+            };
             self.send(&ClientMsg::Subscribe { symbols });
         }
 
@@ -528,7 +565,15 @@ mod client {
                 }
                 ServerMsg::Snapshot { seq, quotes } => {
                     self.held.take(); // the snapshot is newer
-                    self.store.apply_snapshot(&quotes, js_sys::Date::now());
+                    if self.hidden {
+                        // Only what a hidden tab asked for: the rest stays.
+                        let changes: Vec<Change> = quotes.iter().map(Change::full).collect();
+                        let ts = quotes.iter().map(|q| q.ts).max().unwrap_or_default();
+                        let ts = ts.max(self.store.updated_at.get_untracked());
+                        self.store.apply_diff(ts, &changes, js_sys::Date::now());
+                    } else {
+                        self.store.apply_snapshot(&quotes, js_sys::Date::now());
+                    }
                     self.expected_seq = Some(seq + 1);
                     self.resync_sent = false;
                     self.attempt = 0;
@@ -558,7 +603,10 @@ mod client {
                     interval,
                     candle,
                 } => {
-                    ChartFeed::with(|feed| feed.candle(&symbol, interval, candle));
+                    // Once the chart stream stops, a hidden tab sees none.
+                    if !self.hidden {
+                        ChartFeed::with(|feed| feed.candle(&symbol, interval, candle));
+                    }
                 }
                 ServerMsg::Error { code, message } => {
                     leptos::logging::warn!("server error {code:?}: {message}")
@@ -586,9 +634,27 @@ mod client {
             }
         }
 
+        /// The page clock's work, at most every [`TICK_MS`]: advance
+        /// `now_ms` (clock, countdowns, title, movers), move the
+        /// sparklines, clear the flashes that are over. Done with a diff when
+        /// diffs flow, so it lands in the frame the diff draws anyway rather
+        /// than in one of its own; the timer covers quiet times.
+        fn tick(&self, now: f64) {
+            if now - self.link.now_ms.get_untracked() < TICK_MS {
+                return;
+            }
+            self.link.now_ms.set(now);
+            self.store.fade_flashes(now);
+            self.store.roll_sparks();
+        }
+
         /// Applies changes to the store and counts them for tests.
         fn apply(&mut self, ts: i64, changes: &[Change]) {
-            self.store.apply_diff(ts, changes, js_sys::Date::now());
+            let now = js_sys::Date::now();
+            self.store.apply_diff(ts, changes, now);
+            if !self.hidden {
+                self.tick(now);
+            }
             self.diffs_applied += 1;
             self.changes_applied += changes.len() as u64;
             for (key, value) in [
@@ -599,21 +665,31 @@ mod client {
             }
         }
 
-        /// A diff while the tab is hidden: the charted symbol's change
-        /// applies (the title shows its price), the rest waits.
+        /// A diff while the tab is hidden: held (see [`Held`]), and at most
+        /// once a second the charted symbol's change applies, so the tab's
+        /// title shows its price. (Driven by arriving messages: a hidden tab's
+        /// timers may be throttled to once a minute.)
         fn hold(&mut self, ts: i64, changes: &[Change]) {
-            let charted = ChartFeed::with(|feed| feed.wanted()).map(|(symbol, _)| symbol);
-            let mut now = Vec::new();
             for change in changes {
-                if charted.as_deref() == Some(change.symbol.as_str()) {
-                    now.push(change.clone());
-                } else {
-                    self.held.add(ts, change);
-                }
+                self.held.add(ts, change);
             }
-            if !now.is_empty() {
-                self.apply(ts, &now);
+            let now = js_sys::Date::now();
+            if now - self.held.title_at >= 1_000.0 {
+                self.held.title_at = now;
+                self.apply_charted();
             }
+        }
+
+        fn apply_charted(&mut self) {
+            let Some((symbol, _)) = ChartFeed::with(|feed| feed.wanted()) else {
+                return;
+            };
+            if let Some(change) = self.held.take_symbol(&symbol) {
+                let ts = self.held.ts;
+                self.apply(ts, &[change]);
+            }
+            // The title follows the page clock (see `PriceTitle`).
+            self.link.now_ms.set(js_sys::Date::now());
         }
 
         fn on_status(&mut self, feed: String, state: FeedState) {

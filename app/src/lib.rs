@@ -27,7 +27,7 @@ pub mod watchlists;
 
 use leptos::either::Either;
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_meta::{MetaTags, provide_meta_context};
 use serde::{Deserialize, Serialize};
 
 use crate::components::{Dashboard, NotFound};
@@ -111,10 +111,9 @@ pub fn App() -> impl IntoView {
     } else {
         Either::Right(view! { <NotFound /> })
     };
-    view! {
-        <Title text="tickertape — live market dashboard" />
-        {page}
-    }
+    // Each page sets its own title (one `<Title>` per page: with two, which
+    // one the server renders depends on registration order).
+    page
 }
 
 /// The `id` of the element that carries the page's [`Board`] to the browser.

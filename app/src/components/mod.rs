@@ -83,30 +83,36 @@ pub fn Dashboard() -> impl IntoView {
     }
 }
 
-/// The page title: the selected symbol's price and day change, live.
+/// The page title: the selected symbol's price and day change, refreshed
+/// with the page clock (twice a second; once a second in a hidden tab) rather
+/// than on every trade: each new title is work for the browser's own
+/// process, and a tab strip cannot show ten prices a second anyway.
 #[component]
 fn PriceTitle() -> impl IntoView {
     let store = expect_context::<QuoteStore>();
     let selection = expect_context::<Selection>();
-    let text = move || {
+    let link = expect_context::<Link>();
+    let text = Memo::new(move |_| {
+        link.now_ms.track();
         let Some(row) = selection.symbol.get().and_then(|s| store.row(&s)) else {
             return "tickertape — live market dashboard".to_string();
         };
-        let (_, pct) = row.day_change();
+        let (last, prev_close) = (row.last.get_untracked(), row.prev_close.get_untracked());
         format!(
             "{} {} {} · tickertape",
             row.symbol,
-            crate::format::price(row.last.get()),
-            crate::format::change_pct(pct())
+            crate::format::price(last),
+            crate::format::change_pct(crate::protocol::pct_change(last, prev_close))
         )
-    };
-    view! { <leptos_meta::Title text=text /> }
+    });
+    view! { <leptos_meta::Title text=move || text.get() /> }
 }
 
 /// Any path that is not a page.
 #[component]
 pub fn NotFound() -> impl IntoView {
     view! {
+        <leptos_meta::Title text="Page not found · tickertape" />
         <main class="content not-found">
             <h1>"Page not found"</h1>
             <p>

@@ -40,14 +40,13 @@ pub fn movers(mut moves: Vec<Move>, n: usize) -> (Vec<Move>, Vec<Move>) {
 #[component]
 pub fn Movers() -> impl IntoView {
     let store = expect_context::<QuoteStore>();
-    let refresh = RwSignal::new(0u64);
-    #[cfg(feature = "hydrate")]
-    let _ = set_interval_with_handle(
-        move || refresh.update(|n| *n += 1),
-        std::time::Duration::from_secs(1),
-    );
+    let link = expect_context::<crate::connection::Link>();
+    // Whole seconds of the page clock: the lists refresh with it, in a frame
+    // the page draws anyway (the clock ticks with the diffs; it stands still
+    // in a hidden tab, whose quotes are held meanwhile).
+    let second = Memo::new(move |_| (link.now_ms.get() / 1000.0).floor() as i64);
     let lists = Memo::new(move |_| {
-        refresh.track();
+        second.track();
         let moves = store.rows.with(|rows| {
             rows.iter()
                 .map(|r| {

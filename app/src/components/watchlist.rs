@@ -147,7 +147,7 @@ pub fn Watchlist() -> impl IntoView {
         let _ = set_interval_with_handle(
             move || {
                 let live = state.sort.get_untracked().is_some_and(|s| s.key.is_live());
-                if live && !state.hovering.get_untracked() {
+                if live && !state.hovering.get_untracked() && !document().hidden() {
                     state.refresh.update(|n| *n += 1);
                 }
             },
