@@ -5,6 +5,11 @@
 //
 // Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
+//        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
+//
+// A section with no results in this run and none saved (a fresh clone, an
+// --only run) is kept verbatim from the existing output file (--out if it
+// exists, else BENCHMARKS.md), and the header says when it was measured.
 
 "use strict";
 const { spawn, execSync } = require("node:child_process");
@@ -278,31 +283,179 @@ function renderBrowser(p, b) {
   stale(p, m.commit, ["app", "frontend", "style", "public", "server"], "browser");
 }
 
-function render(results, m, browser, cluster) {
-  const lines = [];
-  const p = (s = "") => lines.push(s);
-  p("# Benchmarks");
+const listNames = (xs) => (xs.length < 2 ? xs.join("") : `${xs.slice(0, -1).join(", ")} and ${xs[xs.length - 1]}`);
+const sectionsWord = (xs) => (xs.length === 1 ? "section" : "sections");
+
+/** Greedy word wrap for generated prose. */
+function wrap(text, width = 116) {
+  const out = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) out.push(line), (line = word);
+    else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(line);
+  return out;
+}
+
+/**
+ * The existing output (--out if it exists, else BENCHMARKS.md) split at its
+ * `## ` headings, keyed by the heading up to its first colon ("fanout-2000",
+ * "browser", "Where the CPU goes"), plus what its header says about when the
+ * scenario sections were measured and on which machine.
+ */
+function previousOutput() {
+  const file = [OUT, path.join(root, "BENCHMARKS.md")].find((f) => fs.existsSync(f));
+  const none = { sections: {}, measured: {}, table: [] };
+  if (!file) return none;
+  const header = [];
+  const sections = {};
+  let current = header;
+  let fence = false;
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    if (/^\s*(```|~~~)/.test(line)) fence = !fence;
+    if (!fence && line.startsWith("## ")) current = sections[line.slice(3).split(":")[0].trim()] = [];
+    current.push(line);
+  }
+  for (const lines of Object.values(sections)) while (lines.length && !lines[lines.length - 1].trim()) lines.pop();
+  // The header's first paragraph: either this script's single-run form
+  // ("on <date>, commit <sha>. Every number is the median of N runs") or its
+  // mixed form ("the a and b sections were measured on <date>, commit <sha>, median of N runs").
+  const start = header.findIndex((l, i) => i > 0 && l.trim() && !l.startsWith("#"));
+  const para = [];
+  for (let i = start; i >= 0 && i < header.length && header[i].trim(); i++) para.push(header[i]);
+  const text = para.join(" ").replace(/\s+/g, " ");
+  const measured = {};
+  const single = /Written by .*? on (\d{4}-\d{2}-\d{2}), commit (\w+)\. Every number is the median of (\d+) runs?/.exec(text);
+  if (single) for (const name of Object.keys(SCENARIOS)) measured[name] = { date: single[1], commit: single[2], runs: Number(single[3]) };
+  for (const c of text.matchAll(/\bthe ([\w-]+(?:(?:,? and |, )[\w-]+)*) sections? (?:was|were) measured on (\d{4}-\d{2}-\d{2}), commit (\w+)(?:, median of (\d+) runs?)?/gi))
+    for (const name of c[1].split(/,? and |, /)) measured[name] = { date: c[2], commit: c[3], runs: c[4] ? Number(c[4]) : undefined };
+  const table = header.filter((l) => l.startsWith("|") && !/^\|\s*machine\s*\|/.test(l) && !/^\|[-\s|]*$/.test(l));
+  return { file, sections, measured, table };
+}
+
+/** When each saved scenario result was measured: per scenario if saved so, else the saved run's date. */
+function savedMeasured(saved) {
+  const out = {};
+  for (const name of Object.keys(saved.results ?? {})) {
+    const m = saved.measured?.[name] ?? saved.meta;
+    if (m?.date) out[name] = { date: m.date, commit: m.commit };
+  }
+  return out;
+}
+
+/**
+ * The header paragraph and machine table. With every scenario section from
+ * one run it reads as it always has; otherwise it says which sections were
+ * measured when, and which were kept from the previous file.
+ */
+function renderHeader(p, m, prov, old) {
+  const scen = prov.filter((x) => x.scenario);
+  const others = prov.filter((x) => !x.scenario);
+  const same = (a, b) => a.date === b.date && a.commit === b.commit;
+  const single =
+    scen.length > 0 && scen.every((x) => !x.kept && !x.unknown && same(x, scen[0]) && x.runs === scen[0].runs) && others.every((x) => !x.unknown);
+  const rest = [
+    "(`tickertape-loadgen`, a Rust tokio-tungstenite client) on that machine too — so both servers share the 2 cores",
+    "with it. These machines are noisy: compare ratios, not absolute numbers.",
+  ];
+  if (single) {
+    const g = scen[0];
+    p(`Written by \`make bench\` (\`node bench/bench.js\`) on ${g.date}, commit ${g.commit}. Every number is the median of ${g.runs} runs;`);
+    p("tickertape and the peer were measured in the same run, alternating, on the same machine, with the load generator");
+    rest.forEach((l) => p(l));
+    const own = others.filter((x) => !same(x.own, g)).map((x) => x.name);
+    if (own.length) wrap(`The ${listNames(own)} ${sectionsWord(own)} ${own.length === 1 ? "gives its" : "give their"} own date and commit.`).forEach((l) => p(l));
+  } else {
+    const clauses = [];
+    const groups = new Map();
+    for (const x of scen.filter((x) => !x.unknown)) {
+      const key = [x.date, x.commit, x.runs, x.kept].join(" ");
+      if (!groups.has(key)) groups.set(key, { ...x, names: [] });
+      groups.get(key).names.push(x.name);
+    }
+    for (const g of groups.values()) {
+      const runs = g.runs ? `, median of ${g.runs} run${g.runs === 1 ? "" : "s"}${g.names.length > 1 ? " each" : ""}` : "";
+      clauses.push(
+        `the ${listNames(g.names)} ${sectionsWord(g.names)} ${g.names.length === 1 ? "was" : "were"} measured on ${g.date}, commit ${g.commit}${runs}` +
+          (g.kept ? ", kept from the previous version of this file" : ""),
+      );
+    }
+    const own = others.filter((x) => x.own).map((x) => x.name);
+    if (own.length) clauses.push(`the ${listNames(own)} ${sectionsWord(own)} ${own.length === 1 ? "gives its" : "give their"} own date and commit`);
+    const unknown = prov.filter((x) => x.unknown).map((x) => x.name);
+    if (unknown.length)
+      clauses.push(`the ${listNames(unknown)} ${sectionsWord(unknown)} ${unknown.length === 1 ? "does" : "do"} not record when ${unknown.length === 1 ? "it was" : "they were"} measured`);
+    const first = `Written by \`make bench\` (\`node bench/bench.js\`) on ${m.date}, commit ${m.commit}${clauses.length ? `, from these measurements: ${clauses.join("; ")}.` : "."}`;
+    wrap(`${first} In each run, tickertape and the peer were measured alternating, on the same machine, with the load generator ${rest.join(" ")}`).forEach((l) => p(l));
+  }
   p();
-  p(`Written by \`make bench\` (\`node bench/bench.js\`) on ${m.date}, commit ${m.commit}. Every number is the median of ${RUNS} runs;`);
-  p("tickertape and the peer were measured in the same run, alternating, on the same machine, with the load generator");
-  p("(`tickertape-loadgen`, a Rust tokio-tungstenite client) on that machine too — so both servers share the 2 cores");
-  p("with it. These machines are noisy: compare ratios, not absolute numbers.");
-  p();
+  const rows = [
+    ["CPU", m.cpu],
+    ["memory", m.memory],
+    ["kernel", m.kernel],
+    ["tickertape", `${m.tickertape} (${m.rustc})`],
+    ["peer", `Node.js ${m.node}, ws ${m.ws} (bench/peer/server.js)`],
+  ];
   p("| machine | |");
   p("|---|---|");
-  p(`| CPU | ${m.cpu} |`);
-  p(`| memory | ${m.memory} |`);
-  p(`| kernel | ${m.kernel} |`);
-  p(`| tickertape | ${m.tickertape} (${m.rustc}) |`);
-  p(`| peer | Node.js ${m.node}, ws ${m.ws} (bench/peer/server.js) |`);
+  // No scenario measured here: the table describes the machine the kept numbers came from.
+  const measuredHere = scen.some((x) => !x.kept && !x.unknown);
+  if (!measuredHere && old.table.length) {
+    old.table.forEach((l) => p(l));
+    p();
+    return;
+  }
+  rows.forEach(([k, v]) => p(`| ${k} | ${v} |`));
   p();
+  if (scen.some((x) => x.kept) && old.table.length) {
+    const now = new Map(rows);
+    const differ = old.table
+      .map((l) => l.split("|").slice(1, -1).map((c) => c.trim()))
+      .filter(([k, v]) => now.has(k) && now.get(k) !== v)
+      .map(([k, v]) => `${k} ${v}`);
+    if (differ.length) {
+      wrap(`The sections kept from the previous version of this file were measured with: ${differ.join("; ")}.`).forEach((l) => p(l));
+      p();
+    }
+  }
+}
+
+function render(results, m, browser, cluster, measured = {}, old = previousOutput()) {
+  results = results ?? {};
+  const lines = [];
+  const p = (s = "") => lines.push(s);
+  /** A section with nothing new to show: the previous file's text, verbatim. */
+  const keep = (name) => {
+    old.sections[name].forEach((l) => p(l));
+    p();
+  };
+  // Where each section's numbers come from, for the header.
+  const prov = [];
+  for (const name of Object.keys(SCENARIOS)) {
+    if (results[name]) prov.push({ name, scenario: true, ...(measured[name] ?? { date: m.date, commit: m.commit }), runs: new Set(results[name].map((r) => r.run)).size });
+    else if (old.sections[name]) prov.push(old.measured[name] ? { name, scenario: true, kept: true, ...old.measured[name] } : { name, scenario: true, kept: true, unknown: true });
+  }
+  for (const [name, data] of [["browser", browser], ["cluster", cluster]]) {
+    if (!data && !old.sections[name]) continue;
+    // A kept section says in its text when it was measured ("measured <date>, commit <sha>"), if it does.
+    const said = !data && /measured (\d{4}-\d{2}-\d{2}), commit (\w+)/.exec(old.sections[name].join(" "));
+    const own = data ? data.measured : said && { date: said[1], commit: said[2] };
+    prov.push(own?.date ? { name, own } : { name, unknown: true });
+  }
+  p("# Benchmarks");
+  p();
+  renderHeader(p, m, prov, old);
   p("The peer is what a user would otherwise pick: a Node.js server on the `ws` package producing the same workload");
   p("(same symbols, rates and flush interval) and the same protocol-v1 JSON, written carefully (one diff and one");
   p("serialisation per flush, shared by every client behind its own `seq`).");
   p();
   for (const [name, sc] of Object.entries(SCENARIOS)) {
     const rows = results[name];
-    if (!rows) continue;
+    if (!rows) {
+      if (old.sections[name]) keep(name);
+      continue;
+    }
     const t = summarise(rows, "tickertape");
     p(`## ${name}: ${sc.title}`);
     p();
@@ -343,6 +496,8 @@ function render(results, m, browser, cluster) {
     p();
   }
   if (browser) renderBrowser(p, browser);
+  else if (old.sections.browser) keep("browser");
+  if (!cluster && old.sections.cluster) keep("cluster");
   if (cluster) {
     const [one, two] = [cluster.one, cluster.two];
     p(`## cluster: one ingest node on NATS, ${fmt(cluster.clients)} clients on one edge vs split over two`);
@@ -410,27 +565,30 @@ async function browserBench() {
 }
 
 (async () => {
+  const savedPath = path.resolve(root, args.results ?? "target/bench-results.json");
   if (args["render-only"]) {
-    const saved = JSON.parse(fs.readFileSync(path.join(root, "target/bench-results.json"), "utf8"));
-    const meta = saved.meta ? { ...machine(), ...saved.meta } : machine();
-    fs.writeFileSync(OUT, render(saved.results, meta, saved.browser, saved.cluster));
-    return console.error(`rewrote ${path.relative(root, OUT)} from target/bench-results.json`);
+    const saved = JSON.parse(fs.readFileSync(savedPath, "utf8"));
+    fs.writeFileSync(OUT, render(saved.results, machine(), saved.browser, saved.cluster, savedMeasured(saved)));
+    return console.error(`rewrote ${path.relative(root, OUT)} from ${path.relative(root, savedPath)}`);
   }
-  // With --only, the other sections keep their numbers from the last full run.
-  const savedPath = path.join(root, "target/bench-results.json");
+  // With --only, the other sections keep their numbers from the last run that
+  // saved them, or else their text in the existing BENCHMARKS.md.
   const saved = ONLY && fs.existsSync(savedPath) ? JSON.parse(fs.readFileSync(savedPath, "utf8")) : {};
   const results = { ...(saved.results ?? {}) };
+  const measured = savedMeasured(saved);
   for (const [name, sc] of Object.entries(SCENARIOS)) {
     if (ONLY && !ONLY.has(name)) continue;
     results[name] = await runScenario(name, sc);
+    const { date, commit } = machine();
+    measured[name] = { date, commit };
   }
   const browser = !ONLY || ONLY.has("browser") ? await browserBench() : saved.browser ?? null;
   const cluster = !ONLY || ONLY.has("cluster") ? clusterBench() : saved.cluster ?? null;
-  // The header names the run that measured the scenarios (an --only run of
-  // the cluster section alone keeps the full run's date and commit).
-  const scenariosRan = !ONLY || Object.keys(SCENARIOS).some((n) => ONLY.has(n));
-  const meta = scenariosRan || !saved.meta ? machine() : { ...machine(), date: saved.meta.date, commit: saved.meta.commit };
-  fs.writeFileSync(OUT, render(results, meta, browser, cluster));
-  fs.writeFileSync(savedPath, JSON.stringify({ results, browser, cluster, meta: { date: meta.date, commit: meta.commit } }, null, 1));
+  // The header names when each scenario section was measured (one date and
+  // commit when a single run measured them all).
+  const meta = machine();
+  fs.writeFileSync(OUT, render(results, meta, browser, cluster, measured));
+  fs.mkdirSync(path.dirname(savedPath), { recursive: true });
+  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, meta: { date: meta.date, commit: meta.commit } }, null, 1));
   console.error(`wrote ${path.relative(root, OUT)}`);
 })();

@@ -3,6 +3,7 @@
 //! what the hub published, as sessions do.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use app::protocol::Interval;
@@ -29,6 +30,11 @@ struct Ingest {
     epoch: u64,
     /// The feed each symbol comes from, by symbol id.
     symbol_feeds: Arc<[String]>,
+    /// The last batch handed to the bus (or skipped, when the publisher fell
+    /// behind): what heartbeats announce. Announcing the hub's head instead
+    /// let a heartbeat overtake its batch, and a busy edge took the late
+    /// batch for a lost one and resynced.
+    published: Arc<AtomicU64>,
 }
 
 /// Connects to the bus and starts publishing `hub`. Returns the bus health
@@ -50,12 +56,14 @@ pub async fn start(
         .map_err(|e| BusError::Subscribe(e.to_string()))?;
     let epoch = rand::random::<u64>() >> 11; // exact in every JSON reader
     tracing::info!(epoch, bus = %url, subject = %prefix, "publishing to the bus");
+    let published = Arc::new(AtomicU64::new(*hub.watch_head().borrow()));
     let ingest = Ingest {
         client,
         hub,
         subjects,
         epoch,
         symbol_feeds,
+        published,
     };
     let (health_tx, health) = watch::channel(BusHealth::Down("connecting to the bus".into()));
     tokio::spawn(track_link(links, health_tx, shutdown.clone()));
@@ -116,6 +124,7 @@ impl Ingest {
     async fn publish_batches(self, shutdown: CancellationToken) {
         let mut head = self.hub.watch_head();
         let mut last = *head.borrow_and_update();
+        self.published.store(last, Ordering::Release);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -126,6 +135,8 @@ impl Ingest {
                 Err(Lagged) => {
                     tracing::warn!("bus publisher fell behind the hub; edges will resync");
                     last = *head.borrow_and_update();
+                    // Announced, never sent: edges see the batches as lost.
+                    self.published.store(last, Ordering::Release);
                     continue;
                 }
             };
@@ -154,6 +165,9 @@ impl Ingest {
                 {
                     self.hub.metrics().bus_seq.set(batch.no as i64);
                 }
+                // Sent or lost, it is behind us: a heartbeat published after
+                // this (on the same connection, so after the batch) may name it.
+                self.published.store(batch.no, Ordering::Release);
             }
         }
     }
@@ -161,7 +175,7 @@ impl Ingest {
     fn heartbeat(&self) -> Heartbeat {
         Heartbeat {
             epoch: self.epoch,
-            seq: *self.hub.watch_head().borrow(),
+            seq: self.published.load(Ordering::Acquire),
             rev: self.hub.rev(),
             feeds: self.hub.feeds().into_iter().map(BusFeed::from).collect(),
         }
