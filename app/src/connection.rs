@@ -428,10 +428,11 @@ mod client {
             let Some(quotes) = fetch_quotes().await else {
                 return;
             };
-            let c = client.borrow();
+            let mut c = client.borrow_mut();
             // A snapshot may have arrived meanwhile: it is newer.
             if c.poll.is_some() {
                 c.store.apply_snapshot(&quotes.quotes, js_sys::Date::now());
+                c.count(0, quotes.quotes.len());
                 c.link.polled_at.set(Some(js_sys::Date::now()));
             }
         });
@@ -574,6 +575,7 @@ mod client {
                     } else {
                         self.store.apply_snapshot(&quotes, js_sys::Date::now());
                     }
+                    self.count(0, quotes.len());
                     self.expected_seq = Some(seq + 1);
                     self.resync_sent = false;
                     self.attempt = 0;
@@ -655,8 +657,14 @@ mod client {
             if !self.hidden {
                 self.tick(now);
             }
-            self.diffs_applied += 1;
-            self.changes_applied += changes.len() as u64;
+            self.count(1, changes.len());
+        }
+
+        /// Counts applied diff messages and quote updates (a snapshot or a
+        /// poll counts its quotes) into `window.__tickertape`.
+        fn count(&mut self, diffs: u64, changes: usize) {
+            self.diffs_applied += diffs;
+            self.changes_applied += changes as u64;
             for (key, value) in [
                 ("diffs", self.diffs_applied),
                 ("changes", self.changes_applied),
