@@ -314,7 +314,7 @@ pub fn app(state: AppState) -> Router {
         move || shell(options.clone())
     });
     Router::new()
-        .route("/", get(move |request| page(request)))
+        .route("/", get(page))
         .route("/ws", get(session::upgrade))
         .route("/api/symbols", get(api::symbols))
         .route("/api/quotes", get(api::quotes))
