@@ -238,8 +238,8 @@ function renderBrowser(p, b) {
   p(`per run (scenarios interleaved, so noise hits them alike) and then the median of ${b.runs} run${b.runs === 1 ? "" : "s"}. The server`);
   p("runs on the same machine but is not counted. Chromium runs with Playwright's switches except the three that keep");
   p("hidden tabs running like visible ones (`--disable-background-timer-throttling`, `--disable-backgrounding-occluded-windows`,");
-  p("`--disable-renderer-backgrounding`), which a user's browser does not have. The reference keeps every row in the");
-  p("document and updates it whether in view or not; at 500 symbols layout is its largest cost.");
+  p("`--disable-renderer-backgrounding`), which a user's browser does not have. Like the dashboard's table, the reference");
+  p("draws only the rows that fit the window and keeps every other quote current in memory.");
   p();
   p("| scenario | Chromium CPU, % of one core: total (user / system) | by process | main thread busy | × reference | target |");
   p("|---|---|---|---|---|---|");
