@@ -141,15 +141,27 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_FIRST_MESSAGE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub first_message_timeout: u64,
 
-    /// Seconds a connection may take for its TLS handshake and request headers.
+    /// Sockets open at once, HTTP and WebSocket (default: the open-file limit less 256); more are closed at once.
+    #[arg(long, env = "TICKERTAPE_MAX_OPEN_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_connections: Option<u32>,
+
+    /// Seconds from accepting a connection to its first request (TLS handshake and request head included).
     #[arg(long, env = "TICKERTAPE_HANDSHAKE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub handshake_timeout: u64,
+
+    /// Seconds an HTTP/1.1 or HTTP/2 connection may stay open with no request and no byte moving.
+    #[arg(long, env = "TICKERTAPE_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// Seconds an HTTP response may wait for a client that does not read it before it is abandoned.
+    #[arg(long, env = "TICKERTAPE_WRITE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
 
     /// Milliseconds a send to one client may take; slower clients are closed with 1013.
     #[arg(long, env = "TICKERTAPE_SEND_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(10..))]
     pub send_timeout_ms: u64,
 
-    /// Seconds to wait for clients to close on shutdown.
+    /// Seconds from SIGTERM to exit: requests in flight and WebSocket close frames get this long.
     #[arg(long, env = "TICKERTAPE_SHUTDOWN_TIMEOUT", default_value_t = 5)]
     pub shutdown_timeout: u64,
 

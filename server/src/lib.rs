@@ -74,6 +74,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every WebSocket session, so shutdown can wait for their close frames.
     pub sessions: TaskTracker,
+    /// One permit per WebSocket session `--max-connections` allows, taken
+    /// when the upgrade is admitted and held until the session ends.
+    pub session_slots: Arc<tokio::sync::Semaphore>,
     /// The feed each symbol comes from, by symbol id.
     symbol_feeds: Arc<[String]>,
     /// The access token every route but `/healthz` needs, if any.
@@ -81,8 +84,7 @@ pub struct AppState {
     /// Whether the server speaks TLS (cookies are then `Secure`).
     pub tls: bool,
     tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
-    handshake_timeout: Duration,
-    shutdown_timeout: Duration,
+    limits: listen::Limits,
     /// This node's link to the bus, on ingest and edge nodes.
     pub bus: Option<bus::HealthWatch>,
     /// Whether the page and `/ws` are served (not on a plain ingest node).
@@ -204,6 +206,7 @@ impl AppState {
             leptos: leptos_options(config),
             shutdown,
             sessions: TaskTracker::new(),
+            session_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections as usize)),
             symbol_feeds,
             auth_token: config
                 .auth_token
@@ -212,8 +215,7 @@ impl AppState {
                 .map(guard::Token::new),
             tls: false,
             tls_acceptor: None,
-            handshake_timeout: Duration::from_secs(config.handshake_timeout),
-            shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
+            limits: connection_limits(config),
             bus: None,
             serves_browsers: true,
         }
@@ -268,6 +270,29 @@ fn hub_config(config: &Config) -> HubConfig {
     }
 }
 
+/// Sockets are capped below the open-file limit, leaving room for feeds,
+/// the bus and files.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+fn connection_limits(config: &Config) -> listen::Limits {
+    let max_open = config.max_open_connections.map_or_else(
+        || {
+            let files = rlimit::Resource::NOFILE
+                .get()
+                .map_or(1024, |(soft, _)| soft);
+            files.saturating_sub(RESERVED_DESCRIPTORS).max(64) as usize
+        },
+        |n| n as usize,
+    );
+    listen::Limits {
+        handshake: Duration::from_secs(config.handshake_timeout),
+        idle: Duration::from_secs(config.idle_timeout),
+        write: Duration::from_secs(config.write_timeout),
+        max_open,
+        shutdown: Duration::from_secs(config.shutdown_timeout),
+    }
+}
+
 fn session_config(config: &Config) -> SessionConfig {
     SessionConfig {
         heartbeat: Duration::from_millis(config.heartbeat_ms),
@@ -277,7 +302,6 @@ fn session_config(config: &Config) -> SessionConfig {
         msg_burst: 2.0 * f64::from(config.client_msg_rate),
         max_rate_violations: 50,
         allowed_origins: config.allowed_origins.clone(),
-        max_connections: config.max_connections as usize,
         max_symbols: config.max_symbols_per_client as usize,
         first_message_timeout: Duration::from_secs(config.first_message_timeout),
     }
@@ -380,7 +404,8 @@ fn set_content_security_policy() {
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops
-/// accepting, closes every WebSocket with 1001 and waits (bounded) for them.
+/// accepting, closes every WebSocket with 1001 and waits for requests in
+/// flight and sessions, `--shutdown-timeout` at most in all.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -388,7 +413,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
     let sessions = state.sessions.clone();
-    let timeout = state.shutdown_timeout;
+    let limits = state.limits;
     let stopping = {
         let token = token.clone();
         async move {
@@ -399,10 +424,11 @@ pub async fn serve(
         }
     };
     tokio::spawn(stopping);
-    let (tls, handshake) = (state.tls_acceptor.clone(), state.handshake_timeout);
-    listen::serve_router(listener, app(state), tls, handshake, token).await;
+    let (tls, metrics) = (state.tls_acceptor.clone(), state.hub.metrics_handle());
+    let stopped = listen::serve_router(listener, app(state), tls, limits, metrics, token).await;
     sessions.close();
-    if tokio::time::timeout(timeout, sessions.wait())
+    let deadline = stopped + limits.shutdown;
+    if tokio::time::timeout_at(deadline, sessions.wait())
         .await
         .is_err()
     {

@@ -6,8 +6,11 @@ use tickertape::config::{Config, LogFormat};
 use tickertape::{AppState, serve};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// What may still be running when `serve` returns (a blocking DNS lookup of
+/// a feed, say) gets this long before the process exits anyway.
+const LEFTOVER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn main() -> anyhow::Result<()> {
     let config = match Config::load() {
         Ok(config) => config,
         Err(tickertape::config::ConfigError::Args(e)) => e.exit(),
@@ -15,6 +18,17 @@ async fn main() -> anyhow::Result<()> {
     };
     init_logging(config.log_format);
     raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let served = runtime.block_on(run(config));
+    // Tasks still running (connections past the shutdown timeout) are dropped.
+    runtime.shutdown_timeout(LEFTOVER_TIMEOUT);
+    served
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     // An edge starts only once it holds the ingest node's state, so it
     // listens only then: nothing is served from an empty copy.
     let state = tokio::select! {

@@ -12,6 +12,11 @@ pub struct Metrics {
     registry: Registry,
     /// WebSocket sessions open now.
     pub connections: IntGauge,
+    /// Sockets open now (HTTP, TLS and upgraded), capped by `--max-open-connections`.
+    pub http_connections: IntGauge,
+    /// Sockets closed by the server's clocks or refused, by reason
+    /// (`handshake_timeout`, `idle_timeout`, `write_timeout`, `limit`).
+    pub http_closed: IntCounterVec,
     /// WebSocket sessions ever opened.
     pub sessions_opened: IntCounter,
     /// Sessions ended, by close code the server sent (`none` when the peer left).
@@ -121,6 +126,17 @@ impl Metrics {
                 &r,
                 "upgrades_refused_total",
                 "WebSocket upgrades refused, by reason",
+                "reason",
+            ),
+            http_connections: gauge(
+                &r,
+                "http_connections",
+                "Sockets open now, HTTP and upgraded",
+            ),
+            http_closed: counter_vec(
+                &r,
+                "http_connections_closed_total",
+                "Sockets closed by a timeout or refused at the cap, by reason",
                 "reason",
             ),
             messages_out: counter(&r, "messages_out_total", "WebSocket messages sent"),

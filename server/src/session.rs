@@ -65,8 +65,6 @@ pub struct SessionConfig {
     pub max_rate_violations: u32,
     /// Origins allowed besides the page's own (`scheme://host[:port]`).
     pub allowed_origins: Vec<String>,
-    /// Sessions served at once; upgrades beyond get HTTP 503.
-    pub max_connections: usize,
     /// Symbols one session may name in its subscription (`*` always works).
     pub max_symbols: usize,
     /// A new client must send its first message within this.
@@ -92,13 +90,15 @@ pub async fn upgrade(
         refused("origin");
         return json_error(StatusCode::FORBIDDEN, why);
     }
-    if state.sessions.len() >= state.session.max_connections {
+    // Counted at admission: of a burst of parallel upgrades, exactly as many
+    // as there are free places get through.
+    let Ok(slot) = state.session_slots.clone().try_acquire_owned() else {
         refused("capacity");
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "this server is at its connection limit; try again later",
         );
-    }
+    };
     let AppState {
         hub,
         session,
@@ -115,7 +115,12 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         // Every send is flushed at once; nothing gains from a write buffer.
         .write_buffer_size(0)
-        .on_upgrade(move |socket| sessions.track_future(run(socket, hub, session, shutdown)))
+        .on_upgrade(move |socket| {
+            sessions.track_future(async move {
+                run(socket, hub, session, shutdown).await;
+                drop(slot);
+            })
+        })
         .into_response()
 }
 

@@ -33,6 +33,9 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--alpaca-url", "TICKERTAPE_ALPACA_URL"),
         ("--alpaca-key", "TICKERTAPE_ALPACA_KEY"),
         ("--alpaca-secret", "TICKERTAPE_ALPACA_SECRET"),
+        ("--max-open-connections", "TICKERTAPE_MAX_OPEN_CONNECTIONS"),
+        ("--idle-timeout", "TICKERTAPE_IDLE_TIMEOUT"),
+        ("--write-timeout", "TICKERTAPE_WRITE_TIMEOUT"),
     ];
     for (flag, env) in flags {
         assert!(help.contains(flag), "--help lacks {flag}");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{Client, TestServer};
+use crate::common::{Client, TestServer, certificate};
 use app::protocol::{ErrorCode, ServerMsg};
 use reqwest::header;
 use serde_json::json;
@@ -258,24 +258,6 @@ async fn a_request_that_never_finishes_its_headers_is_dropped() {
         "the server still holds the half-sent request"
     );
     server.shutdown().await;
-}
-
-/// A self-signed certificate for 127.0.0.1, written to a scratch directory.
-fn certificate() -> (std::path::PathBuf, rcgen::Certificate) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "tickertape-tls-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    (dir, cert)
 }
 
 #[tokio::test]

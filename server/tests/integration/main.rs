@@ -9,6 +9,7 @@ mod common;
 mod binary;
 mod candles;
 mod cluster;
+mod connections;
 mod hardening;
 mod http_api;
 mod loadgen;

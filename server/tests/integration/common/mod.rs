@@ -292,6 +292,37 @@ pub fn metric(text: &str, name: &str) -> u64 {
 pub mod cluster;
 pub mod provider;
 
+/// A self-signed certificate for 127.0.0.1, written to a scratch directory.
+pub fn certificate() -> (std::path::PathBuf, rcgen::Certificate) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "tickertape-tls-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    (dir, cert)
+}
+
+/// A TLS client that trusts `cert` (and speaks neither h2 nor http/1.1 by ALPN).
+pub fn tls_connector(cert: &rcgen::Certificate) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
 /// Polls `/api/quotes?symbols=…` until `ready` accepts the quotes.
 pub async fn quotes_until(
     server: &TestServer,
