@@ -86,7 +86,7 @@ pub struct Config {
     pub sim_symbols: Option<u32>,
 
     /// Simulated trades per symbol per second (default: 1.5 to 8, random per symbol).
-    #[arg(long, env = "TICKERTAPE_SIM_RATE")]
+    #[arg(long, env = "TICKERTAPE_SIM_RATE", value_parser = trades_per_second)]
     pub sim_rate: Option<f64>,
 
     /// Milliseconds between steps of the simulator's walk.
@@ -106,11 +106,11 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
 
     /// Milliseconds between WebSocket pings to each client.
-    #[arg(long, env = "TICKERTAPE_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, env = "TICKERTAPE_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..=DAY_MS))]
     pub heartbeat_ms: u64,
 
     /// Close a client silent for this many milliseconds (no frame, no pong).
-    #[arg(long, env = "TICKERTAPE_HEARTBEAT_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, env = "TICKERTAPE_HEARTBEAT_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(100..=DAY_MS))]
     pub heartbeat_timeout_ms: u64,
 
     /// Client messages allowed per second on one connection (bursts of twice that).
@@ -138,7 +138,7 @@ pub struct Config {
     pub max_symbols_per_client: u32,
 
     /// Seconds a new WebSocket client may take to send its first message.
-    #[arg(long, env = "TICKERTAPE_FIRST_MESSAGE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "TICKERTAPE_FIRST_MESSAGE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=DAY_S))]
     pub first_message_timeout: u64,
 
     /// Sockets open at once, HTTP and WebSocket (default: the open-file limit less 256); more are closed at once.
@@ -146,23 +146,23 @@ pub struct Config {
     pub max_open_connections: Option<u32>,
 
     /// Seconds from accepting a connection to its first request (TLS handshake and request head included).
-    #[arg(long, env = "TICKERTAPE_HANDSHAKE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "TICKERTAPE_HANDSHAKE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=DAY_S))]
     pub handshake_timeout: u64,
 
     /// Seconds an HTTP/1.1 or HTTP/2 connection may stay open with no request and no byte moving.
-    #[arg(long, env = "TICKERTAPE_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "TICKERTAPE_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=DAY_S))]
     pub idle_timeout: u64,
 
     /// Seconds an HTTP response may wait for a client that does not read it before it is abandoned.
-    #[arg(long, env = "TICKERTAPE_WRITE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "TICKERTAPE_WRITE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=DAY_S))]
     pub write_timeout: u64,
 
     /// Milliseconds a send to one client may take; slower clients are closed with 1013.
-    #[arg(long, env = "TICKERTAPE_SEND_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(10..))]
+    #[arg(long, env = "TICKERTAPE_SEND_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(10..=DAY_MS))]
     pub send_timeout_ms: u64,
 
     /// Seconds from SIGTERM to exit: requests in flight and WebSocket close frames get this long.
-    #[arg(long, env = "TICKERTAPE_SHUTDOWN_TIMEOUT", default_value_t = 5)]
+    #[arg(long, env = "TICKERTAPE_SHUTDOWN_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub shutdown_timeout: u64,
 
     /// Directory with the built site (wasm, JS, CSS, static assets).
@@ -173,8 +173,16 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Milliseconds a live feed's timestamp may be ahead of this server's clock; later ones are dropped.
+    #[arg(long, env = "TICKERTAPE_CLOCK_SKEW_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub clock_skew_ms: u64,
+
+    /// Seconds a live feed's timestamp may be behind this server's clock; older ones are dropped.
+    #[arg(long, env = "TICKERTAPE_MAX_EVENT_AGE", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub max_event_age: u64,
+
     /// Seconds a provider feed may stay silent before it is reconnected.
-    #[arg(long, env = "TICKERTAPE_FEED_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "TICKERTAPE_FEED_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=DAY_S))]
     pub feed_timeout: u64,
 
     /// Replay pace: a factor of recorded time (2 = twice as fast), or max.
@@ -224,6 +232,20 @@ pub struct Config {
     /// TOML file with defaults for any of these flags, keyed by long name (e.g. flush-ms = 250).
     #[arg(long, env = "TICKERTAPE_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// The longest any timeout may be: beyond it, deadlines overflow the clock.
+const DAY_S: u64 = 86_400;
+const DAY_MS: u64 = DAY_S * 1_000;
+
+/// `--sim-rate`: a positive, finite number of trades a second, at most 10,000.
+fn trades_per_second(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= 10_000.0 => Ok(rate),
+        _ => Err(format!(
+            "must be a number of trades per second from above 0 to 10000, not {text:?}"
+        )),
+    }
 }
 
 /// A configuration that cannot be used.
@@ -422,5 +444,30 @@ mod tests {
         let err = Config::from_args(["tickertape", "--feed", "bogus"]).unwrap_err();
         assert!(err.to_string().contains("unknown feed \"bogus\""), "{err}");
         assert!(Config::from_args(["tickertape", "--flush-ms", "0"]).is_err());
+    }
+
+    #[test]
+    fn values_that_would_overflow_or_spin_are_refused_at_start() {
+        let refused = [
+            ["--replay-speed", "1e-300"],
+            ["--replay-speed", "1e300"],
+            ["--sim-rate", "0"],
+            ["--sim-rate", "NaN"],
+            ["--sim-rate", "1e300"],
+            ["--shutdown-timeout", "18446744073709551615"],
+            ["--handshake-timeout", "18446744073709551615"],
+            ["--idle-timeout", "100000000"],
+            ["--write-timeout", "100000000"],
+            ["--heartbeat-ms", "18446744073709551615"],
+            ["--send-timeout-ms", "18446744073709551615"],
+            ["--clock-skew-ms", "0"],
+            ["--max-event-age", "18446744073709551615"],
+        ];
+        for [flag, value] in refused {
+            let err = Config::from_args(["tickertape", flag, value]).unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag} {value}: {err}");
+        }
+        let config = Config::from_args(["tickertape", "--sim-rate", "2.5"]).unwrap();
+        assert_eq!(config.sim_rate, Some(2.5));
     }
 }

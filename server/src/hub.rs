@@ -18,7 +18,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::candles::SymbolCandles;
-use crate::feed::{Book, Event, History, Tick};
+use crate::feed::{Book, ClockBounds, Event, History, Tick};
 use crate::metrics::{Metrics, SharedMetrics};
 use crate::quotes::{self, Working};
 use crate::subscription::Subscription;
@@ -42,6 +42,8 @@ pub struct HubConfig {
     /// Put every changed bar in each batch, charted or not (an ingest node
     /// publishes them all to the bus).
     pub all_candles: bool,
+    /// How far live feeds' timestamps may stray from this server's clock.
+    pub clock: ClockBounds,
     pub metrics: SharedMetrics,
 }
 
@@ -122,6 +124,7 @@ struct Inner {
     events: mpsc::Sender<Event>,
     retained: usize,
     all_candles: bool,
+    clock: ClockBounds,
     /// Counts rewrites of candle history (backfills), which batches do not
     /// carry: a mirror that saw a different count must copy the history again.
     rev: AtomicU64,
@@ -168,6 +171,7 @@ impl Hub {
             events,
             retained: config.retained_batches.max(1),
             all_candles: config.all_candles,
+            clock: config.clock,
             rev: AtomicU64::new(0),
             metrics: config.metrics.clone(),
             symbols,
@@ -234,6 +238,11 @@ impl Hub {
             }
             false
         });
+    }
+
+    /// How far live feeds' timestamps may stray from this server's clock.
+    pub fn clock_bounds(&self) -> ClockBounds {
+        self.inner.clock
     }
 
     /// Every feed's status.
@@ -661,6 +670,7 @@ mod tests {
             retained_batches,
             tick_capacity: 16,
             all_candles: false,
+            clock: ClockBounds::default(),
             metrics: Default::default(),
         };
         Hub::new(infos, vec!["sim".into()], &config)

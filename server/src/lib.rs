@@ -266,6 +266,10 @@ fn hub_config(config: &Config) -> HubConfig {
         retained_batches: 50,
         tick_capacity: 16_384,
         all_candles: config.role == Role::Ingest,
+        clock: feed::ClockBounds {
+            ahead: Duration::from_millis(config.clock_skew_ms),
+            behind: Duration::from_secs(config.max_event_age),
+        },
         metrics: Arc::new(Metrics::new()),
     }
 }

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub flush_lag_seconds: Histogram,
     /// Trades and book updates received, by feed.
     pub events_in: IntCounterVec,
+    /// Events dropped for a timestamp too far from this server's clock, by
+    /// feed and reason (`future`, `old`).
+    pub events_rejected: IntCounterVec,
     /// Feed state by feed: 2 live, 1 reconnecting, 0 stale.
     pub feed_state: IntGaugeVec,
     /// Client messages refused for rate.
@@ -109,6 +112,16 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(feed_state.clone()))
+            .expect("unique metric");
+        let events_rejected = IntCounterVec::new(
+            Opts::new(
+                "feed_events_rejected_total",
+                "Feed events dropped for a timestamp too far from the server's clock, by feed and reason",
+            ),
+            &["feed", "reason"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(events_rejected.clone()))
             .expect("unique metric");
         let fast = vec![
             0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05,
@@ -197,6 +210,7 @@ impl Metrics {
                 "Newest ingest batch number published or applied",
             ),
             connections,
+            events_rejected,
             feed_state,
             registry: r,
         }

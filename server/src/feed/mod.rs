@@ -16,12 +16,14 @@ pub mod sim;
 pub mod universe;
 pub mod upstream;
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{Candle, FeedState, Interval, SymbolInfo};
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -111,6 +113,11 @@ pub enum FeedError {
 pub trait Feed: Send {
     /// Short name shown to clients in `status` messages (`sim`, `finnhub`, ...).
     fn name(&self) -> &str;
+    /// Whether this feed's timestamps are recorded history (a replay) rather
+    /// than the wall clock's; live feeds' events are held to [`ClockBounds`].
+    fn recorded_time(&self) -> bool {
+        false
+    }
     /// The instruments this feed quotes; the hub serves their union.
     fn symbols(&self) -> Vec<SymbolInfo>;
     /// Bars from before now, loaded once before the first run (default: none).
@@ -130,7 +137,60 @@ pub struct FeedOutput {
     hub: Hub,
     id: FeedId,
     live: bool,
+    /// Whether events are held to [`ClockBounds`] (not for recorded time).
+    wall_clock: bool,
+    clock: ClockBounds,
+    /// Dropped events by reason: too far ahead, too old.
+    rejected: [prometheus::IntCounter; 2],
+    /// When a dropped event was last logged, and how many since were not.
+    logged: Option<(Instant, u64)>,
 }
+
+/// How far a live feed's timestamps may stray from this server's clock. A
+/// trade stamped in the future (microseconds read as milliseconds, a
+/// provider's clock glitch) would otherwise become the symbol's newest
+/// forever, freezing its last price and candles; one from decades ago
+/// (seconds read as milliseconds) would open a bar in 1970.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockBounds {
+    /// Accepted ahead of the server's clock (`--clock-skew-ms`).
+    pub ahead: Duration,
+    /// Accepted behind it (`--max-event-age`).
+    pub behind: Duration,
+}
+
+impl Default for ClockBounds {
+    fn default() -> ClockBounds {
+        ClockBounds {
+            ahead: Duration::from_secs(5),
+            behind: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// Why an event's timestamp was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skew {
+    Future,
+    Old,
+}
+
+impl ClockBounds {
+    /// Whether an event stamped `ts` is out of bounds at `now` (both Unix ms).
+    pub fn judge(&self, ts: i64, now: i64) -> Option<Skew> {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if ts > now.saturating_add(ms(self.ahead)) {
+            Some(Skew::Future)
+        } else if ts < now.saturating_sub(ms(self.behind)) {
+            Some(Skew::Old)
+        } else {
+            None
+        }
+    }
+}
+
+/// A dropped event is logged at most this often per feed.
+const REJECTION_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl FeedOutput {
     pub fn new(hub: Hub, id: FeedId) -> FeedOutput {
@@ -139,12 +199,21 @@ impl FeedOutput {
             .get(id)
             .map(|f| f.name.clone())
             .unwrap_or_default();
+        let rejected = ["future", "old"].map(|reason| {
+            hub.metrics()
+                .events_rejected
+                .with_label_values(&[name.as_str(), reason])
+        });
         FeedOutput {
             events: hub.event_sender(),
             events_in: hub.metrics().events_in.with_label_values(&[name.as_str()]),
+            clock: hub.clock_bounds(),
             hub,
             id,
             live: false,
+            wall_clock: true,
+            rejected,
+            logged: None,
         }
     }
 
@@ -161,6 +230,17 @@ impl FeedOutput {
     async fn event(&mut self, event: Event) -> Result<(), FeedError> {
         self.set_live();
         self.events_in.inc();
+        if self.wall_clock {
+            let (symbol, ts) = match &event {
+                Event::Trade(t) => (&t.symbol, t.ts),
+                Event::Book(b) => (&b.symbol, b.ts),
+            };
+            if let Some(skew) = self.clock.judge(ts, crate::now_ms()) {
+                let symbol = symbol.clone();
+                self.reject(skew, &symbol, ts);
+                return Ok(());
+            }
+        }
         self.events
             .send(event)
             .await
@@ -168,6 +248,35 @@ impl FeedOutput {
     }
 
     /// Marks the feed live: connected and subscribed, even if the market is quiet.
+    /// Counts a dropped event and logs it, at most every
+    /// [`REJECTION_LOG_EVERY`] (with how many were dropped unlogged since).
+    fn reject(&mut self, skew: Skew, symbol: &str, ts: i64) {
+        self.rejected[skew as usize].inc();
+        let now = Instant::now();
+        match &mut self.logged {
+            Some((at, unlogged)) if now.duration_since(*at) < REJECTION_LOG_EVERY => {
+                *unlogged += 1;
+            }
+            logged => {
+                let unlogged = logged.map_or(0, |(_, n)| n);
+                let feed = self.hub.feeds().get(self.id).map(|f| f.name.clone());
+                let (why, bound) = match skew {
+                    Skew::Future => ("ahead of", self.clock.ahead),
+                    Skew::Old => ("behind", self.clock.behind),
+                };
+                tracing::warn!(
+                    feed = feed.as_deref().unwrap_or_default(),
+                    symbol,
+                    ts,
+                    server_ms = crate::now_ms(),
+                    also_dropped = unlogged,
+                    "dropped an event stamped more than {bound:?} {why} this server's clock"
+                );
+                *logged = Some((now, 0));
+            }
+        }
+    }
+
     pub fn set_live(&mut self) {
         if !self.live {
             self.report(FeedState::Live);
@@ -215,12 +324,26 @@ pub async fn supervise(
     backoff: Backoff,
     stop: CancellationToken,
 ) {
-    let history = feed.history(crate::now_ms()).await;
-    out.hub.backfill(history);
+    out.wall_clock = !feed.recorded_time();
+    match AssertUnwindSafe(feed.history(crate::now_ms()))
+        .catch_unwind()
+        .await
+    {
+        Ok(history) => out.hub.backfill(history),
+        Err(panic) => {
+            let error = panicked(panic.as_ref());
+            tracing::error!(feed = feed.name(), %error, "the feed's history panicked");
+        }
+    }
     let mut attempt = 0;
     loop {
         let started = Instant::now();
-        let result = feed.run(&mut out, stop.clone()).await;
+        // An adapter that panics fails like one that errs: stale, the panic
+        // as its error, restarted with backoff.
+        let result = AssertUnwindSafe(feed.run(&mut out, stop.clone()))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(FeedError::Upstream(panicked(panic.as_ref()))));
         if stop.is_cancelled() {
             return;
         }
@@ -245,6 +368,16 @@ pub async fn supervise(
         }
         out.report(FeedState::Reconnecting);
     }
+}
+
+/// A panic's message, as a feed error.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("the adapter panicked: {message}")
 }
 
 /// Display details for an equity ticker: the name from the default list
@@ -313,6 +446,21 @@ mod tests {
             again.windows(2).any(|w| w[0] != w[1]),
             "jitter must vary the delay"
         );
+    }
+
+    #[test]
+    fn clock_bounds_take_the_edges_and_refuse_beyond() {
+        let bounds = ClockBounds::default();
+        let now = 1_795_000_000_000;
+        assert_eq!(bounds.judge(now, now), None);
+        assert_eq!(bounds.judge(now + 5_000, now), None);
+        assert_eq!(bounds.judge(now + 5_001, now), Some(Skew::Future));
+        assert_eq!(bounds.judge(now * 1_000, now), Some(Skew::Future));
+        assert_eq!(bounds.judge(now - 86_400_000, now), None);
+        assert_eq!(bounds.judge(now - 86_400_001, now), Some(Skew::Old));
+        assert_eq!(bounds.judge(now / 1_000, now), Some(Skew::Old));
+        assert_eq!(bounds.judge(i64::MIN, now), Some(Skew::Old));
+        assert_eq!(bounds.judge(i64::MAX, now), Some(Skew::Future));
     }
 
     #[test]

@@ -28,6 +28,15 @@ pub enum Speed {
     Max,
 }
 
+/// The slowest and fastest replay factors: beyond them the pacing arithmetic
+/// overflows (a factor of 1e-300 makes every wait infinite).
+const MIN_SPEED: f64 = 0.001;
+const MAX_SPEED: f64 = 1_000_000.0;
+
+/// The longest a replay waits for one row (further rows in a file spanning
+/// ages wait again from there).
+const FAR: Duration = Duration::from_secs(86_400 * 365);
+
 impl std::str::FromStr for Speed {
     type Err = String;
 
@@ -36,9 +45,9 @@ impl std::str::FromStr for Speed {
             return Ok(Speed::Max);
         }
         match s.parse::<f64>() {
-            Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
+            Ok(f) if (MIN_SPEED..=MAX_SPEED).contains(&f) => Ok(Speed::Factor(f)),
             _ => Err(format!(
-                "replay speed must be a positive number or \"max\", not {s:?}"
+                "replay speed must be a factor from {MIN_SPEED} to {MAX_SPEED} or \"max\", not {s:?}"
             )),
         }
     }
@@ -227,8 +236,12 @@ impl Replay {
         while let Some(row) = self.recording.ticks.get(self.position) {
             let mut tick = row.clone();
             if let Speed::Factor(f) = self.speed {
+                // A span too long to represent is capped (a year): never a panic.
+                let wait = ((tick.ts - first_ts).max(0) as f64 / 1_000.0) / f;
                 let due = start
-                    + Duration::from_secs_f64(((tick.ts - first_ts).max(0) as f64 / 1_000.0) / f);
+                    + Duration::try_from_secs_f64(wait)
+                        .unwrap_or(Duration::MAX)
+                        .min(FAR);
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => return Ok(false),
@@ -253,6 +266,10 @@ impl Replay {
 impl Feed for Replay {
     fn name(&self) -> &str {
         "replay"
+    }
+
+    fn recorded_time(&self) -> bool {
+        true
     }
 
     fn symbols(&self) -> Vec<SymbolInfo> {
@@ -339,6 +356,9 @@ oops,AAPL,190,1,,
     fn speeds_parse() {
         assert_eq!("max".parse::<Speed>(), Ok(Speed::Max));
         assert_eq!("2.5".parse::<Speed>(), Ok(Speed::Factor(2.5)));
-        assert!("0".parse::<Speed>().is_err() && "fast".parse::<Speed>().is_err());
+        for bad in ["0", "fast", "-1", "1e-300", "1e300", "NaN", "inf"] {
+            let err = bad.parse::<Speed>().unwrap_err();
+            assert!(err.contains("from 0.001 to 1000000"), "{bad}: {err}");
+        }
     }
 }

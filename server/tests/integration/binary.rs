@@ -36,6 +36,8 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--max-open-connections", "TICKERTAPE_MAX_OPEN_CONNECTIONS"),
         ("--idle-timeout", "TICKERTAPE_IDLE_TIMEOUT"),
         ("--write-timeout", "TICKERTAPE_WRITE_TIMEOUT"),
+        ("--clock-skew-ms", "TICKERTAPE_CLOCK_SKEW_MS"),
+        ("--max-event-age", "TICKERTAPE_MAX_EVENT_AGE"),
     ];
     for (flag, env) in flags {
         assert!(help.contains(flag), "--help lacks {flag}");

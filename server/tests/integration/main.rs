@@ -6,6 +6,7 @@
 
 mod common;
 
+mod bad_feeds;
 mod binary;
 mod candles;
 mod cluster;

@@ -90,9 +90,11 @@ async fn finnhub_subscribes_ingests_trades_and_resubscribes_after_a_drop() {
     conn.send_text("this is not JSON").await;
     conn.send_text(r#"{"type":"trade","data":[{"s":"AAPL"}]}"#)
         .await;
+    // Trades stamped now, as a live provider's are (far off the clock they would be dropped).
+    let t0 = tickertape::now_ms();
     conn.send(json!({"type": "trade", "data": [
-        {"s": "AAPL", "p": 190.5, "t": 1_700_000_000_000i64, "v": 100, "c": ["1"]},
-        {"s": "AAPL", "p": 191.25, "t": 1_700_000_000_500i64, "v": 50, "c": null}
+        {"s": "AAPL", "p": 190.5, "t": t0, "v": 100, "c": ["1"]},
+        {"s": "AAPL", "p": 191.25, "t": t0 + 500, "v": 50, "c": null}
     ]}))
     .await;
     let quotes = quotes_until(&server, "AAPL", |q| {
@@ -105,7 +107,7 @@ async fn finnhub_subscribes_ingests_trades_and_resubscribes_after_a_drop() {
         low: 190.5,
         prev_close: 190.5,
         volume: 150,
-        ts: 1_700_000_000_500,
+        ts: t0 + 500,
         ..quote("AAPL", 191.25, 191.25, 191.25)
     };
     assert_eq!(
@@ -135,7 +137,11 @@ async fn finnhub_subscribes_ingests_trades_and_resubscribes_after_a_drop() {
     client
         .until(|m| status_of(m).filter(|s| *s == FeedState::Live))
         .await;
-    again.send(json!({"type": "trade", "data": [{"s": "MSFT", "p": 420.0, "t": 1_700_000_001_000i64, "v": 7}]})).await;
+    again
+        .send(
+            json!({"type": "trade", "data": [{"s": "MSFT", "p": 420.0, "t": t0 + 1_000, "v": 7}]}),
+        )
+        .await;
     let msft = quotes_until(&server, "MSFT", |q| !q.is_empty()).await;
     assert_eq!((msft[0].last, msft[0].volume), (420.0, 7));
     server.shutdown().await;
@@ -177,11 +183,13 @@ async fn coinbase_ticker_heartbeat_gap_recovery_and_errors() {
     conn.send(json!({"type": "subscriptions", "channels": [{"name": "ticker", "product_ids": ["BTC-USD", "ETH-USD"]}]})).await;
     live(&server).await;
 
+    let t0 = tickertape::now_ms();
+    let time = rfc3339(t0, chrono::SecondsFormat::Micros);
     let ticker = |sequence: u64, trade_id: u64, price: &str, volume: &str| {
         json!({"type": "ticker", "sequence": sequence, "product_id": "BTC-USD", "price": price,
                "open_24h": "98000.00", "volume_24h": volume, "low_24h": "97000.50", "high_24h": "101000.25",
                "volume_30d": "540000", "best_bid": "99718.01", "best_bid_size": "0.5", "best_ask": "99728.83",
-               "best_ask_size": "0.25", "side": "buy", "time": "2026-11-20T14:30:00.250000Z",
+               "best_ask_size": "0.25", "side": "buy", "time": time,
                "trade_id": trade_id, "last_size": "0.0025"})
     };
     conn.send_text("{broken").await;
@@ -194,7 +202,7 @@ async fn coinbase_ticker_heartbeat_gap_recovery_and_errors() {
         low: 97000.5,
         prev_close: 98000.0,
         volume: 9757,
-        ts: 1_795_185_000_250,
+        ts: t0,
         ..quote("BTC-USD", 99728.83, 99718.01, 99728.83)
     };
     assert_eq!(
@@ -206,7 +214,7 @@ async fn coinbase_ticker_heartbeat_gap_recovery_and_errors() {
     // Heartbeats announce trades no ticker showed: resubscribe that product.
     for _ in 0..2 {
         conn.send(json!({"type": "heartbeat", "sequence": 120, "last_trade_id": 9, "product_id": "BTC-USD",
-                         "time": "2026-11-20T14:30:02.000000Z"}))
+                         "time": rfc3339(t0 + 2_000, chrono::SecondsFormat::Micros)}))
             .await;
     }
     assert_eq!(
@@ -284,17 +292,19 @@ async fn alpaca_handshake_trades_and_quotes_then_reconnect() {
     alpaca_handshake(&mut conn, &["AAPL"]).await;
     live(&server).await;
 
+    let t0 = tickertape::now_ms();
+    let at = |ms: i64| rfc3339(t0 + ms, chrono::SecondsFormat::Millis);
     conn.send(json!([
         {"T": "q", "S": "AAPL", "bx": "V", "bp": 189.9, "bs": 3, "ax": "V", "ap": 190.1, "as": 2, "c": ["R"], "z": "C",
-         "t": "2026-11-20T14:30:00.100Z"},
-        {"T": "t", "S": "AAPL", "i": 1, "x": "V", "p": 190.0, "s": 100, "c": ["@"], "z": "C", "t": "2026-11-20T14:30:00.200Z"}
+         "t": at(100)},
+        {"T": "t", "S": "AAPL", "i": 1, "x": "V", "p": 190.0, "s": 100, "c": ["@"], "z": "C", "t": at(200)}
     ]))
     .await;
     conn.send_text("[{\"T\":\"t\",\"S\":\"AAPL\"}, garbage")
         .await;
     conn.send(
         json!([{"T": "t", "S": "AAPL", "i": 2, "x": "V", "p": 190.05, "s": 10, "c": ["@"], "z": "C",
-                      "t": "2026-11-20T14:30:00.300Z"}]),
+                      "t": at(300)}]),
     )
     .await;
     let quotes = quotes_until(&server, "AAPL", |q| {
@@ -307,7 +317,7 @@ async fn alpaca_handshake_trades_and_quotes_then_reconnect() {
         low: 190.0,
         prev_close: 190.0,
         volume: 110,
-        ts: 1_795_185_000_300,
+        ts: t0 + 300,
         ..quote("AAPL", 190.05, 189.9, 190.1)
     };
     assert_eq!(
@@ -425,4 +435,11 @@ async fn several_feeds_serve_together_and_fail_alone() {
         "one live feed keeps the node ready"
     );
     server.shutdown().await;
+}
+
+/// A Unix-millisecond time as providers write it (RFC 3339, UTC).
+fn rfc3339(ms: i64, precision: chrono::SecondsFormat) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("a representable time")
+        .to_rfc3339_opts(precision, true)
 }

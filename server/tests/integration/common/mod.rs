@@ -43,7 +43,8 @@ impl TestServer {
         (TestServer::serve(state).await, ticks)
     }
 
-    async fn serve(state: AppState) -> TestServer {
+    /// The real server on `state`, built by the caller (custom feeds).
+    pub async fn serve(state: AppState) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
