@@ -49,8 +49,37 @@ pub struct Config {
     pub role: Role,
 
     /// NATS server for --role ingest and edge, e.g. nats://127.0.0.1:4222 (comma-separated: several).
-    #[arg(long, env = "TICKERTAPE_BUS", required_if_eq_any = [("role", "ingest"), ("role", "edge")])]
+    #[arg(long, env = "TICKERTAPE_BUS", hide_env_values = true, required_if_eq_any = [("role", "ingest"), ("role", "edge")])]
     pub bus: Option<String>,
+
+    /// User name on the bus (with --bus-password).
+    #[arg(long, env = "TICKERTAPE_BUS_USER", requires = "bus_password")]
+    pub bus_user: Option<String>,
+
+    /// Password for --bus-user.
+    #[arg(
+        long,
+        env = "TICKERTAPE_BUS_PASSWORD",
+        hide_env_values = true,
+        requires = "bus_user"
+    )]
+    pub bus_password: Option<String>,
+
+    /// Token for a bus that authorizes by token.
+    #[arg(long, env = "TICKERTAPE_BUS_TOKEN", hide_env_values = true, conflicts_with_all = ["bus_user", "bus_nkey", "bus_creds"])]
+    pub bus_token: Option<String>,
+
+    /// File holding an NKey user seed (SU…) to sign in to the bus with.
+    #[arg(long, env = "TICKERTAPE_BUS_NKEY", conflicts_with_all = ["bus_user", "bus_creds"])]
+    pub bus_nkey: Option<PathBuf>,
+
+    /// NATS credentials file (.creds: a user JWT and its NKey seed).
+    #[arg(long, env = "TICKERTAPE_BUS_CREDS", conflicts_with = "bus_user")]
+    pub bus_creds: Option<PathBuf>,
+
+    /// PEM file of the CA that signed the bus's certificate: TLS to the bus is then required.
+    #[arg(long, env = "TICKERTAPE_BUS_CA")]
+    pub bus_ca: Option<PathBuf>,
 
     /// Subject prefix on the bus; the nodes of one cluster share it.
     #[arg(long, env = "TICKERTAPE_BUS_SUBJECT", default_value = "tickertape")]
@@ -299,6 +328,27 @@ impl Config {
                 .into());
         }
         Ok(self)
+    }
+
+    /// The bus and how to sign in to it, when `--bus` is given.
+    pub fn bus_access(&self) -> Option<crate::bus::BusAccess> {
+        use crate::bus::BusAuth;
+        let auth = if let (Some(user), Some(password)) = (&self.bus_user, &self.bus_password) {
+            BusAuth::UserPassword {
+                user: user.clone(),
+                password: password.clone(),
+            }
+        } else if let Some(token) = &self.bus_token {
+            BusAuth::Token(token.clone())
+        } else if let Some(path) = &self.bus_nkey {
+            BusAuth::NKeyFile(path.clone())
+        } else if let Some(path) = &self.bus_creds {
+            BusAuth::CredsFile(path.clone())
+        } else {
+            BusAuth::None
+        };
+        let urls = self.bus.as_deref()?;
+        Some(crate::bus::BusAccess::new(urls, auth, self.bus_ca.clone()))
     }
 
     pub fn bus_heartbeat(&self) -> Duration {

@@ -114,10 +114,10 @@ impl AppState {
     /// (`edge`, which returns once it holds the ingest node's state).
     pub async fn start_node(config: &Config) -> Result<AppState, StartError> {
         let heartbeat = config.bus_heartbeat();
-        let (url, prefix) = (config.bus.as_deref(), config.bus_subject.as_str());
-        let mut state = match (config.role, url) {
+        let (access, prefix) = (config.bus_access(), config.bus_subject.as_str());
+        let mut state = match (config.role, access) {
             (Role::All, _) | (_, None) => AppState::start(config)?,
-            (Role::Ingest, Some(url)) => {
+            (Role::Ingest, Some(access)) => {
                 let mut state = AppState::start(config)?;
                 let (hub, feeds, stop) = (
                     state.hub.clone(),
@@ -125,15 +125,16 @@ impl AppState {
                     state.shutdown.clone(),
                 );
                 state.bus =
-                    Some(bus::ingest::start(url, prefix, heartbeat, hub, feeds, stop).await?);
+                    Some(bus::ingest::start(&access, prefix, heartbeat, hub, feeds, stop).await?);
                 state.serves_browsers = config.serve_browsers;
                 state
             }
-            (Role::Edge, Some(url)) => {
+            (Role::Edge, Some(access)) => {
                 let shutdown = CancellationToken::new();
                 let hub_config = hub_config(config);
                 let mirror =
-                    bus::edge::start(url, prefix, heartbeat, &hub_config, shutdown.clone()).await?;
+                    bus::edge::start(&access, prefix, heartbeat, &hub_config, shutdown.clone())
+                        .await?;
                 let mut state =
                     AppState::assemble(config, mirror.hub, mirror.symbol_feeds, shutdown);
                 state.bus = Some(mirror.health);

@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BusBatch, BusError, BusFeed, BusHealth, Heartbeat, Link, StatePart, Subjects, SymbolRow,
+    BusAccess, BusBatch, BusError, BusFeed, BusHealth, Heartbeat, Link, StatePart, Subjects,
+    SymbolRow,
 };
 use crate::feed::Backoff;
 use crate::hub::{Hub, HubConfig, SymbolId};
@@ -36,14 +37,14 @@ pub struct Mirror {
 /// Connects to the bus, waits for the ingest node's complete state and
 /// starts following it. Nothing should be served before this returns.
 pub async fn start(
-    url: &str,
+    access: &BusAccess,
     prefix: &str,
     heartbeat: Duration,
     hub_config: &HubConfig,
     shutdown: CancellationToken,
 ) -> Result<Mirror, BusError> {
     let metrics = hub_config.metrics.clone();
-    let (client, links) = super::connect(url, &super::client_name("edge"), &metrics).await?;
+    let (client, links) = super::connect(access, &super::client_name("edge"), &metrics).await?;
     let subjects = Subjects::new(prefix);
     // Subscribed before the copy is taken: no batch after it can be missed.
     let subscribe = |subject: &String| client.subscribe(subject.clone());
@@ -53,7 +54,7 @@ pub async fn start(
     let beats = subscribe(&subjects.heartbeat)
         .await
         .map_err(|e| BusError::Subscribe(e.to_string()))?;
-    tracing::info!(bus = %url, subject = %prefix, "waiting for the ingest node's state");
+    tracing::info!(bus = %access.servers_shown(), subject = %prefix, "waiting for the ingest node's state");
     let state = fetch_until_copied(&client, &subjects, &metrics, &shutdown, |e| {
         tracing::warn!(error = %e, "no state from the ingest node yet");
     })

@@ -15,8 +15,8 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BusBatch, BusCandle, BusError, BusFeed, BusHealth, Heartbeat, Link, SYMBOLS_PER_PART,
-    StatePart, Subjects, SymbolRow,
+    BusAccess, BusBatch, BusCandle, BusError, BusFeed, BusHealth, Heartbeat, Link,
+    SYMBOLS_PER_PART, StatePart, Subjects, SymbolRow,
 };
 use crate::candles::CAPACITY;
 use crate::hub::{Hub, Lagged};
@@ -40,7 +40,7 @@ struct Ingest {
 /// Connects to the bus and starts publishing `hub`. Returns the bus health
 /// for `/readyz` (down while NATS is unreachable).
 pub async fn start(
-    url: &str,
+    access: &BusAccess,
     prefix: &str,
     heartbeat: Duration,
     hub: Hub,
@@ -48,14 +48,14 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<watch::Receiver<BusHealth>, BusError> {
     let metrics = hub.metrics_handle();
-    let (client, links) = super::connect(url, &super::client_name("ingest"), &metrics).await?;
+    let (client, links) = super::connect(access, &super::client_name("ingest"), &metrics).await?;
     let subjects = Arc::new(Subjects::new(prefix));
     let requests = client
         .subscribe(subjects.state.clone())
         .await
         .map_err(|e| BusError::Subscribe(e.to_string()))?;
     let epoch = rand::random::<u64>() >> 11; // exact in every JSON reader
-    tracing::info!(epoch, bus = %url, subject = %prefix, "publishing to the bus");
+    tracing::info!(epoch, bus = %access.servers_shown(), subject = %prefix, "publishing to the bus");
     let published = Arc::new(AtomicU64::new(*hub.watch_head().borrow()));
     let ingest = Ingest {
         client,

@@ -23,6 +23,7 @@
 pub mod edge;
 pub mod ingest;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use app::protocol::{Candle, Change, FeedState, Interval, Quote, SymbolInfo};
@@ -167,16 +168,152 @@ pub enum BusError {
     Stopped,
 }
 
+/// Where the bus is and how to sign in to it. Its `Debug` and
+/// [`BusAccess::servers_shown`] never show a secret.
+#[derive(Clone, Debug, Default)]
+pub struct BusAccess {
+    /// Server URLs, any credentials taken out of them.
+    pub servers: Vec<String>,
+    pub auth: BusAuth,
+    /// The CA that signed the bus's certificate; TLS is then required.
+    pub ca: Option<PathBuf>,
+}
+
+/// How a node signs in to the bus.
+#[derive(Clone, Default)]
+pub enum BusAuth {
+    #[default]
+    None,
+    UserPassword {
+        user: String,
+        password: String,
+    },
+    Token(String),
+    /// A file holding an NKey user seed (`SU…`).
+    NKeyFile(PathBuf),
+    /// A NATS `.creds` file (user JWT and seed).
+    CredsFile(PathBuf),
+}
+
+impl std::fmt::Debug for BusAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BusAuth::None => f.write_str("None"),
+            BusAuth::UserPassword { user, .. } => write!(f, "UserPassword({user}, ***)"),
+            BusAuth::Token(_) => f.write_str("Token(***)"),
+            BusAuth::NKeyFile(path) => write!(f, "NKeyFile({})", path.display()),
+            BusAuth::CredsFile(path) => write!(f, "CredsFile({})", path.display()),
+        }
+    }
+}
+
+impl BusAccess {
+    /// `--bus` (comma-separated URLs) and the explicit sign-in: credentials
+    /// written into a URL (`nats://user:pass@host`, `nats://token@host`) are
+    /// taken out of it and used when no flag names any.
+    pub fn new(urls: &str, auth: BusAuth, ca: Option<PathBuf>) -> BusAccess {
+        let mut found = None;
+        let servers = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|url| {
+                let (url, userinfo) = split_userinfo(url);
+                if found.is_none() {
+                    found = userinfo;
+                }
+                url
+            })
+            .collect();
+        let auth = match (auth, found) {
+            (BusAuth::None, Some(userinfo)) => match userinfo.split_once(':') {
+                Some((user, password)) => BusAuth::UserPassword {
+                    user: user.to_owned(),
+                    password: password.to_owned(),
+                },
+                None => BusAuth::Token(userinfo),
+            },
+            (auth, _) => auth,
+        };
+        BusAccess { servers, auth, ca }
+    }
+
+    /// The servers, for logs and errors.
+    pub fn servers_shown(&self) -> String {
+        self.servers.join(",")
+    }
+
+    /// The client options for this access (reads the NKey or creds file).
+    async fn options(&self) -> Result<async_nats::ConnectOptions, String> {
+        let options = async_nats::ConnectOptions::new();
+        let mut options = match &self.auth {
+            BusAuth::None => options,
+            BusAuth::UserPassword { user, password } => {
+                options.user_and_password(user.clone(), password.clone())
+            }
+            BusAuth::Token(token) => options.token(token.clone()),
+            BusAuth::NKeyFile(path) => {
+                let seed = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the NKey seed {}: {e}", path.display()))?;
+                let seed = seed.trim();
+                if !seed.starts_with("SU") {
+                    return Err(format!(
+                        "{} does not hold an NKey user seed (SU…)",
+                        path.display()
+                    ));
+                }
+                options.nkey(seed.to_owned())
+            }
+            BusAuth::CredsFile(path) => options
+                .credentials_file(path)
+                .await
+                .map_err(|e| format!("cannot read the credentials file {}: {e}", path.display()))?,
+        };
+        if let Some(ca) = &self.ca {
+            if !ca.is_file() {
+                return Err(format!("no CA file at {}", ca.display()));
+            }
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        Ok(options)
+    }
+}
+
+/// A URL without its `user:password@` part, and that part.
+fn split_userinfo(url: &str) -> (String, Option<String>) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let userinfo = rest[..at].to_owned();
+    let bare = match scheme {
+        Some(scheme) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => rest[at + 1..].to_owned(),
+    };
+    (bare, Some(userinfo))
+}
+
 /// Connects to NATS in the background (retrying forever with backoff, also
 /// for the first connection). Link changes arrive on the returned channel.
 pub async fn connect(
-    url: &str,
+    access: &BusAccess,
     name: &str,
     metrics: &std::sync::Arc<Metrics>,
 ) -> Result<(async_nats::Client, mpsc::UnboundedReceiver<Link>), BusError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let metrics_cb = metrics.clone();
-    let client = async_nats::ConnectOptions::new()
+    let connect_error = |message: String| BusError::Connect {
+        url: access.servers_shown(),
+        message,
+    };
+    let client = access
+        .options()
+        .await
+        .map_err(connect_error)?
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -201,12 +338,9 @@ pub async fn connect(
                 }
             }
         })
-        .connect(url)
+        .connect(access.servers.as_slice())
         .await
-        .map_err(|e| BusError::Connect {
-            url: url.to_owned(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| connect_error(e.to_string()))?;
     Ok((client, rx))
 }
 
@@ -228,6 +362,34 @@ fn client_name(role: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_come_out_of_urls_and_never_show() {
+        let access = BusAccess::new(
+            "nats://edge:s3cret@10.0.0.1:4222, nats://edge:s3cret@10.0.0.2",
+            BusAuth::None,
+            None,
+        );
+        assert_eq!(
+            access.servers,
+            vec!["nats://10.0.0.1:4222", "nats://10.0.0.2"]
+        );
+        assert!(
+            matches!(&access.auth, BusAuth::UserPassword { user, password } if user == "edge" && password == "s3cret")
+        );
+        let shown = format!("{} {:?}", access.servers_shown(), access);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let token = BusAccess::new("tls://t0ken@bus.example:4443", BusAuth::None, None);
+        assert!(matches!(&token.auth, BusAuth::Token(t) if t == "t0ken"));
+        assert!(!format!("{token:?}").contains("t0ken"));
+        // A flag wins over the URL; a URL without credentials is kept whole.
+        let flagged = BusAccess::new("nats://a:b@h", BusAuth::Token("flag".into()), None);
+        assert!(matches!(&flagged.auth, BusAuth::Token(t) if t == "flag"));
+        assert_eq!(
+            split_userinfo("nats://h:4222/x@y"),
+            ("nats://h:4222/x@y".into(), None)
+        );
+    }
 
     #[test]
     fn state_parts_are_tagged_and_round_trip() {

@@ -37,6 +37,12 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--idle-timeout", "TICKERTAPE_IDLE_TIMEOUT"),
         ("--write-timeout", "TICKERTAPE_WRITE_TIMEOUT"),
         ("--clock-skew-ms", "TICKERTAPE_CLOCK_SKEW_MS"),
+        ("--bus-user", "TICKERTAPE_BUS_USER"),
+        ("--bus-password", "TICKERTAPE_BUS_PASSWORD"),
+        ("--bus-token", "TICKERTAPE_BUS_TOKEN"),
+        ("--bus-nkey", "TICKERTAPE_BUS_NKEY"),
+        ("--bus-creds", "TICKERTAPE_BUS_CREDS"),
+        ("--bus-ca", "TICKERTAPE_BUS_CA"),
         ("--max-event-age", "TICKERTAPE_MAX_EVENT_AGE"),
     ];
     for (flag, env) in flags {
@@ -44,12 +50,21 @@ fn help_documents_every_flag_and_its_environment_variable() {
         assert!(help.contains(env), "--help lacks {env}");
     }
     // Secrets from the environment are never echoed by --help.
+    let secrets = [
+        ("TICKERTAPE_FINNHUB_TOKEN", "hunter2"),
+        ("TICKERTAPE_BUS", "nats://edge:hunter3@bus.example"),
+        ("TICKERTAPE_BUS_PASSWORD", "hunter4"),
+        ("TICKERTAPE_BUS_TOKEN", "hunter5"),
+    ];
     let out = Command::new(BIN)
         .arg("--help")
-        .env("TICKERTAPE_FINNHUB_TOKEN", "hunter2")
+        .envs(secrets)
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for secret in ["hunter2", "hunter3", "hunter4", "hunter5"] {
+        assert!(!help.contains(secret), "--help shows {secret}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 
 mod bad_feeds;
 mod binary;
+mod bus_access;
 mod candles;
 mod cluster;
 mod connections;

@@ -80,9 +80,27 @@ impl Nats {
 
     /// Again on a known port (a restart of the same server).
     pub fn start_on(port: Option<u16>) -> Nats {
+        Nats::start_with(port, None, &[])
+    }
+
+    /// With a configuration file (its `$VARIABLES` from `env`).
+    pub fn configured(config: &std::path::Path, env: &[(&str, &str)]) -> Nats {
+        Nats::start_with(None, Some(config), env)
+    }
+
+    fn start_with(
+        port: Option<u16>,
+        config: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Nats {
         let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
-        let mut child = Command::new(nats_binary())
+        let mut command = Command::new(nats_binary());
+        if let Some(config) = config {
+            command.arg("-c").arg(config);
+        }
+        let mut child = command
             .args(["-a", "127.0.0.1", "-p", &port_arg])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -117,6 +135,8 @@ impl Drop for Nats {
 pub struct Node {
     child: Child,
     pub base: String,
+    /// Every line it has logged so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Node {
@@ -130,7 +150,18 @@ impl Node {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start tickertape");
-        let lines = lines_of(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        let stdout = lines_of(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout {
+                kept.lock().unwrap().push(line.clone());
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let rest = wait_for(&lines, "serving ", "tickertape");
         let base = rest.split(['"', ' ']).next().unwrap().to_owned();
         // The node's log, shown with the output of a failing test.
@@ -140,7 +171,7 @@ impl Node {
                 eprintln!("[{name}] {line}");
             }
         });
-        Node { child, base }
+        Node { child, base, log }
     }
 
     pub fn ingest(bus: &str, extra: &[&str]) -> Node {
