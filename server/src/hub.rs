@@ -86,6 +86,9 @@ pub struct Batch {
     /// `entries` bring quotes up to date, but candle history may have
     /// changed anywhere, so charts need it again.
     pub resync: bool,
+    /// Quotes were withdrawn (a restarted ingest node has not quoted them
+    /// yet): a diff cannot say so, so sessions send a fresh snapshot.
+    pub withdrawn: bool,
 }
 
 /// A feed's name and state, as sent to clients.
@@ -350,6 +353,22 @@ impl Hub {
         self.candles_of(id).series(interval).last(limit)
     }
 
+    /// The newest `limit` bars of a series and the first batch that will
+    /// carry newer states of them: read under the lock batches are published
+    /// with, so no batch is published in between (and the hub task, which
+    /// alone moves bars, is not between a flush and its publication with
+    /// different bars).
+    pub fn candles_as_of(
+        &self,
+        id: SymbolId,
+        interval: Interval,
+        limit: usize,
+    ) -> (u64, Vec<Candle>) {
+        let published = self.read();
+        let bars = self.candles(id, interval, limit);
+        (published.no + 1, bars)
+    }
+
     /// How many times candle history was rewritten; see [`Hub::backfill`].
     pub fn rev(&self) -> u64 {
         self.inner.rev.load(Ordering::Acquire)
@@ -388,12 +407,16 @@ impl Hub {
     /// Publishes changes computed elsewhere (an edge mirroring the ingest
     /// node) as this hub's next batch: quotes get the changes, the candle
     /// store gets the bars, sessions get one batch.
+    ///
+    /// `withdrawn` symbols lose their quote (an edge copying a restarted
+    /// ingest node that has not quoted them yet).
     pub fn publish_mirrored(
         &self,
         ts: i64,
         changes: Vec<(SymbolId, Change)>,
         candles: Vec<(SymbolId, Interval, Candle)>,
         resync: bool,
+        withdrawn: &[SymbolId],
     ) {
         let candles: Vec<CandleEntry> = candles
             .into_iter()
@@ -425,7 +448,7 @@ impl Hub {
             }
             (published.no + 1, updated, entries)
         };
-        if entries.is_empty() && candles.is_empty() && !resync {
+        if entries.is_empty() && candles.is_empty() && !resync && withdrawn.is_empty() {
             return;
         }
         let all_tail = wire::diff_tail(ts, entries.iter().map(|e| e.json.as_str()));
@@ -436,11 +459,19 @@ impl Hub {
             all_tail,
             candles,
             resync,
+            withdrawn: !withdrawn.is_empty(),
         };
-        self.publish(batch, updated.into_iter());
+        let cleared = withdrawn.iter().map(|&id| (id, None));
+        self.publish(
+            batch,
+            updated
+                .into_iter()
+                .map(|(id, q)| (id, Some(q)))
+                .chain(cleared),
+        );
     }
 
-    fn publish(&self, batch: Batch, quotes: impl Iterator<Item = (SymbolId, Quote)>) {
+    fn publish(&self, batch: Batch, quotes: impl Iterator<Item = (SymbolId, Option<Quote>)>) {
         let no = batch.no;
         {
             let mut published = self
@@ -449,7 +480,7 @@ impl Hub {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             for (id, quote) in quotes {
-                published.quotes[id] = Some(quote);
+                published.quotes[id] = quote;
             }
             published.no = no;
             published.ring.push_back(Arc::new(batch));
@@ -622,8 +653,10 @@ impl HubTask {
             all_tail,
             candles,
             resync: false,
+            withdrawn: false,
         };
-        self.hub.publish(batch, updated.into_iter());
+        self.hub
+            .publish(batch, updated.into_iter().map(|(id, q)| (id, Some(q))));
     }
 
     /// Every bar touched since the last flush, in the series some session

@@ -51,6 +51,9 @@ pub struct Metrics {
     pub bus_lag_seconds: Histogram,
     /// Edge: full state transfers, by reason (start, gap, epoch, rev, reconnect).
     pub bus_resyncs: IntCounterVec,
+    /// Ingest: state requests by outcome (`done`, `gave_up`, `publish_failed`,
+    /// `expired`, `queue_full`).
+    pub bus_state_transfers: IntCounterVec,
     /// Bus messages that could not be sent or read, by kind.
     pub bus_errors: IntCounterVec,
     /// The ingest node's newest batch number this node published or applied.
@@ -197,6 +200,12 @@ impl Metrics {
                 "bus_resyncs_total",
                 "Full state transfers from the ingest node, by reason",
                 "reason",
+            ),
+            bus_state_transfers: counter_vec(
+                &r,
+                "bus_state_transfers_total",
+                "State requests an ingest node handled, by outcome",
+                "outcome",
             ),
             bus_errors: counter_vec(
                 &r,

@@ -464,7 +464,12 @@ impl Session {
             return Ok(());
         };
         self.batch = newest.no;
-        self.send_diff(&batches).await?;
+        if batches.iter().any(|b| b.withdrawn) && !self.sub.is_empty() {
+            // Quotes went away, which a diff cannot say: start over.
+            self.snapshot().await?;
+        } else {
+            self.send_diff(&batches).await?;
+        }
         self.send_candles(&batches).await
     }
 

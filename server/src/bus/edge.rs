@@ -12,16 +12,14 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BusAccess, BusBatch, BusError, BusFeed, BusHealth, Heartbeat, Link, StatePart, Subjects,
-    SymbolRow,
+    BusAccess, BusBatch, BusError, BusFeed, BusHealth, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT,
+    STATE_WINDOW, StateAck, StatePart, StateRequest, Subjects, SymbolRow,
 };
+use crate::candles::CAPACITY;
 use crate::feed::Backoff;
 use crate::hub::{Hub, HubConfig, SymbolId};
 use crate::metrics::SharedMetrics;
 use crate::now_ms;
-
-/// Time to wait for the first part of a state transfer, and between parts.
-const PART_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Heartbeats an edge may miss before it calls the ingest node gone.
 const MISSED_HEARTBEATS: u32 = 3;
@@ -81,6 +79,7 @@ pub async fn start(
         ingest_gone: false,
         linked: true,
         incompatible: false,
+        as_of: Vec::new(),
         health: health_tx,
     };
     follower.install(state, false);
@@ -105,7 +104,17 @@ struct State {
     rev: u64,
     feeds: Vec<BusFeed>,
     rows: Vec<SymbolRow>,
-    candles: Vec<(String, Interval, Vec<Candle>)>,
+    candles: Vec<Series>,
+}
+
+/// One series of a state copy.
+#[derive(Debug)]
+struct Series {
+    symbol: String,
+    interval: Interval,
+    bars: Vec<Candle>,
+    /// The first batch with newer states of these bars.
+    as_of: u64,
 }
 
 /// Why a state transfer failed.
@@ -123,67 +132,140 @@ enum TransferError {
     Incomplete(String),
 }
 
-/// One state transfer: request, then parts until `end`.
+/// One state transfer: request, then parts until `end`, acknowledged every
+/// half window so the ingest node never sends more than [`STATE_WINDOW`]
+/// ahead. What is kept is bounded by what the head announced: one row per
+/// symbol, at most one part per series, at most [`CAPACITY`] bars each.
 async fn fetch_state(client: &Client, subjects: &Subjects) -> Result<State, TransferError> {
     let bus = |e: &dyn std::fmt::Display| TransferError::Bus(e.to_string());
+    let malformed = |what: String| TransferError::Malformed(what);
     let inbox = client.new_inbox();
     let mut parts = client.subscribe(inbox.clone()).await.map_err(|e| bus(&e))?;
+    let request = StateRequest {
+        window: Some(STATE_WINDOW),
+    };
+    let payload = serde_json::to_vec(&request).map_err(|e| bus(&e))?;
     client
-        .publish_with_reply(subjects.state.clone(), inbox, Default::default())
+        .publish_with_reply(subjects.state.clone(), inbox, payload.into())
         .await
         .map_err(|e| bus(&e))?;
-    let mut head = None;
+    let mut head: Option<Head> = None;
     let mut rows = Vec::new();
     let mut candles = Vec::new();
     let mut received = 0;
     loop {
-        let message = tokio::time::timeout(PART_TIMEOUT, parts.next())
+        // The ingest node may be busy with other edges' transfers at first.
+        let wait = if received == 0 {
+            HEAD_TIMEOUT
+        } else {
+            PART_TIMEOUT
+        };
+        let message = tokio::time::timeout(wait, parts.next())
             .await
-            .map_err(|_| TransferError::Timeout(PART_TIMEOUT))?
+            .map_err(|_| TransferError::Timeout(wait))?
             .ok_or_else(|| TransferError::Bus("reply subscription closed".into()))?;
         if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
             return Err(TransferError::NoResponders);
         }
         received += 1;
-        let part: StatePart = serde_json::from_slice(&message.payload)
-            .map_err(|e| TransferError::Malformed(e.to_string()))?;
-        match part {
-            StatePart::Head {
-                epoch,
-                seq,
-                rev,
-                feeds,
-                symbols,
-            } => head = Some((epoch, seq, rev, feeds, symbols)),
-            StatePart::Symbols { rows: more } => rows.extend(more),
-            StatePart::Candles {
-                symbol,
-                interval,
-                candles: bars,
-            } => candles.push((symbol, interval, bars)),
-            StatePart::End { parts: sent } if sent == received => break,
-            StatePart::End { parts: sent } => {
+        let part: StatePart =
+            serde_json::from_slice(&message.payload).map_err(|e| malformed(e.to_string()))?;
+        match (part, &head) {
+            (
+                StatePart::Head {
+                    epoch,
+                    seq,
+                    rev,
+                    feeds,
+                    symbols,
+                    ack,
+                },
+                None,
+            ) => {
+                head = Some(Head {
+                    epoch,
+                    seq,
+                    rev,
+                    feeds,
+                    symbols,
+                    ack,
+                })
+            }
+            (StatePart::Head { .. }, Some(_)) => return Err(malformed("a second head".into())),
+            (_, None) => return Err(malformed("a part before the head".into())),
+            (StatePart::Symbols { rows: more }, Some(head)) => {
+                if rows.len() + more.len() > head.symbols {
+                    return Err(malformed(format!("more than {} symbol rows", head.symbols)));
+                }
+                rows.extend(more);
+            }
+            (
+                StatePart::Candles {
+                    symbol,
+                    interval,
+                    candles: bars,
+                    as_of,
+                },
+                Some(head),
+            ) => {
+                if candles.len() >= head.symbols * Interval::ALL.len() || bars.len() > CAPACITY {
+                    return Err(malformed(format!(
+                        "too many bars for {symbol} {interval:?}"
+                    )));
+                }
+                candles.push(Series {
+                    symbol,
+                    interval,
+                    bars,
+                    as_of,
+                });
+            }
+            (StatePart::End { parts: sent }, Some(_)) if sent == received => break,
+            (StatePart::End { parts: sent }, Some(_)) => {
                 let message = format!("{sent} parts sent, {received} received");
                 return Err(TransferError::Incomplete(message));
             }
         }
+        if let Some(ack) = head.as_ref().and_then(|h| h.ack.as_ref())
+            && received % (STATE_WINDOW / 2) == 0
+        {
+            let payload = serde_json::to_vec(&StateAck { received }).map_err(|e| bus(&e))?;
+            client
+                .publish(ack.clone(), payload.into())
+                .await
+                .map_err(|e| bus(&e))?;
+        }
     }
     let _ = parts.unsubscribe().await;
-    let Some((epoch, seq, rev, feeds, symbols)) = head else {
+    let Some(head) = head else {
         return Err(TransferError::Incomplete("no head part".into()));
     };
-    if rows.len() != symbols {
-        let message = format!("{symbols} symbols announced, {} received", rows.len());
+    if rows.len() != head.symbols {
+        let message = format!(
+            "{} symbols announced, {} received",
+            head.symbols,
+            rows.len()
+        );
         return Err(TransferError::Incomplete(message));
     }
     Ok(State {
-        epoch,
-        seq,
-        rev,
-        feeds,
+        epoch: head.epoch,
+        seq: head.seq,
+        rev: head.rev,
+        feeds: head.feeds,
         rows,
         candles,
     })
+}
+
+/// A transfer's head part.
+struct Head {
+    epoch: u64,
+    seq: u64,
+    rev: u64,
+    feeds: Vec<BusFeed>,
+    symbols: usize,
+    ack: Option<String>,
 }
 
 /// [`fetch_state`] until it succeeds (with backoff) or `shutdown` fires.
@@ -247,6 +329,9 @@ struct Follower {
     linked: bool,
     /// The ingest node serves another symbol list than this edge's hub.
     incompatible: bool,
+    /// By symbol and interval: the first batch whose bars are newer than
+    /// the state copy's (see [`StatePart::Candles`]).
+    as_of: Vec<[u64; 4]>,
     health: watch::Sender<BusHealth>,
 }
 
@@ -329,9 +414,14 @@ impl Follower {
             let Some(id) = hub.lookup(&c.symbol) else {
                 return Some("universe");
             };
+            // A batch older than the copy of this series carries an older
+            // state of its bars: applying it would move them backwards.
+            if batch.seq < self.as_of[id][c.interval.index()] {
+                continue;
+            }
             candles.push((id, c.interval, c.candle));
         }
-        hub.publish_mirrored(batch.ts, changes, candles, false);
+        hub.publish_mirrored(batch.ts, changes, candles, false, &[]);
         self.seq = batch.seq;
         self.metrics.bus_seq.set(self.seq as i64);
         None
@@ -474,9 +564,12 @@ impl Follower {
         }
         self.incompatible = false;
         let mut bars: Vec<[Vec<Candle>; 4]> = vec![Default::default(); hub.symbols().len()];
-        for (symbol, interval, candles) in state.candles {
-            if let Some(id) = hub.lookup(&symbol) {
-                bars[id][interval.index()] = candles;
+        self.as_of = vec![[0; 4]; hub.symbols().len()];
+        for series in state.candles {
+            if let Some(id) = hub.lookup(&series.symbol) {
+                let i = series.interval.index();
+                bars[id][i] = series.bars;
+                self.as_of[id][i] = series.as_of;
             }
         }
         for (id, series) in bars.iter().enumerate() {
@@ -485,21 +578,19 @@ impl Follower {
             }
         }
         let (_, current) = hub.state();
-        let changes: Vec<(SymbolId, Change)> = state
-            .rows
-            .iter()
-            .zip(current)
-            .enumerate()
-            .filter_map(|(id, (row, old))| {
-                let new = row.quote.as_ref()?;
-                let change = match old {
-                    Some(old) => old.diff(new)?,
-                    None => Change::full(new),
-                };
-                Some((id, change))
-            })
-            .collect();
-        hub.publish_mirrored(now_ms(), changes, Vec::new(), resync);
+        let mut withdrawn = Vec::new();
+        let mut changes: Vec<(SymbolId, Change)> = Vec::new();
+        for (id, (row, old)) in state.rows.iter().zip(current).enumerate() {
+            match (old, &row.quote) {
+                (Some(old), Some(new)) => changes.extend(old.diff(new).map(|c| (id, c))),
+                (None, Some(new)) => changes.push((id, Change::full(new))),
+                // The ingest node (restarted) has not quoted it yet: the old
+                // quote is another epoch's and must not be served as current.
+                (Some(_), None) => withdrawn.push(id),
+                (None, None) => {}
+            }
+        }
+        hub.publish_mirrored(now_ms(), changes, Vec::new(), resync, &withdrawn);
         self.metrics.bus_seq.set(self.seq as i64);
         self.set_feeds(&state.feeds);
         self.set_health(if self.linked {

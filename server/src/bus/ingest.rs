@@ -2,21 +2,23 @@
 //! state requests. Three tasks, none of which can hold up the hub: they read
 //! what the hub published, as sessions do.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use app::protocol::Interval;
 use async_nats::Client;
 use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BusAccess, BusBatch, BusCandle, BusError, BusFeed, BusHealth, Heartbeat, Link,
-    SYMBOLS_PER_PART, StatePart, Subjects, SymbolRow,
+    BusAccess, BusBatch, BusCandle, BusError, BusFeed, BusHealth, HEAD_TIMEOUT, Heartbeat, Link,
+    PART_TIMEOUT, STATE_WINDOW, SYMBOLS_PER_PART, StateAck, StatePart, StateRequest, Subjects,
+    SymbolRow,
 };
 use crate::candles::CAPACITY;
 use crate::hub::{Hub, Lagged};
@@ -199,41 +201,81 @@ impl Ingest {
         }
     }
 
-    /// Answers each state request on its reply subject; see [`StatePart`].
+    /// Answers state requests on their reply subjects (see [`StatePart`]),
+    /// [`MAX_TRANSFERS`] at a time; the rest wait in a bounded queue, and a
+    /// request that waited longer than its edge does ([`HEAD_TIMEOUT`]) is
+    /// dropped, since that edge has asked again.
     async fn serve_state(self, mut requests: async_nats::Subscriber, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(MAX_TRANSFERS));
+        let mut queue: VecDeque<(Instant, async_nats::Message)> = VecDeque::new();
         loop {
-            let request = tokio::select! {
+            tokio::select! {
                 _ = shutdown.cancelled() => return,
-                request = requests.next() => request,
-            };
-            let Some(request) = request else { return };
-            let Some(reply) = request.reply else {
-                tracing::debug!("state request without a reply subject");
-                continue;
-            };
-            // One transfer at a time per ingest node: a crowd of edges
-            // starting together is served in turn, not all at once.
-            self.send_state(reply.as_str()).await;
+                request = requests.next() => {
+                    let Some(request) = request else { return };
+                    if queue.len() == MAX_QUEUED {
+                        queue.pop_front();
+                        self.count_transfer("queue_full");
+                    }
+                    queue.push_back((Instant::now(), request));
+                }
+                Ok(slot) = slots.clone().acquire_owned(), if !queue.is_empty() => {
+                    let Some((at, request)) = queue.pop_front() else { continue };
+                    if at.elapsed() >= HEAD_TIMEOUT {
+                        self.count_transfer("expired");
+                        continue;
+                    }
+                    let Some(reply) = request.reply else {
+                        tracing::debug!("state request without a reply subject");
+                        continue;
+                    };
+                    let asked: StateRequest =
+                        serde_json::from_slice(&request.payload).unwrap_or_default();
+                    let window = asked.window.map(|w| w.clamp(2, STATE_WINDOW * 4));
+                    let ingest = self.clone();
+                    tokio::spawn(async move {
+                        match ingest.send_state(reply.as_str(), window).await {
+                            Ok(()) => ingest.count_transfer("done"),
+                            Err(why) => {
+                                tracing::info!(%why, "stopped a state transfer");
+                                ingest.count_transfer(why.label());
+                            }
+                        }
+                        drop(slot);
+                    });
+                }
+            }
         }
     }
 
-    async fn send_state(&self, reply: &str) {
+    /// Counts a state request by what became of it.
+    fn count_transfer(&self, outcome: &str) {
+        self.hub
+            .metrics()
+            .bus_state_transfers
+            .with_label_values(&[outcome])
+            .inc();
+    }
+
+    /// One state transfer. Bars are read with the batch number they are
+    /// current as of, under the lock the hub publishes with, so an edge can
+    /// tell which later batches carry newer states of them (`as_of`).
+    async fn send_state(&self, reply: &str, window: Option<usize>) -> Result<(), Stopped> {
         let hub = &self.hub;
+        let mut out = Transfer::open(self, reply, window).await?;
         // The history revision before the quotes and bars it covers: a
         // backfill racing this copy makes the edge copy again.
         let rev = hub.rev();
         let (seq, quotes) = hub.state();
-        let mut parts = 1;
         let head = StatePart::Head {
             epoch: self.epoch,
             seq,
             rev,
             feeds: hub.feeds().into_iter().map(BusFeed::from).collect(),
             symbols: quotes.len(),
+            ack: out.ack_subject(),
         };
-        if !self.publish(reply, "state_served", &head).await {
-            return;
-        }
+        out.send(&head).await?;
         let rows: Vec<SymbolRow> = hub
             .symbols()
             .iter()
@@ -249,14 +291,11 @@ impl Ingest {
             let part = StatePart::Symbols {
                 rows: chunk.to_vec(),
             };
-            if !self.publish(reply, "state_served", &part).await {
-                return;
-            }
-            parts += 1;
+            out.send(&part).await?;
         }
         for (id, info) in hub.symbols().iter().enumerate() {
             for interval in Interval::ALL {
-                let candles = hub.candles(id, interval, CAPACITY);
+                let (as_of, candles) = hub.candles_as_of(id, interval, CAPACITY);
                 if candles.is_empty() {
                     continue;
                 }
@@ -264,16 +303,111 @@ impl Ingest {
                     symbol: info.symbol.clone(),
                     interval,
                     candles,
+                    as_of,
                 };
-                if !self.publish(reply, "state_served", &part).await {
-                    return;
-                }
-                parts += 1;
+                out.send(&part).await?;
             }
         }
-        parts += 1;
-        self.publish(reply, "state_served", &StatePart::End { parts })
-            .await;
+        let parts = out.sent + 1;
+        out.send(&StatePart::End { parts }).await?;
         tracing::info!(seq, parts, "sent the state to an edge");
+        Ok(())
+    }
+}
+
+/// State transfers served at once: each encodes the whole candle history,
+/// so a crowd of edges resyncing together is served a few at a time.
+const MAX_TRANSFERS: usize = 2;
+
+/// State requests waiting for a transfer slot; beyond this the oldest goes.
+const MAX_QUEUED: usize = 256;
+
+/// Why a transfer stopped before its end.
+#[derive(Debug, thiserror::Error)]
+enum Stopped {
+    #[error("the edge stopped acknowledging (it gave up)")]
+    GaveUp,
+    #[error("cannot publish to the bus")]
+    Publish,
+}
+
+impl Stopped {
+    fn label(&self) -> &'static str {
+        match self {
+            Stopped::GaveUp => "gave_up",
+            Stopped::Publish => "publish_failed",
+        }
+    }
+}
+
+/// The sending side of one transfer, paced by the edge's acknowledgements
+/// when it asked for a window.
+struct Transfer<'a> {
+    ingest: &'a Ingest,
+    reply: &'a str,
+    sent: usize,
+    paced: Option<Paced>,
+}
+
+struct Paced {
+    subject: String,
+    acks: async_nats::Subscriber,
+    window: usize,
+    acked: usize,
+}
+
+impl<'a> Transfer<'a> {
+    async fn open(
+        ingest: &'a Ingest,
+        reply: &'a str,
+        window: Option<usize>,
+    ) -> Result<Transfer<'a>, Stopped> {
+        let paced = match window {
+            None => None,
+            Some(window) => {
+                let subject = ingest.subjects.state_ack();
+                let acks = ingest
+                    .client
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|_| Stopped::Publish)?;
+                Some(Paced {
+                    subject,
+                    acks,
+                    window,
+                    acked: 0,
+                })
+            }
+        };
+        Ok(Transfer {
+            ingest,
+            reply,
+            sent: 0,
+            paced,
+        })
+    }
+
+    fn ack_subject(&self) -> Option<String> {
+        self.paced.as_ref().map(|p| p.subject.clone())
+    }
+
+    /// Publishes one part once the window has room for it.
+    async fn send(&mut self, part: &StatePart) -> Result<(), Stopped> {
+        if let Some(paced) = &mut self.paced {
+            while self.sent >= paced.acked + paced.window {
+                let ack = tokio::time::timeout(PART_TIMEOUT, paced.acks.next())
+                    .await
+                    .map_err(|_| Stopped::GaveUp)?
+                    .ok_or(Stopped::GaveUp)?;
+                if let Ok(StateAck { received }) = serde_json::from_slice(&ack.payload) {
+                    paced.acked = paced.acked.max(received.min(self.sent));
+                }
+            }
+        }
+        if !self.ingest.publish(self.reply, "state_served", part).await {
+            return Err(Stopped::Publish);
+        }
+        self.sent += 1;
+        Ok(())
     }
 }

@@ -93,6 +93,9 @@ pub enum StatePart {
         feeds: Vec<BusFeed>,
         /// Symbol rows that follow, in universe order.
         symbols: usize,
+        /// Where to acknowledge parts, when the request asked for a window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<String>,
     },
     Symbols {
         rows: Vec<SymbolRow>,
@@ -102,6 +105,11 @@ pub enum StatePart {
         symbol: String,
         interval: Interval,
         candles: Vec<Candle>,
+        /// These bars include every batch before `as_of`: batches from
+        /// `as_of` on carry newer states of them, older ones do not (0: not
+        /// known, apply every batch).
+        #[serde(default)]
+        as_of: u64,
     },
     /// Every part has been sent; `parts` counts them, this one included.
     End {
@@ -117,6 +125,33 @@ pub struct SymbolRow {
     pub feed: String,
     pub quote: Option<Quote>,
 }
+
+/// A state request's payload. With a `window`, the ingest node sends at
+/// most that many parts beyond the last acknowledged one, so an edge never
+/// buffers more, and stops when acknowledgements stop (the edge gave up).
+/// An empty payload (an older edge) gets the whole stream unpaced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
+}
+
+/// An edge's acknowledgement: it has received this many parts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateAck {
+    pub received: usize,
+}
+
+/// How long an edge waits for the first part of a state transfer; a request
+/// that waited longer than this in the ingest node's queue is dropped (its
+/// edge has given up and asked again).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long either side waits for the next part or acknowledgement.
+pub const PART_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Parts in flight per transfer: ~5 MB of candle parts at most.
+pub const STATE_WINDOW: usize = 64;
 
 /// Symbol rows per `symbols` part: about 300 bytes each, so ~150 KB.
 pub const SYMBOLS_PER_PART: usize = 500;
@@ -136,6 +171,11 @@ impl Subjects {
             heartbeat: format!("{prefix}.heartbeat"),
             state: format!("{prefix}.state"),
         }
+    }
+
+    /// A fresh subject for one transfer's acknowledgements.
+    pub fn state_ack(&self) -> String {
+        format!("{}.ack.{:016x}", self.state, rand::random::<u64>())
     }
 }
 

@@ -72,8 +72,12 @@ async fn edges_serve_identical_state_through_an_ingest_restart_and_a_late_start(
     // The ingest node dies: both edges keep the last state and say stale.
     ingest.signal("KILL");
     drop(ingest);
-    w1.until_feed("sim", FeedState::Stale).await;
-    w2.until_feed("sim", FeedState::Stale).await;
+    for w in [&mut w1, &mut w2] {
+        w.until_feed("sim", FeedState::Stale).await;
+        // A busy edge may still be applying batches it had queued when it
+        // noticed the silence.
+        w.follow_for(Duration::from_millis(300)).await;
+    }
     assert_ne!(w2.quotes, quotes2, "edge 2 streamed live prices");
     assert_identical(&[&edge1, &edge2], &[&w1, &w2]).await;
     let ready = edge1.get("/readyz").await;
@@ -105,6 +109,7 @@ async fn edges_serve_identical_state_through_an_ingest_restart_and_a_late_start(
     ingest.signal("STOP");
     for w in [&mut w1, &mut w2, &mut w3] {
         w.until_feed("sim", FeedState::Stale).await;
+        w.follow_for(Duration::from_millis(300)).await;
     }
     assert_identical(&[&edge1, &edge2, &edge3], &[&w1, &w2, &w3]).await;
 

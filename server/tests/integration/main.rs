@@ -11,6 +11,7 @@ mod binary;
 mod bus_access;
 mod candles;
 mod cluster;
+mod cluster_copies;
 mod connections;
 mod hardening;
 mod http_api;

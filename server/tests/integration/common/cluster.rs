@@ -162,8 +162,8 @@ impl Node {
                 }
             }
         });
-        let rest = wait_for(&lines, "serving ", "tickertape");
-        let base = rest.split(['"', ' ']).next().unwrap().to_owned();
+        let rest = wait_for(&lines, "serving http", "tickertape");
+        let base = format!("http{}", rest.split(['"', ' ']).next().unwrap());
         // The node's log, shown with the output of a failing test.
         let name = base.clone();
         std::thread::spawn(move || {
