@@ -4,9 +4,11 @@
 //! "connecting"). In the browser, [`start`] opens the one WebSocket, subscribes
 //! to every symbol, applies snapshots and diffs to the
 //! [`QuoteStore`](crate::store::QuoteStore), checks
-//! `seq` contiguity (a gap or a diff before any snapshot sends `resync`),
-//! measures latency with `ping`, and reconnects with exponential backoff and
-//! jitter whenever the socket closes or goes silent.
+//! `seq` contiguity (a gap or a diff before any snapshot sends `resync`, sent
+//! again with backoff until a snapshot answers), measures latency with
+//! `ping`, and reconnects with exponential backoff and jitter whenever the
+//! socket closes or goes silent. While it keeps failing, quotes come from
+//! polling `/api/quotes` for what the page watches.
 
 use leptos::prelude::*;
 
@@ -19,6 +21,9 @@ pub enum LinkState {
     Connecting,
     /// Snapshot applied; diffs flowing.
     Live,
+    /// A gap in `seq`: diffs cannot be applied (the table is frozen) until
+    /// the snapshot a `resync` asks for arrives.
+    Resyncing,
     /// Closed; the next attempt starts at `at_ms` (browser clock).
     Reconnecting { at_ms: f64 },
     /// The browser reports no network.
@@ -82,6 +87,37 @@ impl Link {
     }
 }
 
+/// Delay before `resync` is sent again when attempt `attempt` (0-based) got
+/// no snapshot: 1 s, 2 s, 4 s, then every 8 s.
+pub fn resync_retry_ms(attempt: u32) -> f64 {
+    (1_000.0 * f64::from(1u32 << attempt.min(3))).min(8_000.0)
+}
+
+/// The `/api/quotes` address that polls for `watching` (see
+/// [`Link::watching`]): every symbol, or those named.
+pub fn quotes_url(watching: Option<&[String]>) -> String {
+    match watching {
+        None => "/api/quotes".to_string(),
+        Some(symbols) => {
+            let names: Vec<String> = symbols.iter().map(|s| percent_encode(s)).collect();
+            format!("/api/quotes?symbols={}", names.join(","))
+        }
+    }
+}
+
+/// `text` with every byte but ASCII letters, digits, `-`, `.`, `_` and `~`
+/// percent-encoded, for a query value.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Reconnect delay before attempt `attempt` (0-based), given a uniform
 /// random number in [0, 1): exponential from 500 ms, capped at 30 s, with
 /// jitter in [50 %, 100 %] so a restarted server is not hit by every page at
@@ -106,7 +142,7 @@ mod client {
     use wasm_bindgen::closure::Closure;
     use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-    use super::{Link, LinkState, backoff_ms};
+    use super::{Link, LinkState, backoff_ms, quotes_url, resync_retry_ms};
     use crate::components::ChartFeed;
     use crate::protocol::{ALL_SYMBOLS, Change, ClientMsg, FeedState, SUBPROTOCOL_JSON, ServerMsg};
     use crate::selection::Selection;
@@ -137,7 +173,8 @@ mod client {
         attempt: u32,
         /// The `seq` the next snapshot/diff must carry; `None` until a snapshot.
         expected_seq: Option<u64>,
-        resync_sent: bool,
+        /// A `resync` sent and not yet answered by a snapshot.
+        resync: Option<Resync>,
         last_message_ms: f64,
         silence_ms: f64,
         /// Connects in a row that never reached a snapshot.
@@ -155,6 +192,13 @@ mod client {
         counters: js_sys::Object,
         diffs_applied: u64,
         changes_applied: u64,
+    }
+
+    /// An unanswered `resync`: sent again at `next_at_ms` (browser clock),
+    /// each time after a longer wait (see [`resync_retry_ms`]).
+    struct Resync {
+        attempt: u32,
+        next_at_ms: f64,
     }
 
     /// Quote changes that arrive while the tab is hidden, merged per symbol
@@ -211,7 +255,7 @@ mod client {
             generation: 0,
             attempt: 0,
             expected_seq: None,
-            resync_sent: false,
+            resync: None,
             last_message_ms: js_sys::Date::now(),
             silence_ms: DEFAULT_SILENCE_MS,
             failures: 0,
@@ -237,11 +281,17 @@ mod client {
         Effect::new(move |previous: Option<Option<Vec<String>>>| {
             let watching = link.watching.get();
             if previous.is_some_and(|p| p != watching) {
-                let c = subscriber.borrow();
-                c.send(&ClientMsg::Unsubscribe {
-                    symbols: vec![ALL_SYMBOLS.into()],
-                });
-                c.subscribe();
+                let polling = {
+                    let c = subscriber.borrow();
+                    c.send(&ClientMsg::Unsubscribe {
+                        symbols: vec![ALL_SYMBOLS.into()],
+                    });
+                    c.subscribe();
+                    c.poll.is_some()
+                };
+                if polling {
+                    poll_once(subscriber.clone());
+                }
             }
             watching
         });
@@ -308,7 +358,7 @@ mod client {
             let mut c = client.borrow_mut();
             c.generation = c.generation.wrapping_add(1);
             c.expected_seq = None;
-            c.resync_sent = false;
+            c.resync = None;
             c.link.state.set(LinkState::Connecting);
             c.generation
         };
@@ -371,7 +421,10 @@ mod client {
     fn schedule_reconnect(client: &Shared) {
         let delay = {
             let mut c = client.borrow_mut();
-            let was_live = c.link.state.get_untracked() == LinkState::Live;
+            let was_live = matches!(
+                c.link.state.get_untracked(),
+                LinkState::Live | LinkState::Resyncing
+            );
             c.drop_socket();
             c.failures = if was_live {
                 1
@@ -413,7 +466,9 @@ mod client {
     }
 
     /// The WebSocket keeps failing (a proxy may block it): poll
-    /// `/api/quotes` every two seconds until a snapshot arrives again.
+    /// `/api/quotes` every two seconds until a snapshot arrives again, for
+    /// what the page watches (an open watchlist: its symbols only, as the
+    /// WebSocket subscription would be).
     fn start_polling(client: &Shared) {
         leptos::logging::warn!("WebSocket unavailable; polling /api/quotes");
         client.borrow().link.polled_at.set(Some(0.0));
@@ -424,13 +479,15 @@ mod client {
     }
 
     fn poll_once(client: Shared) {
+        let watching = client.borrow().link.watching.get_untracked();
         leptos::task::spawn_local(async move {
-            let Some(quotes) = fetch_quotes().await else {
+            let Some(quotes) = fetch_quotes(&quotes_url(watching.as_deref())).await else {
                 return;
             };
             let mut c = client.borrow_mut();
-            // A snapshot may have arrived meanwhile: it is newer.
-            if c.poll.is_some() {
+            // A snapshot may have arrived meanwhile: it is newer. A list
+            // opened or closed meanwhile: the next poll asks for it.
+            if c.poll.is_some() && c.link.watching.with_untracked(|w| *w == watching) {
                 c.store.apply_snapshot(&quotes.quotes, js_sys::Date::now());
                 c.count(0, quotes.quotes.len());
                 c.link.polled_at.set(Some(js_sys::Date::now()));
@@ -438,9 +495,9 @@ mod client {
         });
     }
 
-    async fn fetch_quotes() -> Option<crate::protocol::QuotesResponse> {
+    async fn fetch_quotes(url: &str) -> Option<crate::protocol::QuotesResponse> {
         use wasm_bindgen_futures::JsFuture;
-        let response: web_sys::Response = JsFuture::from(window().fetch_with_str("/api/quotes"))
+        let response: web_sys::Response = JsFuture::from(window().fetch_with_str(url))
             .await
             .ok()?
             .dyn_into()
@@ -456,16 +513,21 @@ mod client {
     }
 
     /// Every half second: tick the page clock if no diff did (see
-    /// [`Client::tick`]), close a silent socket.
+    /// [`Client::tick`]), send an unanswered `resync` again when its time
+    /// comes, close a silent socket.
     fn on_clock(client: &Shared) {
         let now = js_sys::Date::now();
         let silent = {
-            let c = client.borrow();
+            let mut c = client.borrow_mut();
             if !c.hidden {
                 c.tick(now);
             }
+            c.retry_resync(now);
             c.ws.is_some()
-                && c.link.state.get_untracked() == LinkState::Live
+                && matches!(
+                    c.link.state.get_untracked(),
+                    LinkState::Live | LinkState::Resyncing
+                )
                 && now - c.last_message_ms > c.silence_ms
         };
         if silent {
@@ -577,7 +639,7 @@ mod client {
                     }
                     self.count(0, quotes.len());
                     self.expected_seq = Some(seq + 1);
-                    self.resync_sent = false;
+                    self.resync = None;
                     self.attempt = 0;
                     self.failures = 0;
                     if let Some(poll) = self.poll.take() {
@@ -625,15 +687,34 @@ mod client {
                     self.apply(ts, changes);
                 }
                 self.expected_seq = Some(seq + 1);
-            } else if !self.resync_sent {
+            } else if self.resync.is_none() {
                 leptos::logging::warn!(
                     "seq gap: expected {:?}, got {seq}; resyncing",
                     self.expected_seq
                 );
                 self.expected_seq = None;
-                self.resync_sent = true;
+                self.resync = Some(Resync {
+                    attempt: 0,
+                    next_at_ms: js_sys::Date::now() + resync_retry_ms(0),
+                });
                 self.send(&ClientMsg::Resync);
+                // Until the snapshot, nothing the page shows moves.
+                if self.link.state.get_untracked() == LinkState::Live {
+                    self.link.state.set(LinkState::Resyncing);
+                }
             }
+        }
+
+        /// Sends `resync` again if the last one got no snapshot in time
+        /// (lost on the way, or ignored), each time waiting longer.
+        fn retry_resync(&mut self, now: f64) {
+            let Some(resync) = self.resync.as_mut().filter(|r| now >= r.next_at_ms) else {
+                return;
+            };
+            resync.attempt = resync.attempt.saturating_add(1);
+            resync.next_at_ms = now + resync_retry_ms(resync.attempt);
+            leptos::logging::warn!("no snapshot for resync; asking again");
+            self.send(&ClientMsg::Resync);
         }
 
         /// The page clock's work, at most every [`TICK_MS`]: advance
@@ -722,6 +803,27 @@ mod tests {
         assert_eq!(backoff_ms(3, 1.0), 4_000.0);
         assert_eq!(backoff_ms(20, 1.0), 30_000.0);
         assert_eq!(backoff_ms(20, 0.0), 15_000.0);
+    }
+
+    #[test]
+    fn resyncs_are_retried_after_1_2_4_then_every_8_seconds() {
+        let waits: Vec<f64> = (0..6).map(resync_retry_ms).collect();
+        assert_eq!(
+            waits,
+            [1_000.0, 2_000.0, 4_000.0, 8_000.0, 8_000.0, 8_000.0]
+        );
+        assert_eq!(resync_retry_ms(u32::MAX), 8_000.0);
+    }
+
+    #[test]
+    fn polls_ask_for_what_the_page_watches() {
+        assert_eq!(quotes_url(None), "/api/quotes");
+        let list = ["NVDA".to_string(), "BTC-USD".into(), "A&B=C".into()];
+        assert_eq!(
+            quotes_url(Some(&list)),
+            "/api/quotes?symbols=NVDA,BTC-USD,A%26B%3DC"
+        );
+        assert_eq!(quotes_url(Some(&[])), "/api/quotes?symbols=");
     }
 
     #[test]

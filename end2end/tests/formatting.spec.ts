@@ -53,13 +53,29 @@ test("times in the viewer's time zone, volumes abbreviated, changes signed and c
       await expect(chg).toHaveClass(/\bdown\b/);
     }
   }
-  const colours = await page.evaluate(() => {
-    const css = (sel: string) => {
-      const el = document.querySelector(sel);
-      return el ? getComputedStyle(el).color : null;
+  // The colour a viewer sees follows the sign of the change, in both themes:
+  // green for a rise, red for a fall (a swap of the two fails here).
+  const rising = quotes.filter((q) => q.last - q.prev_close > 0.004).map((q) => q.symbol);
+  const falling = quotes.filter((q) => q.last - q.prev_close < -0.004).map((q) => q.symbol);
+  expect(rising.length, "the replay ends with some symbols up").toBeGreaterThan(0);
+  expect(falling.length, "the replay ends with some symbols down").toBeGreaterThan(0);
+  for (const theme of ["dark", "light"]) {
+    await page.evaluate((t) => (document.documentElement.dataset.theme = t), theme);
+    const colours = await page.evaluate(() =>
+      [...document.querySelectorAll("table.quotes tbody tr[data-symbol]")].map((tr) => ({
+        symbol: tr.getAttribute("data-symbol") ?? "",
+        cells: [...tr.querySelectorAll("td.chg, td.pct")].map((td) => getComputedStyle(td).color),
+      })),
+    );
+    const hue = (css: string) => {
+      const [r, g, b] = (css.match(/\d+(\.\d+)?/g) ?? []).map(Number);
+      return g > r && g > b ? "green" : r > g && r > b ? "red" : "neither";
     };
-    return { up: css("td.chg.up"), down: css("td.chg.down") };
-  });
-  expect(colours.up ?? colours.down).not.toBeNull();
-  if (colours.up && colours.down) expect(colours.up).not.toBe(colours.down);
+    for (const { symbol, cells } of colours) {
+      const expected = rising.includes(symbol) ? "green" : falling.includes(symbol) ? "red" : undefined;
+      if (!expected) continue;
+      expect(cells.length).toBe(2);
+      expect(cells.map(hue), `${symbol}'s change and change % in the ${theme} theme: ${cells}`).toEqual([expected, expected]);
+    }
+  }
 });

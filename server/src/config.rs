@@ -134,6 +134,23 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// The origin browsers open the page at (e.g. https://dash.example.com): its host is served, and it may open /ws.
+    #[arg(long, env = "TICKERTAPE_PUBLIC_ORIGIN", value_parser = public_origin)]
+    pub public_origin: Option<String>,
+
+    /// Host (name[:port]) requests may be addressed to, repeatable; with it or --public-origin, others get 421.
+    #[arg(
+        long = "allowed-host",
+        env = "TICKERTAPE_ALLOWED_HOST",
+        value_delimiter = ',',
+        value_parser = allowed_host
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (https makes the token cookie Secure).
+    #[arg(long, env = "TICKERTAPE_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
     /// Milliseconds between WebSocket pings to each client.
     #[arg(long, env = "TICKERTAPE_HEARTBEAT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(100..=DAY_MS))]
     pub heartbeat_ms: u64,
@@ -277,6 +294,32 @@ fn trades_per_second(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--public-origin`: `http` or `https`, `://`, a host and maybe a port;
+/// nothing after (a trailing `/` is dropped). Kept lower-case.
+fn public_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim_end_matches('/').to_ascii_lowercase();
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match host {
+        Some(host) if crate::guard::is_host_syntax(host) && !host.is_empty() => Ok(origin),
+        _ => Err(format!(
+            "must be an origin such as https://dash.example.com (scheme, host, optional port), not {text:?}"
+        )),
+    }
+}
+
+/// `--allowed-host`: a host name or address, maybe with a port. Kept lower-case.
+fn allowed_host(text: &str) -> Result<String, String> {
+    if crate::guard::is_host_syntax(text) && !text.is_empty() {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "must be a host such as dash.example.com or 10.0.0.5:3000, not {text:?}"
+        ))
+    }
+}
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -349,6 +392,17 @@ impl Config {
         };
         let urls = self.bus.as_deref()?;
         Some(crate::bus::BusAccess::new(urls, auth, self.bus_ca.clone()))
+    }
+
+    /// The hosts requests may be addressed to (`--allowed-host` and the
+    /// host of `--public-origin`); empty: any host.
+    pub fn served_hosts(&self) -> Vec<String> {
+        let public = self
+            .public_origin
+            .as_deref()
+            .and_then(|origin| origin.split_once("://"))
+            .map(|(_, host)| host.to_string());
+        self.allowed_hosts.iter().cloned().chain(public).collect()
     }
 
     pub fn bus_heartbeat(&self) -> Duration {
@@ -494,6 +548,42 @@ mod tests {
         let err = Config::from_args(["tickertape", "--feed", "bogus"]).unwrap_err();
         assert!(err.to_string().contains("unknown feed \"bogus\""), "{err}");
         assert!(Config::from_args(["tickertape", "--flush-ms", "0"]).is_err());
+    }
+
+    #[test]
+    fn hosts_and_the_public_origin_are_checked_and_combined() {
+        let config = Config::from_args([
+            "tickertape",
+            "--allowed-host",
+            "Edge-1.Internal:3000,10.0.0.5",
+            "--public-origin",
+            "https://Dash.Example.com/",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.public_origin.as_deref(),
+            Some("https://dash.example.com")
+        );
+        assert_eq!(
+            config.served_hosts(),
+            ["edge-1.internal:3000", "10.0.0.5", "dash.example.com"]
+        );
+        assert!(
+            Config::from_args(["tickertape"])
+                .unwrap()
+                .served_hosts()
+                .is_empty()
+        );
+        for [flag, value] in [
+            ["--public-origin", "dash.example.com"],
+            ["--public-origin", "https://dash.example.com/app"],
+            ["--public-origin", "ftp://dash.example.com"],
+            ["--allowed-host", "a b"],
+            ["--allowed-host", "x;y"],
+        ] {
+            let err = Config::from_args(["tickertape", flag, value]).unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag} {value}: {err}");
+        }
     }
 
     #[test]

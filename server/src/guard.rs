@@ -6,6 +6,12 @@
 //! cookie (and redirects to the same URL without it, so the token does not
 //! stay in the address bar or history). The WebSocket upgrade is checked
 //! before it is accepted: a wrong token gets HTTP 401, never a socket.
+//!
+//! Every request's `Host` (or HTTP/2 `:authority`) must be a plain host: a
+//! value with anything else is refused with 400 before it can reach a header
+//! (the page's Content-Security-Policy names the host). With
+//! `--allowed-host` or `--public-origin`, it must also be one of those hosts
+//! (DNS rebinding: a hostile name resolved to this server gets 421).
 
 use std::sync::Arc;
 
@@ -63,6 +69,93 @@ pub async fn browsers_only_where_served(
     )
 }
 
+/// The longest `Host` value accepted (a DNS name is at most 253 characters).
+const MAX_HOST_LEN: usize = 255;
+
+/// Whether `host` is made of what a host and port may be written with:
+/// ASCII letters, digits, `-`, `.`, `:` and the brackets of an IPv6 address,
+/// at most 255 of them. Nothing else (spaces, `;`, quotes, `*`, `/`) can be
+/// echoed into a header or a policy from it.
+pub fn is_host_syntax(host: &str) -> bool {
+    host.len() <= MAX_HOST_LEN
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']'))
+}
+
+/// The name part of `host[:port]` (brackets kept for IPv6) and the port, if any.
+fn split_port(host: &str) -> (&str, Option<&str>) {
+    let colon = match host.rfind(']') {
+        Some(end) => host[end..].find(':').map(|i| end + i),
+        None => host.rfind(':'),
+    };
+    match colon {
+        Some(i) => (&host[..i], Some(&host[i + 1..])),
+        None => (host, None),
+    }
+}
+
+/// Whether a request addressed to `host` is served, given the allowed hosts
+/// (`name` allows that name on any port, `name:port` that port only),
+/// compared case-insensitively. No allowed hosts: every host is served.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let (name, port) = split_port(host);
+    allowed.iter().any(|entry| match split_port(entry) {
+        (entry_name, None) => entry_name.eq_ignore_ascii_case(name),
+        (entry_name, entry_port) => entry_name.eq_ignore_ascii_case(name) && entry_port == port,
+    })
+}
+
+/// Middleware: refuses a `Host` (or `:authority`) that is not a plain host
+/// with 400, and one that is not served here (see [`host_allowed`]) with 421
+/// Misdirected Request, except on `/healthz` (probes address nodes by IP).
+pub async fn check_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let header = match request.headers().get(header::HOST).map(HeaderValue::to_str) {
+        Some(Ok(host)) => Some(host),
+        Some(Err(_)) => return json_error(StatusCode::BAD_REQUEST, "bad Host header"),
+        None => None,
+    };
+    let authority = request.uri().authority().map(|a| a.as_str());
+    let hosts = [header, authority];
+    let named = hosts.iter().flatten();
+    if named.clone().any(|host| !is_host_syntax(host)) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "bad Host header: a host name or address and an optional port only",
+        );
+    }
+    if request.uri().path() != "/healthz" && !state.served_hosts.is_empty() {
+        let foreign = named
+            .clone()
+            .find(|h| !host_allowed(h, &state.served_hosts));
+        let refused = match foreign {
+            Some(host) => Some(format!("this server does not serve the host {host:?}")),
+            None if header.is_none() && authority.is_none() => {
+                Some("a request must name the host it is for (Host header)".to_string())
+            }
+            None => None,
+        };
+        if let Some(why) = refused {
+            tracing::info!(%why, "refused a request for a host not served here");
+            return json_error(StatusCode::MISDIRECTED_REQUEST, why);
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether a trusted proxy says the browser's connection is https: the
+/// first (browser-facing) value of `X-Forwarded-Proto`.
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
 /// Middleware: refuses requests without the token (when one is configured).
 pub async fn require_token(
     State(state): State<AppState>,
@@ -80,12 +173,15 @@ pub async fn require_token(
         Some((value, source)) if token.matches(&value) => source,
         _ => return unauthorized(request.uri().path()),
     };
+    // The cookie is Secure when the browser's connection is https: TLS
+    // here, or (with --trust-proxy) at the proxy in front.
+    let secure = state.tls || (state.trust_proxy && forwarded_https(request.headers()));
     if source == Source::Query && request.method() == Method::GET && request.uri().path() == "/" {
-        return redirect_with_cookie(&request, &value_of(&token), state.tls);
+        return redirect_with_cookie(&request, &value_of(&token), secure);
     }
     let mut response = next.run(request).await;
     if source == Source::Query {
-        set_cookie(response.headers_mut(), &value_of(&token), state.tls);
+        set_cookie(response.headers_mut(), &value_of(&token), secure);
     }
     response
 }
@@ -150,8 +246,9 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn set_cookie(headers: &mut HeaderMap, token: &str, tls: bool) {
-    let secure = if tls { "; Secure" } else { "" };
+/// Sets the token cookie (`Secure` when the browser's connection is https).
+fn set_cookie(headers: &mut HeaderMap, token: &str, secure: bool) {
+    let secure = if secure { "; Secure" } else { "" };
     let value = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
     if let Ok(value) = HeaderValue::from_str(&value) {
         headers.append(header::SET_COOKIE, value);
@@ -159,7 +256,7 @@ fn set_cookie(headers: &mut HeaderMap, token: &str, tls: bool) {
 }
 
 /// 303 to the same page without `token`, setting the cookie.
-fn redirect_with_cookie(request: &Request, token: &str, tls: bool) -> Response {
+fn redirect_with_cookie(request: &Request, token: &str, secure: bool) -> Response {
     let rest: Vec<&str> = request
         .uri()
         .query()
@@ -177,7 +274,7 @@ fn redirect_with_cookie(request: &Request, token: &str, tls: bool) -> Response {
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    set_cookie(response.headers_mut(), token, tls);
+    set_cookie(response.headers_mut(), token, secure);
     response
 }
 
@@ -220,9 +317,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 /// The Content-Security-Policy of the page: scripts only from this origin or
 /// carrying this response's nonce (the hydration script), wasm allowed,
-/// connections only back to the page's host, never framed.
+/// connections only back to the page's host, never framed. A host that is
+/// not plain host syntax (see [`is_host_syntax`]) is left out.
 pub fn content_security_policy(nonce: &str, host: Option<&str>) -> String {
     let sockets = host
+        .filter(|h| !h.is_empty() && is_host_syntax(h))
         .map(|h| format!(" ws://{h} wss://{h}"))
         .unwrap_or_default();
     format!(
@@ -277,6 +376,58 @@ pub(crate) mod tests {
         assert_eq!(percent_decode("a%2Fb+c"), "a/b c");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn hosts_are_plain_and_matched_with_their_port_when_given() {
+        for good in ["127.0.0.1:3000", "Dash.Example.com", "[::1]:8443", "a-b.c"] {
+            assert!(is_host_syntax(good), "{good}");
+        }
+        for bad in [
+            "x; script-src *",
+            "a b",
+            "a/b",
+            "a\"b",
+            "é.example",
+            &"a".repeat(256),
+        ] {
+            assert!(!is_host_syntax(bad), "{bad}");
+        }
+        let allowed = [
+            "dash.example.com".to_string(),
+            "10.0.0.5:3000".into(),
+            "[::1]:8443".into(),
+        ];
+        assert!(host_allowed("DASH.example.com", &allowed));
+        assert!(host_allowed("dash.example.com:443", &allowed));
+        assert!(host_allowed("10.0.0.5:3000", &allowed));
+        assert!(host_allowed("[::1]:8443", &allowed));
+        assert!(!host_allowed("10.0.0.5:3001", &allowed));
+        assert!(!host_allowed("10.0.0.5", &allowed));
+        assert!(!host_allowed("[::1]", &allowed));
+        assert!(!host_allowed("evil.example", &allowed));
+        assert!(!host_allowed("127.0.0.1:3000", &allowed));
+        assert!(host_allowed("anything", &[]));
+    }
+
+    #[test]
+    fn only_a_forwarded_https_counts() {
+        let https = headers(&[(
+            header::HeaderName::from_static("x-forwarded-proto"),
+            "HTTPS, http",
+        )]);
+        assert!(forwarded_https(&https));
+        let http = headers(&[(header::HeaderName::from_static("x-forwarded-proto"), "http")]);
+        assert!(!forwarded_https(&http) && !forwarded_https(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_policy_never_carries_a_host_that_is_not_one() {
+        let csp = content_security_policy("N", Some("x; script-src *"));
+        assert!(
+            !csp.contains("script-src *") && csp.contains("connect-src 'self';"),
+            "{csp}"
+        );
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub struct AppState {
     pub auth_token: Option<guard::Token>,
     /// Whether the server speaks TLS (cookies are then `Secure`).
     pub tls: bool,
+    /// Whether `X-Forwarded-Proto` is believed (`--trust-proxy`).
+    pub trust_proxy: bool,
+    /// The hosts requests may be addressed to; empty: any (see [`guard::check_host`]).
+    pub served_hosts: Arc<[String]>,
     tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
     limits: listen::Limits,
     /// This node's link to the bus, on ingest and edge nodes.
@@ -215,6 +219,8 @@ impl AppState {
                 .filter(|t| !t.is_empty())
                 .map(guard::Token::new),
             tls: false,
+            trust_proxy: config.trust_proxy,
+            served_hosts: config.served_hosts().into(),
             tls_acceptor: None,
             limits: connection_limits(config),
             bus: None,
@@ -306,7 +312,12 @@ fn session_config(config: &Config) -> SessionConfig {
         msg_rate: f64::from(config.client_msg_rate),
         msg_burst: 2.0 * f64::from(config.client_msg_rate),
         max_rate_violations: 50,
-        allowed_origins: config.allowed_origins.clone(),
+        allowed_origins: config
+            .allowed_origins
+            .iter()
+            .chain(&config.public_origin)
+            .cloned()
+            .collect(),
         max_symbols: config.max_symbols_per_client as usize,
         first_message_timeout: Duration::from_secs(config.first_message_timeout),
     }
@@ -361,6 +372,10 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::require_token,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_host,
         ))
         .layer(middleware::from_fn(guard::security_headers))
         .with_state(state)

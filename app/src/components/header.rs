@@ -67,7 +67,7 @@ fn Breadth() -> impl IntoView {
     }
 }
 
-/// Live / Reconnecting in Ns / Offline.
+/// Live / Resyncing / Reconnecting in Ns / Offline.
 #[component]
 fn ConnectionBadge() -> impl IntoView {
     let link = expect_context::<Link>();
@@ -76,6 +76,7 @@ fn ConnectionBadge() -> impl IntoView {
     let class = move || match link.state.get() {
         _ if degraded() => "badge degraded",
         LinkState::Live => "badge live",
+        LinkState::Resyncing => "badge resyncing",
         LinkState::Connecting => "badge connecting",
         LinkState::Reconnecting { .. } => "badge reconnecting",
         LinkState::Offline => "badge offline",
@@ -86,6 +87,7 @@ fn ConnectionBadge() -> impl IntoView {
             None => "Degraded · polling".to_string(),
         },
         LinkState::Live => "Live".to_string(),
+        LinkState::Resyncing => "Resyncing…".to_string(),
         LinkState::Connecting => "Connecting…".to_string(),
         LinkState::Reconnecting { .. } => match link.countdown_s() {
             Some(s) if s > 0 => format!("Reconnecting in {s}s"),

@@ -353,3 +353,253 @@ async fn a_bad_certificate_is_a_clear_start_up_error() {
     assert!(err.contains("no certificate in"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A raw HTTP/1.1 exchange: the request's lines as given (reqwest cannot
+/// send a bad `Host`), the connection closed after the answer. Returns the
+/// status and the whole response as text.
+async fn raw_request(server: &TestServer, head: &str) -> (u16, String) {
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut response))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_once(' ')
+        .and_then(|(_, rest)| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    (status, text)
+}
+
+/// `GET path` addressed to `host`.
+async fn get_for_host(server: &TestServer, path: &str, host: &str) -> (u16, String) {
+    raw_request(server, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n")).await
+}
+
+/// A WebSocket upgrade of `/ws` addressed to `host` from `origin`.
+async fn upgrade_for_host(server: &TestServer, host: &str, origin: &str) -> u16 {
+    let head = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: tickertape.v1.json\r\n"
+    );
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(format!("{head}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut buf))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    String::from_utf8_lossy(&buf[9..12]).parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_host_that_is_not_a_host_gets_400_and_never_reaches_the_policy() {
+    let server = TestServer::start(&[]).await;
+    let injected = "x; script-src *";
+    let long = "a".repeat(256);
+    for host in [
+        injected,
+        "x\"y",
+        "a b",
+        "a/b",
+        "x;report-uri https://evil",
+        long.as_str(),
+    ] {
+        for path in ["/", "/healthz", "/api/quotes", "/ws"] {
+            let (status, response) = get_for_host(&server, path, host).await;
+            assert_eq!(status, 400, "{host:?} {path}: {response}");
+            assert!(
+                response.contains("bad Host header"),
+                "{host:?} {path}: {response}"
+            );
+            assert!(
+                !response.contains("script-src *") && !response.contains("evil"),
+                "the host is echoed: {response}"
+            );
+        }
+    }
+    // A plain host is served (no --allowed-host: any host) and named in the policy.
+    let own = server.addr.to_string();
+    let (status, response) = get_for_host(&server, "/", &own).await;
+    assert_eq!(status, 200);
+    let csp = response
+        .lines()
+        .find_map(|l| l.strip_prefix("content-security-policy: "))
+        .expect("a policy");
+    assert!(
+        csp.contains(&format!("connect-src 'self' ws://{own} wss://{own};")),
+        "{csp}"
+    );
+    assert_eq!(
+        get_for_host(&server, "/api/quotes", "Other.Example:80")
+            .await
+            .0,
+        200
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_allowed_hosts_any_other_host_gets_421_except_on_healthz() {
+    let server = TestServer::start(&[
+        "--allowed-host",
+        "edge-1.internal:8080",
+        "--public-origin",
+        "https://Dash.Example.com",
+    ])
+    .await;
+    for host in [
+        "dash.example.com",
+        "DASH.example.COM:443",
+        "edge-1.internal:8080",
+    ] {
+        for path in ["/", "/api/quotes", "/metrics"] {
+            let (status, response) = get_for_host(&server, path, host).await;
+            assert_eq!(status, 200, "{host} {path}: {response}");
+        }
+    }
+    let own = server.addr.to_string();
+    let refused = [
+        own.as_str(),
+        "localhost",
+        "127.0.0.1",
+        "rebound.evil.example",
+        "edge-1.internal:9090",
+        "edge-1.internal",
+    ];
+    for host in refused {
+        for path in [
+            "/",
+            "/api/quotes",
+            "/readyz",
+            "/metrics",
+            "/ws",
+            "/pkg/tickertape.css",
+        ] {
+            let (status, response) = get_for_host(&server, path, host).await;
+            assert_eq!(status, 421, "{host} {path}: {response}");
+            let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_str(body).expect("a JSON error");
+            assert_eq!(
+                body["error"],
+                format!("this server does not serve the host {host:?}")
+            );
+        }
+        // Probes address nodes by IP.
+        assert_eq!(get_for_host(&server, "/healthz", host).await.0, 200);
+    }
+    // No Host at all (HTTP/1.0) is not an allowed host either.
+    let (status, response) = raw_request(&server, "GET /api/quotes HTTP/1.0\r\n").await;
+    assert_eq!(status, 421);
+    assert!(
+        response.contains("a request must name the host it is for"),
+        "{response}"
+    );
+    // The public origin may open the socket; the host it names must be served.
+    assert_eq!(
+        upgrade_for_host(&server, "dash.example.com", "https://dash.example.com").await,
+        101
+    );
+    assert_eq!(
+        upgrade_for_host(&server, "dash.example.com", "https://evil.example").await,
+        403
+    );
+    assert_eq!(
+        upgrade_for_host(&server, "evil.example", "http://evil.example").await,
+        421
+    );
+    server.shutdown().await;
+}
+
+/// The `Set-Cookie` of `GET /?token=…` (a 303), with `extra` headers.
+async fn token_cookie(client: &reqwest::Client, base: &str, extra: &[(&str, &str)]) -> String {
+    let mut request = client.get(format!("{base}/?symbol=MSFT&token=s3cr3t"));
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_token_cookie_is_secure_behind_a_trusted_https_proxy_only() {
+    let http = no_redirects();
+    let https = [("x-forwarded-proto", "https")];
+    let plain = TestServer::start(&["--auth-token", "s3cr3t"]).await;
+    let base = plain.url("");
+    let cookie = token_cookie(&http, &base, &https).await;
+    assert!(
+        !cookie.contains("Secure"),
+        "an untrusted header counted: {cookie}"
+    );
+    plain.shutdown().await;
+
+    let proxied = TestServer::start(&["--auth-token", "s3cr3t", "--trust-proxy"]).await;
+    let base = proxied.url("");
+    let cookie = token_cookie(&http, &base, &https).await;
+    assert_eq!(
+        cookie,
+        "tickertape_token=s3cr3t; Path=/; HttpOnly; SameSite=Strict; Secure"
+    );
+    let forwarded = token_cookie(&http, &base, &[("x-forwarded-proto", "https, http")]).await;
+    assert!(forwarded.ends_with("; Secure"), "{forwarded}");
+    for proto in [&[("x-forwarded-proto", "http")][..], &[]] {
+        let cookie = token_cookie(&http, &base, proto).await;
+        assert!(!cookie.contains("Secure"), "{proto:?}: {cookie}");
+    }
+    // Any route answering a `?token=` sets the same cookie.
+    let api = http
+        .get(proxied.url("/api/quotes?token=s3cr3t"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    assert!(
+        api.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure")
+    );
+    proxied.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_tls_the_token_cookie_is_secure() {
+    let (dir, cert) = certificate();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let args = [
+        "--auth-token",
+        "s3cr3t",
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ];
+    let server = TestServer::start(&args).await;
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{}", server.addr.port());
+    let cookie = token_cookie(&https, &base, &[]).await;
+    assert_eq!(
+        cookie,
+        "tickertape_token=s3cr3t; Path=/; HttpOnly; SameSite=Strict; Secure"
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

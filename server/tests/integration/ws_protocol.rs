@@ -147,19 +147,22 @@ async fn resync_sends_a_fresh_snapshot_with_the_next_seq() {
     let server = TestServer::start(FAST_SIM).await;
     let mut client = server.connect().await;
     client.subscribe(&["NVDA"]).await;
-    let (last, _) = client.until(diff_of).await;
+    let (mut last, _) = client.until(diff_of).await;
     client.send_json(json!({"op": "resync"})).await;
+    // Diffs sent before the resync was read, then the snapshot: each one
+    // more than the message before.
     let (seq, quotes) = client
         .until(|m| match m {
             ServerMsg::Snapshot { seq, quotes } => Some((seq, quotes)),
             ServerMsg::Diff { seq, .. } => {
-                assert!(seq > last);
+                assert_eq!(seq, last + 1, "seq grows by exactly 1");
+                last = seq;
                 None
             }
             _ => None,
         })
         .await;
-    assert!(seq > last);
+    assert_eq!(seq, last + 1, "the snapshot is the next seq");
     assert_eq!(
         quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
         ["NVDA"]

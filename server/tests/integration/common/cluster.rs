@@ -231,6 +231,9 @@ pub struct Watcher {
     pub quotes: BTreeMap<String, Quote>,
     /// The newest state each feed was reported in.
     pub feeds: BTreeMap<String, app::protocol::FeedState>,
+    /// The `seq` of the last snapshot or diff; each next one must be exactly
+    /// one more (resyncs of the edge included).
+    pub seq: u64,
 }
 
 impl Watcher {
@@ -241,6 +244,7 @@ impl Watcher {
             client: Client::connect(&node.ws_url()).await,
             quotes: BTreeMap::new(),
             feeds: BTreeMap::new(),
+            seq: 0,
         };
         watcher
             .client
@@ -257,6 +261,10 @@ impl Watcher {
     }
 
     fn apply(&mut self, msg: ServerMsg) {
+        if let ServerMsg::Snapshot { seq, .. } | ServerMsg::Diff { seq, .. } = msg {
+            assert_eq!(seq, self.seq + 1, "seq grows by exactly 1 per message");
+            self.seq = seq;
+        }
         match msg {
             ServerMsg::Snapshot { quotes, .. } => {
                 self.quotes = quotes.into_iter().map(|q| (q.symbol.clone(), q)).collect();
