@@ -160,10 +160,7 @@ async fn fetch_state(client: &Client, subjects: &Subjects) -> Result<State, Tran
         } else {
             PART_TIMEOUT
         };
-        let message = tokio::time::timeout(wait, parts.next())
-            .await
-            .map_err(|_| TransferError::Timeout(wait))?
-            .ok_or_else(|| TransferError::Bus("reply subscription closed".into()))?;
+        let message = next_part(client, &mut parts, wait).await?;
         if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
             return Err(TransferError::NoResponders);
         }
@@ -257,6 +254,33 @@ async fn fetch_state(client: &Client, subjects: &Subjects) -> Result<State, Tran
         candles,
     })
 }
+
+/// The next message of a transfer, within `wait`; fails at once when the
+/// link to the bus goes down meanwhile (nothing will come, and the edge must
+/// say it is stale rather than wait out the timeout).
+async fn next_part(
+    client: &Client,
+    parts: &mut Subscriber,
+    wait: Duration,
+) -> Result<async_nats::Message, TransferError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let slice = (tokio::time::Instant::now() + LINK_CHECK).min(deadline);
+        match tokio::time::timeout_at(slice, parts.next()).await {
+            Ok(Some(message)) => return Ok(message),
+            Ok(None) => return Err(TransferError::Bus("reply subscription closed".into())),
+            Err(_) if slice >= deadline => return Err(TransferError::Timeout(wait)),
+            Err(_) => {
+                if client.connection_state() != async_nats::connection::State::Connected {
+                    return Err(TransferError::Bus("disconnected from the bus".into()));
+                }
+            }
+        }
+    }
+}
+
+/// How often a waiting transfer checks that the bus is still there.
+const LINK_CHECK: Duration = Duration::from_millis(500);
 
 /// A transfer's head part.
 struct Head {

@@ -497,6 +497,7 @@ mod tests {
             symbol: "SYNTH12345".into(),
             interval: Interval::S1,
             candles: bars,
+            as_of: u64::MAX >> 11,
         };
         let bytes = serde_json::to_vec(&series).unwrap().len();
         assert!(bytes < 512 * 1024, "{bytes} bytes");

@@ -257,6 +257,7 @@ async fn five_edges_resync_at_once_and_converge_without_a_retry_storm() {
     ]
     .concat();
     let ingest = Node::ingest(&bus, &args);
+    ready(&ingest).await;
     let edges: Vec<Node> = (0..5).map(|_| Node::edge(&bus, HEARTBEAT)).collect();
     let done = "tickertape_bus_state_transfers_total{outcome=\"done\"}";
     metrics_until(&ingest, "five initial copies", |m| sample(m, done) >= 5.0).await;

@@ -14,7 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 use super::Client;
 
 const TICKERTAPE: &str = env!("CARGO_BIN_EXE_tickertape");
-const START: Duration = Duration::from_secs(20);
+/// How long a process may take to start serving: an edge first copies the
+/// ingest node's whole state, which on a busy machine takes a while.
+const START: Duration = Duration::from_secs(60);
 
 /// The `nats-server` binary: `NATS_SERVER`, else on PATH or in /usr/sbin.
 fn nats_binary() -> String {
