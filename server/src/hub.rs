@@ -108,7 +108,10 @@ pub struct Lagged;
 /// `no` and `quotes` always describe the same instant.
 struct Published {
     no: u64,
-    quotes: Vec<Option<Quote>>,
+    /// Shared with readers: a snapshot takes the `Arc` under the lock and
+    /// copies nothing there; publishing replaces quotes in place unless a
+    /// reader still holds the previous version.
+    quotes: Arc<Vec<Option<Arc<Quote>>>>,
     ring: VecDeque<Arc<Batch>>,
 }
 
@@ -122,6 +125,10 @@ struct Inner {
     /// Sessions charting each symbol and interval: `candle` messages are
     /// encoded only for series someone watches.
     chart_watchers: Vec<[AtomicUsize; 4]>,
+    /// The `*` snapshot's encoded quotes, for the batch they are current as of.
+    snapshot_cache: Mutex<Option<(u64, Arc<str>)>>,
+    /// Encoded chart histories of the current batch and history revision.
+    history_cache: Mutex<HistoryCache>,
     head: watch::Sender<u64>,
     feeds: watch::Sender<Vec<FeedStatus>>,
     events: mpsc::Sender<Event>,
@@ -133,6 +140,19 @@ struct Inner {
     rev: AtomicU64,
     metrics: SharedMetrics,
 }
+
+/// `candles` messages valid while the hub is at batch `no` and history
+/// revision `rev`, by symbol, interval and limit.
+#[derive(Default)]
+struct HistoryCache {
+    no: u64,
+    rev: u64,
+    frames: HashMap<(SymbolId, Interval, usize), Arc<str>>,
+}
+
+/// Chart histories kept per batch: enough for every series a crowd charts at
+/// once, bounded whatever limits clients ask for.
+const HISTORY_CACHE_ENTRIES: usize = 256;
 
 /// A cheap handle to the hub, shared by feeds, sessions and HTTP handlers.
 #[derive(Clone)]
@@ -161,13 +181,15 @@ impl Hub {
         });
         let published = Published {
             no: 0,
-            quotes: vec![None; symbols.len()],
+            quotes: Arc::new(vec![None; symbols.len()]),
             ring: VecDeque::new(),
         };
         let inner = Inner {
             index,
             candles: symbols.iter().map(|_| Mutex::default()).collect(),
             chart_watchers: symbols.iter().map(|_| Default::default()).collect(),
+            snapshot_cache: Mutex::new(None),
+            history_cache: Mutex::new(HistoryCache::default()),
             published: RwLock::new(published),
             head: watch::Sender::new(0),
             feeds: watch::Sender::new(feeds.collect()),
@@ -280,19 +302,90 @@ impl Hub {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The published quotes and the batch number they are current as of,
+    /// taken without copying anything under the lock the hub publishes with.
+    fn published_quotes(&self) -> (u64, Arc<Vec<Option<Arc<Quote>>>>) {
+        let published = self.read();
+        (published.no, published.quotes.clone())
+    }
+
     /// The published quotes a subscription covers, and the batch number they
     /// are current as of: the next diff for them is batch `no + 1`.
     pub fn snapshot(&self, sub: &Subscription) -> (u64, Vec<Quote>) {
-        let published = self.read();
-        let quotes = published
-            .quotes
+        let (no, quotes) = self.published_quotes();
+        let mine = quotes
             .iter()
             .enumerate()
-            .filter(|(id, _)| sub.contains(*id));
-        (
-            published.no,
-            quotes.filter_map(|(_, q)| q.clone()).collect(),
-        )
+            .filter(|(id, _)| sub.contains(*id))
+            .filter_map(|(_, q)| q.as_deref().cloned());
+        (no, mine.collect())
+    }
+
+    /// A `snapshot` message with `seq` for a subscription, and the batch
+    /// number it is current as of. Every `*` subscriber asking during one
+    /// batch shares one encoding of the quotes (a crowd resyncing at once
+    /// costs one encode, not one each).
+    pub fn snapshot_frame(&self, seq: u64, sub: &Subscription) -> (u64, String) {
+        let (no, quotes) = self.published_quotes();
+        let tail = if sub.is_all() {
+            let mut cache = self
+                .inner
+                .snapshot_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match &*cache {
+                Some((cached, tail)) if *cached == no => tail.clone(),
+                _ => {
+                    let tail: Arc<str> =
+                        wire::snapshot_tail(quotes.iter().flatten().map(|q| &**q)).into();
+                    *cache = Some((no, tail.clone()));
+                    tail
+                }
+            }
+        } else {
+            let mine = quotes
+                .iter()
+                .enumerate()
+                .filter(|(id, _)| sub.contains(*id))
+                .filter_map(|(_, q)| q.as_deref());
+            wire::snapshot_tail(mine).into()
+        };
+        (no, wire::snapshot_frame(seq, &tail))
+    }
+
+    /// The `candles` message with a series' newest `limit` bars, and the
+    /// batch they are current as of (later batches carry newer bars). Shared
+    /// by every chart asking for the same series and limit during one batch.
+    /// Register the [`ChartWatch`] first: a batch published after that
+    /// carries this series' bars encoded, so none closes unseen.
+    pub fn history_frame(&self, id: SymbolId, interval: Interval, limit: usize) -> (u64, Arc<str>) {
+        let (no, rev) = (self.read().no, self.rev());
+        let key = (id, interval, limit);
+        let mut cache = self
+            .inner
+            .history_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if (cache.no, cache.rev) != (no, rev) {
+            *cache = HistoryCache {
+                no,
+                rev,
+                frames: HashMap::new(),
+            };
+        }
+        if let Some(frame) = cache.frames.get(&key) {
+            return (no, frame.clone());
+        }
+        let frame: Arc<str> = wire::encode(&ServerMsg::Candles {
+            symbol: self.inner.symbols[id].symbol.clone(),
+            interval,
+            candles: self.candles(id, interval, limit),
+        })
+        .into();
+        if cache.frames.len() < HISTORY_CACHE_ENTRIES {
+            cache.frames.insert(key, frame.clone());
+        }
+        (no, frame)
     }
 
     /// Every batch numbered above `no`, oldest first.
@@ -377,8 +470,8 @@ impl Hub {
     /// Every symbol's published quote (`None` before its first trade) and
     /// the batch number they are current as of.
     pub fn state(&self) -> (u64, Vec<Option<Quote>>) {
-        let published = self.read();
-        (published.no, published.quotes.clone())
+        let (no, quotes) = self.published_quotes();
+        (no, quotes.iter().map(|q| q.as_deref().cloned()).collect())
     }
 
     /// Merges a feed's history into the candle store; unknown symbols are skipped.
@@ -432,7 +525,7 @@ impl Hub {
             for (id, change) in changes {
                 let quote = match &published.quotes[id] {
                     Some(old) => {
-                        let mut quote = old.clone();
+                        let mut quote = Quote::clone(old);
                         quote.apply(&change);
                         Some(quote)
                     }
@@ -479,8 +572,9 @@ impl Hub {
                 .published
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
+            let shared = Arc::make_mut(&mut published.quotes);
             for (id, quote) in quotes {
-                published.quotes[id] = quote;
+                shared[id] = quote.map(Arc::new);
             }
             published.no = no;
             published.ring.push_back(Arc::new(batch));
@@ -715,6 +809,64 @@ mod tests {
             ask: Some(price + 0.01),
             ..Tick::trade(symbol, price, size as f64, ts)
         }
+    }
+
+    #[test]
+    fn snapshots_and_histories_are_encoded_once_per_batch_and_follow_it() {
+        let (hub, mut task) = hub(&["AAPL", "MSFT"]);
+        task.apply(Event::Trade(tick("AAPL", 100.0, 10, 1_000)));
+        task.apply(Event::Trade(tick("MSFT", 400.0, 10, 1_000)));
+        task.flush(1_000);
+        let all = Subscription::all();
+        let (no, first) = hub.snapshot_frame(7, &all);
+        let (_, again) = hub.snapshot_frame(8, &all);
+        let msg: ServerMsg = serde_json::from_str(&first).unwrap();
+        let ServerMsg::Snapshot { seq: 7, quotes } = msg else {
+            panic!("{first}")
+        };
+        assert_eq!((no, quotes), hub.snapshot(&all));
+        assert_eq!(
+            first.replace("\"seq\":7", "\"seq\":8"),
+            again,
+            "one encoding, two seqs"
+        );
+        let shared = hub.inner.snapshot_cache.lock().unwrap().clone().unwrap();
+        let (_, third) = hub.snapshot_frame(9, &all);
+        assert!(third.ends_with(&*shared.1), "the cached quotes are reused");
+
+        let (since, history) = hub.history_frame(0, Interval::S1, 10);
+        assert_eq!(since, no);
+        assert!(Arc::ptr_eq(
+            &history,
+            &hub.history_frame(0, Interval::S1, 10).1
+        ));
+        // A new batch: both follow it.
+        task.apply(Event::Trade(tick("AAPL", 101.0, 5, 1_200)));
+        task.flush(1_300);
+        let (later, frame) = hub.snapshot_frame(10, &all);
+        assert_eq!(later, no + 1);
+        assert!(
+            frame.contains("101.0") || frame.contains("\"last\":101"),
+            "{frame}"
+        );
+        let (since, history) = hub.history_frame(0, Interval::S1, 10);
+        assert_eq!(since, later);
+        let ServerMsg::Candles { candles, .. } = serde_json::from_str(&history).unwrap() else {
+            panic!("{history}")
+        };
+        assert_eq!((candles[0].c, candles[0].v), (101.0, 15));
+        // A subscription to one symbol gets only it.
+        let mut one = Subscription::default();
+        one.insert(1);
+        let ServerMsg::Snapshot { quotes, .. } =
+            serde_json::from_str(&hub.snapshot_frame(11, &one).1).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
+            ["MSFT"]
+        );
     }
 
     #[test]

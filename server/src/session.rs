@@ -364,14 +364,16 @@ impl Session {
             return self.send_error(ErrorCode::BadRequest, message).await;
         }
         let interval = interval.unwrap_or_default();
-        // Batches up to the current head hold bars no newer than the history.
-        let since_batch = *self.head.borrow();
+        // Watched before the history is read: every batch after it carries
+        // this series' bars, so a bar that closes in between is not lost.
+        let _watch = self.hub.watch_chart(id, interval);
+        // Batches up to `since_batch` hold bars no newer than the history.
+        let (since_batch, history) = self.hub.history_frame(id, interval, limit);
         if self.sub.is_empty() {
             // No diffs are owed: batches start mattering from here.
-            self.batch = *self.head.borrow_and_update();
+            self.head.borrow_and_update();
+            self.batch = since_batch;
         }
-        let candles = self.hub.candles(id, interval, limit);
-        let _watch = self.hub.watch_chart(id, interval);
         self.chart = Some(Chart {
             id,
             interval,
@@ -379,12 +381,7 @@ impl Session {
             since_batch,
             _watch,
         });
-        self.send_msg(&ServerMsg::Candles {
-            symbol,
-            interval,
-            candles,
-        })
-        .await
+        self.send(Message::Text(history.to_string().into())).await
     }
 
     async fn subscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {
@@ -442,10 +439,10 @@ impl Session {
         // Mark the head seen first: a batch published after this point wakes
         // `on_batch`, which then finds it after `self.batch`.
         self.head.borrow_and_update();
-        let (batch, quotes) = self.hub.snapshot(&self.sub);
-        self.batch = batch;
         let seq = self.next_seq();
-        self.send_msg(&ServerMsg::Snapshot { seq, quotes }).await
+        let (batch, frame) = self.hub.snapshot_frame(seq, &self.sub);
+        self.batch = batch;
+        self.send(Message::Text(frame.into())).await
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -504,15 +501,8 @@ impl Session {
         };
         if batches.iter().any(|b| b.resync && b.no > since_batch) {
             // History may have changed anywhere: send all of it again.
-            let candles = self.hub.candles(id, interval, limit);
-            let symbol = self.hub.symbols()[id].symbol.clone();
-            return self
-                .send_msg(&ServerMsg::Candles {
-                    symbol,
-                    interval,
-                    candles,
-                })
-                .await;
+            let (_, history) = self.hub.history_frame(id, interval, limit);
+            return self.send(Message::Text(history.to_string().into())).await;
         }
         let fresh = batches
             .iter()

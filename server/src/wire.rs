@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, btree_map};
 use std::fmt::Write;
 use std::sync::Arc;
 
-use app::protocol::{Change, Interval, ServerMsg};
+use app::protocol::{Change, Interval, Quote, ServerMsg};
 use serde::Serialize;
 
 use crate::hub::{Batch, SymbolId};
@@ -35,6 +35,27 @@ pub fn diff_tail<'a>(ts: i64, changes: impl Iterator<Item = &'a str>) -> String 
         out.push_str(change);
     }
     out.push_str("]}");
+    out
+}
+
+/// `"quotes":[…]}`: everything of a snapshot after its `seq`.
+pub fn snapshot_tail<'a>(quotes: impl Iterator<Item = &'a Quote>) -> String {
+    let mut out = String::from("\"quotes\":[");
+    for (i, quote) in quotes.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&to_json(quote));
+    }
+    out.push_str("]}");
+    out
+}
+
+/// A whole `snapshot` message from its shared tail.
+pub fn snapshot_frame(seq: u64, tail: &str) -> String {
+    let mut out = String::with_capacity(tail.len() + 40);
+    let _ = write!(out, "{{\"type\":\"snapshot\",\"seq\":{seq},");
+    out.push_str(tail);
     out
 }
 
