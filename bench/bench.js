@@ -3,9 +3,11 @@
 // BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
 // tickertape/peer ratios measured in the same run.
 //
-// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,...] [--out BENCHMARKS.md]
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,storm,resync,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 //        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
+//        [--before PATH --before-commit SHA]   the storm and resync sections' peer: an older tickertape
+//                           binary (built from SHA), measured with the identical commands in the same run
 //
 // A section with no results in this run and none saved (a fresh clone, an
 // --only run) is kept verbatim from the existing output file (--out if it
@@ -283,6 +285,139 @@ function renderBrowser(p, b) {
   stale(p, m.commit, ["app", "frontend", "style", "public", "server"], "browser");
 }
 
+/** A column heading naming the commit a binary was built from: "after (c1c47ac)". */
+function builtFrom(side, b) {
+  if (!b) return side;
+  return `${side} (${b.commit ?? "commit not given"}${b.dirty ? ", with uncommitted changes" : ""})`;
+}
+
+/** The paragraph naming the two binaries of the storm and resync sections. */
+function beforeAfter(p, x, what) {
+  if (!x.before) {
+    p("No older binary was measured: pass `--before <path> --before-commit <sha>` for the before column.");
+    return;
+  }
+  const after = `commit ${x.after.commit}${x.after.dirty ? " with uncommitted changes to app/ or server/" : ""}`;
+  wrap(
+    `**before** is \`${x.before.binary}\`, built from commit ${x.before.commit ?? "(not given)"}; **after** is \`target/release/tickertape\`, ` +
+      `built from ${after}. Both ran ${what} in the same run, alternating (each run swaps which goes first); after / before is ` +
+      "the median of the per-run ratios.",
+  ).forEach((l) => p(l));
+}
+
+/** Warnings under a section measured by storm.js or resync.js. */
+function buildWarnings(p, x, section) {
+  if (x.measured?.builtBeforeCommit) {
+    p(`**⚠ target/release/tickertape was older than commit ${x.measured.commit} when this was measured: rebuild and re-run \`node bench/bench.js --only ${section}\`.**`);
+    p();
+  }
+  if (x.rebuiltDuringRun) {
+    p(`**⚠ a binary changed while this was measured: the figures mix builds; re-run \`node bench/bench.js --only ${section}\`.**`);
+    p();
+  }
+}
+
+/** "node bench/storm.js … (median of 3 runs each; measured <date>, commit <sha>)": how to repeat it, and when it was measured. */
+function provenance(p, x) {
+  const command = x.command.replace(/ --before \S+/, " --before <older tickertape>");
+  p(`Command: \`${command}\` (median of ${x.runs} run${x.runs === 1 ? "" : "s"} each; measured ${x.measured.date}, commit ${x.measured.commit}).`);
+  p();
+}
+
+function renderStorm(p, st) {
+  const a = st.after.summary;
+  const b = st.before?.summary;
+  const cell = (s, key, digits) => (s ? fmt(s[key], digits) : "–");
+  const row = (label, key, digits = 0, bold = false) => {
+    const r = st.ratios?.[key];
+    const q = r === null || r === undefined ? "–" : r.toFixed(2);
+    p(`| ${label} | ${cell(a, key, digits)} | ${cell(b, key, digits)} | ${b ? (bold ? `**${q}**` : q) : ""} |`);
+  };
+  p(`## storm: ${fmt(st.clients)} clients resyncing at once, ${st.rounds} times, 500 symbols`);
+  p();
+  p(`A server with 500 simulated symbols (2 trades/s each, flush 100 ms) and ${fmt(st.clients)} clients subscribed to everything.`);
+  p(`Once every client has its first snapshot and the ${st.warmupSecs} s warm-up is over, every client sends \`{"op":"resync"}\` at the`);
+  p(`same instant, ${st.rounds} times one second apart (\`tickertape-loadgen --resync-storm ${st.rounds}\`), and times each request to`);
+  p("its `snapshot`. Server CPU (user and system, `/proc/<pid>/stat` fields 14 and 15) covers the storm: from just before");
+  p("the first round to the last snapshot of the last round, the ordinary diffs to every client meanwhile included.");
+  beforeAfter(p, st, "the identical commands");
+  p();
+  p(`| | ${builtFrom("after", st.after)} | ${builtFrom("before", st.before)} | after / before |`);
+  p("|---|---|---|---|");
+  p(`| clients taking part (failed to connect) | ${fmt(a.clients)} (${a.failed}) | ${b ? `${fmt(b.clients)} (${b.failed})` : "–"} | |`);
+  const answered = (s) => (s ? `${fmt(s.snapshots)} / ${fmt(s.requests)} (${s.missing})` : "–");
+  p(`| snapshots received / resyncs sent (most missing in a run) | ${answered(a)} | ${answered(b)} | |`);
+  p(`| seq gaps after a client's first resync (most in a run) | ${a.gaps} | ${b ? b.gaps : "–"} | |`);
+  row("resync → snapshot p50 (ms)", "p50");
+  row("resync → snapshot p99 (ms)", "p99", 0, true);
+  row("resync → snapshot max (ms)", "max");
+  row("server CPU during the storm: user (s)", "userSecs", 2);
+  row("server CPU during the storm: system (s)", "systemSecs", 2);
+  row("server CPU during the storm: user + system (s)", "cpuSecs", 2, true);
+  p(`| the storm: first round → last snapshot (s) | ${cell(a, "windowSecs", 2)} | ${cell(b, "windowSecs", 2)} | |`);
+  row("server RSS peak (MiB)", "rssPeakMiB", 1);
+  p();
+  p(`Server: \`${st.serverCommand}\`; load: \`${st.loadCommand}\`.`);
+  provenance(p, st);
+  buildWarnings(p, st, "storm");
+  stale(p, st.measured?.commit, ["server", "app"], "storm");
+}
+
+function renderResync(p, rs) {
+  const a = rs.after.summary;
+  const b = rs.before?.summary;
+  const n = rs.edges;
+  const q = (key) => {
+    const r = rs.ratios?.[key];
+    return r === null || r === undefined ? "–" : r.toFixed(2);
+  };
+  const took = (s) => {
+    if (!s) return "–";
+    const runs = `${s.convergedRuns} of ${rs.runs} run${rs.runs === 1 ? "" : "s"}`;
+    if (s.convergedSecs === null) return `did not converge in ${rs.convergeTimeoutSecs} s (converged in ${runs})`;
+    return `${fmt(s.convergedSecs, 2)} s${s.convergedRuns < rs.runs ? ` (converged in ${runs})` : ""}`;
+  };
+  /** A by-label count (`outcomes`, `edgeResyncs`) added up over every run: "done 15, gave_up 1". */
+  const allRuns = (side, key) => {
+    if (!side) return "–";
+    const total = {};
+    for (const run of side.runs) for (const [k, v] of Object.entries(run[key] ?? {})) total[k] = (total[k] ?? 0) + v;
+    return Object.entries(total).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  };
+  const requests = (s) => (s ? `${fmt(s.requests)} (${fmt(s.requestsPerEdge, 1)})` : "–");
+  const rss = (s) => (s ? `${fmt(s.edgeRssBeforeMiB, 1)} → ${fmt(s.edgeRssPeakMiB, 1)}` : "–");
+  const cpu = (s) => (s ? `${fmt(s.userSecs, 2)} / ${fmt(s.systemSecs, 2)}` : "–");
+  const edges = `${n} edge${n === 1 ? "" : "s"}`;
+  p(`## resync: ${edges} resyncing at once at 500 symbols (the cluster state transfer)`);
+  p();
+  p(`One \`--role ingest\` node (500 simulated symbols, a bus heartbeat every 200 ms) and ${n} \`--role edge\` node${n === 1 ? "" : "s"} on a local`);
+  p("`nats-server`. Once every edge has copied the state and is ready, nats-server is killed (SIGKILL) and restarted on");
+  p("the same port 0.5 s later, so every edge reconnects and copies the whole state again at the same time. Measured");
+  p("from the restart: the time until every edge's `/readyz` is 200 with its `tickertape_bus_seq` at least the ingest");
+  p(`node's (converged; polled every 100 ms, at most ${rs.convergeTimeoutSecs} s); the state requests the ingest node handled (the increase`);
+  p("of `tickertape_bus_state_transfers_total` over every outcome, read 1 s after convergence), where about one per edge");
+  p("means no retry storm, and why the edges copied (`tickertape_bus_resyncs_total` by reason: `reconnect` once per edge,");
+  p("anything more is a copy taken again); the largest edge's RSS before the kill and its peak during the resync");
+  p("(VmHWM, reset just before the kill); and the CPU of the ingest node and the edges together from the restart to");
+  p("convergence.");
+  beforeAfter(p, rs, "the identical scenario");
+  p();
+  const ratioCell = (key, bold) => (b ? (bold ? `**${q(key)}**` : q(key)) : "");
+  p(`| | ${builtFrom("after", rs.after)} | ${builtFrom("before", rs.before)} | after / before |`);
+  p("|---|---|---|---|");
+  p(`| restart → all ${edges} converged | ${took(a)} | ${took(b)} | ${ratioCell("convergedSecs", true)} |`);
+  p(`| state requests the ingest node handled (per edge) | ${requests(a)} | ${requests(b)} | ${ratioCell("requests", true)} |`);
+  p(`| their outcomes, all runs together | ${allRuns(rs.after, "outcomes")} | ${allRuns(rs.before, "outcomes")} | |`);
+  p(`| the edges' resyncs by reason, all runs together | ${allRuns(rs.after, "edgeResyncs")} | ${allRuns(rs.before, "edgeResyncs")} | |`);
+  p(`| largest edge's RSS: before the kill → peak (MiB) | ${rss(a)} | ${rss(b)} | ${ratioCell("edgeRssPeakMiB")} |`);
+  p(`| CPU of ingest + edges: user / system (s) | ${cpu(a)} | ${cpu(b)} | ${b ? `${q("userSecs")} / ${q("systemSecs")}` : ""} |`);
+  p();
+  p(`Commands: \`${rs.commands.nats}\`; ingest: \`${rs.commands.ingest}\`; each edge: \`${rs.commands.edge}\`.`);
+  provenance(p, rs);
+  buildWarnings(p, rs, "resync");
+  stale(p, rs.measured?.commit, ["server"], "resync");
+}
+
 const listNames = (xs) => (xs.length < 2 ? xs.join("") : `${xs.slice(0, -1).join(", ")} and ${xs[xs.length - 1]}`);
 const sectionsWord = (xs) => (xs.length === 1 ? "section" : "sections");
 
@@ -421,8 +556,10 @@ function renderHeader(p, m, prov, old) {
   }
 }
 
-function render(results, m, browser, cluster, measured = {}, old = previousOutput()) {
+/** `own`: the sections with their own scripts and provenance (browser, cluster, storm, resync), each null if not measured. */
+function render(results, m, own, measured = {}, old = previousOutput()) {
   results = results ?? {};
+  const { browser, cluster, storm, resync } = own;
   const lines = [];
   const p = (s = "") => lines.push(s);
   /** A section with nothing new to show: the previous file's text, verbatim. */
@@ -436,7 +573,7 @@ function render(results, m, browser, cluster, measured = {}, old = previousOutpu
     if (results[name]) prov.push({ name, scenario: true, ...(measured[name] ?? { date: m.date, commit: m.commit }), runs: new Set(results[name].map((r) => r.run)).size });
     else if (old.sections[name]) prov.push(old.measured[name] ? { name, scenario: true, kept: true, ...old.measured[name] } : { name, scenario: true, kept: true, unknown: true });
   }
-  for (const [name, data] of [["browser", browser], ["cluster", cluster]]) {
+  for (const [name, data] of Object.entries({ browser, cluster, storm, resync })) {
     if (!data && !old.sections[name]) continue;
     // A kept section says in its text when it was measured ("measured <date>, commit <sha>"), if it does.
     const said = !data && /measured (\d{4}-\d{2}-\d{2}), commit (\w+)/.exec(old.sections[name].join(" "));
@@ -523,6 +660,10 @@ function render(results, m, browser, cluster, measured = {}, old = previousOutpu
     p();
     stale(p, cluster.measured?.commit, ["server"], "cluster");
   }
+  if (storm) renderStorm(p, storm);
+  else if (old.sections.storm) keep("storm");
+  if (resync) renderResync(p, resync);
+  else if (old.sections.resync) keep("resync");
   p("## Where the CPU goes");
   p();
   p("From `perf record -e cpu-clock --call-graph dwarf -p <pid>` on tickertape during fanout-2000 (a release build with");
@@ -542,6 +683,7 @@ function render(results, m, browser, cluster, measured = {}, old = previousOutpu
   p("```sh");
   p("make bench            # builds release binaries, installs bench/ npm deps, runs everything above (~20 min)");
   p("node bench/bench.js --runs 3 --only fanout-2000   # one scenario");
+  p("node bench/bench.js --runs 3 --only storm,resync --before <an older tickertape binary> --before-commit <its commit>");
   p("```");
   p();
   p("OS limits: each connected client holds one file descriptor in the server and one in the load generator.");
@@ -551,6 +693,22 @@ function render(results, m, browser, cluster, measured = {}, old = previousOutpu
   p("the listen backlog is capped by `net.core.somaxconn`.");
   p();
   return lines.join("\n");
+}
+
+/** `--before PATH --before-commit SHA`, passed on to the storm and resync scripts. */
+function beforeArgs() {
+  if (!args.before) return "";
+  return ` --before ${JSON.stringify(path.resolve(args.before))}${args["before-commit"] ? ` --before-commit ${args["before-commit"]}` : ""}`;
+}
+
+function stormBench() {
+  const out = execSync(`node ${path.join(__dirname, "storm.js")} --runs ${RUNS}${beforeArgs()}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
+}
+
+function resyncBench() {
+  const out = execSync(`node ${path.join(__dirname, "resync.js")} --runs ${RUNS}${beforeArgs()}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
 }
 
 function clusterBench() {
@@ -568,7 +726,8 @@ async function browserBench() {
   const savedPath = path.resolve(root, args.results ?? "target/bench-results.json");
   if (args["render-only"]) {
     const saved = JSON.parse(fs.readFileSync(savedPath, "utf8"));
-    fs.writeFileSync(OUT, render(saved.results, machine(), saved.browser, saved.cluster, savedMeasured(saved)));
+    const own = { browser: saved.browser, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null };
+    fs.writeFileSync(OUT, render(saved.results, machine(), own, savedMeasured(saved)));
     return console.error(`rewrote ${path.relative(root, OUT)} from ${path.relative(root, savedPath)}`);
   }
   // With --only, the other sections keep their numbers from the last run that
@@ -584,11 +743,13 @@ async function browserBench() {
   }
   const browser = !ONLY || ONLY.has("browser") ? await browserBench() : saved.browser ?? null;
   const cluster = !ONLY || ONLY.has("cluster") ? clusterBench() : saved.cluster ?? null;
+  const storm = !ONLY || ONLY.has("storm") ? stormBench() : saved.storm ?? null;
+  const resync = !ONLY || ONLY.has("resync") ? resyncBench() : saved.resync ?? null;
   // The header names when each scenario section was measured (one date and
   // commit when a single run measured them all).
   const meta = machine();
-  fs.writeFileSync(OUT, render(results, meta, browser, cluster, measured));
+  fs.writeFileSync(OUT, render(results, meta, { browser, cluster, storm, resync }, measured));
   fs.mkdirSync(path.dirname(savedPath), { recursive: true });
-  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, meta: { date: meta.date, commit: meta.commit } }, null, 1));
+  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, storm, resync, meta: { date: meta.date, commit: meta.commit } }, null, 1));
   console.error(`wrote ${path.relative(root, OUT)}`);
 })();

@@ -1,9 +1,11 @@
-// Shared by the browser-side benchmark scripts: start the release server on
-// a free loopback port, and launch Chromium the way the tests do.
+// Shared by the benchmark scripts: start the release server on a free
+// loopback port, launch Chromium the way the tests do, start and stop other
+// processes (stopped when the script exits, however it exits), and read
+// CPU time and memory from /proc.
 
 "use strict";
-const { resolve } = require("node:path");
-const { existsSync, readdirSync, readFileSync } = require("node:fs");
+const { resolve, join } = require("node:path");
+const { existsSync, readdirSync, readFileSync, statSync, writeFileSync } = require("node:fs");
 const { spawn, execSync } = require("node:child_process");
 const net = require("node:net");
 
@@ -207,4 +209,159 @@ function cpuDelta(before, after) {
   };
 }
 
-module.exports = { root, chromium, startServer, launchChromium, chromiumPid, median, sleep, freePort, parseArgs, clkTck, sampleTree, cpuDelta };
+/** User and system CPU seconds a process has used so far (/proc/<pid>/stat fields 14 and 15), or null if it is gone. */
+function cpuSecs(pid) {
+  const s = readStat(pid);
+  return s && { user: s.utime / clkTck(), system: s.stime / clkTck() };
+}
+
+/** A process's resident set size now (`rss`) and its peak (`hwm`, VmHWM), in KiB; null if it is gone. */
+function memKiB(pid) {
+  let status;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return null;
+  }
+  const field = (name) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return { rss: field("VmRSS"), hwm: field("VmHWM") };
+}
+
+/** Starts the peak-RSS count (VmHWM) of a process afresh (`/proc/<pid>/clear_refs`); false if the kernel refused. */
+function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A program on PATH or in /usr/sbin (where Debian puts nats-server). */
+function sbin(name) {
+  for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/sbin"]) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  throw new Error(`${name} not found (Debian package ${name})`);
+}
+
+// Processes a script starts with `startProcess`: killed when the script
+// exits, also on an exception or Ctrl-C, so a failed run leaves nothing behind.
+const started = new Set();
+let exitHooked = false;
+
+/** Spawns `cmd argv` in the repository root (output discarded unless `stdio` says otherwise) and tracks it until it exits. */
+function startProcess(cmd, argv, stdio = "ignore") {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once("exit", () => started.forEach((child) => child.kill("SIGKILL")));
+    for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(130));
+  }
+  const child = spawn(cmd, argv.map(String), { cwd: root, stdio });
+  started.add(child);
+  child.once("exit", () => started.delete(child));
+  return child;
+}
+
+/** Whether a child process has exited. */
+const exited = (child) => child.exitCode !== null || child.signalCode !== null;
+
+/** Sends `signal` (SIGTERM, then SIGKILL after 10 s) and resolves once the process has exited. */
+function stopProcess(child, signal = "SIGTERM") {
+  if (exited(child)) return Promise.resolve();
+  const exit = new Promise((ok) => child.once("exit", ok));
+  child.kill(signal);
+  const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  return exit.finally(() => clearTimeout(force));
+}
+
+/** Polls `url` until it answers 200; throws after `timeoutMs`, or at once if `child` (the process serving it) exited. */
+async function waitOk(url, timeoutMs, child) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if ((await httpStatus(url)) === 200) return;
+    if (child && exited(child)) throw new Error(`${child.spawnfile} exited (${child.exitCode ?? child.signalCode}) before ${url} answered`);
+    await sleep(50);
+  }
+  throw new Error(`${url} not 200 within ${timeoutMs / 1000} s`);
+}
+
+/** The HTTP status of a GET to `url` (0 if it did not answer within 2 s). */
+async function httpStatus(url) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * What a measurement of the release build `binary` is labelled with: date,
+ * commit, whether app/ or server/ have uncommitted changes, and whether the
+ * binary is older than the last commit to them (built before it: rebuild).
+ */
+function measuredBuild(binary) {
+  const git = (cmd) => {
+    try {
+      return execSync(`git ${cmd}`, { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    } catch {
+      return null;
+    }
+  };
+  const committed = Number(git("log -1 --format=%ct -- app server Cargo.lock")) * 1000;
+  return {
+    date: new Date().toISOString().slice(0, 10),
+    commit: git("rev-parse --short HEAD") ?? "unknown",
+    dirty: Boolean(git("status --porcelain -- app server")),
+    ...(committed > statSync(binary).mtimeMs && { builtBeforeCommit: true }),
+  };
+}
+
+/** Sum of a Prometheus sample over every label set whose labels contain `labels` (`outcome="done"`), from text format. */
+function metricSum(text, name, labels = "") {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m && m[1] === name && (m[2] ?? "").includes(labels)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/** Every label set of a Prometheus sample in text format: `{ 'outcome="done"': 5, … }`. */
+function metricByLabels(text, name) {
+  const out = {};
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (m && m[1] === name) out[m[2] ?? ""] = Number(m[3]);
+  }
+  return out;
+}
+
+module.exports = {
+  root,
+  chromium,
+  startServer,
+  launchChromium,
+  chromiumPid,
+  median,
+  sleep,
+  freePort,
+  parseArgs,
+  clkTck,
+  sampleTree,
+  cpuDelta,
+  cpuSecs,
+  memKiB,
+  resetPeakRss,
+  sbin,
+  startProcess,
+  stopProcess,
+  waitOk,
+  exited,
+  httpStatus,
+  metricSum,
+  metricByLabels,
+  measuredBuild,
+};

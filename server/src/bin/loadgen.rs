@@ -7,7 +7,15 @@
 //! latency (receipt time − the diff's `ts`) p50/p99/max, how the server
 //! closed connections, and (with `--server-pid`) the server's CPU seconds and
 //! RSS over the measured window. Loopback only; it stops by itself.
+//!
+//! With `--resync-storm <rounds>`, once every client has its first snapshot
+//! and the warm-up is over, every client sends `{"op":"resync"}` at the same
+//! instants, one second apart, and the report gains a `storm` section: the
+//! time from each request to its snapshot (p50/p99/max), how many snapshots
+//! arrived, seq contiguity, and the server's user and system CPU seconds from
+//! just before the first round to the last snapshot of the last round.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +24,14 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify, watch};
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// One client's WebSocket.
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Load generator for tickertape (and any server speaking protocol v1).
 #[derive(Debug, Parser, Clone)]
@@ -52,6 +65,11 @@ struct Args {
     /// Server process to sample CPU time and RSS of (Linux /proc).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Rounds of a resync storm (0: none): after the warm-up, every client
+    /// sends `resync` at once, this many times one second apart. Needs
+    /// subscribed clients and `--duration` ≥ `--warmup` + rounds.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=300))]
+    resync_storm: u32,
     /// Also write the JSON report here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -122,6 +140,63 @@ struct Shared {
     window_start: Instant,
     window_end: Instant,
     stop: Instant,
+    storm: Option<Storm>,
+}
+
+/// A resync storm's shared state: the coordinator starts rounds, clients
+/// send `resync` and count their answers.
+struct Storm {
+    rounds: u32,
+    /// The round last started (0: none yet); every reading client watches it.
+    round: watch::Sender<u32>,
+    /// Clients that got their first snapshot, or that never will (failed,
+    /// stalled, ended): the storm starts when this reaches `--clients`.
+    settled: AtomicU64,
+    /// Clients that got their first snapshot: those that take part.
+    ready: AtomicU64,
+    /// Of the ready clients, those answered in every round or gone.
+    finished: AtomicU64,
+    all_finished: Notify,
+    requests: AtomicU64,
+    snapshots: AtomicU64,
+    /// Snapshots and diffs after a client's first resync whose seq was not the previous one + 1.
+    gaps: AtomicU64,
+    latency: Mutex<Histogram>,
+    /// When the last snapshot answering a resync arrived.
+    last_snapshot: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Storm {
+    fn new(rounds: u32) -> Self {
+        Storm {
+            rounds,
+            round: watch::Sender::new(0),
+            settled: AtomicU64::new(0),
+            ready: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            all_finished: Notify::new(),
+            requests: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            latency: Mutex::new(Histogram::default()),
+            last_snapshot: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn finish(&self) {
+        let finished = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if finished >= self.ready.load(Ordering::SeqCst) {
+            self.all_finished.notify_one();
+        }
+    }
+}
+
+/// What the coordinator saw of a storm.
+struct StormWindow {
+    rounds_started: u32,
+    start: Instant,
+    /// The server's user and system CPU seconds over the storm.
+    server: Option<StormServerUse>,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,6 +215,35 @@ struct Report {
     closed_by_server: std::collections::BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<ServerUse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storm: Option<StormReport>,
+}
+
+/// `--resync-storm`: every client's resyncs and their answers.
+#[derive(Debug, Serialize)]
+struct StormReport {
+    rounds: u32,
+    /// Rounds started before `--duration` ran out (all of them, normally).
+    rounds_started: u32,
+    /// Clients taking part: those that had their first snapshot.
+    clients: u64,
+    requests: u64,
+    snapshots: u64,
+    /// Snapshots and diffs after a client's first resync whose seq was not
+    /// the previous one + 1 (the protocol's contiguity rule).
+    seq_gaps: u64,
+    /// From just before the first round to the last snapshot.
+    window_secs: f64,
+    /// From sending `resync` to receiving its snapshot.
+    latency_ms: Latency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<StormServerUse>,
+}
+
+#[derive(Debug, Serialize)]
+struct StormServerUse {
+    user_secs: f64,
+    system_secs: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,6 +267,17 @@ struct ServerUse {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check_loopback(&args.url)?;
+    if args.resync_storm > 0 {
+        anyhow::ensure!(
+            args.subscribe != "none",
+            "--resync-storm needs subscribed clients (not --subscribe none)"
+        );
+        anyhow::ensure!(
+            args.duration >= args.warmup + f64::from(args.resync_storm),
+            "--resync-storm {} needs --duration of at least --warmup + {0} seconds",
+            args.resync_storm
+        );
+    }
     raise_fd_limit();
     let ramp = Duration::from_secs_f64(args.ramp_secs.max(0.0));
     let duration = Duration::from_secs_f64(args.duration.clamp(0.1, 600.0));
@@ -177,11 +292,16 @@ async fn main() -> anyhow::Result<()> {
         window_start: begin + ramp + warmup,
         window_end: begin + ramp + duration,
         stop: begin + ramp + duration,
+        storm: (args.resync_storm > 0).then(|| Storm::new(args.resync_storm)),
         args: args.clone(),
     });
     let sampler = args
         .server_pid
         .map(|pid| tokio::spawn(sample_server(pid, shared.window_start, shared.window_end)));
+    let storm = shared
+        .storm
+        .is_some()
+        .then(|| tokio::spawn(run_storm(shared.clone())));
     let mut tasks = Vec::with_capacity(args.clients as usize);
     for i in 0..args.clients {
         let due = begin + ramp.mul_f64(f64::from(i) / f64::from(args.clients));
@@ -198,7 +318,11 @@ async fn main() -> anyhow::Result<()> {
         Some(s) => s.await.ok().flatten(),
         None => None,
     };
-    let report = report(&shared, server).await;
+    let storm = match storm {
+        Some(s) => s.await.ok(),
+        None => None,
+    };
+    let report = report(&shared, server, storm).await;
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");
     eprintln!("{}", table(&report));
@@ -237,6 +361,8 @@ fn raise_fd_limit() {
 }
 
 async fn client(i: u32, shared: &Shared) {
+    // Created first: however this client ends, the storm hears of it.
+    let mut reader = Reader::new(shared);
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .write_buffer_size(0);
@@ -256,23 +382,32 @@ async fn client(i: u32, shared: &Shared) {
         return;
     }
     if i < shared.args.stall {
+        drop(reader); // takes no part in a storm
         // Never read: the server must cope. Afterwards, see how it ended.
         tokio::time::sleep_until(shared.stop.into()).await;
         let ending = drain_until_close(&mut ws).await;
         *shared.closes.lock().await.entry(ending).or_default() += 1;
         return;
     }
-    let mut reader = Reader::default();
+    let mut rounds = shared.storm.as_ref().map(|s| s.round.subscribe());
+    let stop = tokio::time::sleep_until(shared.stop.into());
+    tokio::pin!(stop);
     let ending = loop {
-        let next = tokio::time::timeout_at(shared.stop.into(), ws.next()).await;
-        match next {
-            Err(_) => break None,
-            Ok(Some(Ok(Message::Text(text)))) => reader.on_text(&text, shared),
-            Ok(Some(Ok(Message::Close(frame)))) => {
-                break Some(frame.map_or("close".into(), |f| u16::from(f.code).to_string()));
+        tokio::select! {
+            next = ws.next() => match next {
+                Some(Ok(Message::Text(text))) => reader.on_text(&text, shared),
+                Some(Ok(Message::Close(frame))) => {
+                    break Some(frame.map_or("close".into(), |f| u16::from(f.code).to_string()));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break Some("dropped without a close frame".to_string()),
+            },
+            round = next_round(&mut rounds) => {
+                if reader.resync(round, &mut ws).await.is_err() {
+                    break Some("dropped without a close frame".to_string());
+                }
             }
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) => break Some("dropped without a close frame".to_string()),
+            () = &mut stop => break None,
         }
     };
     reader.flush(shared).await;
@@ -283,11 +418,7 @@ async fn client(i: u32, shared: &Shared) {
 }
 
 /// Reads what a stalled client never read, to find how the server ended it.
-async fn drain_until_close(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> String {
+async fn drain_until_close(ws: &mut Ws) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -298,6 +429,61 @@ async fn drain_until_close(
             Ok(Some(Err(_)) | None) => return "dropped without a close frame".into(),
             Err(_) => return "still open".into(),
         }
+    }
+}
+
+/// The storm's round once the coordinator starts one; never without a storm.
+async fn next_round(rounds: &mut Option<watch::Receiver<u32>>) -> u32 {
+    if let Some(rx) = rounds
+        && rx.changed().await.is_ok()
+    {
+        return *rx.borrow_and_update();
+    }
+    std::future::pending().await
+}
+
+/// Waits until every client is subscribed (or gone) and the warm-up is over,
+/// starts the storm's rounds one second apart, and waits for the last round's
+/// snapshots (at most until `--duration` runs out).
+async fn run_storm(shared: Arc<Shared>) -> StormWindow {
+    let storm = shared.storm.as_ref().expect("a storm was asked for");
+    let clients = u64::from(shared.args.clients);
+    while storm.settled.load(Ordering::SeqCst) < clients && Instant::now() < shared.stop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep_until(shared.window_start.into()).await;
+    let start = Instant::now();
+    let pid = shared.args.server_pid;
+    let cpu_start = pid.and_then(cpu_times);
+    let mut rounds_started = 0;
+    for round in 1..=storm.rounds {
+        let at = start + Duration::from_secs(u64::from(round - 1));
+        if at >= shared.stop {
+            break;
+        }
+        tokio::time::sleep_until(at.into()).await;
+        storm.round.send_replace(round);
+        rounds_started = round;
+    }
+    let deadline = tokio::time::sleep_until(shared.stop.into());
+    tokio::pin!(deadline);
+    while storm.finished.load(Ordering::SeqCst) < storm.ready.load(Ordering::SeqCst) {
+        tokio::select! {
+            () = storm.all_finished.notified() => {}
+            () = &mut deadline => break,
+        }
+    }
+    let server =
+        cpu_start
+            .zip(pid.and_then(cpu_times))
+            .map(|((user0, system0), (user1, system1))| StormServerUse {
+                user_secs: user1 - user0,
+                system_secs: system1 - system0,
+            });
+    StormWindow {
+        rounds_started,
+        start,
+        server,
     }
 }
 
@@ -314,21 +500,114 @@ fn subscription(args: &Args, i: u32) -> Option<String> {
 }
 
 /// One client's view: seq tracking and local counters, merged at the end.
-#[derive(Default)]
-struct Reader {
+struct Reader<'a> {
     expected: Option<u64>,
     latency: Histogram,
+    storm: Option<StormPart<'a>>,
 }
 
-impl Reader {
+/// A client's part in a resync storm. Dropping it tells the coordinator this
+/// client is done, however it ended.
+struct StormPart<'a> {
+    storm: &'a Storm,
+    /// Got its first snapshot: takes part.
+    ready: bool,
+    /// Resyncs sent.
+    sent: u32,
+    /// When each unanswered resync was sent, oldest first (answers come in order).
+    pending: VecDeque<Instant>,
+    answered: u32,
+    latency: Histogram,
+    finished: bool,
+}
+
+impl Drop for StormPart<'_> {
+    fn drop(&mut self) {
+        if !self.ready {
+            self.storm.settled.fetch_add(1, Ordering::SeqCst);
+        } else if !self.finished {
+            self.storm.finish();
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        Reader {
+            expected: None,
+            latency: Histogram::default(),
+            storm: shared.storm.as_ref().map(|storm| StormPart {
+                storm,
+                ready: false,
+                sent: 0,
+                pending: VecDeque::new(),
+                answered: 0,
+                latency: Histogram::default(),
+                finished: false,
+            }),
+        }
+    }
+
+    /// Sends `resync` for storm round `round` (and any round missed), if this
+    /// client takes part.
+    async fn resync(&mut self, round: u32, ws: &mut Ws) -> Result<(), WsError> {
+        let Some(part) = self.storm.as_mut().filter(|p| p.ready) else {
+            return Ok(());
+        };
+        while part.sent < round {
+            part.pending.push_back(Instant::now());
+            part.sent += 1;
+            part.storm.requests.fetch_add(1, Ordering::Relaxed);
+            ws.send(Message::text(r#"{"op":"resync"}"#)).await?;
+        }
+        Ok(())
+    }
+
+    /// Storm bookkeeping for a snapshot or diff with `seq`, received at `now`.
+    fn on_storm_message(&mut self, snapshot: bool, seq: Option<u64>, now: Instant) {
+        let Some(part) = self.storm.as_mut() else {
+            return;
+        };
+        if part.sent > 0 && self.expected.is_some() && seq != self.expected {
+            part.storm.gaps.fetch_add(1, Ordering::Relaxed);
+        }
+        if !snapshot {
+            return;
+        }
+        if !part.ready {
+            part.ready = true;
+            part.storm.ready.fetch_add(1, Ordering::SeqCst);
+            part.storm.settled.fetch_add(1, Ordering::SeqCst);
+        }
+        let Some(sent) = part.pending.pop_front() else {
+            return;
+        };
+        part.latency
+            .record(now.duration_since(sent).as_millis() as u64);
+        part.answered += 1;
+        part.storm.snapshots.fetch_add(1, Ordering::Relaxed);
+        let mut last = part.storm.last_snapshot.lock().unwrap();
+        *last = Some(last.map_or(now, |l| l.max(now)));
+        drop(last);
+        if part.answered == part.storm.rounds && !part.finished {
+            part.finished = true;
+            part.storm.finish();
+        }
+    }
+
     fn on_text(&mut self, text: &str, shared: &Shared) {
         let now = Instant::now();
         let measuring = now >= shared.window_start && now < shared.window_end;
         let kind = field_str(text, "\"type\":\"");
         match kind {
-            Some("snapshot") => self.expected = field_u64(text, "\"seq\":").map(|s| s + 1),
+            Some("snapshot") => {
+                let seq = field_u64(text, "\"seq\":");
+                self.on_storm_message(true, seq, now);
+                self.expected = seq.map(|s| s + 1);
+            }
             Some("diff") => {
                 let seq = field_u64(text, "\"seq\":");
+                self.on_storm_message(false, seq, now);
                 if self.expected.is_some() && seq != self.expected && measuring {
                     shared.totals.gaps.fetch_add(1, Ordering::Relaxed);
                 }
@@ -355,6 +634,9 @@ impl Reader {
 
     async fn flush(&self, shared: &Shared) {
         shared.latency.lock().await.merge(&self.latency);
+        if let Some(part) = &self.storm {
+            part.storm.latency.lock().await.merge(&part.latency);
+        }
     }
 }
 
@@ -393,10 +675,21 @@ async fn sample_server(pid: u32, start: Instant, end: Instant) -> Option<ServerU
 
 /// User + system CPU time of a process, from /proc/<pid>/stat.
 fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_times(pid).map(|(user, system)| user + system)
+}
+
+/// User and system CPU seconds of a process, from /proc/<pid>/stat.
+fn cpu_times(pid: u32) -> Option<(f64, f64)> {
+    parse_cpu_times(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// User and system CPU seconds from a /proc/<pid>/stat line: fields 14 and 15.
+fn parse_cpu_times(stat: &str) -> Option<(f64, f64)> {
+    // Split after `(comm)`, which may hold spaces and parentheses: field n is fields[n - 3].
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+    let ticks = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
+    // USER_HZ is 100 on Linux.
+    Some((ticks(14)? / 100.0, ticks(15)? / 100.0))
 }
 
 /// Resident set size of a process in KiB, from /proc/<pid>/status.
@@ -406,7 +699,11 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-async fn report(shared: &Shared, mut server: Option<ServerUse>) -> Report {
+async fn report(
+    shared: &Shared,
+    mut server: Option<ServerUse>,
+    storm: Option<StormWindow>,
+) -> Report {
     let window = shared
         .window_end
         .duration_since(shared.window_start)
@@ -437,6 +734,31 @@ async fn report(shared: &Shared, mut server: Option<ServerUse>) -> Report {
         },
         closed_by_server: shared.closes.lock().await.clone(),
         server,
+        storm: match (&shared.storm, storm) {
+            (Some(s), Some(w)) => Some(storm_report(s, w).await),
+            _ => None,
+        },
+    }
+}
+
+async fn storm_report(storm: &Storm, window: StormWindow) -> StormReport {
+    let latency = storm.latency.lock().await.clone();
+    let last = *storm.last_snapshot.lock().unwrap();
+    StormReport {
+        rounds: storm.rounds,
+        rounds_started: window.rounds_started,
+        clients: storm.ready.load(Ordering::SeqCst),
+        requests: storm.requests.load(Ordering::Relaxed),
+        snapshots: storm.snapshots.load(Ordering::Relaxed),
+        seq_gaps: storm.gaps.load(Ordering::Relaxed),
+        window_secs: last.map_or(0.0, |l| l.duration_since(window.start).as_secs_f64()),
+        latency_ms: Latency {
+            samples: latency.count,
+            p50: latency.percentile(50.0),
+            p99: latency.percentile(99.0),
+            max: latency.max,
+        },
+        server: window.server,
     }
 }
 
@@ -466,6 +788,27 @@ fn table(r: &Report) -> String {
             s.cpu_secs_per_million_changes.map_or("-".into(), |v| format!("{v:.2}"))
         ));
     }
+    if let Some(s) = &r.storm {
+        out.push_str(&format!(
+            "\nstorm: {}/{} rounds × {} clients, {}/{} snapshots, gaps {} | resync → snapshot ms p50 {} p99 {} max {} | {:.2} s",
+            s.rounds_started,
+            s.rounds,
+            s.clients,
+            s.snapshots,
+            s.requests,
+            s.seq_gaps,
+            opt(s.latency_ms.p50),
+            opt(s.latency_ms.p99),
+            s.latency_ms.max,
+            s.window_secs
+        ));
+        if let Some(u) = &s.server {
+            out.push_str(&format!(
+                ", server CPU {:.2} s user + {:.2} s system",
+                u.user_secs, u.system_secs
+            ));
+        }
+    }
     if !r.closed_by_server.is_empty() {
         out.push_str(&format!("\nendings: {:?}", r.closed_by_server));
     }
@@ -492,6 +835,15 @@ mod tests {
         assert_eq!(field_u64(text, "\"seq\":"), Some(42));
         assert_eq!(field_u64(text, "\"ts\":"), Some(1_700_000_000_123));
         assert_eq!(text.matches("\"symbol\"").count(), 2);
+    }
+
+    #[test]
+    fn cpu_times_are_fields_14_and_15_after_the_command_name() {
+        let stat =
+            "4242 (tokio (rt) 1) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 37 0 0 20 0 9 0 100";
+        assert_eq!(parse_cpu_times(stat), Some((2.5, 0.37)));
+        assert_eq!(parse_cpu_times("4242 (x) S 1"), None);
+        assert!(cpu_times(std::process::id()).is_some());
     }
 
     #[test]
