@@ -108,11 +108,13 @@ impl Nats {
             .spawn()
             .expect("start nats-server");
         let lines = lines_of(child.stderr.take().unwrap());
+        // Owned before waiting: a server that never listens is killed with it.
+        let mut nats = Nats { child, port: 0 };
         let addr = wait_for(&lines, "Listening for client connections on", "nats-server");
-        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        nats.port = addr.rsplit(':').next().unwrap().parse().unwrap();
         // Keep draining its log.
         std::thread::spawn(move || for _ in lines {});
-        Nats { child, port }
+        nats
     }
 
     pub fn url(&self) -> String {
@@ -164,16 +166,22 @@ impl Node {
                 }
             }
         });
+        // Owned before waiting: a node that never serves is killed with it.
+        let mut node = Node {
+            child,
+            base: String::new(),
+            log,
+        };
         let rest = wait_for(&lines, "serving http", "tickertape");
-        let base = format!("http{}", rest.split(['"', ' ']).next().unwrap());
+        node.base = format!("http{}", rest.split(['"', ' ']).next().unwrap());
         // The node's log, shown with the output of a failing test.
-        let name = base.clone();
+        let name = node.base.clone();
         std::thread::spawn(move || {
             for line in lines {
                 eprintln!("[{name}] {line}");
             }
         });
-        Node { child, base, log }
+        node
     }
 
     pub fn ingest(bus: &str, extra: &[&str]) -> Node {
