@@ -297,7 +297,7 @@ function beforeAfter(p, x, what) {
     p("No older binary was measured: pass `--before <path> --before-commit <sha>` for the before column.");
     return;
   }
-  const after = `commit ${x.after.commit}${x.after.dirty ? " with uncommitted changes to app/ or server/" : ""}`;
+  const after = `commit ${x.after.commit}${x.after.dirty ? " with uncommitted changes to its sources" : ""}`;
   wrap(
     `**before** is \`${x.before.binary}\`, built from commit ${x.before.commit ?? "(not given)"}; **after** is \`target/release/tickertape\`, ` +
       `built from ${after}. Both ran ${what} in the same run, alternating (each run swaps which goes first); after / before is ` +
@@ -307,8 +307,8 @@ function beforeAfter(p, x, what) {
 
 /** Warnings under a section measured by storm.js or resync.js. */
 function buildWarnings(p, x, section) {
-  if (x.measured?.builtBeforeCommit) {
-    p(`**⚠ target/release/tickertape was older than commit ${x.measured.commit} when this was measured: rebuild and re-run \`node bench/bench.js --only ${section}\`.**`);
+  if (x.measured?.sourcesNewer) {
+    p(`**⚠ a source file was newer than the release binary it is built into when this was measured: rebuild and re-run \`node bench/bench.js --only ${section}\`.**`);
     p();
   }
   if (x.rebuiltDuringRun) {
@@ -394,8 +394,9 @@ function renderResync(p, rs) {
   p("`nats-server`. Once every edge has copied the state and is ready, nats-server is killed (SIGKILL) and restarted on");
   p("the same port 0.5 s later, so every edge reconnects and copies the whole state again at the same time. Measured");
   p("from the restart: the time until every edge's `/readyz` is 200 with its `tickertape_bus_seq` at least the ingest");
-  p(`node's (converged; polled every 100 ms, at most ${rs.convergeTimeoutSecs} s); the state requests the ingest node handled (the increase`);
-  p("of `tickertape_bus_state_transfers_total` over every outcome, read 1 s after convergence), where about one per edge");
+  p("node's, and stays so for a second (an edge copying again falls behind meanwhile); polled every 100 ms, at most");
+  p(`${rs.convergeTimeoutSecs} s. Then the state requests the ingest node handled (the increase of`);
+  p("`tickertape_bus_state_transfers_total` over every outcome, read once that second is over), where about one per edge");
   p("means no retry storm, and why the edges copied (`tickertape_bus_resyncs_total` by reason: `reconnect` once per edge,");
   p("anything more is a copy taken again); the largest edge's RSS before the kill and its peak during the resync");
   p("(VmHWM, reset just before the kill); and the CPU of the ingest node and the edges together from the restart to");

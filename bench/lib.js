@@ -297,12 +297,30 @@ async function httpStatus(url) {
   }
 }
 
+/** What each release binary is built from: paths under the repository root (files or directories), and paths left out. */
+const SOURCES = {
+  tickertape: { paths: ["app/src", "app/Cargo.toml", "server/src", "server/Cargo.toml", "Cargo.toml", "Cargo.lock"], except: ["server/src/bin"] },
+  loadgen: { paths: ["server/src/bin/loadgen.rs", "server/Cargo.toml", "Cargo.toml", "Cargo.lock"], except: [] },
+};
+
+/** The newest modification time (ms) of the files of `sources` (a `SOURCES` entry). */
+function newestMtime(sources) {
+  const except = sources.except.map((x) => join(root, x));
+  let newest = 0;
+  for (const p of sources.paths.map((x) => join(root, x))) {
+    if (!existsSync(p)) continue;
+    const files = statSync(p).isDirectory() ? readdirSync(p, { recursive: true }).map((f) => join(p, f)) : [p];
+    for (const f of files) if (!except.some((x) => f.startsWith(`${x}/`))) newest = Math.max(newest, statSync(f).mtimeMs);
+  }
+  return newest;
+}
+
 /**
- * What a measurement of the release build `binary` is labelled with: date,
- * commit, whether app/ or server/ have uncommitted changes, and whether the
- * binary is older than the last commit to them (built before it: rebuild).
+ * What a measurement of release builds is labelled with: date, commit,
+ * whether their sources have uncommitted changes, and whether a source file is
+ * newer than its binary (not rebuilt since). `builds`: `[binary path, SOURCES entry]` pairs.
  */
-function measuredBuild(binary) {
+function measuredBuild(builds) {
   const git = (cmd) => {
     try {
       return execSync(`git ${cmd}`, { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
@@ -310,12 +328,11 @@ function measuredBuild(binary) {
       return null;
     }
   };
-  const committed = Number(git("log -1 --format=%ct -- app server Cargo.lock")) * 1000;
   return {
     date: new Date().toISOString().slice(0, 10),
     commit: git("rev-parse --short HEAD") ?? "unknown",
-    dirty: Boolean(git("status --porcelain -- app server")),
-    ...(committed > statSync(binary).mtimeMs && { builtBeforeCommit: true }),
+    dirty: Boolean(git(`status --porcelain -- ${[...new Set(builds.flatMap(([, s]) => s.paths))].join(" ")}`)),
+    ...(builds.some(([binary, sources]) => newestMtime(sources) > statSync(binary).mtimeMs) && { sourcesNewer: true }),
   };
 }
 
@@ -364,4 +381,5 @@ module.exports = {
   metricSum,
   metricByLabels,
   measuredBuild,
+  SOURCES,
 };

@@ -3,8 +3,9 @@
 // edge is ready, nats-server is killed and restarted on the same port 0.5 s
 // later, so every edge copies the ingest node's state again. Measured from
 // the restart: the time until every edge is ready again with the ingest
-// node's seq (converged; at most 120 s), the state requests the ingest node
-// handled, the edges' peak RSS, and ingest + edges CPU. With --before, an
+// node's seq, and stays so for a second (converged; at most 120 s), the
+// state requests the ingest node handled and why the edges copied, the
+// edges' peak RSS, and ingest + edges CPU. With --before, an
 // older tickertape binary runs the identical scenario, the two alternating
 // within each run. Prints JSON.
 //
@@ -15,7 +16,7 @@ const fs = require("node:fs");
 const net = require("node:net");
 const path = require("node:path");
 const lib = require("./lib");
-const { parseArgs, median, freePort, sleep, startProcess, stopProcess, waitOk, exited, httpStatus, metricSum, cpuSecs, memKiB, resetPeakRss, measuredBuild, metricByLabels } = lib;
+const { parseArgs, median, freePort, sleep, startProcess, stopProcess, waitOk, exited, httpStatus, metricSum, cpuSecs, memKiB, resetPeakRss, measuredBuild, metricByLabels, SOURCES } = lib;
 
 const root = path.resolve(__dirname, "..");
 const args = parseArgs();
@@ -31,6 +32,7 @@ const START_TIMEOUT_MS = 120_000;
 const CONVERGE_TIMEOUT_MS = 120_000;
 const RESTART_AFTER_MS = 500;
 const POLL_MS = 100;
+const STABLE_MS = 1000;
 const TRANSFERS = "tickertape_bus_state_transfers_total";
 const RESYNCS = "tickertape_bus_resyncs_total";
 
@@ -128,11 +130,14 @@ async function once(binary) {
 
     // An edge counts as converged once it has left the old state (been seen
     // not ready, or started a resync) and is ready again with the ingest
-    // node's seq (read just before the edges').
+    // node's seq (read just before the edges'). The cluster has converged
+    // when every edge has, and still has STABLE_MS later (an edge copying
+    // again falls behind meanwhile): the time is when that began.
     const left = edges.map(() => false);
     let rssSampled = 0;
     let convergedSecs = null;
     let convergedEdges = 0;
+    let streak = null; // since when every edge has been converged: { at, cpu }
     while (performance.now() - restartedAt < CONVERGE_TIMEOUT_MS) {
       const ingestSeq = metricSum((await text(`${base(ingest)}/metrics`)) ?? "", "tickertape_bus_seq");
       const states = await Promise.all(
@@ -144,16 +149,17 @@ async function once(binary) {
       );
       rssSampled = Math.max(rssSampled, ...edges.map((e) => memKiB(e.child.pid)?.rss ?? 0));
       convergedEdges = states.filter(Boolean).length;
-      if (convergedEdges === EDGES) {
-        convergedSecs = (performance.now() - restartedAt) / 1000;
+      if (convergedEdges < EDGES) streak = null;
+      else if (!streak) streak = { at: performance.now(), cpu: cpuOf(pids) };
+      else if (performance.now() - streak.at >= STABLE_MS) {
+        convergedSecs = (streak.at - restartedAt) / 1000;
         break;
       }
       await sleep(POLL_MS);
     }
-    const cpuEnd = cpuOf(pids);
+    const cpuEnd = convergedSecs === null ? cpuOf(pids) : streak.cpu;
     const peakKiB = Math.max(rssSampled, ...(peakReset ? edges.map((e) => memKiB(e.child.pid)?.hwm ?? 0) : []));
-    // Transfers are counted as they end: give the last ones a second.
-    await sleep(1000);
+    // Transfers are counted as they end: the stable second let the last ones finish.
     const outcomes = increase(outcomesBefore, metricByLabels((await text(`${base(ingest)}/metrics`)) ?? "", TRANSFERS));
     const requests = Object.values(outcomes).reduce((a, n) => a + n, 0);
     // Why the edges copied the state (all edges together): `reconnect` once each, unless they had to copy again.
@@ -198,8 +204,8 @@ function summary(rows) {
 }
 
 (async () => {
-  const measured = measuredBuild(TICKERTAPE);
-  if (measured.builtBeforeCommit) console.error(`⚠ ${TICKERTAPE} is older than the last commit to app/ or server/: rebuild it`);
+  const measured = measuredBuild([[TICKERTAPE, SOURCES.tickertape]]);
+  if (measured.sourcesNewer) console.error("⚠ a source file is newer than target/release/tickertape: rebuild it");
   const binaries = [{ name: "after", path: TICKERTAPE }];
   if (BEFORE) {
     if (!fs.existsSync(BEFORE)) throw new Error(`--before ${BEFORE}: no such file`);

@@ -9,7 +9,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { parseArgs, median, freePort, sleep, startProcess, stopProcess, waitOk, measuredBuild } = require("./lib");
+const { parseArgs, median, freePort, sleep, startProcess, stopProcess, waitOk, measuredBuild, SOURCES } = require("./lib");
 
 const root = path.resolve(__dirname, "..");
 const args = parseArgs();
@@ -104,8 +104,11 @@ function summary(rows) {
 }
 
 (async () => {
-  const measured = measuredBuild(TICKERTAPE);
-  if (measured.builtBeforeCommit) console.error(`⚠ ${TICKERTAPE} is older than the last commit to app/ or server/: rebuild it`);
+  const measured = measuredBuild([
+    [TICKERTAPE, SOURCES.tickertape],
+    [LOADGEN, SOURCES.loadgen],
+  ]);
+  if (measured.sourcesNewer) console.error("⚠ a source file is newer than target/release/tickertape or tickertape-loadgen: rebuild them");
   const binaries = [{ name: "after", path: TICKERTAPE }];
   if (BEFORE) {
     if (!fs.existsSync(BEFORE)) throw new Error(`--before ${BEFORE}: no such file`);
