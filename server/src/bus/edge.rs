@@ -369,7 +369,12 @@ impl Follower {
     ) {
         let mut check = tokio::time::interval(self.heartbeat / 2);
         loop {
+            // Batches before heartbeats: NATS delivers a heartbeat after the
+            // batches it announces, but into another subscription; taken in
+            // any order (after a copy both queues are long), a heartbeat could
+            // be read before its batches and taken for news of lost ones.
             let resync = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => return,
                 Some(message) = batches.next() => self.on_batch(&message.payload),
                 Some(message) = beats.next() => self.on_heartbeat(&message.payload),

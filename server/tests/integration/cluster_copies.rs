@@ -252,7 +252,7 @@ async fn five_edges_resync_at_once_and_converge_without_a_retry_storm() {
     let nats = Nats::start();
     let bus = nats.url();
     let args = [
-        &["--seed", "9", "--sim-symbols", "100", "--sim-rate", "5"][..],
+        &["--seed", "9", "--sim-symbols", "150", "--sim-rate", "5"][..],
         HEARTBEAT,
     ]
     .concat();
@@ -296,12 +296,22 @@ async fn five_edges_resync_at_once_and_converge_without_a_retry_storm() {
         (10.0..=14.0).contains(&requests),
         "{requests} state requests for 5 edges × 2 events:\n{metrics}"
     );
+    // No edge took the heartbeats queued during its copy for lost batches.
+    for edge in &edges {
+        let metrics = edge.metrics().await;
+        let gaps = sample(&metrics, "tickertape_bus_resyncs_total{reason=\"gap\"}");
+        assert_eq!(
+            gaps, 0.0,
+            "{} resynced for a gap that was not there",
+            edge.base
+        );
+    }
     // And they serve one state: equal symbol lists, quotes of the same symbols.
     let reference: Vec<String> = by_symbol(edges[0].quotes().await)
         .into_iter()
         .map(|q| q.symbol)
         .collect();
-    assert_eq!(reference.len(), 100);
+    assert_eq!(reference.len(), 150);
     for edge in &edges[1..] {
         let symbols: Vec<String> = by_symbol(edge.quotes().await)
             .into_iter()
