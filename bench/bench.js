@@ -299,7 +299,8 @@ function beforeAfter(p, x, what) {
   }
   const after = `commit ${x.after.commit}${x.after.dirty ? " with uncommitted changes to its sources" : ""}`;
   wrap(
-    `**before** is \`${x.before.binary}\`, built from commit ${x.before.commit ?? "(not given)"}; **after** is \`target/release/tickertape\`, ` +
+    // The older binary's path is this machine's business: its commit says what it is.
+    `**before** is a \`tickertape\` release build from commit ${x.before.commit ?? "(not given)"}; **after** is \`target/release/tickertape\`, ` +
       `built from ${after}. Both ran ${what} in the same run, alternating (each run swaps which goes first); after / before is ` +
       "the median of the per-run ratios.",
   ).forEach((l) => p(l));
@@ -395,9 +396,11 @@ function renderResync(p, rs) {
   p("the same port 0.5 s later, so every edge reconnects and copies the whole state again at the same time. Measured");
   p("from the restart: the time until every edge's `/readyz` is 200 with its `tickertape_bus_seq` at least the ingest");
   p("node's, and stays so for a second (an edge copying again falls behind meanwhile); polled every 100 ms, at most");
-  p(`${rs.convergeTimeoutSecs} s. Then the state requests the ingest node handled (the increase of`);
-  p("`tickertape_bus_state_transfers_total` over every outcome, read once that second is over), where about one per edge");
-  p("means no retry storm, and why the edges copied (`tickertape_bus_resyncs_total` by reason: `reconnect` once per edge,");
+  p(`${rs.convergeTimeoutSecs} s. Then the state requests the edges made (copies received plus attempts that failed:`);
+  p("the increase of `tickertape_bus_messages_total{kind=\"state_received\"}` and `tickertape_bus_errors_total{kind=\"state\"}`,");
+  p("which binaries of any age count, read once that second is over), where about one per edge means no retry storm,");
+  p("the ingest node's outcomes where it counts them (`tickertape_bus_state_transfers_total`), and why the edges copied");
+  p("(`tickertape_bus_resyncs_total` by reason: `reconnect` once per edge,");
   p("anything more is a copy taken again); the largest edge's RSS before the kill and its peak during the resync");
   p("(VmHWM, reset just before the kill); and the CPU of the ingest node and the edges together from the restart to");
   p("convergence.");
@@ -407,8 +410,8 @@ function renderResync(p, rs) {
   p(`| | ${builtFrom("after", rs.after)} | ${builtFrom("before", rs.before)} | after / before |`);
   p("|---|---|---|---|");
   p(`| restart → all ${edges} converged | ${took(a)} | ${took(b)} | ${ratioCell("convergedSecs", true)} |`);
-  p(`| state requests the ingest node handled (per edge) | ${requests(a)} | ${requests(b)} | ${ratioCell("requests", true)} |`);
-  p(`| their outcomes, all runs together | ${allRuns(rs.after, "outcomes")} | ${allRuns(rs.before, "outcomes")} | |`);
+  p(`| state requests the edges made (per edge) | ${requests(a)} | ${requests(b)} | ${ratioCell("requests", true)} |`);
+  p(`| the ingest node's outcomes, all runs together | ${allRuns(rs.after, "outcomes")} | ${allRuns(rs.before, "outcomes")} | |`);
   p(`| the edges' resyncs by reason, all runs together | ${allRuns(rs.after, "edgeResyncs")} | ${allRuns(rs.before, "edgeResyncs")} | |`);
   p(`| largest edge's RSS: before the kill → peak (MiB) | ${rss(a)} | ${rss(b)} | ${ratioCell("edgeRssPeakMiB")} |`);
   p(`| CPU of ingest + edges: user / system (s) | ${cpu(a)} | ${cpu(b)} | ${b ? `${q("userSecs")} / ${q("systemSecs")}` : ""} |`);

@@ -4,7 +4,7 @@
 // later, so every edge copies the ingest node's state again. Measured from
 // the restart: the time until every edge is ready again with the ingest
 // node's seq, and stays so for a second (converged; at most 120 s), the
-// state requests the ingest node handled and why the edges copied, the
+// state requests the edges made and why they copied, the
 // edges' peak RSS, and ingest + edges CPU. With --before, an
 // older tickertape binary runs the identical scenario, the two alternating
 // within each run. Prints JSON.
@@ -105,9 +105,12 @@ async function once(binary) {
     // Each edge listens only once it holds the whole state.
     const startDeadline = performance.now() + START_TIMEOUT_MS;
     for (;;) {
-      const done = metricSum((await text(`${base(ingest)}/metrics`)) ?? "", TRANSFERS, 'outcome="done"');
+      const ingestMetrics = (await text(`${base(ingest)}/metrics`)) ?? "";
+      const done = metricSum(ingestMetrics, TRANSFERS, 'outcome="done"');
+      // An older binary does not count transfers: its edges' readiness says enough.
+      const counted = ingestMetrics.includes(TRANSFERS);
       const ready = await Promise.all(edges.map((e) => httpStatus(`${base(e)}/readyz`)));
-      if (done >= EDGES && ready.every((s) => s === 200)) break;
+      if ((done >= EDGES || !counted) && ready.every((s) => s === 200)) break;
       const gone = [ingest, ...edges].find((n) => exited(n.child));
       if (gone) throw new Error(`${binary} on port ${gone.port} exited (${gone.child.exitCode ?? gone.child.signalCode}) while the cluster started`);
       if (performance.now() > startDeadline) throw new Error(`the cluster did not start in ${START_TIMEOUT_MS / 1000} s (${done} copies done, edges ${ready.join(" ")})`);
@@ -116,6 +119,16 @@ async function once(binary) {
     await sleep(2000); // steady state: batches flowing to every edge
     const resyncs = async (e) => metricByLabels((await text(`${base(e)}/metrics`)) ?? "", RESYNCS);
     const resyncsBefore = await Promise.all(edges.map(resyncs));
+    // State requests as the edges count them (copies received + attempts
+    // that failed): the same measure for a binary of any age.
+    const attempts = async () => {
+      const all = await Promise.all(edges.map((e) => text(`${base(e)}/metrics`)));
+      return all.reduce(
+        (sum, m) => sum + metricSum(m ?? "", "tickertape_bus_messages_total", 'kind="state_received"') + metricSum(m ?? "", "tickertape_bus_errors_total", 'kind="state"'),
+        0,
+      );
+    };
+    const attemptsBefore = await attempts();
     const resyncCount = (byReason) => Object.values(byReason).reduce((a, n) => a + n, 0);
     const outcomesBefore = metricByLabels((await text(`${base(ingest)}/metrics`)) ?? "", TRANSFERS);
     const rssBefore = Math.max(...edges.map((e) => memKiB(e.child.pid).rss));
@@ -161,7 +174,7 @@ async function once(binary) {
     const peakKiB = Math.max(rssSampled, ...(peakReset ? edges.map((e) => memKiB(e.child.pid)?.hwm ?? 0) : []));
     // Transfers are counted as they end: the stable second let the last ones finish.
     const outcomes = increase(outcomesBefore, metricByLabels((await text(`${base(ingest)}/metrics`)) ?? "", TRANSFERS));
-    const requests = Object.values(outcomes).reduce((a, n) => a + n, 0);
+    const requests = (await attempts()) - attemptsBefore;
     // Why the edges copied the state (all edges together): `reconnect` once each, unless they had to copy again.
     const resyncsAfter = await Promise.all(edges.map(resyncs));
     const edgeResyncs = {};
