@@ -44,7 +44,7 @@ lint: setup-build
 	cargo clippy -p app -p tickertape --all-targets --features app/ssr -- -D warnings
 	cargo clippy -p app -p frontend --all-targets --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 
-## Benchmarks: tickertape vs a Node.js ws peer, same load generator, and one edge vs two on NATS; writes BENCHMARKS.md (~20 min)
+## Benchmarks: tickertape vs a Node.js ws peer, same load generator, one edge vs two on NATS, a resync storm and a cluster resync; writes BENCHMARKS.md (~30 min)
 bench: setup-test build
 	cargo build --release -p tickertape --bin tickertape-loadgen
 	cd bench && npm ci --no-audit --no-fund
