@@ -279,6 +279,14 @@ async fn next_part(
     }
 }
 
+/// Marks every feed stale, with why (the ingest node's states are unknown).
+fn all_stale(hub: &Hub, why: &str) {
+    for id in 0..hub.feeds().len() {
+        hub.set_feed_state(id, FeedState::Stale);
+        hub.set_feed_error(id, why.to_owned());
+    }
+}
+
 /// How often a waiting transfer checks that the bus is still there.
 const LINK_CHECK: Duration = Duration::from_millis(500);
 
@@ -515,10 +523,7 @@ impl Follower {
     }
 
     fn all_stale(&self, why: &str) {
-        for id in 0..self.hub.feeds().len() {
-            self.hub.set_feed_state(id, FeedState::Stale);
-            self.hub.set_feed_error(id, why.to_owned());
-        }
+        all_stale(&self.hub, why);
     }
 
     fn set_feeds(&self, feeds: &[BusFeed]) {
@@ -548,12 +553,9 @@ impl Follower {
         let fetched =
             fetch_until_copied(&self.client, &self.subjects, &self.metrics, shutdown, |e| {
                 tracing::warn!(error = %e, "cannot copy the ingest node's state");
-                for id in 0..hub.feeds().len() {
-                    hub.set_feed_state(id, FeedState::Stale);
-                }
-                health.send_replace(BusHealth::Down(format!(
-                    "cannot copy the ingest node's state: {e}"
-                )));
+                let why = format!("cannot copy the ingest node's state: {e}");
+                all_stale(&hub, &why);
+                health.send_replace(BusHealth::Down(why));
             })
             .await;
         let Some(state) = fetched else {
