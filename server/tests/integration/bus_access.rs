@@ -11,25 +11,11 @@ use app::protocol::Change;
 use futures_util::StreamExt;
 use tickertape::bus::{BusBatch, Heartbeat};
 
-use crate::common::certificate;
 use crate::common::cluster::{Nats, Node};
+use crate::common::{certificate, scratch};
 
 const HEARTBEAT: &[&str] = &["--bus-heartbeat-ms", "200"];
 const FORGED_PRICE: f64 = 999_999.0;
-
-/// A scratch directory with `files` written into it.
-fn scratch(files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tickertape-bus-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    dir
-}
 
 fn assert_never_logged(nodes: &[&Node], secrets: &[&str]) {
     for node in nodes {

@@ -9,8 +9,8 @@ use app::protocol::{Candle, ServerMsg, SymbolInfo};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::Client;
 use crate::common::cluster::{Nats, Node, Watcher, by_symbol};
+use crate::common::{Client, scratch};
 
 const HEARTBEAT: &[&str] = &["--bus-heartbeat-ms", "200"];
 
@@ -168,20 +168,6 @@ async fn bars_never_go_backwards_on_an_edge_after_a_state_copy() {
         "the chart saw too little after the copy: {} updates, {before} before it",
         shown.updates
     );
-}
-
-/// A scratch directory with `files` written into it.
-fn scratch(files: &[(&str, &str)]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tickertape-copies-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    dir
 }
 
 #[tokio::test]

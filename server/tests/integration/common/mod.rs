@@ -293,6 +293,20 @@ pub fn metric(text: &str, name: &str) -> u64 {
 pub mod cluster;
 pub mod provider;
 
+/// A scratch directory with `files` written into it.
+pub fn scratch(files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tickertape-scratch-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
 /// A self-signed certificate for 127.0.0.1, written to a scratch directory.
 pub fn certificate() -> (std::path::PathBuf, rcgen::Certificate) {
     let key = rcgen::KeyPair::generate().unwrap();
