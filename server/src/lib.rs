@@ -119,7 +119,7 @@ impl AppState {
     pub async fn start_node(config: &Config) -> Result<AppState, StartError> {
         let heartbeat = config.bus_heartbeat();
         let (access, prefix) = (config.bus_access(), config.bus_subject.as_str());
-        let state = match (config.role, access) {
+        let mut state = match (config.role, access) {
             (Role::All, _) | (_, None) => AppState::start(config)?,
             (Role::Ingest, Some(access)) => {
                 let mut state = AppState::start(config)?;
@@ -141,12 +141,11 @@ impl AppState {
                         .await?;
                 let mut state =
                     AppState::assemble(config, mirror.hub, mirror.symbol_feeds, shutdown);
-                // `start` sets up TLS for the other roles.
-                state.add_tls(config)?;
                 state.bus = Some(mirror.health);
                 state
             }
         };
+        state.add_tls(config)?;
         Ok(state)
     }
 

@@ -317,7 +317,7 @@ impl Session {
                 .await
             }
             Message::Close(_) => {
-                let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.close()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close()).await;
                 Err(Stop::Gone)
             }
             Message::Ping(_) | Message::Pong(_) => Ok(()),

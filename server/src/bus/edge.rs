@@ -279,14 +279,6 @@ async fn next_part(
     }
 }
 
-/// Marks every feed stale, with why (the ingest node's states are unknown).
-fn all_stale(hub: &Hub, why: &str) {
-    for id in 0..hub.feeds().len() {
-        hub.set_feed_state(id, FeedState::Stale);
-        hub.set_feed_error(id, why.to_owned());
-    }
-}
-
 /// How often a waiting transfer checks that the bus is still there.
 const LINK_CHECK: Duration = Duration::from_millis(500);
 
@@ -523,7 +515,10 @@ impl Follower {
     }
 
     fn all_stale(&self, why: &str) {
-        all_stale(&self.hub, why);
+        for id in 0..self.hub.feeds().len() {
+            self.hub.set_feed_state(id, FeedState::Stale);
+            self.hub.set_feed_error(id, why.to_owned());
+        }
     }
 
     fn set_feeds(&self, feeds: &[BusFeed]) {
@@ -553,9 +548,12 @@ impl Follower {
         let fetched =
             fetch_until_copied(&self.client, &self.subjects, &self.metrics, shutdown, |e| {
                 tracing::warn!(error = %e, "cannot copy the ingest node's state");
-                let why = format!("cannot copy the ingest node's state: {e}");
-                all_stale(&hub, &why);
-                health.send_replace(BusHealth::Down(why));
+                for id in 0..hub.feeds().len() {
+                    hub.set_feed_state(id, FeedState::Stale);
+                }
+                health.send_replace(BusHealth::Down(format!(
+                    "cannot copy the ingest node's state: {e}"
+                )));
             })
             .await;
         let Some(state) = fetched else {
