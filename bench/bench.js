@@ -200,7 +200,12 @@ function stale(p, commit, paths, section) {
   if (!commit || commit === "unknown") return;
   let log;
   try {
-    log = execSync(`git log --oneline ${commit}..HEAD -- ${paths.join(" ")}`, { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    // What the code is, not how it got there: a change made and reverted since does not count.
+    // Tests are not the code a benchmark runs.
+    const spec = `${paths.join(" ")} ':(exclude,glob)**/tests/**'`;
+    const git = (cmd) => execSync(cmd, { cwd: root, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    if (!git(`git diff --name-only ${commit} HEAD -- ${spec}`)) return;
+    log = git(`git log --oneline ${commit}..HEAD -- ${spec}`);
   } catch {
     return; // not a commit of this repository (any more): nothing to compare
   }
