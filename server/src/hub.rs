@@ -18,16 +18,14 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::candles::SymbolCandles;
-use crate::feed::{Book, ClockBounds, Event, History, Tick};
+use crate::feed::ClockBounds;
+pub use crate::batch::{Batch, CandleEntry, Entry};
+pub use crate::market::{FeedId, FeedStatus, SymbolId};
+use crate::market::{Book, Event, History, Tick, now_ms};
 use crate::metrics::{Metrics, SharedMetrics};
 use crate::quotes::{self, Working};
 use crate::subscription::Subscription;
-use crate::{now_ms, wire};
-
-/// Index of a symbol in the hub's universe.
-pub type SymbolId = usize;
-/// Index of a feed in the order the feeds were configured.
-pub type FeedId = usize;
+use crate::wire;
 
 /// How the hub batches.
 #[derive(Clone, Debug)]
@@ -45,59 +43,6 @@ pub struct HubConfig {
     /// How far live feeds' timestamps may stray from this server's clock.
     pub clock: ClockBounds,
     pub metrics: SharedMetrics,
-}
-
-/// One symbol's changes within a batch.
-#[derive(Debug)]
-pub struct Entry {
-    pub id: SymbolId,
-    pub change: Change,
-    /// `change` as JSON, encoded once for every session.
-    pub json: String,
-}
-
-/// A candle changed during one flush interval.
-#[derive(Debug)]
-pub struct CandleEntry {
-    pub id: SymbolId,
-    pub interval: Interval,
-    /// The bar's start time.
-    pub t: i64,
-    pub candle: Candle,
-    /// The whole `candle` message, encoded once for every session charting
-    /// it; `None` when nobody charted the series at flush time.
-    pub json: Option<String>,
-}
-
-/// The changes of one flush interval, in symbol order.
-#[derive(Debug)]
-pub struct Batch {
-    /// Hub-wide batch number; consecutive batches differ by exactly 1.
-    pub no: u64,
-    /// Server time of the flush, Unix milliseconds (the diff's `ts`).
-    pub ts: i64,
-    pub entries: Vec<Entry>,
-    /// The tail of a diff message carrying every entry, from `"ts"` to the
-    /// closing brace: shared by every session subscribed to `*`.
-    pub all_tail: String,
-    /// Candles changed in this interval (each bar once, in its latest state).
-    pub candles: Vec<CandleEntry>,
-    /// The hub's state was replaced (an edge resynced from the ingest node):
-    /// `entries` bring quotes up to date, but candle history may have
-    /// changed anywhere, so charts need it again.
-    pub resync: bool,
-    /// Quotes were withdrawn (a restarted ingest node has not quoted them
-    /// yet): a diff cannot say so, so sessions send a fresh snapshot.
-    pub withdrawn: bool,
-}
-
-/// A feed's name and state, as sent to clients.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FeedStatus {
-    pub name: String,
-    pub state: FeedState,
-    /// Why the feed last failed; cleared when it is live again.
-    pub error: Option<String>,
 }
 
 /// The reader was further behind than the hub retains.

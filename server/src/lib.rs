@@ -15,6 +15,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod batch;
 pub mod bus;
 pub mod candles;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod hub;
 pub mod listen;
+pub mod market;
 pub mod metrics;
 pub mod quotes;
 pub mod session;
@@ -55,14 +57,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, Role};
 use crate::feed::{Backoff, Feed, FeedOutput};
 use crate::hub::{Hub, HubConfig};
+pub use crate::market::now_ms;
 use crate::metrics::Metrics;
 use crate::session::SessionConfig;
 use crate::subscription::Subscription;
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -257,7 +255,7 @@ impl AppState {
         }
     }
 
-    fn sparkline(&self, id: hub::SymbolId) -> Sparkline {
+    fn sparkline(&self, id: market::SymbolId) -> Sparkline {
         let bars = self.hub.candles(id, Interval::M1, SPARK_MINUTES);
         Sparkline {
             symbol: self.hub.symbols()[id].symbol.clone(),

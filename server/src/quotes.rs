@@ -10,7 +10,7 @@
 
 use app::protocol::Quote;
 
-use crate::feed::{Book, Tick};
+use crate::market::{Book, Tick};
 
 /// One symbol's state in the hub.
 #[derive(Clone, Debug, Default)]
@@ -113,7 +113,7 @@ pub fn sanitise(tick: &mut Tick) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::Session;
+    use crate::market::Session;
 
     fn fold(events: &[Either]) -> Quote {
         let mut w = Working::default();

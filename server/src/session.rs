@@ -29,7 +29,8 @@ use crate::candles;
 use crate::hub::{Batch, ChartWatch, FeedStatus, Hub, Lagged, SymbolId};
 use crate::metrics::Metrics;
 use crate::subscription::Subscription;
-use crate::{AppState, now_ms, wire};
+use crate::market::now_ms;
+use crate::{AppState, wire};
 
 /// Largest client frame or message accepted; larger ones close with 1009.
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;

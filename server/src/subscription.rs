@@ -1,6 +1,6 @@
 //! The set of symbols one session receives.
 
-use crate::hub::SymbolId;
+use crate::market::SymbolId;
 
 /// Symbols a session is subscribed to: every symbol (`*`, including ones that
 /// appear later) or an explicit set, kept as a bitset over symbol ids.

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use app::protocol::{Change, Interval, Quote, ServerMsg};
 use serde::Serialize;
 
-use crate::hub::{Batch, SymbolId};
+use crate::batch::Batch;
+use crate::market::SymbolId;
 use crate::subscription::Subscription;
 
 /// JSON for anything the server sends. Our own types always serialise; a

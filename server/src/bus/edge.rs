@@ -19,7 +19,7 @@ use crate::candles::CAPACITY;
 use crate::feed::Backoff;
 use crate::hub::{Hub, HubConfig, SymbolId};
 use crate::metrics::SharedMetrics;
-use crate::now_ms;
+use crate::market::now_ms;
 
 /// Heartbeats an edge may miss before it calls the ingest node gone.
 const MISSED_HEARTBEATS: u32 = 3;

@@ -30,7 +30,7 @@ use app::protocol::{Candle, Change, FeedState, Interval, Quote, SymbolInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::hub::FeedStatus;
+use crate::market::FeedStatus;
 use crate::metrics::Metrics;
 
 /// One ingest batch on the bus.

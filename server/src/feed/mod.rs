@@ -18,10 +18,9 @@ pub mod upstream;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Candle, FeedState, Interval, SymbolInfo};
+use app::protocol::{FeedState, SymbolInfo};
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use rand::Rng;
@@ -29,75 +28,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{FeedId, Hub};
-
-/// One normalised trade, with the quote around it if the source has one.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Tick {
-    pub symbol: Arc<str>,
-    pub price: f64,
-    /// Shares (or units, fractional for crypto) traded.
-    pub size: f64,
-    pub bid: Option<f64>,
-    pub ask: Option<f64>,
-    /// Event time, Unix milliseconds.
-    pub ts: i64,
-    /// Session figures the source supplies; the hub computes what is missing.
-    pub session: Session,
-}
-
-impl Tick {
-    /// A plain trade: no quote, no session figures.
-    pub fn trade(symbol: impl Into<Arc<str>>, price: f64, size: f64, ts: i64) -> Tick {
-        Tick {
-            symbol: symbol.into(),
-            price,
-            size,
-            bid: None,
-            ask: None,
-            ts,
-            session: Session::default(),
-        }
-    }
-}
-
-/// Session figures a source may supply. Without them the hub uses the
-/// first price seen as open and previous close, the running high and low,
-/// and the sum of trade sizes as volume.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Session {
-    pub prev_close: Option<f64>,
-    pub open: Option<f64>,
-    pub high: Option<f64>,
-    pub low: Option<f64>,
-    pub volume: Option<f64>,
-}
-
-/// A new best bid and offer, without a trade.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Book {
-    pub symbol: Arc<str>,
-    pub bid: f64,
-    pub ask: f64,
-    /// Event time, Unix milliseconds.
-    pub ts: i64,
-}
-
-/// What a feed hands the hub.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    Trade(Tick),
-    Book(Book),
-}
-
-/// Bars a feed knows from before it started, to draw charts with.
-#[derive(Clone, Debug, PartialEq)]
-pub struct History {
-    pub symbol: Arc<str>,
-    pub interval: Interval,
-    /// Oldest first.
-    pub candles: Vec<Candle>,
-}
+use crate::hub::Hub;
+pub use crate::market::{Book, Event, FeedId, History, Session, Tick};
 
 /// Why a feed stopped.
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +167,7 @@ impl FeedOutput {
                 Event::Trade(t) => (&t.symbol, t.ts),
                 Event::Book(b) => (&b.symbol, b.ts),
             };
-            if let Some(skew) = self.clock.judge(ts, crate::now_ms()) {
+            if let Some(skew) = self.clock.judge(ts, crate::market::now_ms()) {
                 let symbol = symbol.clone();
                 self.reject(skew, &symbol, ts);
                 return Ok(());
@@ -268,7 +200,7 @@ impl FeedOutput {
                     feed = feed.as_deref().unwrap_or_default(),
                     symbol,
                     ts,
-                    server_ms = crate::now_ms(),
+                    server_ms = crate::market::now_ms(),
                     also_dropped = unlogged,
                     "dropped an event stamped more than {bound:?} {why} this server's clock"
                 );
@@ -325,7 +257,7 @@ pub async fn supervise(
     stop: CancellationToken,
 ) {
     out.wall_clock = !feed.recorded_time();
-    match AssertUnwindSafe(feed.history(crate::now_ms()))
+    match AssertUnwindSafe(feed.history(crate::market::now_ms()))
         .catch_unwind()
         .await
     {

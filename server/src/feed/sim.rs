@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::backfill::{self, Walk};
 use super::universe::Instrument;
 use super::{Feed, FeedError, FeedOutput, History, Session, Tick};
-use crate::now_ms;
+use crate::market::now_ms;
 
 /// Seconds in a US trading year: 252 sessions of 6.5 hours.
 pub(super) const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;

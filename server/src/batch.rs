@@ -1,0 +1,51 @@
+//! What a hub publishes once per flush interval: a [`Batch`] of changed
+//! quotes and candles, encoded once and shared by every session and the bus.
+
+use app::protocol::{Candle, Change, Interval};
+
+use crate::market::SymbolId;
+
+/// One symbol's changes within a batch.
+#[derive(Debug)]
+pub struct Entry {
+    pub id: SymbolId,
+    pub change: Change,
+    /// `change` as JSON, encoded once for every session.
+    pub json: String,
+}
+
+/// A candle changed during one flush interval.
+#[derive(Debug)]
+pub struct CandleEntry {
+    pub id: SymbolId,
+    pub interval: Interval,
+    /// The bar's start time.
+    pub t: i64,
+    pub candle: Candle,
+    /// The whole `candle` message, encoded once for every session charting
+    /// it; `None` when nobody charted the series at flush time.
+    pub json: Option<String>,
+}
+
+/// The changes of one flush interval, in symbol order.
+#[derive(Debug)]
+pub struct Batch {
+    /// Hub-wide batch number; consecutive batches differ by exactly 1.
+    pub no: u64,
+    /// Server time of the flush, Unix milliseconds (the diff's `ts`).
+    pub ts: i64,
+    pub entries: Vec<Entry>,
+    /// The tail of a diff message carrying every entry, from `"ts"` to the
+    /// closing brace: shared by every session subscribed to `*`.
+    pub all_tail: String,
+    /// Candles changed in this interval (each bar once, in its latest state).
+    pub candles: Vec<CandleEntry>,
+    /// The hub's state was replaced (an edge resynced from the ingest node):
+    /// `entries` bring quotes up to date, but candle history may have
+    /// changed anywhere, so charts need it again.
+    pub resync: bool,
+    /// Quotes were withdrawn (a restarted ingest node has not quoted them
+    /// yet): a diff cannot say so, so sessions send a fresh snapshot.
+    pub withdrawn: bool,
+}
+

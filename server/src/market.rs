@@ -1,0 +1,94 @@
+//! The vocabulary every part of the server shares: ids, what feeds report
+//! (trades, book updates, history) and feeds' status. Imports nothing of the
+//! crate's, so any module may use it without creating a cycle.
+
+use std::sync::Arc;
+
+use app::protocol::{Candle, FeedState, Interval};
+
+/// Index of a symbol in the served universe (display order).
+pub type SymbolId = usize;
+/// Index of a feed in the order the feeds were configured.
+pub type FeedId = usize;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// One normalised trade, with the quote around it if the source has one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tick {
+    pub symbol: Arc<str>,
+    pub price: f64,
+    /// Shares (or units, fractional for crypto) traded.
+    pub size: f64,
+    pub bid: Option<f64>,
+    pub ask: Option<f64>,
+    /// Event time, Unix milliseconds.
+    pub ts: i64,
+    /// Session figures the source supplies; the hub computes what is missing.
+    pub session: Session,
+}
+
+impl Tick {
+    /// A plain trade: no quote, no session figures.
+    pub fn trade(symbol: impl Into<Arc<str>>, price: f64, size: f64, ts: i64) -> Tick {
+        Tick {
+            symbol: symbol.into(),
+            price,
+            size,
+            bid: None,
+            ask: None,
+            ts,
+            session: Session::default(),
+        }
+    }
+}
+
+/// Session figures a source may supply. Without them the hub uses the
+/// first price seen as open and previous close, the running high and low,
+/// and the sum of trade sizes as volume.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Session {
+    pub prev_close: Option<f64>,
+    pub open: Option<f64>,
+    pub high: Option<f64>,
+    pub low: Option<f64>,
+    pub volume: Option<f64>,
+}
+
+/// A new best bid and offer, without a trade.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Book {
+    pub symbol: Arc<str>,
+    pub bid: f64,
+    pub ask: f64,
+    /// Event time, Unix milliseconds.
+    pub ts: i64,
+}
+
+/// What a feed hands the hub.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Trade(Tick),
+    Book(Book),
+}
+
+/// Bars a feed knows from before it started, to draw charts with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    pub symbol: Arc<str>,
+    pub interval: Interval,
+    /// Oldest first.
+    pub candles: Vec<Candle>,
+}
+
+/// A feed's name and state, as sent to clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedStatus {
+    pub name: String,
+    pub state: FeedState,
+    /// Why the feed last failed; cleared when it is live again.
+    pub error: Option<String>,
+}
