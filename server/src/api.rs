@@ -49,7 +49,7 @@ pub async fn quotes(
             sub
         }
     };
-    let (seq, quotes) = state.hub.snapshot(&sub);
+    let (seq, quotes) = state.hub.published().snapshot(&sub);
     Json(QuotesResponse { seq, quotes })
 }
 
@@ -91,7 +91,7 @@ pub async fn candles(
         .hub
         .lookup(&symbol)
         .ok_or_else(|| json_error(StatusCode::NOT_FOUND, format!("unknown symbol: {symbol}")))?;
-    Ok(Json(state.hub.candles(id, interval, limit)))
+    Ok(Json(state.hub.charts().candles(id, interval, limit)))
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -130,13 +130,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Some(BusHealth::Down(reason)) => Some(reason),
         Some(BusHealth::Ok) | None => None,
     };
-    if state.hub.any_feed_live() && bus_down.is_none() {
+    if state.hub.feeds().any_live() && bus_down.is_none() {
         return "ready".into_response();
     }
     let feeds: Vec<FeedReport> = state
         .hub
         .feeds()
-        .into_iter()
+        .all().into_iter()
         .map(|f| FeedReport {
             name: f.name,
             state: f.state,

@@ -55,7 +55,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Role};
-use crate::feed::{Backoff, Feed, FeedOutput};
+use crate::feed::{Backoff, Feed, FeedOutput, FeedSink};
 use crate::hub::{Hub, HubConfig};
 pub use crate::market::now_ms;
 use crate::metrics::Metrics;
@@ -181,11 +181,13 @@ impl AppState {
             }
         }
         let names = feeds.iter().map(|f| f.name().to_owned()).collect();
-        let (hub, hub_task) = Hub::new(symbols, names, &hub_config(config));
+        let (hub, folder) = Hub::folding(symbols, names, &hub_config(config));
+        let port: Arc<dyn FeedSink> = Arc::new(folder.port());
         let shutdown = CancellationToken::new();
-        tokio::spawn(hub_task.run(shutdown.clone()));
+        tokio::spawn(folder.run(shutdown.clone()));
         for (id, feed) in feeds.into_iter().enumerate() {
-            let out = FeedOutput::new(hub.clone(), id);
+            let name = feed.name().to_owned();
+            let out = FeedOutput::new(id, name, port.clone(), feed_clock(config), hub.metrics());
             tokio::spawn(feed::supervise(
                 feed,
                 out,
@@ -228,11 +230,11 @@ impl AppState {
 
     /// The quotes the page is first rendered with.
     pub fn board(&self) -> Board {
-        let (seq, quotes) = self.hub.snapshot(&Subscription::all());
+        let (seq, quotes) = self.hub.published().snapshot(&Subscription::all());
         let feeds = self
             .hub
-            .feed_states()
-            .borrow()
+            .feeds()
+            .all()
             .iter()
             .map(|f| (f.name.clone(), f.state))
             .collect();
@@ -256,7 +258,7 @@ impl AppState {
     }
 
     fn sparkline(&self, id: market::SymbolId) -> Sparkline {
-        let bars = self.hub.candles(id, Interval::M1, SPARK_MINUTES);
+        let bars = self.hub.charts().candles(id, Interval::M1, SPARK_MINUTES);
         Sparkline {
             symbol: self.hub.symbols()[id].symbol.clone(),
             minute: bars.last().map_or(0, |b| b.t),
@@ -271,11 +273,15 @@ fn hub_config(config: &Config) -> HubConfig {
         retained_batches: 50,
         tick_capacity: 16_384,
         all_candles: config.role == Role::Ingest,
-        clock: feed::ClockBounds {
-            ahead: Duration::from_millis(config.clock_skew_ms),
-            behind: Duration::from_secs(config.max_event_age),
-        },
         metrics: Arc::new(Metrics::new()),
+    }
+}
+
+/// How far live feeds' timestamps may stray from this server's clock.
+fn feed_clock(config: &Config) -> feed::ClockBounds {
+    feed::ClockBounds {
+        ahead: Duration::from_millis(config.clock_skew_ms),
+        behind: Duration::from_secs(config.max_event_age),
     }
 }
 

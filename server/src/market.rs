@@ -2,9 +2,10 @@
 //! (trades, book updates, history) and feeds' status. Imports nothing of the
 //! crate's, so any module may use it without creating a cycle.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::protocol::{Candle, FeedState, Interval};
+use app::protocol::{Candle, FeedState, Interval, SymbolInfo};
 
 /// Index of a symbol in the served universe (display order).
 pub type SymbolId = usize;
@@ -91,4 +92,39 @@ pub struct FeedStatus {
     pub state: FeedState,
     /// Why the feed last failed; cleared when it is live again.
     pub error: Option<String>,
+}
+
+/// The symbols a hub serves, in display order, and their ids.
+#[derive(Debug, Default)]
+pub struct Universe {
+    symbols: Vec<SymbolInfo>,
+    index: HashMap<String, SymbolId>,
+}
+
+impl Universe {
+    pub fn new(symbols: Vec<SymbolInfo>) -> Universe {
+        let index = symbols
+            .iter()
+            .enumerate()
+            .map(|(id, s)| (s.symbol.clone(), id))
+            .collect();
+        Universe { symbols, index }
+    }
+
+    /// Every symbol, in display order (a symbol's id is its position).
+    pub fn symbols(&self) -> &[SymbolInfo] {
+        &self.symbols
+    }
+
+    pub fn lookup(&self, symbol: &str) -> Option<SymbolId> {
+        self.index.get(symbol).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.symbols.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.symbols.is_empty()
+    }
 }

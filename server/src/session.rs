@@ -233,8 +233,8 @@ impl Session {
         let limiter = RateLimiter::new(config.msg_rate, config.msg_burst);
         Session {
             socket,
-            head: hub.watch_head(),
-            feeds: hub.feed_states(),
+            head: hub.published().watch_head(),
+            feeds: hub.feeds().watch(),
             hub,
             config,
             told: Vec::new(),
@@ -441,7 +441,7 @@ impl Session {
         // `on_batch`, which then finds it after `self.batch`.
         self.head.borrow_and_update();
         let seq = self.next_seq();
-        let (batch, frame) = self.hub.snapshot_frame(seq, &self.sub);
+        let (batch, frame) = self.hub.published().snapshot_frame(seq, &self.sub);
         self.batch = batch;
         self.send(Message::Text(frame.into())).await
     }
@@ -455,8 +455,7 @@ impl Session {
     /// shared encoding when it is one batch behind, one merged diff when more.
     async fn on_batch(&mut self) -> Result<(), Stop> {
         let batches = self
-            .hub
-            .batches_after(self.batch)
+            .hub.published().batches_after(self.batch)
             .map_err(|Lagged| close_with(close::TRY_AGAIN_LATER, "slow consumer"))?;
         let Some(newest) = batches.last() else {
             return Ok(());

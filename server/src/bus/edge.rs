@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::protocol::{Candle, Change, FeedState, Interval};
+use app::protocol::{Candle, Change, Interval};
 use async_nats::{Client, Subscriber};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -17,7 +17,7 @@ use super::{
 };
 use crate::candles::CAPACITY;
 use crate::feed::Backoff;
-use crate::hub::{Hub, HubConfig, SymbolId};
+use crate::hub::{Hub, HubConfig, Mirror, SymbolId};
 use crate::metrics::SharedMetrics;
 use crate::market::now_ms;
 
@@ -25,7 +25,7 @@ use crate::market::now_ms;
 const MISSED_HEARTBEATS: u32 = 3;
 
 /// The local copy an edge serves from.
-pub struct Mirror {
+pub struct EdgeCopy {
     pub hub: Hub,
     /// The feed each symbol comes from, by symbol id.
     pub symbol_feeds: Arc<[String]>,
@@ -40,7 +40,7 @@ pub async fn start(
     heartbeat: Duration,
     hub_config: &HubConfig,
     shutdown: CancellationToken,
-) -> Result<Mirror, BusError> {
+) -> Result<EdgeCopy, BusError> {
     let metrics = hub_config.metrics.clone();
     let (client, links) = super::connect(access, &super::client_name("edge"), &metrics).await?;
     let subjects = Subjects::new(prefix);
@@ -62,13 +62,13 @@ pub async fn start(
     let symbols = state.rows.iter().map(|r| r.info.clone()).collect();
     let feed_names = state.feeds.iter().map(|f| f.name.clone()).collect();
     let symbol_feeds: Arc<[String]> = state.rows.iter().map(|r| r.feed.clone()).collect();
-    // The hub's own task is not run: batches come from the bus, not feeds.
-    let (hub, _task) = Hub::new(symbols, feed_names, hub_config);
+    let mirror = Hub::mirroring(symbols, feed_names, hub_config);
+    let hub = mirror.hub().clone();
     let (health_tx, health) = watch::channel(BusHealth::Ok);
     let mut follower = Follower {
         client,
         subjects,
-        hub: hub.clone(),
+        mirror,
         metrics,
         heartbeat,
         epoch: state.epoch,
@@ -89,7 +89,7 @@ pub async fn start(
         "copied the ingest node's state"
     );
     tokio::spawn(follower.run(batches, beats, links, shutdown));
-    Ok(Mirror {
+    Ok(EdgeCopy {
         hub,
         symbol_feeds,
         health,
@@ -338,7 +338,8 @@ async fn fetch_until_copied(
 struct Follower {
     client: Client,
     subjects: Subjects,
-    hub: Hub,
+    /// The local hub's only writer.
+    mirror: Mirror,
     metrics: SharedMetrics,
     heartbeat: Duration,
     epoch: u64,
@@ -430,7 +431,7 @@ impl Follower {
         }
         let lag = (now_ms() - batch.ts).max(0) as f64 / 1000.0;
         self.metrics.bus_lag_seconds.observe(lag);
-        let hub = &self.hub;
+        let hub = self.mirror.hub();
         let mut changes = Vec::with_capacity(batch.changes.len());
         for change in batch.changes {
             let Some(id) = hub.lookup(&change.symbol) else {
@@ -450,7 +451,7 @@ impl Follower {
             }
             candles.push((id, c.interval, c.candle));
         }
-        hub.publish_mirrored(batch.ts, changes, candles, false, &[]);
+        self.mirror.publish(batch.ts, changes, candles, false, &[]);
         self.seq = batch.seq;
         self.metrics.bus_seq.set(self.seq as i64);
         None
@@ -484,7 +485,7 @@ impl Follower {
         match (link, self.linked) {
             (Link::Down, _) => {
                 self.linked = false;
-                self.all_stale("disconnected from the bus");
+                self.mirror.feeds().all_stale("disconnected from the bus");
                 self.set_health(BusHealth::Down(
                     "disconnected from the bus; reconnecting".into(),
                 ));
@@ -510,22 +511,15 @@ impl Follower {
             silent.as_secs_f64()
         );
         tracing::warn!("{reason}; serving the last state as stale");
-        self.all_stale(&reason);
+        self.mirror.feeds().all_stale(&reason);
         self.set_health(BusHealth::Down(reason));
-    }
-
-    fn all_stale(&self, why: &str) {
-        for id in 0..self.hub.feeds().len() {
-            self.hub.set_feed_state(id, FeedState::Stale);
-            self.hub.set_feed_error(id, why.to_owned());
-        }
     }
 
     fn set_feeds(&self, feeds: &[BusFeed]) {
         for (id, feed) in feeds.iter().enumerate() {
-            self.hub.set_feed_state(id, feed.state);
+            self.mirror.feeds().set_state(id, feed.state);
             if let Some(error) = &feed.error {
-                self.hub.set_feed_error(id, error.clone());
+                self.mirror.feeds().set_error(id, error.clone());
             }
         }
     }
@@ -544,16 +538,13 @@ impl Follower {
         tracing::info!(reason, "resyncing from the ingest node");
         self.metrics.bus_resyncs.with_label_values(&[reason]).inc();
         let health = self.health.clone();
-        let hub = self.hub.clone();
+        let feeds = self.mirror.feeds().clone();
         let fetched =
             fetch_until_copied(&self.client, &self.subjects, &self.metrics, shutdown, |e| {
                 tracing::warn!(error = %e, "cannot copy the ingest node's state");
-                for id in 0..hub.feeds().len() {
-                    hub.set_feed_state(id, FeedState::Stale);
-                }
-                health.send_replace(BusHealth::Down(format!(
-                    "cannot copy the ingest node's state: {e}"
-                )));
+                let why = format!("cannot copy the ingest node's state: {e}");
+                feeds.all_stale(&why);
+                health.send_replace(BusHealth::Down(why));
             })
             .await;
         let Some(state) = fetched else {
@@ -566,7 +557,7 @@ impl Follower {
     /// Makes the hub equal to `state`: one batch with every quote that
     /// differs (sessions apply it like any diff), candle history replaced.
     fn install(&mut self, state: State, resync: bool) {
-        let hub = self.hub.clone();
+        let hub = self.mirror.hub().clone();
         self.epoch = state.epoch;
         self.seq = state.seq;
         self.rev = state.rev;
@@ -587,7 +578,7 @@ impl Follower {
                 hub.symbols().len()
             );
             tracing::error!("{reason}");
-            self.all_stale(&reason);
+            self.mirror.feeds().all_stale(&reason);
             self.set_health(BusHealth::Down(reason));
             return;
         }
@@ -603,10 +594,11 @@ impl Follower {
         }
         for (id, series) in bars.iter().enumerate() {
             for interval in Interval::ALL {
-                hub.replace_candles(id, interval, &series[interval.index()]);
+                self.mirror
+                    .replace_candles(id, interval, &series[interval.index()]);
             }
         }
-        let (_, current) = hub.state();
+        let (_, current) = hub.published().state();
         let mut withdrawn = Vec::new();
         let mut changes: Vec<(SymbolId, Change)> = Vec::new();
         for (id, (row, old)) in state.rows.iter().zip(current).enumerate() {
@@ -619,7 +611,8 @@ impl Follower {
                 (None, None) => {}
             }
         }
-        hub.publish_mirrored(now_ms(), changes, Vec::new(), resync, &withdrawn);
+        self.mirror
+            .publish(now_ms(), changes, Vec::new(), resync, &withdrawn);
         self.metrics.bus_seq.set(self.seq as i64);
         self.set_feeds(&state.feeds);
         self.set_health(if self.linked {

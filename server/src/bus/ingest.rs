@@ -58,7 +58,7 @@ pub async fn start(
         .map_err(|e| BusError::Subscribe(e.to_string()))?;
     let epoch = rand::random::<u64>() >> 11; // exact in every JSON reader
     tracing::info!(epoch, bus = %access.servers_shown(), subject = %prefix, "publishing to the bus");
-    let published = Arc::new(AtomicU64::new(*hub.watch_head().borrow()));
+    let published = Arc::new(AtomicU64::new(*hub.published().watch_head().borrow()));
     let ingest = Ingest {
         client,
         hub,
@@ -124,7 +124,7 @@ impl Ingest {
     /// Every batch the hub publishes, in order. If this task falls further
     /// behind than the hub keeps, edges see the gap and resync.
     async fn publish_batches(self, shutdown: CancellationToken) {
-        let mut head = self.hub.watch_head();
+        let mut head = self.hub.published().watch_head();
         let mut last = *head.borrow_and_update();
         self.published.store(last, Ordering::Release);
         loop {
@@ -132,7 +132,7 @@ impl Ingest {
                 _ = shutdown.cancelled() => return,
                 changed = head.changed() => if changed.is_err() { return },
             }
-            let batches = match self.hub.batches_after(last) {
+            let batches = match self.hub.published().batches_after(last) {
                 Ok(batches) => batches,
                 Err(Lagged) => {
                     tracing::warn!("bus publisher fell behind the hub; edges will resync");
@@ -148,7 +148,7 @@ impl Ingest {
                 let message = BusBatch {
                     epoch: self.epoch,
                     seq: batch.no,
-                    rev: self.hub.rev(),
+                    rev: self.hub.charts().rev(),
                     ts: batch.ts,
                     changes: batch.entries.iter().map(|e| e.change.clone()).collect(),
                     candles: batch
@@ -178,8 +178,8 @@ impl Ingest {
         Heartbeat {
             epoch: self.epoch,
             seq: self.published.load(Ordering::Acquire),
-            rev: self.hub.rev(),
-            feeds: self.hub.feeds().into_iter().map(BusFeed::from).collect(),
+            rev: self.hub.charts().rev(),
+            feeds: self.hub.feeds().all().into_iter().map(BusFeed::from).collect(),
         }
     }
 
@@ -187,7 +187,7 @@ impl Ingest {
     async fn publish_heartbeats(self, every: Duration, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut feeds = self.hub.feed_states();
+        let mut feeds = self.hub.feeds().watch();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -265,13 +265,13 @@ impl Ingest {
         let mut out = Transfer::open(self, reply, window).await?;
         // The history revision before the quotes and bars it covers: a
         // backfill racing this copy makes the edge copy again.
-        let rev = hub.rev();
-        let (seq, quotes) = hub.state();
+        let rev = hub.charts().rev();
+        let (seq, quotes) = hub.published().state();
         let head = StatePart::Head {
             epoch: self.epoch,
             seq,
             rev,
-            feeds: hub.feeds().into_iter().map(BusFeed::from).collect(),
+            feeds: hub.feeds().all().into_iter().map(BusFeed::from).collect(),
             symbols: quotes.len(),
             ack: out.ack_subject(),
         };

@@ -1,10 +1,11 @@
 //! Market-data sources and the supervisor that keeps them running.
 //!
 //! Every source implements [`Feed`] and pushes normalised [`Tick`]s (and,
-//! where the source has them, [`Book`] updates) through a [`FeedOutput`] into
-//! the hub; sources never touch the hub's internals. [`supervise`] runs one feed, restarts it with
-//! capped exponential backoff and jitter when it fails, and reports the feed's
-//! state (`live` / `stale` / `reconnecting`) to the hub, which tells clients.
+//! where the source has them, [`Book`] updates) through a [`FeedOutput`]
+//! into a [`FeedSink`]; sources never see what is behind it (the hub).
+//! [`supervise`] runs one feed, restarts it with capped exponential backoff
+//! and jitter when it fails, and reports the feed's state (`live` / `stale` /
+//! `reconnecting`) to the sink, whose owner tells clients.
 
 pub mod alpaca;
 pub mod backfill;
@@ -18,6 +19,7 @@ pub mod upstream;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{FeedState, SymbolInfo};
@@ -28,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::Hub;
+use crate::metrics::Metrics;
 pub use crate::market::{Book, Event, FeedId, History, Session, Tick};
 
 /// Why a feed stopped.
@@ -61,13 +63,27 @@ pub trait Feed: Send {
     -> Result<(), FeedError>;
 }
 
+/// Where a feed's output goes. The hub's side implements it; a feed sees
+/// only [`FeedOutput`], which holds it.
+pub trait FeedSink: Send + Sync {
+    /// The channel every event goes into (bounded: a full one makes the
+    /// feed wait).
+    fn events(&self) -> mpsc::Sender<Event>;
+    fn set_state(&self, feed: FeedId, state: FeedState);
+    /// Why the feed last failed.
+    fn set_error(&self, feed: FeedId, error: String);
+    /// Bars from before the feed started.
+    fn history(&self, history: Vec<History>);
+}
+
 /// Where a feed sends its events. A run is live once the feed says so
 /// ([`FeedOutput::set_live`], after its handshake) or sends its first event.
 pub struct FeedOutput {
     events: mpsc::Sender<Event>,
     events_in: prometheus::IntCounter,
-    hub: Hub,
+    sink: Arc<dyn FeedSink>,
     id: FeedId,
+    name: String,
     live: bool,
     /// Whether events are held to [`ClockBounds`] (not for recorded time).
     wall_clock: bool,
@@ -107,6 +123,18 @@ pub enum Skew {
     Old,
 }
 
+impl Skew {
+    const ALL: [Skew; 2] = [Skew::Future, Skew::Old];
+
+    /// The `reason` label of `tickertape_feed_events_rejected_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Skew::Future => "future",
+            Skew::Old => "old",
+        }
+    }
+}
+
 impl ClockBounds {
     /// Whether an event stamped `ts` is out of bounds at `now` (both Unix ms).
     pub fn judge(&self, ts: i64, now: i64) -> Option<Skew> {
@@ -125,25 +153,29 @@ impl ClockBounds {
 const REJECTION_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl FeedOutput {
-    pub fn new(hub: Hub, id: FeedId) -> FeedOutput {
-        let name = hub
-            .feeds()
-            .get(id)
-            .map(|f| f.name.clone())
-            .unwrap_or_default();
-        let rejected = ["future", "old"].map(|reason| {
-            hub.metrics()
+    /// Output for feed `id` called `name`, into `sink`; live feeds' events
+    /// are held to `clock`.
+    pub fn new(
+        id: FeedId,
+        name: String,
+        sink: Arc<dyn FeedSink>,
+        clock: ClockBounds,
+        metrics: &Metrics,
+    ) -> FeedOutput {
+        let rejected = Skew::ALL.map(|skew| {
+            metrics
                 .events_rejected
-                .with_label_values(&[name.as_str(), reason])
+                .with_label_values(&[name.as_str(), skew.label()])
         });
         FeedOutput {
-            events: hub.event_sender(),
-            events_in: hub.metrics().events_in.with_label_values(&[name.as_str()]),
-            clock: hub.clock_bounds(),
-            hub,
+            events: sink.events(),
+            events_in: metrics.events_in.with_label_values(&[name.as_str()]),
+            sink,
             id,
+            name,
             live: false,
             wall_clock: true,
+            clock,
             rejected,
             logged: None,
         }
@@ -191,13 +223,12 @@ impl FeedOutput {
             }
             logged => {
                 let unlogged = logged.map_or(0, |(_, n)| n);
-                let feed = self.hub.feeds().get(self.id).map(|f| f.name.clone());
                 let (why, bound) = match skew {
                     Skew::Future => ("ahead of", self.clock.ahead),
                     Skew::Old => ("behind", self.clock.behind),
                 };
                 tracing::warn!(
-                    feed = feed.as_deref().unwrap_or_default(),
+                    feed = %self.name,
                     symbol,
                     ts,
                     server_ms = crate::market::now_ms(),
@@ -217,7 +248,7 @@ impl FeedOutput {
 
     fn report(&mut self, state: FeedState) {
         self.live = state == FeedState::Live;
-        self.hub.set_feed_state(self.id, state);
+        self.sink.set_state(self.id, state);
     }
 }
 
@@ -261,7 +292,7 @@ pub async fn supervise(
         .catch_unwind()
         .await
     {
-        Ok(history) => out.hub.backfill(history),
+        Ok(history) => out.sink.history(history),
         Err(panic) => {
             let error = panicked(panic.as_ref());
             tracing::error!(feed = feed.name(), %error, "the feed's history panicked");
@@ -284,7 +315,7 @@ pub async fn supervise(
             Err(FeedError::HubGone) => return,
             Err(e) => {
                 tracing::warn!(feed = feed.name(), error = %e, "feed failed");
-                out.hub.set_feed_error(out.id, e.to_string());
+                out.sink.set_error(out.id, e.to_string());
             }
             Ok(()) => tracing::warn!(feed = feed.name(), "feed ended"),
         }

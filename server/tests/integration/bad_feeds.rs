@@ -160,7 +160,7 @@ async fn a_panicking_adapter_is_marked_stale_with_the_panic_and_restarted() {
         status == 200 && runs.load(Ordering::SeqCst) == 3
     })
     .await;
-    let feeds = server.state.hub.feeds();
+    let feeds = server.state.hub.feeds().all();
     assert_eq!(feeds[0].state, app::protocol::FeedState::Live, "{feeds:?}");
     quotes_until(&server, "AAPL", |q| {
         q.first().is_some_and(|q| q.last == 103.0)

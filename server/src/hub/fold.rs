@@ -1,0 +1,266 @@
+//! The writer of a hub fed by feeds. Feeds send [`Event`]s into one channel
+//! through their [`FeedPort`]; the [`Folder`] task folds them into a working
+//! copy of every quote (by the rules in [`crate::quotes`]) and the candle
+//! store, and once per flush interval diffs the working copy against what it
+//! last published. The changed fields become one [`Batch`], encoded once and
+//! handed to the hub's [`Publisher`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::{Change, FeedState, Interval, Quote};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::charts::Charts;
+use super::feeds::FeedReports;
+use super::published::Publisher;
+use crate::batch::{Batch, CandleEntry, Entry};
+use crate::feed::FeedSink;
+use crate::market::{Book, Event, FeedId, History, SymbolId, Tick, Universe, now_ms};
+use crate::metrics::SharedMetrics;
+use crate::quotes::{self, Working};
+use crate::wire;
+
+/// What feeds of a folding hub write to: the event channel, their status,
+/// and the candle store (history). Cheap to clone, one per feed.
+#[derive(Clone)]
+pub struct FeedPort {
+    events: mpsc::Sender<Event>,
+    reports: FeedReports,
+    charts: Charts,
+}
+
+impl FeedSink for FeedPort {
+    fn events(&self) -> mpsc::Sender<Event> {
+        self.events.clone()
+    }
+
+    fn set_state(&self, feed: FeedId, state: FeedState) {
+        self.reports.set_state(feed, state);
+    }
+
+    fn set_error(&self, feed: FeedId, error: String) {
+        self.reports.set_error(feed, error);
+    }
+
+    fn history(&self, history: Vec<History>) {
+        self.charts.backfill(history);
+    }
+}
+
+/// The hub's task when feeds write to it: owns the working quotes.
+pub struct Folder {
+    publisher: Publisher,
+    charts: Charts,
+    universe: Arc<Universe>,
+    port: FeedPort,
+    rx: mpsc::Receiver<Event>,
+    flush_every: Duration,
+    /// Put every changed bar in each batch, charted or not.
+    all_candles: bool,
+    metrics: SharedMetrics,
+    /// Current state, updated by every event.
+    working: Vec<Working>,
+    /// State as of the last batch, the base the next diff is taken against.
+    sent: Vec<Option<Quote>>,
+    /// Symbols touched since the last flush, each once.
+    dirty: Vec<SymbolId>,
+    is_dirty: Vec<bool>,
+    /// Bars changed since the last flush: (symbol, interval, bar start).
+    touched: HashSet<(SymbolId, Interval, i64)>,
+    no: u64,
+}
+
+/// What a [`Folder`] is built from.
+pub(super) struct Parts {
+    pub publisher: Publisher,
+    pub charts: Charts,
+    pub reports: FeedReports,
+    pub universe: Arc<Universe>,
+    pub metrics: SharedMetrics,
+}
+
+/// How a [`Folder`] batches (from the hub's configuration).
+pub(super) struct Settings {
+    pub flush: Duration,
+    pub tick_capacity: usize,
+    pub all_candles: bool,
+}
+
+impl Folder {
+    pub(super) fn new(parts: Parts, settings: Settings) -> Folder {
+        let (events, rx) = mpsc::channel(settings.tick_capacity);
+        let n = parts.universe.len();
+        Folder {
+            port: FeedPort {
+                events,
+                reports: parts.reports,
+                charts: parts.charts.clone(),
+            },
+            publisher: parts.publisher,
+            charts: parts.charts,
+            universe: parts.universe,
+            rx,
+            flush_every: settings.flush,
+            all_candles: settings.all_candles,
+            metrics: parts.metrics,
+            working: vec![Working::default(); n],
+            sent: vec![None; n],
+            dirty: Vec::new(),
+            is_dirty: vec![false; n],
+            touched: HashSet::new(),
+            no: 0,
+        }
+    }
+
+    /// Where the hub's feeds write.
+    pub fn port(&self) -> FeedPort {
+        self.port.clone()
+    }
+
+    /// Applies events and publishes a batch every flush interval until `stop`.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut flush = tokio::time::interval(self.flush_every);
+        flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                due = flush.tick() => {
+                    let metrics = self.metrics.clone();
+                    metrics.flush_lag_seconds.observe(due.elapsed().as_secs_f64());
+                    let started = std::time::Instant::now();
+                    self.flush(now_ms());
+                    metrics.batch_encode_seconds.observe(started.elapsed().as_secs_f64());
+                }
+                Some(event) = self.rx.recv() => self.apply(event),
+            }
+        }
+    }
+
+    /// Folds one event into the working state of its symbol.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Trade(tick) => self.trade(tick),
+            Event::Book(book) => self.book(&book),
+        }
+    }
+
+    fn symbol_id(&self, symbol: &str) -> Option<SymbolId> {
+        let id = self.universe.lookup(symbol);
+        if id.is_none() {
+            tracing::debug!(%symbol, "event for a symbol outside the universe");
+        }
+        id
+    }
+
+    fn trade(&mut self, mut tick: Tick) {
+        let Some(id) = self.symbol_id(&tick.symbol) else {
+            return;
+        };
+        if !quotes::usable(tick.price) {
+            tracing::debug!(?tick, "trade with an unusable price");
+            return;
+        }
+        quotes::sanitise(&mut tick);
+        self.working[id].trade(&tick.symbol, &tick);
+        let bars = self.charts.add(id, tick.ts, tick.price, tick.size);
+        for (interval, t) in Interval::ALL.into_iter().zip(bars) {
+            if let Some(t) = t {
+                self.touched.insert((id, interval, t));
+            }
+        }
+        self.mark_dirty(id);
+    }
+
+    fn book(&mut self, book: &Book) {
+        let Some(id) = self.symbol_id(&book.symbol) else {
+            return;
+        };
+        if !(quotes::usable(book.bid) && quotes::usable(book.ask)) {
+            tracing::debug!(?book, "book with an unusable price");
+            return;
+        }
+        self.working[id].book(book);
+        self.mark_dirty(id);
+    }
+
+    fn mark_dirty(&mut self, id: SymbolId) {
+        if !self.is_dirty[id] {
+            self.is_dirty[id] = true;
+            self.dirty.push(id);
+        }
+    }
+
+    /// Publishes the changes since the last flush as one batch, if any.
+    pub fn flush(&mut self, ts: i64) {
+        let entries = self.quote_entries();
+        let candles = self.candle_entries();
+        if entries.is_empty() && candles.is_empty() {
+            return;
+        }
+        self.no += 1;
+        let updated: Vec<(SymbolId, Quote)> = entries
+            .iter()
+            .filter_map(|e| Some((e.id, self.working[e.id].quote()?.clone())))
+            .collect();
+        for (id, quote) in &updated {
+            self.sent[*id] = Some(quote.clone());
+        }
+        let all_tail = wire::diff_tail(ts, entries.iter().map(|e| e.json.as_str()));
+        let batch = Batch {
+            no: self.no,
+            ts,
+            entries,
+            all_tail,
+            candles,
+            resync: false,
+            withdrawn: false,
+        };
+        self.publisher
+            .publish(batch, updated.into_iter().map(|(id, q)| (id, Some(q))));
+    }
+
+    /// Each dirty symbol's change since the last batch, in symbol order.
+    fn quote_entries(&mut self) -> Vec<Entry> {
+        self.dirty.sort_unstable();
+        let mut entries = Vec::with_capacity(self.dirty.len());
+        for id in self.dirty.drain(..) {
+            self.is_dirty[id] = false;
+            let (Some(new), old) = (self.working[id].quote(), &self.sent[id]) else {
+                continue;
+            };
+            let change = match old {
+                Some(old) => old.diff(new),
+                None => Some(Change::full(new)),
+            };
+            if let Some(change) = change {
+                let json = wire::to_json(&change);
+                entries.push(Entry { id, change, json });
+            }
+        }
+        entries
+    }
+
+    /// Every bar touched since the last flush, in the series some session
+    /// charts (or in every series, for a hub that publishes to the bus).
+    fn candle_entries(&mut self) -> Vec<CandleEntry> {
+        let (charts, all) = (&self.charts, self.all_candles);
+        let mut touched: Vec<_> = self
+            .touched
+            .drain()
+            .filter(|(id, i, _)| all || charts.is_charted(*id, *i))
+            .collect();
+        touched.sort_unstable();
+        touched
+            .into_iter()
+            .filter_map(|(id, interval, t)| {
+                let candle = charts.get(id, interval, t)?;
+                Some(charts.entry(id, interval, candle))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,434 @@
+//! The hub: the latest quote per symbol, the batches that carry changes,
+//! candles, and feeds' status, split by who may write what.
+//!
+//! | part | read through | written only by |
+//! |------|--------------|-----------------|
+//! | quotes, batch ring, head ([`published`]) | [`Published`] | the hub's one [`Publisher`], held by its [`Folder`] or its [`Mirror`] |
+//! | candles, chart watchers ([`charts`]) | [`Charts`] | the folder (each trade), feeds' history (through their [`FeedPort`]), the mirror |
+//! | feeds' status ([`feeds`]) | [`FeedBoard`] | [`FeedReports`]: feeds (through their port) or the mirror |
+//!
+//! [`Hub`] is the read side of all three, cheap to clone. A hub has exactly
+//! one writer, chosen when it is built: [`Hub::folding`] returns a
+//! [`Folder`] (feeds' events folded into batches, one per flush interval),
+//! [`Hub::mirroring`] a [`Mirror`] (batches copied from another hub over the
+//! bus). Readers never wait for writers beyond copying an `Arc`, and the
+//! writers never wait for a reader.
+
+pub mod charts;
+pub mod feeds;
+pub mod fold;
+pub mod handle;
+pub mod mirror;
+pub mod published;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::SymbolInfo;
+
+pub use self::charts::{ChartWatch, Charts};
+pub use self::feeds::{FeedBoard, FeedReports};
+pub use self::fold::{FeedPort, Folder};
+pub use self::handle::Hub;
+pub use self::mirror::Mirror;
+pub use self::published::{Lagged, Published, Publisher};
+pub use crate::batch::{Batch, CandleEntry, Entry};
+pub use crate::market::{FeedId, FeedStatus, SymbolId};
+use crate::market::Universe;
+use crate::metrics::SharedMetrics;
+
+/// How the hub batches.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Interval between batches.
+    pub flush: Duration,
+    /// Batches kept for sessions that fall behind; a session further behind
+    /// than this is a slow consumer and is disconnected.
+    pub retained_batches: usize,
+    /// Capacity of the event channel shared by every feed.
+    pub tick_capacity: usize,
+    /// Put every changed bar in each batch, charted or not (an ingest node
+    /// publishes them all to the bus).
+    pub all_candles: bool,
+    pub metrics: SharedMetrics,
+}
+
+/// A hub's read side and the writers that come with it.
+struct Parts {
+    hub: Hub,
+    publisher: Publisher,
+    reports: FeedReports,
+}
+
+impl Hub {
+    /// A hub for a fixed universe of symbols, written by feeds (named in
+    /// configuration order). The returned [`Folder`] must run for batches
+    /// to flow; feeds write to its [`Folder::port`].
+    pub fn folding(
+        symbols: Vec<SymbolInfo>,
+        feed_names: Vec<String>,
+        config: &HubConfig,
+    ) -> (Hub, Folder) {
+        let Parts {
+            hub,
+            publisher,
+            reports,
+        } = Hub::parts(symbols, feed_names, config);
+        let parts = fold::Parts {
+            publisher,
+            charts: hub.charts.clone(),
+            reports,
+            universe: hub.universe.clone(),
+            metrics: hub.metrics.clone(),
+        };
+        let settings = fold::Settings {
+            flush: config.flush,
+            tick_capacity: config.tick_capacity,
+            all_candles: config.all_candles,
+        };
+        (hub, Folder::new(parts, settings))
+    }
+
+    /// A hub that copies another: the [`Mirror`] is its only writer.
+    pub fn mirroring(
+        symbols: Vec<SymbolInfo>,
+        feed_names: Vec<String>,
+        config: &HubConfig,
+    ) -> Mirror {
+        let Parts {
+            hub,
+            publisher,
+            reports,
+        } = Hub::parts(symbols, feed_names, config);
+        Mirror {
+            charts: hub.charts.clone(),
+            hub,
+            publisher,
+            reports,
+        }
+    }
+
+    fn parts(symbols: Vec<SymbolInfo>, feed_names: Vec<String>, config: &HubConfig) -> Parts {
+        let universe = Arc::new(Universe::new(symbols));
+        let metrics = config.metrics.clone();
+        let (published, publisher) =
+            published::new(universe.len(), config.retained_batches, metrics.clone());
+        let (feeds, reports) = feeds::new(feed_names, metrics.clone());
+        let hub = Hub {
+            charts: Charts::new(universe.clone()),
+            universe,
+            published,
+            feeds,
+            metrics,
+        };
+        Parts {
+            hub,
+            publisher,
+            reports,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::{Event, Tick};
+    use crate::subscription::Subscription;
+    use app::protocol::{Candle, Interval, ServerMsg};
+
+    fn hub(symbols: &[&str]) -> (Hub, Folder) {
+        hub_keeping(symbols, 3)
+    }
+
+    fn hub_keeping(symbols: &[&str], retained_batches: usize) -> (Hub, Folder) {
+        let infos = symbols
+            .iter()
+            .map(|s| SymbolInfo {
+                symbol: s.to_string(),
+                name: format!("{s} Inc."),
+                currency: "USD".into(),
+            })
+            .collect();
+        let config = HubConfig {
+            flush: Duration::from_millis(100),
+            retained_batches,
+            tick_capacity: 16,
+            all_candles: false,
+            metrics: Default::default(),
+        };
+        Hub::folding(infos, vec!["sim".into()], &config)
+    }
+
+    fn tick(symbol: &str, price: f64, size: u64, ts: i64) -> Tick {
+        Tick {
+            bid: Some(price - 0.01),
+            ask: Some(price + 0.01),
+            ..Tick::trade(symbol, price, size as f64, ts)
+        }
+    }
+
+    #[test]
+    fn snapshots_and_histories_are_encoded_once_per_batch_and_follow_it() {
+        let (hub, mut task) = hub(&["AAPL", "MSFT"]);
+        task.apply(Event::Trade(tick("AAPL", 100.0, 10, 1_000)));
+        task.apply(Event::Trade(tick("MSFT", 400.0, 10, 1_000)));
+        task.flush(1_000);
+        let all = Subscription::all();
+        let (no, first) = hub.published().snapshot_frame(7, &all);
+        let (_, again) = hub.published().snapshot_frame(8, &all);
+        let msg: ServerMsg = serde_json::from_str(&first).unwrap();
+        let ServerMsg::Snapshot { seq: 7, quotes } = msg else {
+            panic!("{first}")
+        };
+        assert_eq!((no, quotes), hub.published().snapshot(&all));
+        assert_eq!(
+            first.replace("\"seq\":7", "\"seq\":8"),
+            again,
+            "one encoding, two seqs"
+        );
+        let shared = hub.published().cached_snapshot().unwrap();
+        let (_, third) = hub.published().snapshot_frame(9, &all);
+        assert!(third.ends_with(&*shared.1), "the cached quotes are reused");
+
+        let (since, history) = hub.history_frame(0, Interval::S1, 10);
+        assert_eq!(since, no);
+        assert!(Arc::ptr_eq(
+            &history,
+            &hub.history_frame(0, Interval::S1, 10).1
+        ));
+        // A new batch: both follow it.
+        task.apply(Event::Trade(tick("AAPL", 101.0, 5, 1_200)));
+        task.flush(1_300);
+        let (later, frame) = hub.published().snapshot_frame(10, &all);
+        assert_eq!(later, no + 1);
+        assert!(
+            frame.contains("101.0") || frame.contains("\"last\":101"),
+            "{frame}"
+        );
+        let (since, history) = hub.history_frame(0, Interval::S1, 10);
+        assert_eq!(since, later);
+        let ServerMsg::Candles { candles, .. } = serde_json::from_str(&history).unwrap() else {
+            panic!("{history}")
+        };
+        assert_eq!((candles[0].c, candles[0].v), (101.0, 15));
+        // A subscription to one symbol gets only it.
+        let mut one = Subscription::default();
+        one.insert(1);
+        let ServerMsg::Snapshot { quotes, .. } =
+            serde_json::from_str(&hub.published().snapshot_frame(11, &one).1).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
+            ["MSFT"]
+        );
+    }
+
+    #[test]
+    fn ticks_between_flushes_coalesce_into_one_change() {
+        let (hub, mut task) = hub(&["AAPL", "MSFT"]);
+        task.apply(Event::Trade(tick("AAPL", 100.0, 10, 1)));
+        task.flush(1000);
+        task.apply(Event::Trade(tick("AAPL", 101.0, 5, 2)));
+        task.apply(Event::Trade(tick("AAPL", 100.5, 5, 3)));
+        task.apply(Event::Trade(tick("AAPL", 100.5, 0, 3)));
+        task.flush(1100);
+        let batch = &hub.published().batches_after(1).unwrap()[0];
+        assert_eq!(batch.no, 2);
+        assert_eq!(batch.entries.len(), 1);
+        let change = &batch.entries[0].change;
+        assert_eq!(change.last, Some(100.5));
+        assert_eq!(change.high, Some(101.0));
+        assert_eq!(change.volume, Some(20));
+        assert_eq!(change.low, None, "low did not change");
+        assert_eq!(
+            change.open, None,
+            "open never changes after the first trade"
+        );
+    }
+
+    #[test]
+    fn a_symbols_first_change_is_complete_and_later_ones_minimal() {
+        let (hub, mut task) = hub(&["AAPL"]);
+        let mut first = tick("AAPL", 100.0, 10, 1);
+        first.session.prev_close = Some(99.0);
+        task.apply(Event::Trade(first));
+        task.flush(10);
+        task.apply(Event::Trade(tick("AAPL", 100.0, 0, 1)));
+        task.flush(20);
+        let first = &hub.published().batches_after(0).unwrap()[0].entries[0].change;
+        assert!(
+            first.to_quote().is_some(),
+            "first change carries every field: {first:?}"
+        );
+        assert_eq!(first.prev_close, Some(99.0));
+        let later = hub.published().batches_after(1).unwrap();
+        assert!(
+            later.iter().all(|b| b.entries.is_empty()),
+            "an unchanged quote publishes no change"
+        );
+    }
+
+    #[test]
+    fn diffs_applied_to_a_snapshot_give_the_published_state() {
+        let (hub, mut task) = hub_keeping(&["A", "B", "C"], 10);
+        task.apply(Event::Trade(tick("A", 10.0, 1, 1)));
+        task.apply(Event::Trade(tick("B", 20.0, 1, 1)));
+        task.flush(1);
+        let (no, mut client) = hub.published().snapshot(&Subscription::all());
+        for (i, price) in [10.5, 9.75, 11.0, 11.0, 12.25].into_iter().enumerate() {
+            task.apply(Event::Trade(tick(
+                ["A", "B", "C"][i % 3],
+                price,
+                3,
+                2 + i as i64,
+            )));
+            task.flush(10 + i as i64);
+        }
+        for batch in hub.published().batches_after(no).unwrap() {
+            for e in &batch.entries {
+                match client.iter_mut().find(|q| q.symbol == e.change.symbol) {
+                    Some(q) => q.apply(&e.change),
+                    None => client.push(e.change.to_quote().unwrap()),
+                }
+            }
+        }
+        client.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        assert_eq!(client, hub.published().snapshot(&Subscription::all()).1);
+    }
+
+    #[test]
+    fn the_shared_encoding_is_the_documented_diff() {
+        let (hub, mut task) = hub(&["A", "B"]);
+        task.apply(Event::Trade(tick("A", 10.0, 1, 1)));
+        task.apply(Event::Trade(tick("B", 20.0, 1, 1)));
+        task.flush(77);
+        let batch = &hub.published().batches_after(0).unwrap()[0];
+        let frame = format!("{{\"type\":\"diff\",\"seq\":5,{}", batch.all_tail);
+        let parsed: ServerMsg = serde_json::from_str(&frame).unwrap();
+        let changes = batch.entries.iter().map(|e| e.change.clone()).collect();
+        assert_eq!(
+            parsed,
+            ServerMsg::Diff {
+                seq: 5,
+                ts: 77,
+                changes
+            }
+        );
+    }
+
+    #[test]
+    fn readers_too_far_behind_are_told_so() {
+        let (hub, mut task) = hub(&["A"]);
+        for i in 1..=5 {
+            task.apply(Event::Trade(tick("A", 10.0 + i as f64, 1, i)));
+            task.flush(i);
+        }
+        assert_eq!(hub.published().batches_after(0).unwrap_err(), Lagged);
+        assert_eq!(hub.published().batches_after(1).unwrap_err(), Lagged);
+        let nos: Vec<u64> = hub.published().batches_after(2).unwrap().iter().map(|b| b.no).collect();
+        assert_eq!(nos, vec![3, 4, 5]);
+        assert!(hub.published().batches_after(5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_late_trade_adds_volume_but_is_not_the_last_price() {
+        let (hub, mut task) = hub(&["A"]);
+        task.apply(Event::Trade(tick("A", 10.0, 1, 2_000)));
+        task.apply(Event::Trade(tick("A", 12.0, 5, 1_000)));
+        task.flush(3_000);
+        let quote = &hub.published().snapshot(&Subscription::all()).1[0];
+        assert_eq!(
+            (quote.last, quote.high, quote.volume, quote.ts),
+            (10.0, 12.0, 6, 2_000)
+        );
+    }
+
+    #[test]
+    fn each_batch_carries_the_changed_candles_once() {
+        let (hub, mut task) = hub(&["A", "B"]);
+        let _watches: Vec<ChartWatch> = (0..2)
+            .flat_map(|id| Interval::ALL.map(|i| hub.watch_chart(id, i)))
+            .collect();
+        task.apply(Event::Trade(tick("A", 10.0, 1, 61_000)));
+        task.apply(Event::Trade(tick("A", 11.0, 2, 61_500)));
+        task.apply(Event::Trade(tick("B", 20.0, 3, 59_999)));
+        task.flush(62_000);
+        let batch = &hub.published().batches_after(0).unwrap()[0];
+        let keys: Vec<(SymbolId, Interval, i64)> = batch
+            .candles
+            .iter()
+            .map(|c| (c.id, c.interval, c.t))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (0, Interval::S1, 61_000),
+                (0, Interval::S5, 60_000),
+                (0, Interval::M1, 60_000),
+                (0, Interval::M5, 0),
+                (1, Interval::S1, 59_000),
+                (1, Interval::S5, 55_000),
+                (1, Interval::M1, 0),
+                (1, Interval::M5, 0),
+            ]
+        );
+        let msg: ServerMsg =
+            serde_json::from_str(batch.candles[2].json.as_deref().unwrap()).unwrap();
+        let candle = Candle {
+            t: 60_000,
+            o: 10.0,
+            h: 11.0,
+            l: 10.0,
+            c: 11.0,
+            v: 3,
+        };
+        assert_eq!(
+            msg,
+            ServerMsg::Candle {
+                symbol: "A".into(),
+                interval: Interval::M1,
+                candle
+            }
+        );
+        assert_eq!(hub.charts().candles(0, Interval::M1, 10), vec![candle]);
+    }
+
+    #[test]
+    fn candles_are_encoded_only_for_charted_series() {
+        let (hub, mut task) = hub(&["A", "B"]);
+        let watch = hub.watch_chart(1, Interval::M1);
+        task.apply(Event::Trade(tick("A", 10.0, 1, 61_000)));
+        task.apply(Event::Trade(tick("B", 20.0, 1, 61_000)));
+        task.flush(62_000);
+        let keys: Vec<_> = hub.published().batches_after(0).unwrap()[0]
+            .candles
+            .iter()
+            .map(|c| (c.id, c.interval))
+            .collect();
+        assert_eq!(keys, vec![(1, Interval::M1)]);
+        drop(watch);
+        task.apply(Event::Trade(tick("B", 21.0, 1, 61_500)));
+        task.flush(63_000);
+        assert!(hub.published().batches_after(1).unwrap()[0].candles.is_empty());
+    }
+
+    #[test]
+    fn unusable_ticks_are_ignored() {
+        let (hub, mut task) = hub(&["A"]);
+        task.apply(Event::Trade(tick("ZZZ", 10.0, 1, 1)));
+        task.apply(Event::Trade(tick("A", f64::NAN, 1, 1)));
+        task.apply(Event::Trade(tick("A", -3.0, 1, 1)));
+        task.flush(1);
+        assert!(hub.published().snapshot(&Subscription::all()).1.is_empty());
+        task.apply(Event::Trade(Tick {
+            bid: None,
+            ask: Some(f64::INFINITY),
+            ..tick("A", 5.0, 1, 1)
+        }));
+        task.flush(2);
+        let quote = &hub.published().snapshot(&Subscription::all()).1[0];
+        assert_eq!((quote.bid, quote.ask, quote.prev_close), (5.0, 5.0, 5.0));
+    }
+}

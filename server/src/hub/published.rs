@@ -1,0 +1,208 @@
+//! What a hub has published: every symbol's quote as of the newest batch,
+//! the ring of recent batches, and the newest batch's number. Read by
+//! sessions, the API and the bus through [`Published`]; written only through
+//! the hub's one [`Publisher`].
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+use app::protocol::Quote;
+use tokio::sync::watch;
+
+use crate::batch::Batch;
+use crate::market::SymbolId;
+use crate::metrics::SharedMetrics;
+use crate::subscription::Subscription;
+use crate::wire;
+
+/// Every symbol's published quote, `None` before its first trade. Shared
+/// with readers: a snapshot takes the `Arc` under the lock and copies
+/// nothing there; publishing replaces quotes in place unless a reader still
+/// holds the previous version.
+pub type Quotes = Arc<Vec<Option<Arc<Quote>>>>;
+
+/// The reader was further behind than the hub retains.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Lagged;
+
+/// `no`, `quotes` and `ring` always describe the same instant.
+struct State {
+    no: u64,
+    quotes: Quotes,
+    ring: VecDeque<Arc<Batch>>,
+}
+
+struct Shared {
+    state: RwLock<State>,
+    head: watch::Sender<u64>,
+    /// The `*` snapshot's encoded quotes, for the batch they are current as of.
+    snapshot_cache: Mutex<Option<(u64, Arc<str>)>>,
+    retained: usize,
+    metrics: SharedMetrics,
+}
+
+/// The read side: cheap to clone, never blocks the writer for long (readers
+/// copy an `Arc` under the lock, nothing more).
+#[derive(Clone)]
+pub struct Published {
+    shared: Arc<Shared>,
+}
+
+/// The only way to publish: one per hub, held by its folder or its mirror.
+pub struct Publisher {
+    published: Published,
+}
+
+/// A new, empty publication for `symbols` quotes and its one writer.
+/// `retained` batches are kept for readers that fall behind.
+pub fn new(symbols: usize, retained: usize, metrics: SharedMetrics) -> (Published, Publisher) {
+    let state = State {
+        no: 0,
+        quotes: Arc::new(vec![None; symbols]),
+        ring: VecDeque::new(),
+    };
+    let shared = Arc::new(Shared {
+        state: RwLock::new(state),
+        head: watch::Sender::new(0),
+        snapshot_cache: Mutex::new(None),
+        retained: retained.max(1),
+        metrics,
+    });
+    let published = Published { shared };
+    let publisher = Publisher {
+        published: published.clone(),
+    };
+    (published, publisher)
+}
+
+impl Published {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave `State` half-written
+        // (publishing builds everything first), so a poisoned lock is valid.
+        self.shared.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The published quotes and the batch number they are current as of.
+    pub fn quotes(&self) -> (u64, Quotes) {
+        let state = self.read();
+        (state.no, state.quotes.clone())
+    }
+
+    /// The newest batch number.
+    pub fn no(&self) -> u64 {
+        self.read().no
+    }
+
+    /// Runs `f` with the newest batch number, holding off the next
+    /// publication until it returns: what `f` reads is as of that batch.
+    pub fn at_head<R>(&self, f: impl FnOnce(u64) -> R) -> R {
+        let state = self.read();
+        f(state.no)
+    }
+
+    /// The newest batch number; changes wake the receiver.
+    pub fn watch_head(&self) -> watch::Receiver<u64> {
+        self.shared.head.subscribe()
+    }
+
+    /// The published quotes a subscription covers, and the batch number they
+    /// are current as of: the next diff for them is batch `no + 1`.
+    pub fn snapshot(&self, sub: &Subscription) -> (u64, Vec<Quote>) {
+        let (no, quotes) = self.quotes();
+        let mine = quotes
+            .iter()
+            .enumerate()
+            .filter(|(id, _)| sub.contains(*id))
+            .filter_map(|(_, q)| q.as_deref().cloned());
+        (no, mine.collect())
+    }
+
+    /// Every symbol's published quote (`None` before its first trade) and
+    /// the batch number they are current as of.
+    pub fn state(&self) -> (u64, Vec<Option<Quote>>) {
+        let (no, quotes) = self.quotes();
+        (no, quotes.iter().map(|q| q.as_deref().cloned()).collect())
+    }
+
+    /// A `snapshot` message with `seq` for a subscription, and the batch
+    /// number it is current as of. Every `*` subscriber asking during one
+    /// batch shares one encoding of the quotes (a crowd resyncing at once
+    /// costs one encode, not one each).
+    pub fn snapshot_frame(&self, seq: u64, sub: &Subscription) -> (u64, String) {
+        let (no, quotes) = self.quotes();
+        let tail = if sub.is_all() {
+            self.all_quotes_encoded(no, &quotes)
+        } else {
+            let mine = quotes
+                .iter()
+                .enumerate()
+                .filter(|(id, _)| sub.contains(*id))
+                .filter_map(|(_, q)| q.as_deref());
+            wire::snapshot_tail(mine).into()
+        };
+        (no, wire::snapshot_frame(seq, &tail))
+    }
+
+    fn all_quotes_encoded(&self, no: u64, quotes: &Quotes) -> Arc<str> {
+        let mut cache = self
+            .shared
+            .snapshot_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match &*cache {
+            Some((cached, tail)) if *cached == no => tail.clone(),
+            _ => {
+                let tail: Arc<str> =
+                    wire::snapshot_tail(quotes.iter().flatten().map(|q| &**q)).into();
+                *cache = Some((no, tail.clone()));
+                tail
+            }
+        }
+    }
+
+    /// Every batch numbered above `no`, oldest first.
+    pub fn batches_after(&self, no: u64) -> Result<Vec<Arc<Batch>>, Lagged> {
+        let state = self.read();
+        let Some(oldest) = state.ring.front().map(|b| b.no) else {
+            return Ok(Vec::new());
+        };
+        if no + 1 < oldest {
+            return Err(Lagged);
+        }
+        let skip = usize::try_from(no + 1 - oldest).unwrap_or(usize::MAX);
+        Ok(state.ring.iter().skip(skip).cloned().collect())
+    }
+
+    #[cfg(test)]
+    pub(super) fn cached_snapshot(&self) -> Option<(u64, Arc<str>)> {
+        self.shared.snapshot_cache.lock().unwrap().clone()
+    }
+}
+
+impl Publisher {
+    /// What has been published so far.
+    pub fn published(&self) -> &Published {
+        &self.published
+    }
+
+    /// Publishes `batch` with the quotes it changed (`None`: withdrawn),
+    /// then wakes every reader.
+    pub fn publish(&self, batch: Batch, quotes: impl Iterator<Item = (SymbolId, Option<Quote>)>) {
+        let shared = &self.published.shared;
+        let no = batch.no;
+        {
+            let mut state = shared.state.write().unwrap_or_else(|e| e.into_inner());
+            let all = Arc::make_mut(&mut state.quotes);
+            for (id, quote) in quotes {
+                all[id] = quote.map(Arc::new);
+            }
+            state.no = no;
+            state.ring.push_back(Arc::new(batch));
+            while state.ring.len() > shared.retained {
+                state.ring.pop_front();
+            }
+        }
+        shared.metrics.batches.inc();
+        shared.head.send_replace(no);
+    }
+}
