@@ -15,11 +15,13 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod backoff;
 pub mod batch;
 pub mod bus;
 pub mod candles;
 pub mod config;
 pub mod feed;
+pub mod feed_setup;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
@@ -55,7 +57,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Role};
-use crate::feed::{Backoff, Feed, FeedOutput, FeedSink};
+use crate::backoff::Backoff;
+use crate::feed::{Feed, FeedOutput, FeedSink};
 use crate::hub::{Hub, HubConfig};
 pub use crate::market::now_ms;
 use crate::metrics::Metrics;
@@ -103,7 +106,7 @@ impl FromRef<AppState> for LeptosOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Feed(#[from] feed::from_config::FeedConfigError),
+    Feed(#[from] feed_setup::FeedConfigError),
     #[error(transparent)]
     Tls(#[from] listen::TlsError),
     #[error(transparent)]
@@ -150,7 +153,7 @@ impl AppState {
     /// Builds the feeds `config` names and the hub, and starts them on the
     /// current runtime. They run until [`AppState::shutdown`] fires.
     pub fn start(config: &Config) -> Result<AppState, StartError> {
-        let feeds = feed::from_config::build(config)?;
+        let feeds = feed_setup::build(config)?;
         let mut state = AppState::start_with_feeds(config, feeds);
         state.add_tls(config)?;
         Ok(state)

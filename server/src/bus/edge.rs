@@ -16,7 +16,7 @@ use super::{
     STATE_WINDOW, StateAck, StatePart, StateRequest, Subjects, SymbolRow,
 };
 use crate::candles::CAPACITY;
-use crate::feed::Backoff;
+use crate::backoff::Backoff;
 use crate::hub::{Hub, HubConfig, Mirror, SymbolId};
 use crate::metrics::SharedMetrics;
 use crate::market::now_ms;

@@ -386,7 +386,7 @@ pub async fn connect(
 
 /// Exponential from 100 ms to 5 s with jitter, like the feed supervisor.
 fn reconnect_delay(attempt: u32) -> Duration {
-    let backoff = crate::feed::Backoff {
+    let backoff = crate::backoff::Backoff {
         base: Duration::from_millis(100),
         max: Duration::from_secs(5),
         ..Default::default()

@@ -10,7 +10,7 @@
 use app::protocol::{Candle, Interval};
 use rand::Rng;
 
-use super::sim::{TRADING_SECONDS_PER_YEAR, normal, round_cents};
+use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
 use crate::candles::aggregate;
 
 /// Seconds walked second by second (enough for a full 5 s series).
@@ -21,14 +21,6 @@ const FINE_STEPS_PER_BAR: usize = 2;
 const COARSE_STEPS_PER_BAR: usize = 4;
 /// Average shares per simulated trade (see `trade_size`).
 const SHARES_PER_TRADE: f64 = 1_400.0;
-
-/// What one instrument's walk looks like.
-#[derive(Clone, Copy, Debug)]
-pub struct Walk {
-    /// Annualised volatility.
-    pub volatility: f64,
-    pub trades_per_second: f64,
-}
 
 /// Bars for every interval, oldest first, ending just before `now_ms` at
 /// `end_price`, indexed like [`Interval::ALL`].

@@ -11,11 +11,11 @@ pub mod alpaca;
 pub mod backfill;
 pub mod coinbase;
 pub mod finnhub;
-pub mod from_config;
 pub mod replay;
 pub mod sim;
 pub mod universe;
 pub mod upstream;
+pub mod walk;
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -25,11 +25,11 @@ use std::time::Duration;
 use app::protocol::{FeedState, SymbolInfo};
 use async_trait::async_trait;
 use futures_util::FutureExt;
-use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::metrics::Metrics;
 pub use crate::market::{Book, Event, FeedId, History, Session, Tick};
 
@@ -252,34 +252,6 @@ impl FeedOutput {
     }
 }
 
-/// Restart pacing for a failed feed.
-#[derive(Clone, Debug)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-    /// A run that lasted this long resets the backoff to `base`.
-    pub reset_after: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            base: Duration::from_millis(500),
-            max: Duration::from_secs(30),
-            reset_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Backoff {
-    /// Delay before restart number `attempt` (0-based): exponential, capped,
-    /// with jitter in [50 %, 100 %] so many feeds do not retry in lockstep.
-    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << attempt.min(16));
-        exp.min(self.max).mul_f64(rng.random_range(0.5..=1.0))
-    }
-}
-
 /// Runs `feed` until `stop` fires, restarting it whenever it fails.
 pub async fn supervise(
     mut feed: Box<dyn Feed>,
@@ -389,27 +361,6 @@ impl std::str::FromStr for FeedSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn backoff_grows_caps_and_jitters() {
-        let backoff = Backoff::default();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let delays: Vec<_> = (0..12).map(|a| backoff.delay(a, &mut rng)).collect();
-        for (attempt, delay) in delays.iter().enumerate() {
-            let ceiling = backoff.base.saturating_mul(1 << attempt).min(backoff.max);
-            assert!(
-                *delay <= ceiling && *delay >= ceiling / 2,
-                "attempt {attempt}: {delay:?}"
-            );
-        }
-        assert!(delays[11] >= backoff.max / 2);
-        let again: Vec<_> = (0..12).map(|_| backoff.delay(3, &mut rng)).collect();
-        assert!(
-            again.windows(2).any(|w| w[0] != w[1]),
-            "jitter must vary the delay"
-        );
-    }
 
     #[test]
     fn clock_bounds_take_the_edges_and_refuse_beyond() {

@@ -16,13 +16,11 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::backfill::{self, Walk};
+use super::backfill;
+use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
 use super::universe::Instrument;
 use super::{Feed, FeedError, FeedOutput, History, Session, Tick};
 use crate::market::now_ms;
-
-/// Seconds in a US trading year: 252 sessions of 6.5 hours.
-pub(super) const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
 
 /// Mixed into the seed for the history's own RNG.
 const HISTORY_SEED: u64 = 0x4849_5354_4f52_5921;
@@ -180,17 +178,6 @@ fn trade_size(rng: &mut impl Rng) -> u64 {
         6..=8 => rng.random_range(1..100),
         _ => 100 * rng.random_range(10..=200),
     }
-}
-
-/// A standard normal draw (Box–Muller), so the walk needs no extra crate.
-pub(super) fn normal(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
-pub(super) fn round_cents(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 fn cents_down(x: f64) -> f64 {
