@@ -8,19 +8,22 @@
 // `super::x`, `self::x`, `child::x`), in a `use` or inline; a name reached
 // through a `pub use` counts as the module that defines it. Not counted:
 // `pub use` itself (a facade, not a dependency of the module's own code),
-// `mod x;` declarations, `#[cfg(test)]` modules (tests may look anywhere), and
-// the crate root (`lib.rs`, `main.rs`), which composes the crate. Edges are
-// compared between siblings, so `config -> feed::alpaca` with
-// `feed::from_config -> config` is the circle `config <-> feed`.
+// `mod x;` declarations, and `#[cfg(test)]` modules (tests may look anywhere).
+// Edges are compared between siblings, so `config -> feed::alpaca` with
+// `feed::from_config -> config` is the circle `config <-> feed`; the crate
+// root's own code (`lib.rs`) is the node `crate (itself)`, so a module that
+// names an item of the root that composes it is a circle too. Binaries
+// (`main.rs`, `bin/`) sit on top and are not read.
 "use strict";
 
 const fs = require("fs");
 const path = require("path");
 
-function sourceFiles(dir) {
+function sourceFiles(dir, root = dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === "bin" ? [] : sourceFiles(full);
+    if (entry.isDirectory()) return entry.name === "bin" ? [] : sourceFiles(full, root);
+    if (dir === root && entry.name === "main.rs") return [];
     return entry.name.endsWith(".rs") ? [full] : [];
   });
 }
@@ -58,7 +61,7 @@ function codeOf(text) {
     }
   }
   for (;;) {
-    const at = code.search(/#\[cfg\(test\)\]\s*(pub\s+)?mod\s+\w+\s*\{/);
+    const at = code.search(/#\[cfg\(test\)\]\s*(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{/);
     if (at < 0) return code;
     let depth = 0;
     let end = code.indexOf("{", at);
@@ -105,6 +108,32 @@ function pathsNamed(code, here, modules) {
   return { uses, reexports };
 }
 
+/**
+ * The file's code split into its own and that of inline `mod x { … }`
+ * blocks, each with the module path its `self`/`super` are relative to.
+ */
+function inlineModules(code, here) {
+  const blocks = [];
+  const inline = /(^|[;{}\s])(pub(\([^)]*\))?\s+)?mod\s+(\w+)\s*\{/g;
+  let outer = "";
+  let from = 0;
+  for (let m; (m = inline.exec(code)); ) {
+    const open = m.index + m[0].length - 1;
+    let depth = 0;
+    let end = open;
+    for (; end < code.length; end++) {
+      if (code[end] === "{") depth++;
+      if (code[end] === "}" && --depth === 0) break;
+    }
+    outer += code.slice(from, m.index + m[1].length);
+    blocks.push(...inlineModules(code.slice(open + 1, end), [...here, m[4]]));
+    from = end + 1;
+    inline.lastIndex = from;
+  }
+  outer += code.slice(from);
+  return [{ code: outer, here }, ...blocks];
+}
+
 /** `a::{b,c::{d,e}}` → ["a::b", "a::c::d", "a::c::e"]. */
 function expand(tree) {
   const open = tree.indexOf("{");
@@ -137,7 +166,13 @@ function graphOf(root) {
   const reexported = new Map();
   for (const [name, file] of modules) {
     const here = name ? name.split("::") : [];
-    const { uses, reexports } = pathsNamed(codeOf(fs.readFileSync(file, "utf8")), here, modules);
+    const uses = [];
+    const reexports = [];
+    for (const block of inlineModules(codeOf(fs.readFileSync(file, "utf8")), here)) {
+      const found = pathsNamed(block.code, block.here, modules);
+      uses.push(...found.uses);
+      reexports.push(...found.reexports);
+    }
     named.set(name, uses);
     reexported.set(name, new Map(reexports.map((p) => [p[p.length - 1], p])));
   }
@@ -155,8 +190,7 @@ function graphOf(root) {
   };
   const edges = new Map();
   for (const [name, uses] of named) {
-    if (name === "") continue;
-    const targets = new Set(uses.map(home).filter((t) => t && t !== name));
+    const targets = new Set(uses.map(home).filter((t) => t !== null && t !== name));
     edges.set(name, targets);
   }
   return edges;
@@ -175,10 +209,11 @@ function liftedEdges(edges) {
     if (!lifted.has(to)) lifted.set(to, new Set());
     lifted.get(from).add(to);
   };
+  const segments = (name) => (name ? name.split("::") : []);
   for (const [from, targets] of edges) {
-    const a = from.split("::");
+    const a = segments(from);
     for (const to of targets) {
-      const b = to.split("::");
+      const b = segments(to);
       let common = 0;
       while (common < a.length && common < b.length && a[common] === b[common]) common++;
       const side = (path) =>

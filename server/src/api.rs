@@ -2,15 +2,56 @@
 
 use app::protocol::{ApiError, Candle, FeedState, Interval, QuotesResponse, SymbolInfo};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::Router;
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use crate::AppState;
 use crate::bus::BusHealth;
-use crate::candles::CAPACITY;
+use crate::bus::HealthWatch;
+use crate::candles::{self, CAPACITY};
+use crate::hub::Hub;
 use crate::subscription::Subscription;
+
+/// What `/readyz` reads: feeds' status, and the bus's on ingest and edge nodes.
+#[derive(Clone)]
+pub struct Readiness {
+    pub hub: Hub,
+    pub bus: Option<HealthWatch>,
+}
+
+/// What the API reads; handlers take the part they use.
+#[derive(Clone)]
+pub struct ApiState {
+    pub hub: Hub,
+    pub readiness: Readiness,
+}
+
+impl FromRef<ApiState> for Hub {
+    fn from_ref(state: &ApiState) -> Hub {
+        state.hub.clone()
+    }
+}
+
+impl FromRef<ApiState> for Readiness {
+    fn from_ref(state: &ApiState) -> Readiness {
+        state.readiness.clone()
+    }
+}
+
+/// `/api/*`, the probes and `/metrics`.
+pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
+    Router::new()
+        .route("/api/symbols", get(symbols))
+        .route("/api/quotes", get(quotes))
+        .route("/api/candles/{symbol}", get(candles))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
 
 /// A JSON `{"error": ...}` answer.
 pub fn json_error(status: StatusCode, error: impl Into<String>) -> Response {
@@ -24,8 +65,8 @@ pub fn json_error(status: StatusCode, error: impl Into<String>) -> Response {
 }
 
 /// `GET /api/symbols`.
-pub async fn symbols(State(state): State<AppState>) -> Json<Vec<SymbolInfo>> {
-    Json(state.hub.symbols().to_vec())
+pub async fn symbols(State(hub): State<Hub>) -> Json<Vec<SymbolInfo>> {
+    Json(hub.symbols().to_vec())
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,7 +77,7 @@ pub struct QuotesQuery {
 
 /// `GET /api/quotes[?symbols=AAPL,MSFT]`: unknown symbols are ignored.
 pub async fn quotes(
-    State(state): State<AppState>,
+    State(hub): State<Hub>,
     Query(query): Query<QuotesQuery>,
 ) -> Json<QuotesResponse> {
     let sub = match query.symbols.as_deref() {
@@ -44,12 +85,12 @@ pub async fn quotes(
         Some(list) => {
             let mut sub = Subscription::default();
             list.split(',')
-                .filter_map(|s| state.hub.lookup(s.trim()))
+                .filter_map(|s| hub.lookup(s.trim()))
                 .for_each(|id| sub.insert(id));
             sub
         }
     };
-    let (seq, quotes) = state.hub.published().snapshot(&sub);
+    let (seq, quotes) = hub.published().snapshot(&sub);
     Json(QuotesResponse { seq, quotes })
 }
 
@@ -59,12 +100,9 @@ pub struct CandlesQuery {
     limit: Option<String>,
 }
 
-/// Bars returned when the request names no `limit`.
-pub const DEFAULT_CANDLE_LIMIT: usize = 500;
-
 /// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N`: oldest first.
 pub async fn candles(
-    State(state): State<AppState>,
+    State(hub): State<Hub>,
     Path(symbol): Path<String>,
     Query(query): Query<CandlesQuery>,
 ) -> Result<Json<Vec<Candle>>, Response> {
@@ -75,7 +113,7 @@ pub async fn candles(
             .map_err(|e| json_error(StatusCode::BAD_REQUEST, e))?,
     };
     let limit = match query.limit.as_deref() {
-        None => DEFAULT_CANDLE_LIMIT,
+        None => candles::DEFAULT_LIMIT,
         Some(text) => text
             .parse()
             .ok()
@@ -87,20 +125,19 @@ pub async fn candles(
                 )
             })?,
     };
-    let id = state
-        .hub
+    let id = hub
         .lookup(&symbol)
         .ok_or_else(|| json_error(StatusCode::NOT_FOUND, format!("unknown symbol: {symbol}")))?;
-    Ok(Json(state.hub.charts().candles(id, interval, limit)))
+    Ok(Json(hub.charts().candles(id, interval, limit)))
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(hub): State<Hub>) -> Response {
     let content_type = [(
         axum::http::header::CONTENT_TYPE,
         "text/plain; version=0.0.4; charset=utf-8",
     )];
-    (content_type, state.hub.metrics().render()).into_response()
+    (content_type, hub.metrics().render()).into_response()
 }
 
 /// `GET /healthz`: the process serves.
@@ -125,7 +162,7 @@ struct FeedReport {
 
 /// `GET /readyz`: 200 once at least one feed is live (and, on ingest and
 /// edge nodes, the bus is up), else 503 saying why.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub async fn readyz(State(state): State<Readiness>) -> Response {
     let bus_down = match state.bus.as_ref().map(|b| b.borrow().clone()) {
         Some(BusHealth::Down(reason)) => Some(reason),
         Some(BusHealth::Ok) | None => None,

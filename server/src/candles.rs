@@ -11,6 +11,10 @@ use app::protocol::{Candle, Interval};
 /// Bars kept per symbol and interval.
 pub const CAPACITY: usize = 1_200;
 
+/// Bars sent when a request names no limit: a `chart` message or
+/// `GET /api/candles` without `limit`.
+pub const DEFAULT_LIMIT: usize = 500;
+
 /// A bar, the time of its newest trade (which decides the close) and its
 /// exact volume (trade sizes may be fractional; the bar shows it rounded).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -18,14 +18,43 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::Router;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
 use crate::api::json_error;
 
 pub const COOKIE: &str = "tickertape_token";
+
+/// What the checks every request passes through go by, from the
+/// configuration (and whether this node ended up speaking TLS).
+#[derive(Clone)]
+pub struct Policy {
+    /// The access token every route but `/healthz` needs, if any.
+    pub auth_token: Option<Token>,
+    /// Whether the server speaks TLS (cookies are then `Secure`).
+    pub tls: bool,
+    /// Whether `X-Forwarded-Proto` is believed (`--trust-proxy`).
+    pub trust_proxy: bool,
+    /// The hosts requests may be addressed to; empty: any (see [`check_host`]).
+    pub served_hosts: Arc<[String]>,
+    /// Whether the page and `/ws` are served (not on a plain ingest node).
+    pub serves_browsers: bool,
+}
+
+/// `router` behind every check, outermost first: security headers, the
+/// `Host`, the token, and whether this node serves browsers.
+pub fn guarded<S: Clone + Send + Sync + 'static>(router: Router<S>, policy: Policy) -> Router<S> {
+    router
+        .layer(middleware::from_fn_with_state(
+            policy.clone(),
+            browsers_only_where_served,
+        ))
+        .layer(middleware::from_fn_with_state(policy.clone(), require_token))
+        .layer(middleware::from_fn_with_state(policy, check_host))
+        .layer(middleware::from_fn(security_headers))
+}
 
 /// Where a request's token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +82,7 @@ impl Token {
 /// Middleware: a node that does not serve browsers (an ingest node without
 /// `--serve-browsers`) answers only the API, the probes and the metrics.
 pub async fn browsers_only_where_served(
-    State(state): State<AppState>,
+    State(state): State<Policy>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -112,7 +141,7 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
 /// Middleware: refuses a `Host` (or `:authority`) that is not a plain host
 /// with 400, and one that is not served here (see [`host_allowed`]) with 421
 /// Misdirected Request, except on `/healthz` (probes address nodes by IP).
-pub async fn check_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn check_host(State(state): State<Policy>, request: Request, next: Next) -> Response {
     let header = match request.headers().get(header::HOST).map(HeaderValue::to_str) {
         Some(Ok(host)) => Some(host),
         Some(Err(_)) => return json_error(StatusCode::BAD_REQUEST, "bad Host header"),
@@ -158,7 +187,7 @@ fn forwarded_https(headers: &HeaderMap) -> bool {
 
 /// Middleware: refuses requests without the token (when one is configured).
 pub async fn require_token(
-    State(state): State<AppState>,
+    State(state): State<Policy>,
     request: Request,
     next: Next,
 ) -> Response {

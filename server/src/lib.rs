@@ -29,6 +29,7 @@ pub mod hub;
 pub mod listen;
 pub mod market;
 pub mod metrics;
+pub mod page;
 pub mod quotes;
 pub mod session;
 pub mod subscription;
@@ -38,68 +39,40 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Interval, SymbolInfo};
-use app::selection::PageUrl;
-use app::store::SPARK_MINUTES;
-use app::{Board, BoardSource, Sparkline, shell};
+use app::protocol::SymbolInfo;
 use axum::Router;
-use axum::extract::FromRef;
-use axum::middleware;
-use axum::routing::get;
 use leptos::config::LeptosOptions;
-use leptos::nonce::use_nonce;
-use leptos::prelude::{provide_context, use_context};
-use leptos_axum::{
-    ResponseOptions, file_and_error_handler_with_context, render_app_async_with_context,
-};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, Role};
 use crate::backoff::Backoff;
+use crate::config::{Config, Role};
 use crate::feed::{Feed, FeedOutput, FeedSink};
 use crate::hub::{Hub, HubConfig};
 pub use crate::market::now_ms;
 use crate::metrics::Metrics;
 use crate::session::SessionConfig;
-use crate::subscription::Subscription;
 
-/// Everything a request handler needs. Cheap to clone.
+/// A running node: the hub, and what each part of the HTTP surface uses
+/// of it. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Hub,
-    pub session: Arc<SessionConfig>,
-    pub leptos: LeptosOptions,
+    /// `/ws`: sessions' limits, admission and tracking.
+    pub sessions: session::Sessions,
+    /// `/api/*`, the probes, `/metrics`.
+    pub api: api::ApiState,
+    /// `/` and everything else a browser asks for.
+    pub page: page::Page,
+    /// The checks every request passes.
+    pub policy: guard::Policy,
     /// Fires when the server shuts down; feeds, the hub and sessions watch it.
     pub shutdown: CancellationToken,
-    /// Every WebSocket session, so shutdown can wait for their close frames.
-    pub sessions: TaskTracker,
-    /// One permit per WebSocket session `--max-connections` allows, taken
-    /// when the upgrade is admitted and held until the session ends.
-    pub session_slots: Arc<tokio::sync::Semaphore>,
-    /// The feed each symbol comes from, by symbol id.
-    symbol_feeds: Arc<[String]>,
-    /// The access token every route but `/healthz` needs, if any.
-    pub auth_token: Option<guard::Token>,
-    /// Whether the server speaks TLS (cookies are then `Secure`).
-    pub tls: bool,
-    /// Whether `X-Forwarded-Proto` is believed (`--trust-proxy`).
-    pub trust_proxy: bool,
-    /// The hosts requests may be addressed to; empty: any (see [`guard::check_host`]).
-    pub served_hosts: Arc<[String]>,
-    tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
+    tls_acceptor: Option<TlsAcceptor>,
     limits: listen::Limits,
-    /// This node's link to the bus, on ingest and edge nodes.
-    pub bus: Option<bus::HealthWatch>,
-    /// Whether the page and `/ws` are served (not on a plain ingest node).
-    pub serves_browsers: bool,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> LeptosOptions {
-        state.leptos.clone()
-    }
 }
 
 /// A configuration that cannot start.
@@ -118,59 +91,58 @@ impl AppState {
     /// publishing to the bus (`ingest`), or a mirror of the ingest node
     /// (`edge`, which returns once it holds the ingest node's state).
     pub async fn start_node(config: &Config) -> Result<AppState, StartError> {
+        let tls = tls_acceptor(config)?;
         let heartbeat = config.bus_heartbeat();
         let (access, prefix) = (config.bus_access(), config.bus_subject.as_str());
-        let mut state = match (config.role, access) {
-            (Role::All, _) | (_, None) => AppState::start(config)?,
+        let state = match (config.role, access) {
+            (Role::All, _) | (_, None) => AppState::start_feeds(config)?,
             (Role::Ingest, Some(access)) => {
-                let mut state = AppState::start(config)?;
+                let mut state = AppState::start_feeds(config)?;
                 let (hub, feeds, stop) = (
                     state.hub.clone(),
-                    state.symbol_feeds.clone(),
+                    state.page.symbol_feeds.clone(),
                     state.shutdown.clone(),
                 );
-                state.bus =
-                    Some(bus::ingest::start(&access, prefix, heartbeat, hub, feeds, stop).await?);
-                state.serves_browsers = config.serve_browsers;
+                let health = bus::ingest::start(&access, prefix, heartbeat, hub, feeds, stop).await?;
+                state.api.readiness.bus = Some(health);
+                state.policy.serves_browsers = config.serve_browsers;
                 state
             }
             (Role::Edge, Some(access)) => {
                 let shutdown = CancellationToken::new();
                 let hub_config = hub_config(config);
-                let mirror =
+                let copy =
                     bus::edge::start(&access, prefix, heartbeat, &hub_config, shutdown.clone())
                         .await?;
-                let mut state =
-                    AppState::assemble(config, mirror.hub, mirror.symbol_feeds, shutdown);
-                state.bus = Some(mirror.health);
+                let mut state = AppState::assemble(config, copy.hub, copy.symbol_feeds, shutdown);
+                state.api.readiness.bus = Some(copy.health);
                 state
             }
         };
-        state.add_tls(config)?;
-        Ok(state)
+        Ok(state.with_tls(tls))
     }
 
     /// Builds the feeds `config` names and the hub, and starts them on the
     /// current runtime. They run until [`AppState::shutdown`] fires.
     pub fn start(config: &Config) -> Result<AppState, StartError> {
+        let tls = tls_acceptor(config)?;
+        Ok(AppState::start_feeds(config)?.with_tls(tls))
+    }
+
+    fn start_feeds(config: &Config) -> Result<AppState, StartError> {
         let feeds = feed_setup::build(config)?;
-        let mut state = AppState::start_with_feeds(config, feeds);
-        state.add_tls(config)?;
-        Ok(state)
+        Ok(AppState::start_with_feeds(config, feeds))
     }
 
-    fn add_tls(&mut self, config: &Config) -> Result<(), StartError> {
-        if let (Some(cert), Some(key), None) =
-            (&config.tls_cert, &config.tls_key, &self.tls_acceptor)
-        {
-            self.tls_acceptor = Some(listen::tls_acceptor(cert, key)?);
-            self.tls = true;
-        }
-        Ok(())
+    fn with_tls(mut self, tls: Option<TlsAcceptor>) -> AppState {
+        self.policy.tls = tls.is_some();
+        self.tls_acceptor = tls;
+        self
     }
 
-    /// [`AppState::start`] with feeds built by the caller: how a custom
-    /// adapter is plugged in, and how tests script a feed.
+    /// Starts a hub fed by `feeds`, built by the caller: how a custom
+    /// adapter is plugged in, and how tests script a feed. (No TLS: the
+    /// caller's listener decides.)
     pub fn start_with_feeds(config: &Config, feeds: Vec<Box<dyn Feed>>) -> AppState {
         // The universe: every feed's symbols; a symbol two feeds name is the first's.
         let mut symbols: Vec<SymbolInfo> = Vec::new();
@@ -191,12 +163,8 @@ impl AppState {
         for (id, feed) in feeds.into_iter().enumerate() {
             let name = feed.name().to_owned();
             let out = FeedOutput::new(id, name, port.clone(), feed_clock(config), hub.metrics());
-            tokio::spawn(feed::supervise(
-                feed,
-                out,
-                Backoff::default(),
-                shutdown.clone(),
-            ));
+            let stop = shutdown.clone();
+            tokio::spawn(feed::supervise(feed, out, Backoff::default(), stop));
         }
         AppState::assemble(config, hub, owners.into(), shutdown)
     }
@@ -208,73 +176,61 @@ impl AppState {
         symbol_feeds: Arc<[String]>,
         shutdown: CancellationToken,
     ) -> AppState {
-        AppState {
-            hub,
-            session: Arc::new(session_config(config)),
-            leptos: leptos_options(config),
-            shutdown,
-            sessions: TaskTracker::new(),
-            session_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections as usize)),
+        let sessions = session::Sessions {
+            hub: hub.clone(),
+            config: Arc::new(session_config(config)),
+            slots: Arc::new(Semaphore::new(config.max_connections as usize)),
+            tracker: TaskTracker::new(),
+            shutdown: shutdown.clone(),
+        };
+        let readiness = api::Readiness {
+            hub: hub.clone(),
+            bus: None,
+        };
+        let page = page::Page {
+            hub: hub.clone(),
             symbol_feeds,
-            auth_token: config
-                .auth_token
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .map(guard::Token::new),
-            tls: false,
-            trust_proxy: config.trust_proxy,
-            served_hosts: config.served_hosts().into(),
+            leptos: leptos_options(config),
+        };
+        AppState {
+            api: api::ApiState {
+                hub: hub.clone(),
+                readiness,
+            },
+            hub,
+            sessions,
+            page,
+            policy: http_policy(config),
+            shutdown,
             tls_acceptor: None,
             limits: connection_limits(config),
-            bus: None,
-            serves_browsers: true,
         }
     }
+}
 
-    /// The quotes the page is first rendered with.
-    pub fn board(&self) -> Board {
-        let (seq, quotes) = self.hub.published().snapshot(&Subscription::all());
-        let feeds = self
-            .hub
-            .feeds()
-            .all()
-            .iter()
-            .map(|f| (f.name.clone(), f.state))
-            .collect();
-        let sparklines = (0..self.hub.symbols().len())
-            .map(|id| self.sparkline(id))
-            .collect();
-        Board {
-            seq,
-            symbols: self.hub.symbols().to_vec(),
-            quotes,
-            symbol_feeds: self
-                .hub
-                .symbols()
-                .iter()
-                .zip(self.symbol_feeds.iter())
-                .map(|(s, f)| (s.symbol.clone(), f.clone()))
-                .collect(),
-            feeds,
-            sparklines,
-        }
-    }
+/// Batches a hub keeps for sessions that fall behind (5 s at the default
+/// flush interval); further behind is a slow consumer.
+const RETAINED_BATCHES: usize = 50;
+/// Feed events that may wait for the hub before feeds are made to wait.
+const EVENT_CAPACITY: usize = 16_384;
+/// A client may send this many seconds' worth of its message rate at once.
+const BURST_SECONDS: f64 = 2.0;
+/// Messages refused for rate before a session is closed with 1008.
+const MAX_RATE_VIOLATIONS: u32 = 50;
 
-    fn sparkline(&self, id: market::SymbolId) -> Sparkline {
-        let bars = self.hub.charts().candles(id, Interval::M1, SPARK_MINUTES);
-        Sparkline {
-            symbol: self.hub.symbols()[id].symbol.clone(),
-            minute: bars.last().map_or(0, |b| b.t),
-            closes: bars.iter().map(|b| b.c).collect(),
-        }
+/// The TLS set-up `--tls-cert` and `--tls-key` name, checked before anything starts.
+fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, StartError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(listen::tls_acceptor(cert, key)?)),
+        _ => Ok(None),
     }
 }
 
 fn hub_config(config: &Config) -> HubConfig {
     HubConfig {
         flush: config.flush(),
-        retained_batches: 50,
-        tick_capacity: 16_384,
+        retained_batches: RETAINED_BATCHES,
+        tick_capacity: EVENT_CAPACITY,
         all_candles: config.role == Role::Ingest,
         metrics: Arc::new(Metrics::new()),
     }
@@ -317,8 +273,8 @@ fn session_config(config: &Config) -> SessionConfig {
         heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms),
         send_timeout: Duration::from_millis(config.send_timeout_ms),
         msg_rate: f64::from(config.client_msg_rate),
-        msg_burst: 2.0 * f64::from(config.client_msg_rate),
-        max_rate_violations: 50,
+        msg_burst: BURST_SECONDS * f64::from(config.client_msg_rate),
+        max_rate_violations: MAX_RATE_VIOLATIONS,
         allowed_origins: config
             .allowed_origins
             .iter()
@@ -327,6 +283,20 @@ fn session_config(config: &Config) -> SessionConfig {
             .collect(),
         max_symbols: config.max_symbols_per_client as usize,
         first_message_timeout: Duration::from_secs(config.first_message_timeout),
+    }
+}
+
+fn http_policy(config: &Config) -> guard::Policy {
+    guard::Policy {
+        auth_token: config
+            .auth_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(guard::Token::new),
+        tls: false,
+        trust_proxy: config.trust_proxy,
+        served_hosts: config.served_hosts().into(),
+        serves_browsers: true,
     }
 }
 
@@ -339,95 +309,14 @@ fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// The whole HTTP surface: page, assets, API, probes and `/ws`.
+/// The whole HTTP surface: page, assets, API, probes and `/ws`, behind the
+/// checks every request passes.
 pub fn app(state: AppState) -> Router {
-    // Context for every server-rendered page: its quotes and address, and
-    // the CSP header carrying this response's script nonce.
-    let board = {
-        let state = state.clone();
-        move || {
-            let state = state.clone();
-            provide_context(BoardSource::new(move || state.board()));
-            provide_context(requested_theme());
-            provide_context(page_url());
-            set_content_security_policy();
-        }
-    };
-    // Rendering runs on tokio (an error only says it was set already).
-    let _ = any_spawner::Executor::init_tokio();
-    // The page is rendered whole (prices included) before it is sent.
-    let page = render_app_async_with_context(board.clone(), {
-        let options = state.leptos.clone();
-        move || shell(options.clone())
-    });
-    Router::new()
-        .route("/", get(page))
-        .route("/ws", get(session::upgrade))
-        .route("/api/symbols", get(api::symbols))
-        .route("/api/quotes", get(api::quotes))
-        .route("/api/candles/{symbol}", get(api::candles))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
-        .fallback(file_and_error_handler_with_context::<AppState, _>(
-            board, shell,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::browsers_only_where_served,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::require_token,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::check_host,
-        ))
-        .layer(middleware::from_fn(guard::security_headers))
-        .with_state(state)
-}
-
-/// The request's path and query, for the page to render its selection.
-fn page_url() -> PageUrl {
-    use_context::<axum::http::request::Parts>()
-        .map(|parts| PageUrl {
-            path: parts.uri.path().to_string(),
-            query: parts.uri.query().unwrap_or_default().to_string(),
-        })
-        .unwrap_or_default()
-}
-
-/// The theme the request's cookie chose, for the server-rendered `<html>`.
-fn requested_theme() -> app::theme::RequestedTheme {
-    let cookies = use_context::<axum::http::request::Parts>().and_then(|parts| {
-        let header = parts.headers.get(axum::http::header::COOKIE)?;
-        header.to_str().ok().map(str::to_owned)
-    });
-    app::theme::RequestedTheme(
-        cookies
-            .as_deref()
-            .and_then(app::theme::Theme::from_cookie_header),
-    )
-}
-
-/// Sets the page's Content-Security-Policy for the nonce Leptos gives its
-/// hydration script (outside a page render there is neither: nothing to do).
-fn set_content_security_policy() {
-    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
-        return;
-    };
-    let host = use_context::<axum::http::request::Parts>().and_then(|parts| {
-        parts
-            .headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-    });
-    let policy = guard::content_security_policy(&nonce.to_string(), host.as_deref());
-    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
-        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
-    }
+    let routes = Router::new()
+        .merge(page::router(state.page))
+        .merge(session::router(state.sessions))
+        .merge(api::router(state.api));
+    guard::guarded(routes, state.policy)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops
@@ -439,7 +328,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
-    let sessions = state.sessions.clone();
+    let sessions = state.sessions.tracker.clone();
     let limits = state.limits;
     let stopping = {
         let token = token.clone();

@@ -85,6 +85,10 @@ pub struct Limits {
     pub shutdown: Duration,
 }
 
+/// A failed accept (out of file descriptors, most likely) is retried after
+/// this pause, so a full descriptor table does not spin the loop.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
 /// Serves `router` on `listener` until `stop` fires, then lets the HTTP
 /// requests in flight finish for at most `limits.shutdown` (upgraded
 /// WebSockets are the sessions' business). Returns when it stopped accepting.
@@ -110,9 +114,8 @@ pub async fn serve_router(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of file descriptors, most likely: back off, keep serving.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },

@@ -13,16 +13,19 @@ use app::protocol::{
     ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, Interval, PROTOCOL_VERSION, SUBPROTOCOL_JSON,
     ServerMsg, decode_client,
 };
+use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use futures_util::SinkExt;
 use serde_json::Number;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::json_error;
 use crate::candles;
@@ -30,7 +33,7 @@ use crate::hub::{Batch, ChartWatch, FeedStatus, Hub, Lagged, SymbolId};
 use crate::metrics::Metrics;
 use crate::subscription::Subscription;
 use crate::market::now_ms;
-use crate::{AppState, wire};
+use crate::wire;
 
 /// Largest client frame or message accepted; larger ones close with 1009.
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
@@ -72,9 +75,31 @@ pub struct SessionConfig {
     pub first_message_timeout: Duration,
 }
 
+/// What `/ws` uses: the hub sessions read, their limits, and the means to
+/// admit, track and stop them. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    pub hub: Hub,
+    pub config: Arc<SessionConfig>,
+    /// One permit per session `--max-connections` allows, taken when the
+    /// upgrade is admitted and held until the session ends.
+    pub slots: Arc<Semaphore>,
+    /// Every session, so shutdown can wait for their close frames.
+    pub tracker: TaskTracker,
+    /// Fires when the server shuts down: sessions close with 1001.
+    pub shutdown: CancellationToken,
+}
+
+/// The `/ws` route.
+pub fn router<S: Clone + Send + Sync + 'static>(sessions: Sessions) -> Router<S> {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .with_state(sessions)
+}
+
 /// `GET /ws`: refuses foreign origins with 403, then upgrades.
 pub async fn upgrade(
-    State(state): State<AppState>,
+    State(state): State<Sessions>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -86,25 +111,25 @@ pub async fn upgrade(
             .with_label_values(&[reason])
             .inc()
     };
-    if let Err(why) = check_origin(&headers, &state.session.allowed_origins) {
+    if let Err(why) = check_origin(&headers, &state.config.allowed_origins) {
         tracing::info!(%why, "refused WebSocket upgrade");
         refused("origin");
         return json_error(StatusCode::FORBIDDEN, why);
     }
     // Counted at admission: of a burst of parallel upgrades, exactly as many
     // as there are free places get through.
-    let Ok(slot) = state.session_slots.clone().try_acquire_owned() else {
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         refused("capacity");
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "this server is at its connection limit; try again later",
         );
     };
-    let AppState {
+    let Sessions {
         hub,
-        session,
+        config,
+        tracker,
         shutdown,
-        sessions,
         ..
     } = state;
     ws.protocols([SUBPROTOCOL_JSON])
@@ -117,8 +142,8 @@ pub async fn upgrade(
         // Every send is flushed at once; nothing gains from a write buffer.
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
-            sessions.track_future(async move {
-                run(socket, hub, session, shutdown).await;
+            tracker.track_future(async move {
+                run(socket, hub, config, shutdown).await;
                 drop(slot);
             })
         })
@@ -150,9 +175,6 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     }
     Err(format!("origin {origin} is not allowed"))
 }
-
-/// Bars sent in answer to `chart` when the client names no `limit`.
-pub const DEFAULT_CHART_LIMIT: usize = 500;
 
 /// What this connection charts.
 struct Chart {
@@ -318,7 +340,7 @@ impl Session {
                 .await
             }
             Message::Close(_) => {
-                let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close()).await;
+                let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.close()).await;
                 Err(Stop::Gone)
             }
             Message::Ping(_) | Message::Pong(_) => Ok(()),
@@ -359,7 +381,7 @@ impl Session {
                 )
                 .await;
         };
-        let limit = limit.unwrap_or(DEFAULT_CHART_LIMIT);
+        let limit = limit.unwrap_or(candles::DEFAULT_LIMIT);
         if !(1..=candles::CAPACITY).contains(&limit) {
             let message = format!("limit must be between 1 and {}", candles::CAPACITY);
             return self.send_error(ErrorCode::BadRequest, message).await;
