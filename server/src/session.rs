@@ -97,29 +97,48 @@ pub fn router<S: Clone + Send + Sync + 'static>(sessions: Sessions) -> Router<S>
         .with_state(sessions)
 }
 
+/// Why an upgrade was refused.
+#[derive(Clone, Copy, Debug)]
+enum Refused {
+    /// A foreign `Origin` (403).
+    Origin,
+    /// At `--max-connections` (503).
+    Capacity,
+}
+
+impl Refused {
+    /// The `reason` label of `tickertape_upgrades_refused_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Refused::Origin => "origin",
+            Refused::Capacity => "capacity",
+        }
+    }
+}
+
 /// `GET /ws`: refuses foreign origins with 403, then upgrades.
 pub async fn upgrade(
     State(state): State<Sessions>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let refused = |reason: &str| {
+    let refused = |reason: Refused| {
         state
             .hub
             .metrics()
             .upgrades_refused
-            .with_label_values(&[reason])
+            .with_label_values(&[reason.label()])
             .inc()
     };
     if let Err(why) = check_origin(&headers, &state.config.allowed_origins) {
         tracing::info!(%why, "refused WebSocket upgrade");
-        refused("origin");
+        refused(Refused::Origin);
         return json_error(StatusCode::FORBIDDEN, why);
     }
     // Counted at admission: of a burst of parallel upgrades, exactly as many
     // as there are free places get through.
     let Ok(slot) = state.slots.clone().try_acquire_owned() else {
-        refused("capacity");
+        refused(Refused::Capacity);
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "this server is at its connection limit; try again later",

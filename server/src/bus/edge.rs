@@ -21,6 +21,37 @@ use crate::hub::{Hub, HubConfig, Mirror, SymbolId};
 use crate::metrics::SharedMetrics;
 use crate::market::now_ms;
 
+/// Why an edge copies the ingest node's state (again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resync {
+    /// The edge starting.
+    Start,
+    /// A batch went missing: a gap in batch numbers.
+    Gap,
+    /// The ingest node's history was rewritten (a backfill).
+    Rev,
+    /// The ingest node restarted.
+    Epoch,
+    /// A batch names a symbol this edge does not serve.
+    Universe,
+    /// The bus came back after a disconnection.
+    Reconnect,
+}
+
+impl Resync {
+    /// The `reason` label of `tickertape_bus_resyncs_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Resync::Start => "start",
+            Resync::Gap => "gap",
+            Resync::Rev => "rev",
+            Resync::Epoch => "epoch",
+            Resync::Universe => "universe",
+            Resync::Reconnect => "reconnect",
+        }
+    }
+}
+
 /// Heartbeats an edge may miss before it calls the ingest node gone.
 const MISSED_HEARTBEATS: u32 = 3;
 
@@ -58,7 +89,10 @@ pub async fn start(
     })
     .await
     .ok_or(BusError::Stopped)?;
-    metrics.bus_resyncs.with_label_values(&["start"]).inc();
+    metrics
+        .bus_resyncs
+        .with_label_values(&[Resync::Start.label()])
+        .inc();
     let symbols = state.rows.iter().map(|r| r.info.clone()).collect();
     let feed_names = state.feeds.iter().map(|f| f.name.clone()).collect();
     let symbol_feeds: Arc<[String]> = state.rows.iter().map(|r| r.feed.clone()).collect();
@@ -411,23 +445,23 @@ impl Follower {
         }
     }
 
-    fn on_batch(&mut self, payload: &[u8]) -> Option<&'static str> {
+    fn on_batch(&mut self, payload: &[u8]) -> Option<Resync> {
         let batch: BusBatch = self.decode(payload, "batch_in")?;
         if self.incompatible && batch.epoch == self.epoch {
             return None;
         }
         if batch.epoch != self.epoch {
-            return Some("epoch");
+            return Some(Resync::Epoch);
         }
         if batch.seq <= self.seq {
             return None;
         }
         if batch.seq != self.seq + 1 {
             tracing::warn!(expected = self.seq + 1, got = batch.seq, "gap on the bus");
-            return Some("gap");
+            return Some(Resync::Gap);
         }
         if batch.rev != self.rev {
-            return Some("rev");
+            return Some(Resync::Rev);
         }
         let lag = (now_ms() - batch.ts).max(0) as f64 / 1000.0;
         self.metrics.bus_lag_seconds.observe(lag);
@@ -435,14 +469,14 @@ impl Follower {
         let mut changes = Vec::with_capacity(batch.changes.len());
         for change in batch.changes {
             let Some(id) = hub.lookup(&change.symbol) else {
-                return Some("universe");
+                return Some(Resync::Universe);
             };
             changes.push((id, change));
         }
         let mut candles = Vec::with_capacity(batch.candles.len());
         for c in batch.candles {
             let Some(id) = hub.lookup(&c.symbol) else {
-                return Some("universe");
+                return Some(Resync::Universe);
             };
             // A batch older than the copy of this series carries an older
             // state of its bars: applying it would move them backwards.
@@ -457,19 +491,19 @@ impl Follower {
         None
     }
 
-    fn on_heartbeat(&mut self, payload: &[u8]) -> Option<&'static str> {
+    fn on_heartbeat(&mut self, payload: &[u8]) -> Option<Resync> {
         let beat: Heartbeat = self.decode(payload, "heartbeat_in")?;
         if self.incompatible && beat.epoch == self.epoch {
             return None;
         }
         if beat.epoch != self.epoch {
-            return Some("epoch");
+            return Some(Resync::Epoch);
         }
         if beat.rev != self.rev {
-            return Some("rev");
+            return Some(Resync::Rev);
         }
         if self.prev_beat_seq.is_some_and(|prev| prev > self.seq) {
-            return Some("gap");
+            return Some(Resync::Gap);
         }
         self.prev_beat_seq = Some(beat.seq);
         if self.ingest_gone {
@@ -481,7 +515,7 @@ impl Follower {
         None
     }
 
-    fn on_link(&mut self, link: Link) -> Option<&'static str> {
+    fn on_link(&mut self, link: Link) -> Option<Resync> {
         match (link, self.linked) {
             (Link::Down, _) => {
                 self.linked = false;
@@ -494,7 +528,7 @@ impl Follower {
             (Link::Up, false) => {
                 self.linked = true;
                 // Whatever was published meanwhile is lost: copy again.
-                Some("reconnect")
+                Some(Resync::Reconnect)
             }
             (Link::Up, true) => None,
         }
@@ -534,9 +568,12 @@ impl Follower {
 
     /// Copies the state again and publishes the difference to sessions.
     /// False when shutdown came first.
-    async fn resync(&mut self, reason: &'static str, shutdown: &CancellationToken) -> bool {
-        tracing::info!(reason, "resyncing from the ingest node");
-        self.metrics.bus_resyncs.with_label_values(&[reason]).inc();
+    async fn resync(&mut self, reason: Resync, shutdown: &CancellationToken) -> bool {
+        tracing::info!(reason = reason.label(), "resyncing from the ingest node");
+        self.metrics
+            .bus_resyncs
+            .with_label_values(&[reason.label()])
+            .inc();
         let health = self.health.clone();
         let feeds = self.mirror.feeds().clone();
         let fetched =
