@@ -173,7 +173,8 @@ pub async fn readyz(State(state): State<Readiness>) -> Response {
     let feeds: Vec<FeedReport> = state
         .hub
         .feeds()
-        .all().into_iter()
+        .all()
+        .into_iter()
         .map(|f| FeedReport {
             name: f.name,
             state: f.state,

@@ -48,4 +48,3 @@ pub struct Batch {
     /// yet): a diff cannot say so, so sessions send a fresh snapshot.
     pub withdrawn: bool,
 }
-

@@ -15,10 +15,10 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::Router;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -51,7 +51,10 @@ pub fn guarded<S: Clone + Send + Sync + 'static>(router: Router<S>, policy: Poli
             policy.clone(),
             browsers_only_where_served,
         ))
-        .layer(middleware::from_fn_with_state(policy.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            policy.clone(),
+            require_token,
+        ))
         .layer(middleware::from_fn_with_state(policy, check_host))
         .layer(middleware::from_fn(security_headers))
 }
@@ -186,11 +189,7 @@ fn forwarded_https(headers: &HeaderMap) -> bool {
 }
 
 /// Middleware: refuses requests without the token (when one is configured).
-pub async fn require_token(
-    State(state): State<Policy>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_token(State(state): State<Policy>, request: Request, next: Next) -> Response {
     let Some(token) = state.auth_token.clone() else {
         return next.run(request).await;
     };

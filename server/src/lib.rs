@@ -103,7 +103,8 @@ impl AppState {
                     state.page.symbol_feeds.clone(),
                     state.shutdown.clone(),
                 );
-                let health = bus::ingest::start(&access, prefix, heartbeat, hub, feeds, stop).await?;
+                let health =
+                    bus::ingest::start(&access, prefix, heartbeat, hub, feeds, stop).await?;
                 state.api.readiness.bus = Some(health);
                 state.policy.serves_browsers = config.serve_browsers;
                 state

@@ -30,9 +30,9 @@ use tokio_util::task::TaskTracker;
 use crate::api::json_error;
 use crate::candles;
 use crate::hub::{Batch, ChartWatch, FeedStatus, Hub, Lagged, SymbolId};
+use crate::market::now_ms;
 use crate::metrics::Metrics;
 use crate::subscription::Subscription;
-use crate::market::now_ms;
 use crate::wire;
 
 /// Largest client frame or message accepted; larger ones close with 1009.
@@ -496,7 +496,9 @@ impl Session {
     /// shared encoding when it is one batch behind, one merged diff when more.
     async fn on_batch(&mut self) -> Result<(), Stop> {
         let batches = self
-            .hub.published().batches_after(self.batch)
+            .hub
+            .published()
+            .batches_after(self.batch)
             .map_err(|Lagged| close_with(close::TRY_AGAIN_LATER, "slow consumer"))?;
         let Some(newest) = batches.last() else {
             return Ok(());

@@ -61,7 +61,11 @@ async fn ten_thousand_connects_and_disconnects_leave_nothing_behind() {
         metric(&metrics, "tickertape_sessions_opened_total"),
         total + 200
     );
-    assert_eq!(server.state.sessions.tracker.len(), 0, "session tasks left running");
+    assert_eq!(
+        server.state.sessions.tracker.len(),
+        0,
+        "session tasks left running"
+    );
     let growth_mib = rss_kib().saturating_sub(baseline) / 1024;
     assert!(
         growth_mib < 40,

@@ -15,11 +15,11 @@ use super::{
     BusAccess, BusBatch, BusError, BusFeed, BusHealth, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT,
     STATE_WINDOW, StateAck, StatePart, StateRequest, Subjects, SymbolRow,
 };
-use crate::candles::CAPACITY;
 use crate::backoff::Backoff;
+use crate::candles::CAPACITY;
 use crate::hub::{Hub, HubConfig, Mirror, SymbolId};
-use crate::metrics::SharedMetrics;
 use crate::market::now_ms;
+use crate::metrics::SharedMetrics;
 
 /// Why an edge copies the ingest node's state (again).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,6 +424,11 @@ impl Follower {
             {
                 return;
             }
+            // Sessions read each batch before the next: after a copy, the
+            // batches held meanwhile are all ready at once, and applying them
+            // back to back on a busy machine could lap the hub's ring before a
+            // session runs, evicting clients that are keeping up.
+            tokio::task::yield_now().await;
         }
     }
 

@@ -179,7 +179,13 @@ impl Ingest {
             epoch: self.epoch,
             seq: self.published.load(Ordering::Acquire),
             rev: self.hub.charts().rev(),
-            feeds: self.hub.feeds().all().into_iter().map(BusFeed::from).collect(),
+            feeds: self
+                .hub
+                .feeds()
+                .all()
+                .into_iter()
+                .map(BusFeed::from)
+                .collect(),
         }
     }
 

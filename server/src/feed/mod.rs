@@ -30,8 +30,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::metrics::Metrics;
 pub use crate::market::{Book, Event, FeedId, History, Session, Tick};
+use crate::metrics::Metrics;
 
 /// Why a feed stopped.
 #[derive(Debug, thiserror::Error)]

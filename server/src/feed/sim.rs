@@ -17,8 +17,8 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::backfill;
-use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
 use super::universe::Instrument;
+use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
 use super::{Feed, FeedError, FeedOutput, History, Session, Tick};
 use crate::market::now_ms;
 

@@ -196,7 +196,6 @@ pub struct ChartWatch {
 
 impl Drop for ChartWatch {
     fn drop(&mut self) {
-        self.charts.shared.watchers[self.id][self.interval.index()]
-            .fetch_sub(1, Ordering::Relaxed);
+        self.charts.shared.watchers[self.id][self.interval.index()].fetch_sub(1, Ordering::Relaxed);
     }
 }

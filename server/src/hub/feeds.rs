@@ -66,7 +66,10 @@ impl FeedBoard {
     /// A feed's name (empty for an unknown id).
     pub fn name(&self, feed: FeedId) -> String {
         let statuses = self.shared.statuses.borrow();
-        statuses.get(feed).map(|f| f.name.clone()).unwrap_or_default()
+        statuses
+            .get(feed)
+            .map(|f| f.name.clone())
+            .unwrap_or_default()
     }
 }
 

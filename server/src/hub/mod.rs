@@ -33,8 +33,8 @@ pub use self::handle::Hub;
 pub use self::mirror::Mirror;
 pub use self::published::{Lagged, Published, Publisher};
 pub use crate::batch::{Batch, CandleEntry, Entry};
-pub use crate::market::{FeedId, FeedStatus, SymbolId};
 use crate::market::Universe;
+pub use crate::market::{FeedId, FeedStatus, SymbolId};
 use crate::metrics::SharedMetrics;
 
 /// How the hub batches.
@@ -327,7 +327,13 @@ mod tests {
         }
         assert_eq!(hub.published().batches_after(0).unwrap_err(), Lagged);
         assert_eq!(hub.published().batches_after(1).unwrap_err(), Lagged);
-        let nos: Vec<u64> = hub.published().batches_after(2).unwrap().iter().map(|b| b.no).collect();
+        let nos: Vec<u64> = hub
+            .published()
+            .batches_after(2)
+            .unwrap()
+            .iter()
+            .map(|b| b.no)
+            .collect();
         assert_eq!(nos, vec![3, 4, 5]);
         assert!(hub.published().batches_after(5).unwrap().is_empty());
     }
@@ -411,7 +417,11 @@ mod tests {
         drop(watch);
         task.apply(Event::Trade(tick("B", 21.0, 1, 61_500)));
         task.flush(63_000);
-        assert!(hub.published().batches_after(1).unwrap()[0].candles.is_empty());
+        assert!(
+            hub.published().batches_after(1).unwrap()[0]
+                .candles
+                .is_empty()
+        );
     }
 
     #[test]

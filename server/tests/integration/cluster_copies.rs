@@ -163,6 +163,14 @@ async fn bars_never_go_backwards_on_an_edge_after_a_state_copy() {
             theirs.len()
         );
     }
+    // Catching up on the batches held during the copy must not lap the
+    // hub's ring before the chart's session reads it (1013 for a client
+    // that was keeping up).
+    let evicted = sample(
+        &edge.metrics().await,
+        "tickertape_slow_consumer_evictions_total",
+    );
+    assert_eq!(evicted, 0.0, "the edge evicted a client that kept up");
     assert!(
         shown.updates > before + 5,
         "the chart saw too little after the copy: {} updates, {before} before it",
