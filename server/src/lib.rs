@@ -1,16 +1,30 @@
 //! tickertape's server: feeds → hub → WebSocket sessions, plus the HTTP API
-//! and the server-rendered page.
+//! and the server-rendered page. Data flows one way:
 //!
-//! - [`config`]: the one [`Config`](config::Config), from flags, env and file.
-//! - [`feed`]: the [`Feed`](feed::Feed) trait, the simulator, the supervisor.
-//! - [`hub`]: latest quotes, batching, the ring of encoded batches.
-//! - [`session`]: one task per WebSocket client (protocol v1).
-//! - [`wire`]: message encoding, diffs assembled from shared fragments.
-//! - [`api`]: `/api/*`, `/healthz`, `/readyz`.
+//! ```text
+//! Feed ──FeedOutput──▶ FeedSink (hub::FeedPort) ──events──▶ hub::Folder ──Publisher──▶ Published
+//!                                                                                     │ (read: Hub)
+//!            session (/ws) · api (/api, probes) · page (/) · bus::ingest ◀────────────┘
+//! edge node: bus ──▶ bus::edge ──hub::Mirror──▶ Published ──▶ the same readers
+//! ```
 //!
-//! Ticks flow from each feed through one channel into the hub task; the hub
-//! publishes a batch per flush interval; sessions read batches and write
-//! frames. [`serve`] wires it all to a listener; `main` and the tests share it.
+//! Vocabulary (import nothing of the crate's): [`market`] (ids, trades,
+//! books, history, feed status), [`batch`] (what a hub publishes),
+//! [`candles`] (bar aggregation), [`metrics`], [`backoff`].
+//! - [`feed`]: the [`Feed`](feed::Feed) trait, every adapter, the supervisor;
+//!   feeds write to a [`FeedSink`](feed::FeedSink) and never see the hub.
+//! - [`hub`]: quotes, batches, candles and feed status, each with its one
+//!   writer (see its table).
+//! - [`quotes`]: how trades and books fold into a quote; [`subscription`]:
+//!   which symbols a client wants; [`wire`]: encoding, shared fragments.
+//! - [`session`], [`api`], [`page`]: the HTTP surface, each with its router
+//!   and the slice of state it uses; [`guard`] checks every request;
+//!   [`listen`] owns sockets and their clocks.
+//! - [`bus`]: the NATS cluster (ingest publishes, edges mirror).
+//! - [`config`] parses and validates once; [`feed_setup`] turns it into feeds.
+//!
+//! [`AppState`] assembles a node; [`app`] merges the routers; [`serve`] runs
+//! them on a listener. `main` and the tests share both.
 
 #![recursion_limit = "256"]
 

@@ -142,7 +142,7 @@ impl Folder {
     }
 
     /// Folds one event into the working state of its symbol.
-    pub fn apply(&mut self, event: Event) {
+    pub(super) fn apply(&mut self, event: Event) {
         match event {
             Event::Trade(tick) => self.trade(tick),
             Event::Book(book) => self.book(&book),
@@ -196,7 +196,7 @@ impl Folder {
     }
 
     /// Publishes the changes since the last flush as one batch, if any.
-    pub fn flush(&mut self, ts: i64) {
+    pub(super) fn flush(&mut self, ts: i64) {
         let entries = self.quote_entries();
         let candles = self.candle_entries();
         if entries.is_empty() && candles.is_empty() {
