@@ -162,6 +162,13 @@ function expand(tree) {
 function graphOf(root) {
   const files = sourceFiles(root);
   const modules = new Map(files.map((f) => [moduleOf(root, f).join("::"), f]));
+  // Modules declared `#[cfg(test)] mod x;` are tests in their own file.
+  for (const [name, file] of [...modules]) {
+    const text = fs.readFileSync(file, "utf8");
+    for (const m of text.matchAll(/#\[cfg\(test\)\]\s*(pub(\([^)]*\))?\s+)?mod\s+(\w+)\s*;/g)) {
+      modules.delete([name, m[3]].filter(Boolean).join("::"));
+    }
+  }
   const named = new Map();
   const reexported = new Map();
   for (const [name, file] of modules) {

@@ -1,0 +1,311 @@
+//! The hub as its readers see it, driven through its folder.
+
+use super::*;
+use crate::market::{Event, Tick};
+use crate::subscription::Subscription;
+use app::protocol::{Candle, Interval, ServerMsg};
+
+fn hub(symbols: &[&str]) -> (Hub, Folder) {
+    hub_keeping(symbols, 3)
+}
+
+fn hub_keeping(symbols: &[&str], retained_batches: usize) -> (Hub, Folder) {
+    let infos = symbols
+        .iter()
+        .map(|s| SymbolInfo {
+            symbol: s.to_string(),
+            name: format!("{s} Inc."),
+            currency: "USD".into(),
+        })
+        .collect();
+    let config = HubConfig {
+        flush: Duration::from_millis(100),
+        retained_batches,
+        tick_capacity: 16,
+        all_candles: false,
+        metrics: Default::default(),
+    };
+    Hub::folding(infos, vec!["sim".into()], &config)
+}
+
+fn tick(symbol: &str, price: f64, size: u64, ts: i64) -> Tick {
+    Tick {
+        bid: Some(price - 0.01),
+        ask: Some(price + 0.01),
+        ..Tick::trade(symbol, price, size as f64, ts)
+    }
+}
+
+#[test]
+fn snapshots_and_histories_are_encoded_once_per_batch_and_follow_it() {
+    let (hub, mut task) = hub(&["AAPL", "MSFT"]);
+    task.apply(Event::Trade(tick("AAPL", 100.0, 10, 1_000)));
+    task.apply(Event::Trade(tick("MSFT", 400.0, 10, 1_000)));
+    task.flush(1_000);
+    let all = Subscription::all();
+    let (no, first) = hub.published().snapshot_frame(7, &all);
+    let (_, again) = hub.published().snapshot_frame(8, &all);
+    let msg: ServerMsg = serde_json::from_str(&first).unwrap();
+    let ServerMsg::Snapshot { seq: 7, quotes } = msg else {
+        panic!("{first}")
+    };
+    assert_eq!((no, quotes), hub.published().snapshot(&all));
+    assert_eq!(
+        first.replace("\"seq\":7", "\"seq\":8"),
+        again,
+        "one encoding, two seqs"
+    );
+    let shared = hub.published().cached_snapshot().unwrap();
+    let (_, third) = hub.published().snapshot_frame(9, &all);
+    assert!(third.ends_with(&*shared.1), "the cached quotes are reused");
+
+    let (since, history) = hub.history_frame(0, Interval::S1, 10);
+    assert_eq!(since, no);
+    assert!(Arc::ptr_eq(
+        &history,
+        &hub.history_frame(0, Interval::S1, 10).1
+    ));
+    // A new batch: both follow it.
+    task.apply(Event::Trade(tick("AAPL", 101.0, 5, 1_200)));
+    task.flush(1_300);
+    let (later, frame) = hub.published().snapshot_frame(10, &all);
+    assert_eq!(later, no + 1);
+    assert!(
+        frame.contains("101.0") || frame.contains("\"last\":101"),
+        "{frame}"
+    );
+    let (since, history) = hub.history_frame(0, Interval::S1, 10);
+    assert_eq!(since, later);
+    let ServerMsg::Candles { candles, .. } = serde_json::from_str(&history).unwrap() else {
+        panic!("{history}")
+    };
+    assert_eq!((candles[0].c, candles[0].v), (101.0, 15));
+    // A subscription to one symbol gets only it.
+    let mut one = Subscription::default();
+    one.insert(1);
+    let ServerMsg::Snapshot { quotes, .. } =
+        serde_json::from_str(&hub.published().snapshot_frame(11, &one).1).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        quotes.iter().map(|q| q.symbol.as_str()).collect::<Vec<_>>(),
+        ["MSFT"]
+    );
+}
+
+#[test]
+fn ticks_between_flushes_coalesce_into_one_change() {
+    let (hub, mut task) = hub(&["AAPL", "MSFT"]);
+    task.apply(Event::Trade(tick("AAPL", 100.0, 10, 1)));
+    task.flush(1000);
+    task.apply(Event::Trade(tick("AAPL", 101.0, 5, 2)));
+    task.apply(Event::Trade(tick("AAPL", 100.5, 5, 3)));
+    task.apply(Event::Trade(tick("AAPL", 100.5, 0, 3)));
+    task.flush(1100);
+    let batch = &hub.published().batches_after(1).unwrap()[0];
+    assert_eq!(batch.no, 2);
+    assert_eq!(batch.entries.len(), 1);
+    let change = &batch.entries[0].change;
+    assert_eq!(change.last, Some(100.5));
+    assert_eq!(change.high, Some(101.0));
+    assert_eq!(change.volume, Some(20));
+    assert_eq!(change.low, None, "low did not change");
+    assert_eq!(
+        change.open, None,
+        "open never changes after the first trade"
+    );
+}
+
+#[test]
+fn a_symbols_first_change_is_complete_and_later_ones_minimal() {
+    let (hub, mut task) = hub(&["AAPL"]);
+    let mut first = tick("AAPL", 100.0, 10, 1);
+    first.session.prev_close = Some(99.0);
+    task.apply(Event::Trade(first));
+    task.flush(10);
+    task.apply(Event::Trade(tick("AAPL", 100.0, 0, 1)));
+    task.flush(20);
+    let first = &hub.published().batches_after(0).unwrap()[0].entries[0].change;
+    assert!(
+        first.to_quote().is_some(),
+        "first change carries every field: {first:?}"
+    );
+    assert_eq!(first.prev_close, Some(99.0));
+    let later = hub.published().batches_after(1).unwrap();
+    assert!(
+        later.iter().all(|b| b.entries.is_empty()),
+        "an unchanged quote publishes no change"
+    );
+}
+
+#[test]
+fn diffs_applied_to_a_snapshot_give_the_published_state() {
+    let (hub, mut task) = hub_keeping(&["A", "B", "C"], 10);
+    task.apply(Event::Trade(tick("A", 10.0, 1, 1)));
+    task.apply(Event::Trade(tick("B", 20.0, 1, 1)));
+    task.flush(1);
+    let (no, mut client) = hub.published().snapshot(&Subscription::all());
+    for (i, price) in [10.5, 9.75, 11.0, 11.0, 12.25].into_iter().enumerate() {
+        task.apply(Event::Trade(tick(
+            ["A", "B", "C"][i % 3],
+            price,
+            3,
+            2 + i as i64,
+        )));
+        task.flush(10 + i as i64);
+    }
+    for batch in hub.published().batches_after(no).unwrap() {
+        for e in &batch.entries {
+            match client.iter_mut().find(|q| q.symbol == e.change.symbol) {
+                Some(q) => q.apply(&e.change),
+                None => client.push(e.change.to_quote().unwrap()),
+            }
+        }
+    }
+    client.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    assert_eq!(client, hub.published().snapshot(&Subscription::all()).1);
+}
+
+#[test]
+fn the_shared_encoding_is_the_documented_diff() {
+    let (hub, mut task) = hub(&["A", "B"]);
+    task.apply(Event::Trade(tick("A", 10.0, 1, 1)));
+    task.apply(Event::Trade(tick("B", 20.0, 1, 1)));
+    task.flush(77);
+    let batch = &hub.published().batches_after(0).unwrap()[0];
+    let frame = format!("{{\"type\":\"diff\",\"seq\":5,{}", batch.all_tail);
+    let parsed: ServerMsg = serde_json::from_str(&frame).unwrap();
+    let changes = batch.entries.iter().map(|e| e.change.clone()).collect();
+    assert_eq!(
+        parsed,
+        ServerMsg::Diff {
+            seq: 5,
+            ts: 77,
+            changes
+        }
+    );
+}
+
+#[test]
+fn readers_too_far_behind_are_told_so() {
+    let (hub, mut task) = hub(&["A"]);
+    for i in 1..=5 {
+        task.apply(Event::Trade(tick("A", 10.0 + i as f64, 1, i)));
+        task.flush(i);
+    }
+    assert_eq!(hub.published().batches_after(0).unwrap_err(), Lagged);
+    assert_eq!(hub.published().batches_after(1).unwrap_err(), Lagged);
+    let nos: Vec<u64> = hub
+        .published()
+        .batches_after(2)
+        .unwrap()
+        .iter()
+        .map(|b| b.no)
+        .collect();
+    assert_eq!(nos, vec![3, 4, 5]);
+    assert!(hub.published().batches_after(5).unwrap().is_empty());
+}
+
+#[test]
+fn a_late_trade_adds_volume_but_is_not_the_last_price() {
+    let (hub, mut task) = hub(&["A"]);
+    task.apply(Event::Trade(tick("A", 10.0, 1, 2_000)));
+    task.apply(Event::Trade(tick("A", 12.0, 5, 1_000)));
+    task.flush(3_000);
+    let quote = &hub.published().snapshot(&Subscription::all()).1[0];
+    assert_eq!(
+        (quote.last, quote.high, quote.volume, quote.ts),
+        (10.0, 12.0, 6, 2_000)
+    );
+}
+
+#[test]
+fn each_batch_carries_the_changed_candles_once() {
+    let (hub, mut task) = hub(&["A", "B"]);
+    let _watches: Vec<ChartWatch> = (0..2)
+        .flat_map(|id| Interval::ALL.map(|i| hub.watch_chart(id, i)))
+        .collect();
+    task.apply(Event::Trade(tick("A", 10.0, 1, 61_000)));
+    task.apply(Event::Trade(tick("A", 11.0, 2, 61_500)));
+    task.apply(Event::Trade(tick("B", 20.0, 3, 59_999)));
+    task.flush(62_000);
+    let batch = &hub.published().batches_after(0).unwrap()[0];
+    let keys: Vec<(SymbolId, Interval, i64)> = batch
+        .candles
+        .iter()
+        .map(|c| (c.id, c.interval, c.t))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (0, Interval::S1, 61_000),
+            (0, Interval::S5, 60_000),
+            (0, Interval::M1, 60_000),
+            (0, Interval::M5, 0),
+            (1, Interval::S1, 59_000),
+            (1, Interval::S5, 55_000),
+            (1, Interval::M1, 0),
+            (1, Interval::M5, 0),
+        ]
+    );
+    let msg: ServerMsg = serde_json::from_str(batch.candles[2].json.as_deref().unwrap()).unwrap();
+    let candle = Candle {
+        t: 60_000,
+        o: 10.0,
+        h: 11.0,
+        l: 10.0,
+        c: 11.0,
+        v: 3,
+    };
+    assert_eq!(
+        msg,
+        ServerMsg::Candle {
+            symbol: "A".into(),
+            interval: Interval::M1,
+            candle
+        }
+    );
+    assert_eq!(hub.charts().candles(0, Interval::M1, 10), vec![candle]);
+}
+
+#[test]
+fn candles_are_encoded_only_for_charted_series() {
+    let (hub, mut task) = hub(&["A", "B"]);
+    let watch = hub.watch_chart(1, Interval::M1);
+    task.apply(Event::Trade(tick("A", 10.0, 1, 61_000)));
+    task.apply(Event::Trade(tick("B", 20.0, 1, 61_000)));
+    task.flush(62_000);
+    let keys: Vec<_> = hub.published().batches_after(0).unwrap()[0]
+        .candles
+        .iter()
+        .map(|c| (c.id, c.interval))
+        .collect();
+    assert_eq!(keys, vec![(1, Interval::M1)]);
+    drop(watch);
+    task.apply(Event::Trade(tick("B", 21.0, 1, 61_500)));
+    task.flush(63_000);
+    assert!(
+        hub.published().batches_after(1).unwrap()[0]
+            .candles
+            .is_empty()
+    );
+}
+
+#[test]
+fn unusable_ticks_are_ignored() {
+    let (hub, mut task) = hub(&["A"]);
+    task.apply(Event::Trade(tick("ZZZ", 10.0, 1, 1)));
+    task.apply(Event::Trade(tick("A", f64::NAN, 1, 1)));
+    task.apply(Event::Trade(tick("A", -3.0, 1, 1)));
+    task.flush(1);
+    assert!(hub.published().snapshot(&Subscription::all()).1.is_empty());
+    task.apply(Event::Trade(Tick {
+        bid: None,
+        ask: Some(f64::INFINITY),
+        ..tick("A", 5.0, 1, 1)
+    }));
+    task.flush(2);
+    let quote = &hub.published().snapshot(&Subscription::all()).1[0];
+    assert_eq!((quote.bid, quote.ask, quote.prev_close), (5.0, 5.0, 5.0));
+}
