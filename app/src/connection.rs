@@ -30,6 +30,19 @@ pub enum LinkState {
     Offline,
 }
 
+/// Whether quotes come from polling `/api/quotes` (the WebSocket keeps
+/// failing) and how fresh the last poll is.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Polling {
+    /// Not polling: quotes come over the WebSocket.
+    #[default]
+    Off,
+    /// Polling, no answer yet.
+    Started,
+    /// Polling; the last answer arrived at `at_ms` (browser clock).
+    Answered { at_ms: f64 },
+}
+
 /// Reactive connection state, provided as context by the dashboard.
 #[derive(Clone, Copy)]
 pub struct Link {
@@ -43,9 +56,9 @@ pub struct Link {
     /// Minutes to add to UTC for the viewer's time zone; 0 on the server,
     /// set once the page hydrates.
     pub tz_offset_min: RwSignal<i32>,
-    /// While the WebSocket keeps failing, quotes come from polling
-    /// `/api/quotes`: `Some(time of the last successful poll)`, 0 before one.
-    pub polled_at: RwSignal<Option<f64>>,
+    /// Whether quotes come from polling `/api/quotes` (the WebSocket keeps
+    /// failing), and since when.
+    pub polling: RwSignal<Polling>,
     /// The symbols the page wants quotes for; `None`: every symbol.
     pub watching: RwSignal<Option<Vec<String>>>,
 }
@@ -64,16 +77,19 @@ impl Link {
             feeds: RwSignal::new(Vec::new()),
             now_ms: RwSignal::new(0.0),
             tz_offset_min: RwSignal::new(0),
-            polled_at: RwSignal::new(None),
+            polling: RwSignal::new(Polling::Off),
             watching: RwSignal::new(None),
         }
     }
 
-    /// Whole seconds since the last poll, while degraded to polling.
-    pub fn poll_age_s(&self) -> Option<Option<u32>> {
-        self.polled_at.get().map(|at| {
-            (at > 0.0).then(|| ((self.now_ms.get() - at) / 1000.0).max(0.0).floor() as u32)
-        })
+    /// Whole seconds since the last poll answered, while polling.
+    pub fn poll_age_s(&self) -> Option<u32> {
+        match self.polling.get() {
+            Polling::Answered { at_ms } => {
+                Some(((self.now_ms.get() - at_ms) / 1000.0).max(0.0).floor() as u32)
+            }
+            Polling::Off | Polling::Started => None,
+        }
     }
 
     /// Whole seconds until the next reconnect attempt, if one is scheduled.
@@ -142,7 +158,7 @@ mod client {
     use wasm_bindgen::closure::Closure;
     use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-    use super::{Link, LinkState, backoff_ms, quotes_url, resync_retry_ms};
+    use super::{Link, LinkState, Polling, backoff_ms, quotes_url, resync_retry_ms};
     use crate::components::ChartFeed;
     use crate::protocol::{ALL_SYMBOLS, Change, ClientMsg, FeedState, SUBPROTOCOL_JSON, ServerMsg};
     use crate::selection::Selection;
@@ -471,7 +487,7 @@ mod client {
     /// WebSocket subscription would be).
     fn start_polling(client: &Shared) {
         leptos::logging::warn!("WebSocket unavailable; polling /api/quotes");
-        client.borrow().link.polled_at.set(Some(0.0));
+        client.borrow().link.polling.set(Polling::Started);
         poll_once(client.clone());
         let poller = client.clone();
         let handle = set_interval_with_handle(move || poll_once(poller.clone()), POLL_EVERY);
@@ -490,7 +506,8 @@ mod client {
             if c.poll.is_some() && c.link.watching.with_untracked(|w| *w == watching) {
                 c.store.apply_snapshot(&quotes.quotes, js_sys::Date::now());
                 c.count(0, quotes.quotes.len());
-                c.link.polled_at.set(Some(js_sys::Date::now()));
+                let at_ms = js_sys::Date::now();
+                c.link.polling.set(Polling::Answered { at_ms });
             }
         });
     }
@@ -645,7 +662,7 @@ mod client {
                     if let Some(poll) = self.poll.take() {
                         poll.clear();
                     }
-                    self.link.polled_at.set(None);
+                    self.link.polling.set(Polling::Off);
                     self.link.state.set(LinkState::Live);
                 }
                 ServerMsg::Diff { seq, ts, changes } => self.on_diff(seq, ts, &changes),
@@ -824,6 +841,19 @@ mod tests {
             "/api/quotes?symbols=NVDA,BTC-USD,A%26B%3DC"
         );
         assert_eq!(quotes_url(Some(&[])), "/api/quotes?symbols=");
+    }
+
+    #[test]
+    fn the_poll_age_counts_whole_seconds_once_a_poll_answered() {
+        Owner::new().with(|| {
+            let link = Link::new();
+            link.now_ms.set(10_900.0);
+            assert_eq!(link.poll_age_s(), None);
+            link.polling.set(Polling::Started);
+            assert_eq!(link.poll_age_s(), None);
+            link.polling.set(Polling::Answered { at_ms: 8_000.0 });
+            assert_eq!(link.poll_age_s(), Some(2));
+        });
     }
 
     #[test]

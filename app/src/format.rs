@@ -49,14 +49,33 @@ fn signed(value: f64, decimals: usize, suffix: &str) -> String {
     format!("{sign}{text}{suffix}")
 }
 
-/// Direction class for a change: `up`, `down` or `flat`.
-pub fn direction(value: f64) -> &'static str {
+/// Which way a price moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+    Flat,
+}
+
+impl Direction {
+    /// The CSS class that colours it: `up`, `down` or `flat`.
+    pub fn class(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::Flat => "flat",
+        }
+    }
+}
+
+/// The direction of a change.
+pub fn direction(value: f64) -> Direction {
     if value > 0.0 {
-        "up"
+        Direction::Up
     } else if value < 0.0 {
-        "down"
+        Direction::Down
     } else {
-        "flat"
+        Direction::Flat
     }
 }
 
@@ -164,8 +183,8 @@ mod tests {
         assert_eq!(change_pct(0.5312), "+0.53%");
         assert_eq!(change_pct(-12.0), "−12.00%");
         assert_eq!(
-            (direction(0.1), direction(-0.1), direction(0.0)),
-            ("up", "down", "flat")
+            [0.1, -0.1, 0.0, f64::NAN].map(|v| direction(v).class()),
+            ["up", "down", "flat", "flat"]
         );
     }
 

@@ -32,6 +32,17 @@ pub enum Flash {
     Down,
 }
 
+impl Flash {
+    /// The class that tints the price.
+    pub fn class(self) -> &'static str {
+        match self {
+            Flash::Up => "flash-up",
+            Flash::Down => "flash-down",
+            Flash::None => "",
+        }
+    }
+}
+
 /// One symbol's live quote.
 #[derive(Clone, Debug)]
 pub struct Row {

@@ -1,6 +1,6 @@
 //! What the quote table shows and in which order: the search filter, the
 //! column sort, and the keyboard cursor. Pure functions here; the component
-//! in `components/watchlist.rs` wires them to signals.
+//! in `components/quote_table/` wires them to signals.
 
 use std::cmp::Ordering;
 
@@ -30,36 +30,59 @@ impl SortKey {
     }
 }
 
+/// Which way a sorted column runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortDir {
+    Ascending,
+    Descending,
+}
+
+impl SortDir {
+    pub fn flipped(self) -> SortDir {
+        match self {
+            SortDir::Ascending => SortDir::Descending,
+            SortDir::Descending => SortDir::Ascending,
+        }
+    }
+
+    /// The header's `aria-sort`.
+    pub fn aria(self) -> &'static str {
+        match self {
+            SortDir::Ascending => "ascending",
+            SortDir::Descending => "descending",
+        }
+    }
+
+    /// The arrow the header shows.
+    pub fn mark(self) -> &'static str {
+        match self {
+            SortDir::Ascending => "▲",
+            SortDir::Descending => "▼",
+        }
+    }
+}
+
 /// A column and a direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sort {
     pub key: SortKey,
-    pub descending: bool,
+    pub dir: SortDir,
 }
 
 impl Sort {
     /// The sort after a click on `key`'s header: a new column sorts
     /// ascending, the same column flips.
     pub fn clicked(current: Option<Sort>, key: SortKey) -> Sort {
-        match current {
-            Some(s) if s.key == key => Sort {
-                key,
-                descending: !s.descending,
-            },
-            _ => Sort {
-                key,
-                descending: false,
-            },
-        }
+        let dir = match current {
+            Some(s) if s.key == key => s.dir.flipped(),
+            _ => SortDir::Ascending,
+        };
+        Sort { key, dir }
     }
 
-    /// The header's `aria-sort` for `key`.
-    pub fn aria(current: Option<Sort>, key: SortKey) -> &'static str {
-        match current {
-            Some(s) if s.key == key && s.descending => "descending",
-            Some(s) if s.key == key => "ascending",
-            _ => "none",
-        }
+    /// Which way `key`'s column runs under `current`, if it is the sorted one.
+    pub fn dir_of(current: Option<Sort>, key: SortKey) -> Option<SortDir> {
+        current.filter(|s| s.key == key).map(|s| s.dir)
     }
 
     fn compare(self, a: &(Quote, &str), b: &(Quote, &str)) -> Ordering {
@@ -78,10 +101,9 @@ impl Sort {
             SortKey::Volume => qa.volume.cmp(&qb.volume),
             SortKey::Time => qa.ts.cmp(&qb.ts),
         };
-        let ordering = if self.descending {
-            ordering.reverse()
-        } else {
-            ordering
+        let ordering = match self.dir {
+            SortDir::Ascending => ordering,
+            SortDir::Descending => ordering.reverse(),
         };
         // Ties keep symbol order, so equal rows never swap between refreshes.
         ordering.then_with(|| qa.symbol.cmp(&qb.symbol))
@@ -198,30 +220,48 @@ mod tests {
 
     #[test]
     fn sorting_orders_by_the_column_and_flips() {
-        let by = |key, descending| Some(Sort { key, descending });
+        use SortDir::{Ascending, Descending};
+        let by = |key, dir| Some(Sort { key, dir });
         assert_eq!(
-            arrange(rows(), "", by(SortKey::Last, false)),
+            arrange(rows(), "", by(SortKey::Last, Ascending)),
             ["NVDA", "AMZN", "AAPL", "MSFT"]
         );
         assert_eq!(
-            arrange(rows(), "", by(SortKey::ChangePct, true)),
+            arrange(rows(), "", by(SortKey::ChangePct, Descending)),
             ["AAPL", "NVDA", "AMZN", "MSFT"]
         );
         assert_eq!(
-            arrange(rows(), "", by(SortKey::Name, false)),
+            arrange(rows(), "", by(SortKey::Name, Ascending)),
             ["AMZN", "AAPL", "MSFT", "NVDA"]
         );
         assert_eq!(
-            arrange(rows(), "corp", by(SortKey::Volume, true)),
+            arrange(rows(), "corp", by(SortKey::Volume, Descending)),
             ["MSFT", "NVDA"],
             "sorting applies to what the search kept"
         );
+    }
+
+    #[test]
+    fn a_header_click_sorts_ascending_then_flips() {
         let first = Sort::clicked(None, SortKey::Last);
-        assert!(!first.descending);
-        assert!(Sort::clicked(Some(first), SortKey::Last).descending);
-        assert!(!Sort::clicked(Some(first), SortKey::Volume).descending);
-        assert_eq!(Sort::aria(Some(first), SortKey::Last), "ascending");
-        assert_eq!(Sort::aria(Some(first), SortKey::Bid), "none");
+        assert_eq!(first.dir, SortDir::Ascending);
+        let again = Sort::clicked(Some(first), SortKey::Last);
+        assert_eq!(again.dir, SortDir::Descending);
+        assert_eq!(
+            Sort::clicked(Some(again), SortKey::Last).dir,
+            SortDir::Ascending
+        );
+        let other = Sort::clicked(Some(again), SortKey::Volume);
+        assert_eq!(
+            (other.key, other.dir),
+            (SortKey::Volume, SortDir::Ascending)
+        );
+        assert_eq!(
+            Sort::dir_of(Some(first), SortKey::Last),
+            Some(SortDir::Ascending)
+        );
+        assert_eq!(Sort::dir_of(Some(first), SortKey::Bid), None);
+        assert_eq!(Sort::dir_of(None, SortKey::Bid), None);
     }
 
     #[test]

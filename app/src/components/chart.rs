@@ -143,7 +143,7 @@ fn ChartTitle() -> impl IntoView {
                             <span class="chart-name">{move || name.get().to_string()}</span>
                             <span class="chart-last">{move || format::price(last.get())}</span>
                             <span class=move || {
-                                format!("chart-change {}", format::direction(change()))
+                                format!("chart-change {}", format::direction(change()).class())
                             }>
                                 {move || format::change(change(), prev_close.get())} " ("
                                 {move || format::change_pct(pct())} ")"
@@ -211,10 +211,8 @@ fn Readout() -> impl IntoView {
     let field =
         move |f: fn(&Candle) -> String| move || bar().map(|b| f(&b)).unwrap_or_else(|| "—".into());
     let class = move || {
-        let dir = bar()
-            .map(|b| format::direction(b.c - b.o))
-            .unwrap_or("flat");
-        format!("readout {dir}")
+        let dir = bar().map_or(format::Direction::Flat, |b| format::direction(b.c - b.o));
+        format!("readout {}", dir.class())
     };
     let time = move || {
         bar()

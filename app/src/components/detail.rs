@@ -41,7 +41,7 @@ fn DetailBody(row: Row) -> impl IntoView {
         ts,
         ..
     } = row;
-    let move_class = move || format!("detail-move {}", format::direction(change()));
+    let move_class = move || format!("detail-move {}", format::direction(change()).class());
     let spread = move || format::change(ask.get() - bid.get(), ask.get()).replace('+', "");
     // Where the last price sits in the day's range, for the range bar.
     let range_pos = move || {

@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 
-use crate::connection::{Link, LinkState};
-use crate::format;
+use crate::connection::{Link, LinkState, Polling};
+use crate::format::{self, Direction};
 use crate::store::QuoteStore;
 use crate::theme::ThemeToggle;
 
@@ -51,9 +51,9 @@ fn Breadth() -> impl IntoView {
         store.rows.with(|rows| {
             rows.iter().fold((0, 0, 0), |(up, down, flat), r| {
                 match format::direction(r.last.get() - r.prev_close.get()) {
-                    "up" => (up + 1, down, flat),
-                    "down" => (up, down + 1, flat),
-                    _ => (up, down, flat + 1),
+                    Direction::Up => (up + 1, down, flat),
+                    Direction::Down => (up, down + 1, flat),
+                    Direction::Flat => (up, down, flat + 1),
                 }
             })
         })
@@ -67,12 +67,13 @@ fn Breadth() -> impl IntoView {
     }
 }
 
-/// Live / Resyncing / Reconnecting in Ns / Offline.
+/// Live / Resyncing / Reconnecting in Ns / Offline, or Degraded while
+/// quotes come from polling.
 #[component]
 fn ConnectionBadge() -> impl IntoView {
     let link = expect_context::<Link>();
     let degraded =
-        move || link.state.get() != LinkState::Live && link.polled_at.with(Option::is_some);
+        move || link.state.get() != LinkState::Live && link.polling.get() != Polling::Off;
     let class = move || match link.state.get() {
         _ if degraded() => "badge degraded",
         LinkState::Live => "badge live",
@@ -82,7 +83,7 @@ fn ConnectionBadge() -> impl IntoView {
         LinkState::Offline => "badge offline",
     };
     let text = move || match link.state.get() {
-        _ if degraded() => match link.poll_age_s().flatten() {
+        _ if degraded() => match link.poll_age_s() {
             Some(age) => format!("Degraded · {age}s old"),
             None => "Degraded · polling".to_string(),
         },

@@ -9,7 +9,7 @@ use crate::connection::Link;
 use crate::format;
 use crate::protocol::FeedState;
 use crate::selection::Selection;
-use crate::store::{Flash, QuoteStore, Row, SPARK_H, SPARK_W};
+use crate::store::{QuoteStore, Row, SPARK_H, SPARK_W};
 #[cfg(feature = "hydrate")]
 use crate::table;
 use crate::table::{Sort, SortKey, arrange};
@@ -171,17 +171,13 @@ pub fn Watchlist() -> impl IntoView {
         .into_iter()
         .map(|(label, class, key)| match key {
             Some(key) => Either::Left(view! {
-                <th scope="col" class=class aria-sort=move || Sort::aria(state.sort.get(), key)>
+                <th scope="col" class=class aria-sort=move || Sort::dir_of(state.sort.get(), key).map_or("none", |d| d.aria())>
                     <button type="button" class="sort" on:click=move |_| {
                         state.sort.update(|s| *s = Some(Sort::clicked(*s, key)));
                     }>
                         {label}
                         <span class="sort-mark" aria-hidden="true">
-                            {move || match Sort::aria(state.sort.get(), key) {
-                                "ascending" => "▲",
-                                "descending" => "▼",
-                                _ => "",
-                            }}
+                            {move || Sort::dir_of(state.sort.get(), key).map_or("", |d| d.mark())}
                         </span>
                     </button>
                 </th>
@@ -455,15 +451,6 @@ fn measure(scroller: NodeRef<leptos::html::Div>, viewport: RwSignal<Option<f64>>
     });
 }
 
-/// The tint class of the last price after it moved.
-fn flash_class(flash: Flash) -> &'static str {
-    match flash {
-        Flash::Up => "flash-up",
-        Flash::Down => "flash-down",
-        Flash::None => "",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,7 +534,7 @@ fn QuoteRow(row: Row) -> impl IntoView {
             choose();
         }
     };
-    let direction = move || format::direction(change());
+    let direction = move || format::direction(change()).class();
     let remove = {
         let symbol = symbol.clone();
         move |e: leptos::ev::MouseEvent| {
@@ -607,7 +594,7 @@ fn QuoteRow(row: Row) -> impl IntoView {
                 </Show>
             </th>
             <td class="name">{move || name.get().to_string()}</td>
-            <td class=move || format!("num last {}", flash_class(flash.get()))>{move || format::price(last.get())}</td>
+            <td class=move || format!("num last {}", flash.get().class())>{move || format::price(last.get())}</td>
             <td class=move || format!("num chg {}", direction())>{move || format::change(change(), prev_close.get())}</td>
             <td class=move || format!("num pct {}", direction())>{move || format::change_pct(pct())}</td>
             <td class=move || format!("spark {}", direction())>
