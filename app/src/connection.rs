@@ -159,7 +159,7 @@ mod client {
     use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
     use super::{Link, LinkState, Polling, backoff_ms, quotes_url, resync_retry_ms};
-    use crate::components::ChartFeed;
+    use crate::chart_feed::{Series, SharedChartFeed};
     use crate::protocol::{ALL_SYMBOLS, Change, ClientMsg, FeedState, SUBPROTOCOL_JSON, ServerMsg};
     use crate::selection::Selection;
     use crate::store::QuoteStore;
@@ -183,6 +183,10 @@ mod client {
     struct Client {
         store: QuoteStore,
         link: Link,
+        /// Where the charted series' bars go.
+        chart: SharedChartFeed,
+        /// The series the page charts.
+        charted: Option<Series>,
         ws: Option<WebSocket>,
         /// Identifies the current socket; events of older ones are ignored.
         generation: u32,
@@ -261,12 +265,14 @@ mod client {
     type JsValueEvent = wasm_bindgen::JsValue;
 
     /// Opens the page's connection and keeps it open for the page's lifetime.
-    pub fn start(store: QuoteStore, link: Link, selection: Selection) {
+    pub fn start(store: QuoteStore, link: Link, selection: Selection, chart: SharedChartFeed) {
         let offset = -js_sys::Date::new_0().get_timezone_offset() as i32;
         link.tz_offset_min.set(offset);
         let client = Rc::new(RefCell::new(Client {
             store,
             link,
+            chart,
+            charted: None,
             ws: None,
             generation: 0,
             attempt: 0,
@@ -288,8 +294,11 @@ mod client {
         let charter = client.clone();
         Effect::new(move |_| {
             let (symbol, interval) = (selection.symbol.get(), selection.interval.get());
-            if ChartFeed::with(|feed| feed.want(symbol.as_deref(), interval)) {
-                charter.borrow().request_chart();
+            let series = symbol.map(|s| Series::new(&s, interval));
+            let mut c = charter.borrow_mut();
+            if c.charted != series {
+                c.charted = series;
+                c.request_chart();
             }
         });
         // A watchlist opened or closed: the server sends only what it shows.
@@ -593,9 +602,9 @@ mod client {
         /// Asks for the chart the page shows (history, then live bars); a
         /// hidden tab asks for none.
         fn request_chart(&self) {
-            let wanted = ChartFeed::with(|feed| feed.wanted()).filter(|_| !self.hidden);
+            let wanted = self.charted.clone().filter(|_| !self.hidden);
             let (symbol, interval) = match wanted {
-                Some((symbol, interval)) => (Some(symbol), Some(interval)),
+                Some(series) => (Some(series.symbol), Some(series.interval)),
                 None => (None, None),
             };
             self.send(&ClientMsg::Chart {
@@ -609,7 +618,7 @@ mod client {
         /// A hidden tab subscribes to the charted symbol alone, if any.
         fn subscribe(&self) {
             let symbols = if self.hidden {
-                let charted = ChartFeed::with(|feed| feed.wanted()).map(|(symbol, _)| symbol);
+                let charted = self.charted.as_ref().map(|s| s.symbol.clone());
                 match charted {
                     Some(symbol) => vec![symbol],
                     None => return,
@@ -677,7 +686,9 @@ mod client {
                     interval,
                     candles,
                 } => {
-                    ChartFeed::with(|feed| feed.history(&symbol, interval, candles));
+                    if let Some(series) = self.charted.clone().filter(|s| s.is(&symbol, interval)) {
+                        self.chart.with(|feed| feed.history(series, candles));
+                    }
                 }
                 ServerMsg::Candle {
                     symbol,
@@ -685,8 +696,12 @@ mod client {
                     candle,
                 } => {
                     // Once the chart stream stops, a hidden tab sees none.
-                    if !self.hidden {
-                        ChartFeed::with(|feed| feed.candle(&symbol, interval, candle));
+                    let charted = self
+                        .charted
+                        .as_ref()
+                        .is_some_and(|s| s.is(&symbol, interval));
+                    if !self.hidden && charted {
+                        self.chart.with(|feed| feed.candle(&candle));
                     }
                 }
                 ServerMsg::Error { code, message } => {
@@ -787,7 +802,7 @@ mod client {
         }
 
         fn apply_charted(&mut self) {
-            let Some((symbol, _)) = ChartFeed::with(|feed| feed.wanted()) else {
+            let Some(symbol) = self.charted.as_ref().map(|s| s.symbol.clone()) else {
                 return;
             };
             if let Some(change) = self.held.take_symbol(&symbol) {

@@ -15,6 +15,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod chart_feed;
 pub mod components;
 pub mod connection;
 pub mod format;

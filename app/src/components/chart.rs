@@ -3,8 +3,9 @@
 //!
 //! The drawing is TradingView Lightweight Charts, mounted after hydration on a
 //! `NodeRef` through a thin wasm-bindgen shim (`app/js/chart.js`) and removed
-//! on cleanup. History and live bars reach it through [`ChartFeed`], written by
-//! the connection; the chart is never rebuilt per bar.
+//! on cleanup. History and live bars reach it through the page's
+//! [`ChartFeed`](crate::chart_feed::ChartFeed), written by the connection;
+//! the chart is never rebuilt per bar.
 
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -73,6 +74,26 @@ impl ChartView {
             bars: RwSignal::new(0),
         }
     }
+
+    /// A whole new history is drawn.
+    pub fn show_history(&self, candles: &[Candle]) {
+        self.latest.set(candles.last().copied());
+        self.hovered.set(None);
+        self.bars.set(candles.len());
+    }
+
+    /// One bar was drawn: a correction to an older bar changes nothing
+    /// here, the newest bar updates, a newer one is one bar more.
+    pub fn show_candle(&self, candle: Candle) {
+        match self.latest.get_untracked() {
+            Some(latest) if candle.t < latest.t => {}
+            Some(latest) if candle.t == latest.t => self.latest.set(Some(candle)),
+            _ => {
+                self.bars.update(|n| *n += 1);
+                self.latest.set(Some(candle));
+            }
+        }
+    }
 }
 
 #[component]
@@ -81,7 +102,11 @@ pub fn ChartPanel() -> impl IntoView {
     let view = expect_context::<ChartView>();
     let container = NodeRef::<Div>::new();
     #[cfg(feature = "hydrate")]
-    mount(container, view);
+    let canvas = drawing::mount(container, view, expect_context(), selection);
+    let back_to_live = move |_| {
+        #[cfg(feature = "hydrate")]
+        canvas.scroll_to_live();
+    };
     let empty = move || selection.symbol.with(Option::is_none);
     view! {
         <section class="panel chart-panel" aria-label="Price chart">
@@ -107,7 +132,7 @@ pub fn ChartPanel() -> impl IntoView {
                     class="back-to-live"
                     data-testid="back-to-live"
                     class:hidden=move || view.at_live.get()
-                    on:click=move |_| scroll_to_live()
+                    on:click=back_to_live
                 >
                     "Back to live"
                 </button>
@@ -231,22 +256,19 @@ fn Readout() -> impl IntoView {
     }
 }
 
+/// The drawing (browser only).
 #[cfg(feature = "hydrate")]
-pub use client::{ChartFeed, mount, scroll_to_live};
-
-#[cfg(not(feature = "hydrate"))]
-fn scroll_to_live() {}
-
-#[cfg(feature = "hydrate")]
-mod client {
-    use std::cell::RefCell;
+mod drawing {
+    use std::rc::Rc;
 
     use leptos::html::Div;
     use leptos::prelude::*;
     use wasm_bindgen::prelude::*;
 
     use super::ChartView;
+    use crate::chart_feed::{ChartFeed, Drawing, Series, SharedChartFeed};
     use crate::protocol::{Candle, Interval};
+    use crate::selection::Selection;
 
     #[wasm_bindgen(module = "/js/chart.js")]
     extern "C" {
@@ -269,80 +291,21 @@ mod client {
     type HoverCallback = Closure<dyn FnMut(Option<String>)>;
     type ScrollCallback = Closure<dyn FnMut(bool)>;
 
-    /// The chart as the connection sees it: where history and live bars go.
-    #[derive(Default)]
-    pub struct ChartFeed {
-        chart: Option<PriceChart>,
-        view: Option<ChartView>,
-        /// What the page asked for; messages for anything else are stale.
-        wanted: Option<(String, Interval)>,
-        /// History that arrived before the chart was mounted.
-        pending: Option<(String, Interval, Vec<Candle>)>,
-        // The JS callbacks live as long as the chart.
-        _callbacks: Option<(HoverCallback, ScrollCallback)>,
+    /// The drawn chart as the feed sees it.
+    struct LightweightChart {
+        chart: Rc<PriceChart>,
+        view: ChartView,
     }
 
-    thread_local! {
-        static FEED: RefCell<ChartFeed> = RefCell::new(ChartFeed::default());
-    }
-
-    impl ChartFeed {
-        /// Runs `f` on the page's one chart feed.
-        pub fn with<T>(f: impl FnOnce(&mut ChartFeed) -> T) -> T {
-            FEED.with(|feed| f(&mut feed.borrow_mut()))
+    impl Drawing for LightweightChart {
+        fn history(&mut self, interval: Interval, candles: &[Candle]) {
+            self.chart.set_data(&json(candles), interval.ms() < 60_000);
+            self.view.show_history(candles);
         }
 
-        /// Records what the page charts now; returns whether it changed.
-        pub fn want(&mut self, symbol: Option<&str>, interval: Interval) -> bool {
-            let wanted = symbol.map(|s| (s.to_string(), interval));
-            let changed = wanted != self.wanted;
-            self.wanted = wanted;
-            changed
-        }
-
-        pub fn wanted(&self) -> Option<(String, Interval)> {
-            self.wanted.clone()
-        }
-
-        fn is_wanted(&self, symbol: &str, interval: Interval) -> bool {
-            self.wanted
-                .as_ref()
-                .is_some_and(|(s, i)| s == symbol && *i == interval)
-        }
-
-        /// A `candles` message: replaces the chart's bars.
-        pub fn history(&mut self, symbol: &str, interval: Interval, candles: Vec<Candle>) {
-            if !self.is_wanted(symbol, interval) {
-                return;
-            }
-            let (Some(chart), Some(view)) = (&self.chart, self.view) else {
-                self.pending = Some((symbol.to_string(), interval, candles));
-                return;
-            };
-            chart.set_data(&json(&candles), interval.ms() < 60_000);
-            view.latest.set(candles.last().copied());
-            view.hovered.set(None);
-            view.bars.set(candles.len());
-        }
-
-        /// A `candle` message: one bar, updated in place or appended.
-        pub fn candle(&mut self, symbol: &str, interval: Interval, candle: Candle) {
-            if !self.is_wanted(symbol, interval) {
-                return;
-            }
-            let (Some(chart), Some(view)) = (&self.chart, self.view) else {
-                return;
-            };
-            if !chart.update(&json(&candle)) {
-                return;
-            }
-            match view.latest.get_untracked() {
-                Some(latest) if candle.t < latest.t => {} // a correction to an older bar
-                Some(latest) if candle.t == latest.t => view.latest.set(Some(candle)),
-                _ => {
-                    view.bars.update(|n| *n += 1);
-                    view.latest.set(Some(candle));
-                }
+        fn candle(&mut self, candle: &Candle) {
+            if self.chart.update(&json(candle)) {
+                self.view.show_candle(*candle);
             }
         }
     }
@@ -351,8 +314,36 @@ mod client {
         serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
     }
 
-    /// Creates the chart once its container is in the page; removes it on cleanup.
-    pub fn mount(container: NodeRef<Div>, view: ChartView) {
+    /// The chart once mounted, and the callbacks it calls (alive as long as it).
+    struct Mounted {
+        chart: Rc<PriceChart>,
+        _callbacks: (HoverCallback, ScrollCallback),
+    }
+
+    /// The chart panel's handle on its drawing, for the controls that act on it.
+    #[derive(Clone, Copy)]
+    pub struct Canvas(StoredValue<Option<Mounted>, LocalStorage>);
+
+    impl Canvas {
+        pub fn scroll_to_live(&self) {
+            self.with_chart(|chart| chart.scroll_to_live());
+        }
+
+        fn with_chart(&self, f: impl FnOnce(&PriceChart)) {
+            self.0
+                .with_value(|mounted| mounted.as_ref().map(|m| f(&m.chart)));
+        }
+    }
+
+    /// Creates the chart once `container` is in the page, hands it to `feed`,
+    /// keeps its type in step with the view; removes it on cleanup.
+    pub fn mount(
+        container: NodeRef<Div>,
+        view: ChartView,
+        feed: SharedChartFeed,
+        selection: Selection,
+    ) -> Canvas {
+        let canvas = Canvas(StoredValue::new_local(None));
         Effect::new(move |mounted: Option<bool>| {
             if mounted == Some(true) {
                 return true;
@@ -360,40 +351,83 @@ mod client {
             let Some(el) = container.get() else {
                 return false;
             };
-            let on_hover = HoverCallback::new(move |bar: Option<String>| {
-                view.hovered
-                    .set(bar.and_then(|b| serde_json::from_str(&b).ok()));
-            });
-            let on_scroll =
-                Closure::<dyn FnMut(bool)>::new(move |at_live: bool| view.at_live.set(at_live));
-            let chart = PriceChart::new(&el, on_hover.as_ref(), on_scroll.as_ref());
-            chart.set_mode(view.mode.get_untracked().as_str());
-            ChartFeed::with(|feed| {
-                feed.chart = Some(chart);
-                feed.view = Some(view);
-                feed._callbacks = Some((on_hover, on_scroll));
-                if let Some((symbol, interval, candles)) = feed.pending.take() {
-                    feed.history(&symbol, interval, candles);
-                }
-            });
+            let showing = selection
+                .symbol
+                .get_untracked()
+                .map(|s| Series::new(&s, selection.interval.get_untracked()));
+            canvas.0.set_value(Some(create(&el, view, feed, showing)));
             true
         });
         Effect::new(move |_| {
             let mode = view.mode.get();
-            ChartFeed::with(|feed| feed.chart.as_ref().map(|c| c.set_mode(mode.as_str())));
+            canvas.with_chart(|chart| chart.set_mode(mode.as_str()));
         });
-        on_cleanup(|| {
-            ChartFeed::with(|feed| {
-                if let Some(chart) = feed.chart.take() {
-                    chart.remove();
-                }
-                feed.view = None;
-                feed._callbacks = None;
-            })
+        on_cleanup(move || {
+            feed.with(ChartFeed::detach);
+            if let Some(mounted) = canvas.0.try_update_value(Option::take).flatten() {
+                mounted.chart.remove();
+            }
         });
+        canvas
     }
 
-    pub fn scroll_to_live() {
-        ChartFeed::with(|feed| feed.chart.as_ref().map(PriceChart::scroll_to_live));
+    fn create(
+        el: &web_sys::HtmlElement,
+        view: ChartView,
+        feed: SharedChartFeed,
+        showing: Option<Series>,
+    ) -> Mounted {
+        let on_hover = HoverCallback::new(move |bar: Option<String>| {
+            view.hovered
+                .set(bar.and_then(|b| serde_json::from_str(&b).ok()));
+        });
+        let on_scroll = ScrollCallback::new(move |at_live: bool| view.at_live.set(at_live));
+        let chart = Rc::new(PriceChart::new(el, on_hover.as_ref(), on_scroll.as_ref()));
+        chart.set_mode(view.mode.get_untracked().as_str());
+        let drawing = LightweightChart {
+            chart: chart.clone(),
+            view,
+        };
+        feed.with(|feed| feed.attach(Box::new(drawing), showing.as_ref()));
+        Mounted {
+            chart,
+            _callbacks: (on_hover, on_scroll),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_bars_update_the_newest_or_add_one_and_corrections_change_neither() {
+        Owner::new().with(|| {
+            let view = ChartView::new();
+            let bar = |t, c| Candle {
+                c,
+                ..Candle::open(t, 1.0, 1)
+            };
+            view.show_history(&[bar(0, 1.0), bar(60, 2.0)]);
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (2, Some(bar(60, 2.0)))
+            );
+            view.show_candle(bar(60, 3.0));
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (2, Some(bar(60, 3.0)))
+            );
+            view.show_candle(bar(0, 9.0));
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (2, Some(bar(60, 3.0)))
+            );
+            view.show_candle(bar(120, 4.0));
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (3, Some(bar(120, 4.0)))
+            );
+        });
     }
 }

@@ -15,8 +15,6 @@ use leptos::prelude::*;
 use crate::connection::Link;
 use crate::selection::Selection;
 use crate::store::QuoteStore;
-#[cfg(feature = "hydrate")]
-pub use chart::ChartFeed;
 pub use chart::{ChartMode, ChartPanel, ChartView};
 use detail::Detail;
 use header::Header;
@@ -54,7 +52,11 @@ pub fn Dashboard() -> impl IntoView {
     });
     let board = crate::page_board();
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| untrack(|| crate::connection::start(store, link, selection)));
+    {
+        let chart = crate::chart_feed::SharedChartFeed::new();
+        provide_context(chart);
+        Effect::new(move |_| untrack(|| crate::connection::start(store, link, selection, chart)));
+    }
     // Everything renders from the board, so the first paint (server-side)
     // shows real prices in every region; the board itself travels in the
     // page for the browser to hydrate from.
