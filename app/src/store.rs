@@ -355,6 +355,15 @@ impl QuoteStore {
         }
     }
 
+    /// Merges quotes into the rows the store has (a hidden tab's snapshot,
+    /// which asked for one symbol: the other rows stay as they are).
+    pub fn merge_quotes(&self, quotes: &[Quote], now_ms: f64) {
+        let changes: Vec<Change> = quotes.iter().map(Change::full).collect();
+        let newest = quotes.iter().map(|q| q.ts).max().unwrap_or_default();
+        let ts = newest.max(self.updated_at.get_untracked());
+        self.apply_diff(ts, &changes, now_ms);
+    }
+
     /// Applies one diff's changes; a symbol not yet shown is added when its
     /// change is complete. Flashes that are over fade on the way.
     pub fn apply_diff(&self, ts: i64, changes: &[Change], now_ms: f64) {
@@ -582,6 +591,28 @@ mod tests {
             "the newest point is the high"
         );
         assert!(!spark_moves(&[], 1.0));
+    }
+
+    #[test]
+    fn a_merged_snapshot_keeps_the_other_rows_and_the_newest_time() {
+        Owner::new().with(|| {
+            let store = QuoteStore::new();
+            store.load(&board());
+            store.apply_diff(50, &[], 0.0);
+            store.merge_quotes(&[quote("A", 12.0)], 0.0);
+            assert_eq!(store.quotes(), vec![quote("B", 20.0), quote("A", 12.0)]);
+            assert_eq!(
+                store.updated_at.get_untracked(),
+                50,
+                "the quote's ts 1 is older"
+            );
+            let newer = Quote {
+                ts: 70,
+                ..quote("B", 21.0)
+            };
+            store.merge_quotes(std::slice::from_ref(&newer), 0.0);
+            assert_eq!(store.updated_at.get_untracked(), 70);
+        });
     }
 
     #[test]

@@ -1,0 +1,718 @@
+//! The page connection's state machine, with no browser in it.
+//!
+//! [`ConnectionCore`] takes what happens ([`Event`]: the socket opened,
+//! closed or brought a message, a timer fired, the tab hid or showed, the
+//! page started watching other symbols or charting another series, a poll
+//! answered) and says what to do about it ([`Action`]: send this, apply
+//! that to the store, reconnect in N ms, poll, show this link state). It
+//! owns `seq` contiguity, `resync` and its retries, reconnecting with
+//! backoff and jitter, the fallback to polling and back, and what the page
+//! subscribes to. The browser shell (`connection::browser`) only turns
+//! browser events into [`Event`]s and carries out [`Action`]s.
+
+use super::held::Held;
+use crate::chart_feed::Series;
+use crate::protocol::{ALL_SYMBOLS, Candle, Change, ClientMsg, FeedState, Quote, ServerMsg};
+
+/// Bars of history the chart asks for.
+pub const CHART_BARS: usize = 1_000;
+/// How often the page clock ticks at most (see [`Action::Tick`]).
+pub const TICK_MS: f64 = 500.0;
+/// Failed connects in a row before the page falls back to polling.
+pub const FALLBACK_AFTER: u32 = 3;
+/// While polling, the WebSocket is retried at least this often.
+pub const DEGRADED_RETRY_MS: f64 = 10_000.0;
+/// Without a heartbeat from the server, silence this long means a dead socket.
+pub const DEFAULT_SILENCE_MS: f64 = 30_000.0;
+/// How often a hidden tab applies the charted symbol's price (its title).
+pub const TITLE_EVERY_MS: f64 = 1_000.0;
+
+/// The connection as the badge shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LinkState {
+    /// Opening the socket or waiting for the first snapshot.
+    Connecting,
+    /// Snapshot applied; diffs flowing.
+    Live,
+    /// A gap in `seq`: diffs cannot be applied (the table is frozen) until
+    /// the snapshot a `resync` asks for arrives.
+    Resyncing,
+    /// Closed; the next attempt starts at `at_ms` (browser clock).
+    Reconnecting { at_ms: f64 },
+    /// The browser reports no network.
+    Offline,
+}
+
+impl LinkState {
+    /// Whether a snapshot arrived on the current socket.
+    fn reached_snapshot(self) -> bool {
+        matches!(self, LinkState::Live | LinkState::Resyncing)
+    }
+}
+
+/// Whether quotes come from polling `/api/quotes` (the WebSocket keeps
+/// failing) and how fresh the last poll is.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Polling {
+    /// Not polling: quotes come over the WebSocket.
+    #[default]
+    Off,
+    /// Polling, no answer yet.
+    Started,
+    /// Polling; the last answer arrived at `at_ms` (browser clock).
+    Answered { at_ms: f64 },
+}
+
+/// Identifies one scheduled reconnect; only the latest one connects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket(u32);
+
+/// Something that happened to the connection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The page is up: connect.
+    Start,
+    /// The socket opened.
+    Opened,
+    /// The socket could not even be created (the browser's reason).
+    OpenFailed(String),
+    /// The socket closed, with the close frame's code and reason.
+    Closed { code: u16, reason: String },
+    /// A text frame from the server.
+    Message(String),
+    /// The half-second timer.
+    Clock,
+    /// Time to measure the round trip.
+    PingDue,
+    /// A reconnect's wait is over.
+    ReconnectDue(Ticket),
+    /// Time to poll again (the polling timer, while polling).
+    PollDue,
+    /// A poll answered; `watching` is what it asked for.
+    Polled {
+        watching: Option<Vec<String>>,
+        quotes: Vec<Quote>,
+    },
+    /// The tab hid or showed.
+    Visibility { hidden: bool },
+    /// The symbols the page wants quotes for; `None`: every symbol.
+    Watching(Option<Vec<String>>),
+    /// The series the page charts, if any.
+    Charting(Option<Series>),
+    /// The browser's network came back.
+    Online,
+    /// The browser lost its network.
+    Offline,
+}
+
+/// What the browser shell is to do. Times are the event's.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Open a new socket (there is none).
+    Open,
+    /// Close the current socket; its later events are not reported.
+    Close,
+    Send(ClientMsg),
+    /// A snapshot (or a poll's answer): the store holds these quotes, and
+    /// only these.
+    ReplaceQuotes(Vec<Quote>),
+    /// A hidden tab's snapshot: merged into the rows the store has.
+    MergeQuotes(Vec<Quote>),
+    /// A diff (or changes held while hidden): applied to the store.
+    ApplyChanges {
+        ts: i64,
+        changes: Vec<Change>,
+    },
+    /// The page clock's work: advance it (clock, countdowns, title,
+    /// movers), move the sparklines, clear the flashes that are over.
+    Tick,
+    /// Advance the page clock only (a hidden tab's title follows it).
+    TickTitle,
+    Link(LinkState),
+    /// The last ping's round trip, in milliseconds.
+    Latency(f64),
+    Feed {
+        name: String,
+        state: FeedState,
+    },
+    Polling(Polling),
+    /// Report [`Event::PollDue`] every two seconds until [`Action::StopPolling`].
+    StartPolling,
+    StopPolling,
+    /// Fetch `url` now and report [`Event::Polled`] with `watching`.
+    Poll {
+        url: String,
+        watching: Option<Vec<String>>,
+    },
+    /// Report [`Event::ReconnectDue`] with `ticket` after `ms`.
+    ReconnectAfter {
+        ms: f64,
+        ticket: Ticket,
+    },
+    /// History of the charted series: replaces the chart's bars.
+    ChartHistory {
+        series: Series,
+        candles: Vec<Candle>,
+    },
+    /// One bar of the charted series changed.
+    ChartCandle(Candle),
+    /// Something worth a line in the console.
+    Log(String),
+    Warn(String),
+}
+
+/// The socket as the core knows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Socket {
+    None,
+    Opening,
+    Open,
+}
+
+/// An unanswered `resync`: sent again at `next_at_ms` (browser clock),
+/// each time after a longer wait (see [`resync_retry_ms`]).
+#[derive(Debug)]
+struct Resync {
+    attempt: u32,
+    next_at_ms: f64,
+}
+
+/// See the module documentation.
+pub struct ConnectionCore {
+    socket: Socket,
+    link: LinkState,
+    online: bool,
+    /// The tab is hidden: the page asks only for the charted symbol's
+    /// quotes and no chart, and holds what comes (see [`Held`]).
+    hidden: bool,
+    held: Held,
+    watching: Option<Vec<String>>,
+    charted: Option<Series>,
+    /// The `seq` the next snapshot/diff must carry; `None` until a snapshot.
+    expected_seq: Option<u64>,
+    resync: Option<Resync>,
+    /// Reconnect attempts since the last snapshot (sets the backoff).
+    attempt: u32,
+    /// Connects in a row that never reached a snapshot.
+    failures: u32,
+    polling: bool,
+    /// The scheduled reconnect, if any.
+    reconnect: Option<Ticket>,
+    tickets: u32,
+    last_message_ms: f64,
+    silence_ms: f64,
+    /// When the page clock was last advanced.
+    clock_ms: f64,
+    /// A uniform random number in [0, 1), for the reconnect jitter.
+    random: Box<dyn FnMut() -> f64>,
+    /// The time of the event being handled.
+    now: f64,
+    /// The actions of the event being handled.
+    out: Vec<Action>,
+}
+
+/// What the page is like when its connection starts.
+#[derive(Clone, Debug, Default)]
+pub struct Start {
+    pub hidden: bool,
+    pub online: bool,
+    pub watching: Option<Vec<String>>,
+}
+
+impl ConnectionCore {
+    pub fn new(start: Start, random: Box<dyn FnMut() -> f64>) -> ConnectionCore {
+        ConnectionCore {
+            socket: Socket::None,
+            link: LinkState::Connecting,
+            online: start.online,
+            hidden: start.hidden,
+            held: Held::default(),
+            watching: start.watching,
+            charted: None,
+            expected_seq: None,
+            resync: None,
+            attempt: 0,
+            failures: 0,
+            polling: false,
+            reconnect: None,
+            tickets: 0,
+            last_message_ms: 0.0,
+            silence_ms: DEFAULT_SILENCE_MS,
+            clock_ms: 0.0,
+            random,
+            now: 0.0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Handles `event`, which happened at `now_ms` (browser clock), and
+    /// returns what to do, in order.
+    pub fn handle(&mut self, event: Event, now_ms: f64) -> Vec<Action> {
+        self.now = now_ms;
+        match event {
+            Event::Start => self.connect(),
+            Event::Opened => self.on_open(),
+            Event::OpenFailed(why) => self.on_open_failed(&why),
+            Event::Closed { code, reason } => self.on_close(code, &reason),
+            Event::Message(text) => self.on_text(&text),
+            Event::Clock => self.on_clock(),
+            Event::PingDue => self.send(ClientMsg::Ping {
+                t: (now_ms as i64).into(),
+            }),
+            Event::ReconnectDue(ticket) => self.on_reconnect_due(ticket),
+            Event::PollDue => self.poll_now(),
+            Event::Polled { watching, quotes } => self.on_polled(watching, quotes),
+            Event::Visibility { hidden } => self.on_visibility(hidden),
+            Event::Watching(watching) => self.on_watching(watching),
+            Event::Charting(series) => self.on_charting(series),
+            Event::Online => self.on_online(),
+            Event::Offline => self.on_offline(),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn emit(&mut self, action: Action) {
+        self.out.push(action);
+    }
+
+    fn warn(&mut self, text: impl Into<String>) {
+        self.emit(Action::Warn(text.into()));
+    }
+
+    fn set_link(&mut self, state: LinkState) {
+        if state != self.link {
+            self.link = state;
+            self.emit(Action::Link(state));
+        }
+    }
+
+    /// Sends `msg` if the socket is open (nothing queues for a later one).
+    fn send(&mut self, msg: ClientMsg) {
+        if self.socket == Socket::Open {
+            self.emit(Action::Send(msg));
+        }
+    }
+
+    // --- The socket's life ---
+
+    fn connect(&mut self) {
+        self.reconnect = None;
+        self.expected_seq = None;
+        self.resync = None;
+        self.socket = Socket::Opening;
+        self.last_message_ms = self.now;
+        self.set_link(LinkState::Connecting);
+        self.emit(Action::Open);
+    }
+
+    fn on_open(&mut self) {
+        if self.socket == Socket::Opening {
+            self.socket = Socket::Open;
+            self.subscribe();
+            self.request_chart();
+        }
+    }
+
+    fn on_open_failed(&mut self, why: &str) {
+        if self.socket == Socket::Opening {
+            self.warn(format!("cannot open WebSocket: {why}"));
+            self.socket = Socket::None;
+            self.schedule_reconnect();
+        }
+    }
+
+    fn on_close(&mut self, code: u16, reason: &str) {
+        if self.socket != Socket::None {
+            self.emit(Action::Log(format!("connection closed: {code} {reason}")));
+            self.schedule_reconnect();
+        }
+    }
+
+    fn drop_socket(&mut self) {
+        if self.socket != Socket::None {
+            self.socket = Socket::None;
+            self.emit(Action::Close);
+        }
+    }
+
+    /// Drops the socket and connects again after the backoff; after
+    /// [`FALLBACK_AFTER`] failures in a row, polls meanwhile.
+    fn schedule_reconnect(&mut self) {
+        let was_live = self.link.reached_snapshot();
+        self.drop_socket();
+        self.failures = if was_live {
+            1
+        } else {
+            self.failures.saturating_add(1)
+        };
+        let mut delay = backoff_ms(self.attempt, (self.random)());
+        if self.polling {
+            delay = delay.min(DEGRADED_RETRY_MS);
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        self.set_link(if self.online {
+            LinkState::Reconnecting {
+                at_ms: self.now + delay,
+            }
+        } else {
+            LinkState::Offline
+        });
+        if self.failures >= FALLBACK_AFTER && !self.polling {
+            self.start_polling();
+        }
+        self.tickets = self.tickets.wrapping_add(1);
+        let ticket = Ticket(self.tickets);
+        self.reconnect = Some(ticket);
+        self.emit(Action::ReconnectAfter { ms: delay, ticket });
+    }
+
+    fn on_reconnect_due(&mut self, ticket: Ticket) {
+        if self.reconnect == Some(ticket) {
+            self.connect();
+        }
+    }
+
+    /// Says "Offline" at once (nothing can arrive on the socket).
+    fn on_offline(&mut self) {
+        self.online = false;
+        self.schedule_reconnect();
+    }
+
+    /// Reconnects at once, backoff reset, unless a socket is up already.
+    fn on_online(&mut self) {
+        self.online = true;
+        if self.socket == Socket::None {
+            self.attempt = 0;
+            self.connect();
+        }
+    }
+
+    /// Every half second: tick the page clock if no diff did, send an
+    /// unanswered `resync` again when its time comes, drop a silent socket.
+    fn on_clock(&mut self) {
+        if !self.hidden {
+            self.tick();
+        }
+        self.retry_resync();
+        let silent = self.now - self.last_message_ms > self.silence_ms;
+        if self.socket != Socket::None && self.link.reached_snapshot() && silent {
+            self.warn("no message for too long; reconnecting");
+            self.schedule_reconnect();
+        }
+    }
+
+    /// The page clock's work, at most every [`TICK_MS`]. Done with a diff
+    /// when diffs flow, so it lands in the frame the diff draws anyway
+    /// rather than in one of its own; the timer covers quiet times.
+    fn tick(&mut self) {
+        if self.now - self.clock_ms >= TICK_MS {
+            self.clock_ms = self.now;
+            self.emit(Action::Tick);
+        }
+    }
+
+    // --- What the page asks the server for ---
+
+    /// Subscribes to what the page watches; a hidden tab to the charted
+    /// symbol alone, if any.
+    fn subscribe(&mut self) {
+        let symbols = if self.hidden {
+            match &self.charted {
+                Some(series) => vec![series.symbol.clone()],
+                None => return,
+            }
+        } else {
+            self.watching
+                .clone()
+                .unwrap_or_else(|| vec![ALL_SYMBOLS.into()])
+        };
+        self.send(ClientMsg::Subscribe { symbols });
+    }
+
+    fn resubscribe(&mut self) {
+        self.send(ClientMsg::Unsubscribe {
+            symbols: vec![ALL_SYMBOLS.into()],
+        });
+        self.subscribe();
+    }
+
+    /// Asks for the chart the page shows (history, then live bars); a
+    /// hidden tab asks for none.
+    fn request_chart(&mut self) {
+        let wanted = self.charted.clone().filter(|_| !self.hidden);
+        let (symbol, interval) = match wanted {
+            Some(series) => (Some(series.symbol), Some(series.interval)),
+            None => (None, None),
+        };
+        self.send(ClientMsg::Chart {
+            symbol,
+            interval,
+            limit: Some(CHART_BARS),
+        });
+    }
+
+    /// A watchlist opened or closed: the server sends only what it shows
+    /// (and a poll asks for it at once).
+    fn on_watching(&mut self, watching: Option<Vec<String>>) {
+        if watching != self.watching {
+            self.watching = watching;
+            self.resubscribe();
+            if self.polling {
+                self.poll_now();
+            }
+        }
+    }
+
+    fn on_charting(&mut self, series: Option<Series>) {
+        if series != self.charted {
+            self.charted = series;
+            self.request_chart();
+        }
+    }
+
+    /// A hidden tab asks for the charted symbol's quotes only and no chart;
+    /// shown again, it applies what it held and asks for everything again:
+    /// a snapshot and the chart's history bring it up to date at once.
+    fn on_visibility(&mut self, hidden: bool) {
+        if hidden == self.hidden {
+            return;
+        }
+        self.hidden = hidden;
+        if !hidden {
+            let (ts, changes) = self.held.take();
+            if !changes.is_empty() {
+                self.apply(ts, changes);
+            }
+        }
+        self.resubscribe();
+        self.request_chart();
+    }
+
+    // --- Server messages ---
+
+    fn on_text(&mut self, text: &str) {
+        if self.socket == Socket::None {
+            return;
+        }
+        self.last_message_ms = self.now;
+        match serde_json::from_str::<ServerMsg>(text) {
+            Ok(msg) => self.on_message(msg),
+            Err(e) => self.warn(format!("unreadable server message: {e}")),
+        }
+    }
+
+    fn on_message(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Hello { heartbeat_ms, .. } => self.silence_ms = (2 * heartbeat_ms) as f64,
+            ServerMsg::Snapshot { seq, quotes } => self.on_snapshot(seq, quotes),
+            ServerMsg::Diff { seq, ts, changes } => self.on_diff(seq, ts, changes),
+            ServerMsg::Status { feed, state } => self.emit(Action::Feed { name: feed, state }),
+            ServerMsg::Pong { t, .. } => {
+                if let Some(sent) = t.as_f64() {
+                    self.emit(Action::Latency(self.now - sent));
+                }
+            }
+            ServerMsg::Candles {
+                symbol,
+                interval,
+                candles,
+            } => {
+                if let Some(series) = self.charted.clone().filter(|s| s.is(&symbol, interval)) {
+                    self.emit(Action::ChartHistory { series, candles });
+                }
+            }
+            ServerMsg::Candle {
+                symbol,
+                interval,
+                candle,
+            } => {
+                // Once the chart stream stops, a hidden tab draws none.
+                if !self.hidden
+                    && self
+                        .charted
+                        .as_ref()
+                        .is_some_and(|s| s.is(&symbol, interval))
+                {
+                    self.emit(Action::ChartCandle(candle));
+                }
+            }
+            ServerMsg::Error { code, message } => {
+                self.warn(format!("server error {code:?}: {message}"))
+            }
+            ServerMsg::Unknown => {}
+        }
+    }
+
+    /// A snapshot: the page is live (again), whatever it was doing.
+    fn on_snapshot(&mut self, seq: u64, quotes: Vec<Quote>) {
+        self.held.take(); // the snapshot is newer
+        // A hidden tab asked for one symbol: the other rows stay.
+        self.emit(if self.hidden {
+            Action::MergeQuotes(quotes)
+        } else {
+            Action::ReplaceQuotes(quotes)
+        });
+        self.expected_seq = Some(seq + 1);
+        self.resync = None;
+        self.attempt = 0;
+        self.failures = 0;
+        self.stop_polling();
+        self.set_link(LinkState::Live);
+    }
+
+    fn on_diff(&mut self, seq: u64, ts: i64, changes: Vec<Change>) {
+        if self.expected_seq == Some(seq) {
+            if self.hidden {
+                self.hold(ts, &changes);
+            } else {
+                self.apply(ts, changes);
+            }
+            self.expected_seq = Some(seq + 1);
+        } else if self.resync.is_none() {
+            let expected = self.expected_seq;
+            self.warn(format!(
+                "seq gap: expected {expected:?}, got {seq}; resyncing"
+            ));
+            self.start_resync();
+        }
+    }
+
+    /// Asks for a snapshot; until it comes, nothing the page shows moves.
+    fn start_resync(&mut self) {
+        self.expected_seq = None;
+        self.resync = Some(Resync {
+            attempt: 0,
+            next_at_ms: self.now + resync_retry_ms(0),
+        });
+        self.send(ClientMsg::Resync);
+        if self.link == LinkState::Live {
+            self.set_link(LinkState::Resyncing);
+        }
+    }
+
+    /// Sends `resync` again if the last one got no snapshot in time (lost
+    /// on the way, or ignored), each time waiting longer.
+    fn retry_resync(&mut self) {
+        let now = self.now;
+        let Some(resync) = self.resync.as_mut().filter(|r| now >= r.next_at_ms) else {
+            return;
+        };
+        resync.attempt = resync.attempt.saturating_add(1);
+        resync.next_at_ms = now + resync_retry_ms(resync.attempt);
+        self.warn("no snapshot for resync; asking again");
+        self.send(ClientMsg::Resync);
+    }
+
+    fn apply(&mut self, ts: i64, changes: Vec<Change>) {
+        self.emit(Action::ApplyChanges { ts, changes });
+        if !self.hidden {
+            self.tick();
+        }
+    }
+
+    /// A diff while the tab is hidden: held, and at most once a second the
+    /// charted symbol's change applies, so the tab's title shows its price.
+    /// (Driven by arriving messages: a hidden tab's timers may be throttled
+    /// to once a minute.)
+    fn hold(&mut self, ts: i64, changes: &[Change]) {
+        for change in changes {
+            self.held.add(ts, change);
+        }
+        if self.now - self.held.title_at >= TITLE_EVERY_MS {
+            self.held.title_at = self.now;
+            self.apply_charted();
+        }
+    }
+
+    fn apply_charted(&mut self) {
+        let Some(symbol) = self.charted.as_ref().map(|s| s.symbol.clone()) else {
+            return;
+        };
+        if let Some(change) = self.held.take_symbol(&symbol) {
+            let ts = self.held.ts;
+            self.apply(ts, vec![change]);
+        }
+        self.clock_ms = self.now;
+        self.emit(Action::TickTitle);
+    }
+
+    // --- Polling ---
+
+    /// The WebSocket keeps failing (a proxy may block it): poll until a
+    /// snapshot arrives again, for what the page watches.
+    fn start_polling(&mut self) {
+        self.warn("WebSocket unavailable; polling /api/quotes");
+        self.polling = true;
+        self.emit(Action::Polling(Polling::Started));
+        self.poll_now();
+        self.emit(Action::StartPolling);
+    }
+
+    fn stop_polling(&mut self) {
+        if self.polling {
+            self.polling = false;
+            self.emit(Action::StopPolling);
+            self.emit(Action::Polling(Polling::Off));
+        }
+    }
+
+    fn poll_now(&mut self) {
+        if self.polling {
+            let watching = self.watching.clone();
+            let url = quotes_url(watching.as_deref());
+            self.emit(Action::Poll { url, watching });
+        }
+    }
+
+    /// A poll's answer, unless a snapshot came meanwhile (it is newer) or
+    /// the page now watches something else (the next poll asks for that).
+    fn on_polled(&mut self, watching: Option<Vec<String>>, quotes: Vec<Quote>) {
+        if self.polling && watching == self.watching {
+            self.emit(Action::ReplaceQuotes(quotes));
+            self.emit(Action::Polling(Polling::Answered { at_ms: self.now }));
+        }
+    }
+}
+
+/// Delay before `resync` is sent again when attempt `attempt` (0-based) got
+/// no snapshot: 1 s, 2 s, 4 s, then every 8 s.
+pub fn resync_retry_ms(attempt: u32) -> f64 {
+    (1_000.0 * f64::from(1u32 << attempt.min(3))).min(8_000.0)
+}
+
+/// Reconnect delay before attempt `attempt` (0-based), given a uniform
+/// random number in [0, 1): exponential from 500 ms, capped at 30 s, with
+/// jitter in [50 %, 100 %] so a restarted server is not hit by every page at
+/// once.
+pub fn backoff_ms(attempt: u32, random: f64) -> f64 {
+    let exp = 500.0 * f64::from(1u32 << attempt.min(10));
+    exp.min(30_000.0) * (0.5 + 0.5 * random)
+}
+
+/// The `/api/quotes` address that polls for `watching`: every symbol, or
+/// those named.
+pub fn quotes_url(watching: Option<&[String]>) -> String {
+    match watching {
+        None => "/api/quotes".to_string(),
+        Some(symbols) => {
+            let names: Vec<String> = symbols.iter().map(|s| percent_encode(s)).collect();
+            format!("/api/quotes?symbols={}", names.join(","))
+        }
+    }
+}
+
+/// `text` with every byte but ASCII letters, digits, `-`, `.`, `_` and `~`
+/// percent-encoded, for a query value.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
