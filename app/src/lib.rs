@@ -24,7 +24,7 @@ pub mod selection;
 pub mod store;
 pub mod table;
 pub mod theme;
-pub mod watchlists;
+pub mod watchlist;
 
 use leptos::either::Either;
 use leptos::prelude::*;

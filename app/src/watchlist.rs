@@ -1,7 +1,10 @@
-//! Named watchlists: the viewer's own lists of symbols, kept in the
-//! browser's localStorage. While a list is open the table shows only its
+//! Named watchlists, the model: the viewer's own lists of symbols ([`Lists`]),
+//! kept in the browser's localStorage, and the reactive handle the page
+//! shares ([`Watchlists`]). While a list is open the table shows only its
 //! symbols, in the list's order, and the page subscribes to only those.
+//! The bar that opens and edits them is `components::watchlist_picker`.
 
+use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The localStorage key.
@@ -37,6 +40,19 @@ impl Lists {
 
     pub fn active_list(&self) -> Option<&List> {
         self.lists.get(self.active?)
+    }
+
+    /// The symbols the page wants quotes for while `charted` is charted:
+    /// the open list's and the charted one; `None` (every symbol) with no
+    /// list open.
+    pub fn watching(&self, charted: Option<&str>) -> Option<Vec<String>> {
+        let mut symbols = self.active_list()?.symbols.clone();
+        if let Some(charted) = charted
+            && !symbols.iter().any(|s| s == charted)
+        {
+            symbols.push(charted.to_string());
+        }
+        Some(symbols)
     }
 
     /// Adds a list (a blank name becomes "Watchlist N"), opens it, and
@@ -107,6 +123,68 @@ impl Lists {
     }
 }
 
+/// The viewer's lists, shared by the picker, the table and the subscription.
+#[derive(Clone, Copy)]
+pub struct Watchlists(pub RwSignal<Lists>);
+
+impl Watchlists {
+    /// Empty on the server and at hydration (which must match it); the
+    /// saved lists arrive right after.
+    pub fn new() -> Watchlists {
+        let lists = RwSignal::new(Lists::default());
+        #[cfg(feature = "hydrate")]
+        storage::follow(lists);
+        Watchlists(lists)
+    }
+
+    /// The open list's symbols, or `None` when all symbols show.
+    pub fn open_symbols(&self) -> Option<Vec<String>> {
+        self.0
+            .with(|l| l.active_list().map(|list| list.symbols.clone()))
+    }
+
+    pub fn open_name(&self) -> Option<String> {
+        self.0
+            .with(|l| l.active_list().map(|list| list.name.clone()))
+    }
+}
+
+impl Default for Watchlists {
+    fn default() -> Self {
+        Watchlists::new()
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod storage {
+    use leptos::prelude::*;
+
+    use super::{Lists, STORAGE_KEY};
+
+    fn local() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok().flatten()
+    }
+
+    /// Loads the saved lists once hydrated, then saves every change.
+    pub fn follow(lists: RwSignal<Lists>) {
+        Effect::new(move |_| {
+            let saved = local().and_then(|s| s.get_item(STORAGE_KEY).ok().flatten());
+            if let Some(text) = saved {
+                lists.set(Lists::from_json(&text));
+            }
+        });
+        // Not on its first run: that is the empty state before the load.
+        Effect::new(move |first: Option<()>| {
+            let json = lists.with(Lists::to_json);
+            if first.is_some()
+                && let Some(storage) = local()
+            {
+                let _ = storage.set_item(STORAGE_KEY, &json);
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +227,23 @@ mod tests {
         assert_eq!(lists.active_list().unwrap().name, "Watchlist 2");
         lists.delete_active();
         assert_eq!((lists.lists.len(), lists.active), (1, None));
+    }
+
+    #[test]
+    fn an_open_list_watches_its_symbols_and_the_charted_one() {
+        let mut lists = tech();
+        assert_eq!(
+            lists.watching(Some("TSLA")).unwrap(),
+            ["AAPL", "MSFT", "NVDA", "TSLA"]
+        );
+        assert_eq!(
+            lists.watching(Some("MSFT")).unwrap(),
+            ["AAPL", "MSFT", "NVDA"],
+            "once"
+        );
+        assert_eq!(lists.watching(None).unwrap(), ["AAPL", "MSFT", "NVDA"]);
+        lists.active = None;
+        assert_eq!(lists.watching(Some("TSLA")), None, "every symbol");
     }
 
     #[test]

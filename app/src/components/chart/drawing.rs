@@ -1,0 +1,140 @@
+//! The chart's drawing (browser only): TradingView Lightweight Charts,
+//! mounted after hydration on a `NodeRef` through a thin wasm-bindgen shim
+//! (`app/js/chart.js`) and removed on cleanup. Bars reach it through the
+//! page's [`ChartFeed`]; it is never rebuilt per bar.
+
+use std::rc::Rc;
+
+use leptos::html::Div;
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+
+use super::view::ChartView;
+use crate::chart_feed::{ChartFeed, Drawing, Series, SharedChartFeed};
+use crate::protocol::{Candle, Interval};
+use crate::selection::Selection;
+
+#[wasm_bindgen(module = "/js/chart.js")]
+extern "C" {
+    type PriceChart;
+
+    #[wasm_bindgen(constructor)]
+    fn new(el: &web_sys::HtmlElement, on_hover: &JsValue, on_scroll: &JsValue) -> PriceChart;
+    #[wasm_bindgen(method, js_name = setData)]
+    fn set_data(this: &PriceChart, json: &str, seconds_visible: bool);
+    #[wasm_bindgen(method)]
+    fn update(this: &PriceChart, json: &str) -> bool;
+    #[wasm_bindgen(method, js_name = setMode)]
+    fn set_mode(this: &PriceChart, mode: &str);
+    #[wasm_bindgen(method, js_name = scrollToLive)]
+    fn scroll_to_live(this: &PriceChart);
+    #[wasm_bindgen(method)]
+    fn remove(this: &PriceChart);
+}
+
+type HoverCallback = Closure<dyn FnMut(Option<String>)>;
+type ScrollCallback = Closure<dyn FnMut(bool)>;
+
+/// The drawn chart as the feed sees it.
+struct LightweightChart {
+    chart: Rc<PriceChart>,
+    view: ChartView,
+}
+
+impl Drawing for LightweightChart {
+    fn history(&mut self, interval: Interval, candles: &[Candle]) {
+        self.chart.set_data(&json(candles), interval.ms() < 60_000);
+        self.view.show_history(candles);
+    }
+
+    fn candle(&mut self, candle: &Candle) {
+        if self.chart.update(&json(candle)) {
+            self.view.show_candle(*candle);
+        }
+    }
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+/// The chart once mounted, and the callbacks it calls (alive as long as it).
+struct Mounted {
+    chart: Rc<PriceChart>,
+    _callbacks: (HoverCallback, ScrollCallback),
+}
+
+/// The chart panel's handle on its drawing, for the controls that act on it.
+#[derive(Clone, Copy)]
+pub struct Canvas(StoredValue<Option<Mounted>, LocalStorage>);
+
+impl Canvas {
+    pub fn scroll_to_live(&self) {
+        self.with_chart(|chart| chart.scroll_to_live());
+    }
+
+    fn with_chart(&self, f: impl FnOnce(&PriceChart)) {
+        self.0
+            .with_value(|mounted| mounted.as_ref().map(|m| f(&m.chart)));
+    }
+}
+
+/// Creates the chart once `container` is in the page, hands it to `feed`,
+/// keeps its type in step with the view; removes it on cleanup.
+pub fn mount(
+    container: NodeRef<Div>,
+    view: ChartView,
+    feed: SharedChartFeed,
+    selection: Selection,
+) -> Canvas {
+    let canvas = Canvas(StoredValue::new_local(None));
+    Effect::new(move |mounted: Option<bool>| {
+        if mounted == Some(true) {
+            return true;
+        }
+        let Some(el) = container.get() else {
+            return false;
+        };
+        let showing = selection
+            .symbol
+            .get_untracked()
+            .map(|s| Series::new(&s, selection.interval.get_untracked()));
+        canvas.0.set_value(Some(create(&el, view, feed, showing)));
+        true
+    });
+    Effect::new(move |_| {
+        let mode = view.mode.get();
+        canvas.with_chart(|chart| chart.set_mode(mode.as_str()));
+    });
+    on_cleanup(move || {
+        feed.with(ChartFeed::detach);
+        if let Some(mounted) = canvas.0.try_update_value(Option::take).flatten() {
+            mounted.chart.remove();
+        }
+    });
+    canvas
+}
+
+fn create(
+    el: &web_sys::HtmlElement,
+    view: ChartView,
+    feed: SharedChartFeed,
+    showing: Option<Series>,
+) -> Mounted {
+    let on_hover = HoverCallback::new(move |bar: Option<String>| {
+        view.hovered
+            .set(bar.and_then(|b| serde_json::from_str(&b).ok()));
+    });
+    let on_scroll = ScrollCallback::new(move |at_live: bool| view.at_live.set(at_live));
+    let chart = Rc::new(PriceChart::new(el, on_hover.as_ref(), on_scroll.as_ref()));
+    chart.set_mode(view.mode.get_untracked().as_str());
+    let drawing = LightweightChart {
+        chart: chart.clone(),
+        view,
+    };
+    feed.with(|feed| feed.attach(Box::new(drawing), showing.as_ref()));
+    Mounted {
+        chart,
+        _callbacks: (on_hover, on_scroll),
+    }
+}

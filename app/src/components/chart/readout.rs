@@ -1,0 +1,36 @@
+//! OHLCV of the bar under the crosshair, else of the newest bar.
+
+use leptos::prelude::*;
+
+use super::view::ChartView;
+use crate::connection::Link;
+use crate::format::{self, Direction};
+use crate::protocol::Candle;
+
+#[component]
+pub fn Readout() -> impl IntoView {
+    let view = expect_context::<ChartView>();
+    let link = expect_context::<Link>();
+    let bar = move || view.hovered.get().or_else(|| view.latest.get());
+    let field =
+        move |f: fn(&Candle) -> String| move || bar().map(|b| f(&b)).unwrap_or_else(|| "—".into());
+    let class = move || {
+        let dir = bar().map_or(Direction::Flat, |b| format::direction(b.c - b.o));
+        format!("readout {}", dir.class())
+    };
+    let time = move || {
+        bar()
+            .map(|b| format::clock_time(b.t, link.tz_offset_min.get()))
+            .unwrap_or_default()
+    };
+    view! {
+        <div class=class data-testid="readout" aria-live="off">
+            <span class="readout-time">{time}</span>
+            <span>"O " <b data-field="o">{field(|b| format::price(b.o))}</b></span>
+            <span>"H " <b data-field="h">{field(|b| format::price(b.h))}</b></span>
+            <span>"L " <b data-field="l">{field(|b| format::price(b.l))}</b></span>
+            <span>"C " <b data-field="c">{field(|b| format::price(b.c))}</b></span>
+            <span>"V " <b data-field="v">{field(|b| format::volume(b.v))}</b></span>
+        </div>
+    }
+}

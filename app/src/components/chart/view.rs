@@ -1,0 +1,122 @@
+//! The chart's reactive state, shared by its controls, readout and drawing.
+
+use leptos::prelude::*;
+
+use crate::protocol::Candle;
+
+/// How the price is drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChartMode {
+    #[default]
+    Candles,
+    Line,
+    Area,
+}
+
+impl ChartMode {
+    pub const ALL: [ChartMode; 3] = [ChartMode::Candles, ChartMode::Line, ChartMode::Area];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChartMode::Candles => "candles",
+            ChartMode::Line => "line",
+            ChartMode::Area => "area",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ChartMode::Candles => "Candles",
+            ChartMode::Line => "Line",
+            ChartMode::Area => "Area",
+        }
+    }
+}
+
+/// What the chart shows beyond its drawing, provided as context.
+#[derive(Clone, Copy)]
+pub struct ChartView {
+    pub mode: RwSignal<ChartMode>,
+    /// The bar under the crosshair.
+    pub hovered: RwSignal<Option<Candle>>,
+    /// The newest bar shown.
+    pub latest: RwSignal<Option<Candle>>,
+    /// Whether the newest bar is in view (else "back to live" shows).
+    pub at_live: RwSignal<bool>,
+    /// Bars loaded for the current symbol and interval.
+    pub bars: RwSignal<usize>,
+}
+
+impl Default for ChartView {
+    fn default() -> Self {
+        ChartView::new()
+    }
+}
+
+impl ChartView {
+    pub fn new() -> ChartView {
+        ChartView {
+            mode: RwSignal::new(ChartMode::default()),
+            hovered: RwSignal::new(None),
+            latest: RwSignal::new(None),
+            at_live: RwSignal::new(true),
+            bars: RwSignal::new(0),
+        }
+    }
+
+    /// A whole new history is drawn.
+    pub fn show_history(&self, candles: &[Candle]) {
+        self.latest.set(candles.last().copied());
+        self.hovered.set(None);
+        self.bars.set(candles.len());
+    }
+
+    /// One bar was drawn: a correction to an older bar changes nothing
+    /// here, the newest bar updates, a newer one is one bar more.
+    pub fn show_candle(&self, candle: Candle) {
+        match self.latest.get_untracked() {
+            Some(latest) if candle.t < latest.t => {}
+            Some(latest) if candle.t == latest.t => self.latest.set(Some(candle)),
+            _ => {
+                self.bars.update(|n| *n += 1);
+                self.latest.set(Some(candle));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_bars_update_the_newest_or_add_one_and_corrections_change_neither() {
+        Owner::new().with(|| {
+            let view = ChartView::new();
+            let bar = |t, c| Candle {
+                c,
+                ..Candle::open(t, 1.0, 1)
+            };
+            view.show_history(&[bar(0, 1.0), bar(60, 2.0)]);
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (2, Some(bar(60, 2.0)))
+            );
+            view.show_candle(bar(60, 3.0));
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (2, Some(bar(60, 3.0)))
+            );
+            view.show_candle(bar(0, 9.0));
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (2, Some(bar(60, 3.0)))
+            );
+            view.show_candle(bar(120, 4.0));
+            assert_eq!(
+                (view.bars.get_untracked(), view.latest.get_untracked()),
+                (3, Some(bar(120, 4.0)))
+            );
+        });
+    }
+}
