@@ -1,13 +1,18 @@
 //! tickertape's page: Leptos components and the client state behind them.
 //!
-//! - [`protocol`]: wire types shared with the server and every test client.
-//! - [`store`]: one signal per quote field, so a diff touches only the cells
-//!   that changed.
-//! - [`connection`]: the page's single WebSocket (browser only), feeding the
-//!   store and the connection state ([`Link`](connection::Link)).
-//! - [`format`]: how numbers and times read on screen.
-//! - [`selection`]: the charted symbol and interval, kept in the URL.
-//! - [`components`]: one file per screen region; [`App`] only composes them.
+//! Each module, what it owns, and who may call it (imports run one way: a
+//! module never imports one that imports it):
+//!
+//! - [`protocol`]: the wire types, plain serde; used by the server, the browser and every test client.
+//! - [`format`]: how numbers, changes and times read on screen (pure); used by components and server tests.
+//! - [`table`]: the quote table's search, sort and cursor rules (pure); used by `components`.
+//! - [`store`]: the quotes the page shows, one signal per field; written by `connection` and the board, read by `components`.
+//! - [`selection`]: the charted symbol and interval, kept in the URL; read by `components` and `connection`; `PageUrl` is given by the server.
+//! - [`watchlist`]: the viewer's watchlists (model, localStorage) and their shared handle; used by `components`.
+//! - [`chart_feed`]: which series a chart shows and the bars on their way to its drawing; fed by `connection`, drawn by `components::chart`.
+//! - [`connection`]: the page's one WebSocket and what the page shows of it ([`Link`](connection::Link)); `core` decides (pure, unit-tested), `browser` does the I/O; started by `components::Dashboard`.
+//! - [`theme`]: the dark/light theme, its cookie and toggle; used by `components::header` and the server.
+//! - [`components`]: one module per screen region; [`App`] picks the dashboard or the 404 page.
 //!
 //! The server renders the page with the current quotes (a [`Board`] it
 //! provides through [`BoardSource`]); the browser hydrates the same markup,

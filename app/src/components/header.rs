@@ -1,4 +1,5 @@
-//! The top bar: brand, market breadth, connection badge and latency.
+//! The top bar: brand, market breadth, latency, connection badge, clock and
+//! theme switch.
 
 use leptos::prelude::*;
 

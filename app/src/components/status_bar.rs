@@ -1,4 +1,5 @@
-//! The footer: each feed's state, the freshness of the data, attribution.
+//! The footer: each feed's state, the freshness of the data, and whether
+//! the prices are simulated.
 
 use leptos::prelude::*;
 
