@@ -240,6 +240,15 @@ impl QuoteStore {
 
     /// Fills the store from the server-rendered board.
     pub fn load(&self, board: &Board) {
+        self.learn_symbols(board);
+        if self.rows.with_untracked(Vec::is_empty) {
+            // (Else a live snapshot got here first and is newer.)
+            self.set_rows(self.rows_of(board));
+        }
+    }
+
+    /// Every symbol the board names: its name and feed.
+    fn learn_symbols(&self, board: &Board) {
         self.universe.set_value(
             board
                 .symbols
@@ -261,9 +270,11 @@ impl QuoteStore {
                     .map(|(s, f)| (s.clone(), f.as_str().into())),
             );
         });
-        if !self.rows.with_untracked(Vec::is_empty) {
-            return; // a live snapshot got here first and is newer
-        }
+    }
+
+    /// The board's quotes as rows, in the server's symbol order, with
+    /// their sparklines.
+    fn rows_of(&self, board: &Board) -> Vec<Row> {
         let order: HashMap<&str, usize> = board
             .symbols
             .iter()
@@ -284,7 +295,7 @@ impl QuoteStore {
                 sparks.get(q.symbol.as_str()).copied(),
             )
         };
-        self.set_rows(quotes.into_iter().map(row).collect());
+        quotes.into_iter().map(row).collect()
     }
 
     fn set_rows(&self, rows: Vec<Row>) {
@@ -319,8 +330,8 @@ impl QuoteStore {
         )
     }
 
-    /// Records display names learnt after the first render (`/api/symbols`).
-    pub fn set_names(&self, names: impl IntoIterator<Item = (String, String)>) {
+    /// Records display names (the board's); rows already shown take them too.
+    fn set_names(&self, names: impl IntoIterator<Item = (String, String)>) {
         for (symbol, name) in names {
             let name: Arc<str> = name.as_str().into();
             if let Some(row) = self.row(&symbol) {

@@ -91,29 +91,12 @@ fn dispatch(shell: &Shared, event: Event) {
     }
 }
 
+/// Carries out `action`; an event it causes in turn is returned.
 fn perform(shell: &Shared, action: Action, now: f64) -> Option<Event> {
     match action {
         Action::Open => return open(shell).err(),
         Action::Close => shell.close(),
         Action::Send(msg) => shell.send(&serde_json::to_string(&msg).ok()?),
-        Action::ReplaceQuotes(quotes) => {
-            shell.store.apply_snapshot(&quotes, now);
-            shell.counters.add(0, quotes.len());
-        }
-        Action::MergeQuotes(quotes) => {
-            shell.store.merge_quotes(&quotes, now);
-            shell.counters.add(0, quotes.len());
-        }
-        Action::ApplyChanges { ts, changes } => {
-            shell.store.apply_diff(ts, &changes, now);
-            shell.counters.add(1, changes.len());
-        }
-        Action::Tick => shell.tick(now),
-        Action::TickTitle => shell.link.now_ms.set(now),
-        Action::Link(state) => shell.link.state.set(state),
-        Action::Latency(ms) => shell.link.latency_ms.set(Some(ms)),
-        Action::Feed { name, state } => shell.link.set_feed(name, state),
-        Action::Polling(polling) => shell.link.polling.set(polling),
         Action::StartPolling => {
             *shell.poll.borrow_mut() = every(shell, POLL_EVERY, || Event::PollDue)
         }
@@ -124,19 +107,46 @@ fn perform(shell: &Shared, action: Action, now: f64) -> Option<Event> {
         }
         Action::Poll { url, watching } => poll(shell, url, watching),
         Action::ReconnectAfter { ms, ticket } => after(shell, ms, Event::ReconnectDue(ticket)),
-        Action::ChartHistory { series, candles } => {
-            shell.chart.with(|feed| feed.history(series, candles));
-        }
-        Action::ChartCandle(candle) => {
-            shell.chart.with(|feed| feed.candle(&candle));
-        }
         Action::Log(line) => leptos::logging::log!("{line}"),
         Action::Warn(line) => leptos::logging::warn!("{line}"),
+        shown => shell.show(shown, now),
     }
     None
 }
 
 impl Shell {
+    /// The actions that change what the page shows: the store, the link,
+    /// the chart (the others are [`perform`]'s).
+    fn show(&self, action: Action, now: f64) {
+        match action {
+            Action::ReplaceQuotes(quotes) => {
+                self.store.apply_snapshot(&quotes, now);
+                self.counters.add(0, quotes.len());
+            }
+            Action::MergeQuotes(quotes) => {
+                self.store.merge_quotes(&quotes, now);
+                self.counters.add(0, quotes.len());
+            }
+            Action::ApplyChanges { ts, changes } => {
+                self.store.apply_diff(ts, &changes, now);
+                self.counters.add(1, changes.len());
+            }
+            Action::Tick => self.tick(now),
+            Action::TickTitle => self.link.now_ms.set(now),
+            Action::Link(state) => self.link.state.set(state),
+            Action::Latency(ms) => self.link.latency_ms.set(Some(ms)),
+            Action::Feed { name, state } => self.link.set_feed(name, state),
+            Action::Polling(polling) => self.link.polling.set(polling),
+            Action::ChartHistory { series, candles } => {
+                self.chart.with(|feed| feed.history(series, candles));
+            }
+            Action::ChartCandle(candle) => {
+                self.chart.with(|feed| feed.candle(&candle));
+            }
+            _ => {}
+        }
+    }
+
     fn send(&self, text: &str) {
         if let Some(ws) = self.ws.borrow().as_ref()
             && ws.ready_state() == WebSocket::OPEN

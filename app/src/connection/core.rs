@@ -12,7 +12,9 @@
 
 use super::held::Held;
 use crate::chart_feed::Series;
-use crate::protocol::{ALL_SYMBOLS, Candle, Change, ClientMsg, FeedState, Quote, ServerMsg};
+use crate::protocol::{
+    ALL_SYMBOLS, Candle, Change, ClientMsg, FeedState, Interval, Quote, ServerMsg,
+};
 
 /// Bars of history the chart asks for.
 pub const CHART_BARS: usize = 1_000;
@@ -516,30 +518,35 @@ impl ConnectionCore {
                 symbol,
                 interval,
                 candles,
-            } => {
-                if let Some(series) = self.charted.clone().filter(|s| s.is(&symbol, interval)) {
-                    self.emit(Action::ChartHistory { series, candles });
-                }
-            }
+            } => self.on_candles(&symbol, interval, candles),
             ServerMsg::Candle {
                 symbol,
                 interval,
                 candle,
-            } => {
-                // Once the chart stream stops, a hidden tab draws none.
-                if !self.hidden
-                    && self
-                        .charted
-                        .as_ref()
-                        .is_some_and(|s| s.is(&symbol, interval))
-                {
-                    self.emit(Action::ChartCandle(candle));
-                }
-            }
+            } => self.on_candle(&symbol, interval, candle),
             ServerMsg::Error { code, message } => {
                 self.warn(format!("server error {code:?}: {message}"))
             }
             ServerMsg::Unknown => {}
+        }
+    }
+
+    /// History for the chart, unless it is of a series no longer charted.
+    fn on_candles(&mut self, symbol: &str, interval: Interval, candles: Vec<Candle>) {
+        if let Some(series) = self.charted.clone().filter(|s| s.is(symbol, interval)) {
+            self.emit(Action::ChartHistory { series, candles });
+        }
+    }
+
+    /// A live bar for the chart; once the chart stream stops, a hidden tab
+    /// draws none.
+    fn on_candle(&mut self, symbol: &str, interval: Interval, candle: Candle) {
+        let charted = self
+            .charted
+            .as_ref()
+            .is_some_and(|s| s.is(symbol, interval));
+        if charted && !self.hidden {
+            self.emit(Action::ChartCandle(candle));
         }
     }
 

@@ -50,15 +50,11 @@ pub fn QuoteRow(row: Row) -> impl IntoView {
         }
     };
     let direction = move || format::direction(change()).class();
-    let drag_start = {
-        let symbol = symbol.clone();
-        move |_| state.dragging.set(Some(symbol.clone()))
-    };
     view! {
         <tr
             data-symbol=symbol.to_string()
             draggable=move || list_open().then_some("true")
-            on:dragstart=drag_start
+            on:dragstart=drag_from(symbol.clone())
             on:dragover=move |e| {
                 if state.dragging.with_untracked(Option::is_some) {
                     e.prevent_default();
@@ -158,6 +154,12 @@ fn chooser(symbol: Arc<str>) -> impl Fn() + Clone + 'static {
         state.cursor.set(Some(symbol.clone()));
         selection.select(&symbol);
     }
+}
+
+/// Starts dragging `symbol`'s row.
+fn drag_from(symbol: Arc<str>) -> impl Fn(leptos::ev::DragEvent) + 'static {
+    let state = expect_context::<TableState>();
+    move |_| state.dragging.set(Some(symbol.clone()))
 }
 
 /// A dragged row dropped on `target`'s: it takes that place in the list.

@@ -2,7 +2,6 @@
 //! would drive it, with the clock and the jitter in the test's hands.
 
 use super::*;
-use crate::protocol::Interval;
 
 /// A core under test, with its clock.
 struct Page {
