@@ -38,8 +38,9 @@ unit:
 e2e:
 	cd end2end && npx playwright test --project e2e
 
-## Formatting and lints for both the server (ssr) and browser (hydrate) builds
+## Formatting, lints for both the server (ssr) and browser (hydrate) builds, and no module import cycles
 lint: setup-build
+	node .ci/module-cycles.js server/src app/src
 	cargo fmt --all -- --check
 	cargo clippy -p app -p tickertape --all-targets --features app/ssr -- -D warnings
 	cargo clippy -p app -p frontend --all-targets --target wasm32-unknown-unknown --features app/hydrate -- -D warnings

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::board::{Board, Sparkline};
 use crate::protocol::{Change, Interval, Quote, pct_change};
-use crate::{Board, Sparkline};
 
 /// Minutes a sparkline spans.
 pub const SPARK_MINUTES: usize = 30;

@@ -21,6 +21,8 @@ test("an unknown path says so, and its link back opens the live dashboard", asyn
   expect(response?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
   await expect(page).toHaveTitle("Page not found · tickertape");
+  // Hydrated, so any client-side handling of the link would take it.
+  await page.waitForLoadState("networkidle");
 
   await page.getByRole("link", { name: "Back to the dashboard" }).click();
   await expect(page).toHaveURL(`${server.url}/`);

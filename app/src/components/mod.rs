@@ -35,7 +35,7 @@ use status_bar::StatusBar;
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let (store, link) = provide_page_state();
-    let board = crate::page_board();
+    let board = crate::board::page_board();
     #[cfg(feature = "hydrate")]
     start_connection(store, link);
     // Everything renders from the board, so the first paint (server-side)
@@ -48,7 +48,7 @@ pub fn Dashboard() -> impl IntoView {
                 link.feeds.set(board.feeds.clone());
             }
             Either::Left(view! {
-                <script type="application/json" id=crate::BOARD_ELEMENT inner_html=json></script>
+                <script type="application/json" id=crate::board::BOARD_ELEMENT inner_html=json></script>
                 <div class="app">
                     <Header />
                     <PriceTitle />

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 /// Any path that is not a page. The link back is an ordinary link: the page
 /// has no client-side router, so following it loads the dashboard from the
-/// server, with the quotes it embeds (see [`crate::page_board`]).
+/// server, with the quotes it embeds (see [`crate::board::page_board`]).
 #[component]
 pub fn NotFound() -> impl IntoView {
     view! {

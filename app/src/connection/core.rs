@@ -172,7 +172,7 @@ enum Socket {
 }
 
 /// An unanswered `resync`: sent again at `next_at_ms` (browser clock),
-/// each time after a longer wait (see [`resync_retry_ms`]).
+/// each time after a longer wait (see [`RESYNC_RETRY`]).
 #[derive(Debug)]
 struct Resync {
     attempt: u32,
@@ -347,7 +347,7 @@ impl ConnectionCore {
         } else {
             self.failures.saturating_add(1)
         };
-        let mut delay = backoff_ms(self.attempt, (self.random)());
+        let mut delay = RECONNECT.jittered_ms(self.attempt, (self.random)());
         if self.polling {
             delay = delay.min(DEGRADED_RETRY_MS);
         }
@@ -589,7 +589,7 @@ impl ConnectionCore {
         self.expected_seq = None;
         self.resync = Some(Resync {
             attempt: 0,
-            next_at_ms: self.now + resync_retry_ms(0),
+            next_at_ms: self.now + RESYNC_RETRY.delay_ms(0),
         });
         self.send(ClientMsg::Resync);
         if self.link == LinkState::Live {
@@ -605,7 +605,7 @@ impl ConnectionCore {
             return;
         };
         resync.attempt = resync.attempt.saturating_add(1);
-        resync.next_at_ms = now + resync_retry_ms(resync.attempt);
+        resync.next_at_ms = now + RESYNC_RETRY.delay_ms(resync.attempt);
         self.warn("no snapshot for resync; asking again");
         self.send(ClientMsg::Resync);
     }
@@ -681,20 +681,40 @@ impl ConnectionCore {
     }
 }
 
-/// Delay before `resync` is sent again when attempt `attempt` (0-based) got
-/// no snapshot: 1 s, 2 s, 4 s, then every 8 s.
-pub fn resync_retry_ms(attempt: u32) -> f64 {
-    (1_000.0 * f64::from(1u32 << attempt.min(3))).min(8_000.0)
+/// Capped exponential backoff, the one the page uses for every retry:
+/// `base · 2^attempt`, at most `max`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    pub base_ms: f64,
+    pub max_ms: f64,
 }
 
-/// Reconnect delay before attempt `attempt` (0-based), given a uniform
-/// random number in [0, 1): exponential from 500 ms, capped at 30 s, with
-/// jitter in [50 %, 100 %] so a restarted server is not hit by every page at
-/// once.
-pub fn backoff_ms(attempt: u32, random: f64) -> f64 {
-    let exp = 500.0 * f64::from(1u32 << attempt.min(10));
-    exp.min(30_000.0) * (0.5 + 0.5 * random)
+impl Backoff {
+    /// The wait before attempt `attempt` (0-based).
+    pub fn delay_ms(self, attempt: u32) -> f64 {
+        (self.base_ms * f64::from(1u32 << attempt.min(16))).min(self.max_ms)
+    }
+
+    /// The same with jitter, given a uniform random number in [0, 1): in
+    /// [50 %, 100 %] of the delay, so a restarted server is not hit by every
+    /// page at once.
+    pub fn jittered_ms(self, attempt: u32, random: f64) -> f64 {
+        self.delay_ms(attempt) * (0.5 + 0.5 * random)
+    }
 }
+
+/// Reconnecting: from 500 ms, capped at 30 s, jittered.
+pub const RECONNECT: Backoff = Backoff {
+    base_ms: 500.0,
+    max_ms: 30_000.0,
+};
+
+/// Sending `resync` again when no snapshot answered: 1 s, 2 s, 4 s, then
+/// every 8 s.
+pub const RESYNC_RETRY: Backoff = Backoff {
+    base_ms: 1_000.0,
+    max_ms: 8_000.0,
+};
 
 /// The `/api/quotes` address that polls for `watching`: every symbol, or
 /// those named.

@@ -757,21 +757,21 @@ fn a_hidden_tabs_snapshot_merges_and_drops_what_was_held() {
 
 #[test]
 fn backoff_doubles_caps_and_jitters() {
-    assert_eq!(backoff_ms(0, 0.0), 250.0);
-    assert_eq!(backoff_ms(0, 1.0), 500.0);
-    assert_eq!(backoff_ms(3, 1.0), 4_000.0);
-    assert_eq!(backoff_ms(20, 1.0), 30_000.0);
-    assert_eq!(backoff_ms(20, 0.0), 15_000.0);
+    assert_eq!(RECONNECT.jittered_ms(0, 0.0), 250.0);
+    assert_eq!(RECONNECT.jittered_ms(0, 1.0), 500.0);
+    assert_eq!(RECONNECT.jittered_ms(3, 1.0), 4_000.0);
+    assert_eq!(RECONNECT.jittered_ms(20, 1.0), 30_000.0);
+    assert_eq!(RECONNECT.jittered_ms(20, 0.0), 15_000.0);
 }
 
 #[test]
 fn resyncs_are_retried_after_1_2_4_then_every_8_seconds() {
-    let waits: Vec<f64> = (0..6).map(resync_retry_ms).collect();
+    let waits: Vec<f64> = (0..6).map(|a| RESYNC_RETRY.delay_ms(a)).collect();
     assert_eq!(
         waits,
         [1_000.0, 2_000.0, 4_000.0, 8_000.0, 8_000.0, 8_000.0]
     );
-    assert_eq!(resync_retry_ms(u32::MAX), 8_000.0);
+    assert_eq!(RESYNC_RETRY.delay_ms(u32::MAX), 8_000.0);
 }
 
 #[test]
