@@ -6,8 +6,9 @@
 // Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,storm,resync,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 //        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
-//        [--before PATH --before-commit SHA]   the storm and resync sections' peer: an older tickertape
-//                           binary (built from SHA), measured with the identical commands in the same run
+//        [--before PATH --before-commit SHA]   an older tickertape binary (built from SHA), measured with
+//                           the identical commands in the same run: the storm and resync sections' peer,
+//                           and a third server in the fanout and idle sections
 //
 // A section with no results in this run and none saved (a fresh clone, an
 // --only run) is kept verbatim from the existing output file (--out if it
@@ -52,8 +53,8 @@ function rssKiB(pid) {
 async function startServer(kind, w) {
   const port = await freePort();
   const [cmd, argv] =
-    kind === "tickertape"
-      ? [TICKERTAPE, ["--addr", `127.0.0.1:${port}`, "--sim-symbols", w.symbols, "--sim-rate", w.rate, "--flush-ms", w.flush, "--seed", "1", "--log-format", "json"]]
+    kind !== "peer"
+      ? [kind === "before" ? path.resolve(args.before) : TICKERTAPE, ["--addr", `127.0.0.1:${port}`, "--sim-symbols", w.symbols, "--sim-rate", w.rate, "--flush-ms", w.flush, "--seed", "1", "--log-format", "json"]]
       : ["node", [path.join(__dirname, "peer/server.js"), "--port", port, "--symbols", w.symbols, "--rate", w.rate, "--flush-ms", w.flush, "--seed", "1"]];
   const child = spawn(cmd, argv.map(String), { cwd: root, stdio: "ignore" });
   for (let i = 0; i < 200; i++) {
@@ -113,8 +114,9 @@ const SCENARIOS = {
 
 async function runScenario(name, sc) {
   const rows = [];
+  const servers = args.before && !sc.control ? [...sc.servers, "before"] : sc.servers;
   for (let run = 1; run <= RUNS; run++) {
-    for (const kind of sc.servers) {
+    for (const kind of servers) {
       for (const variant of sc.control ? ["with", "control"] : ["main"]) {
         const load = variant === "control" ? { ...sc.load, ...sc.control } : sc.load;
         const server = await startServer(kind, sc.workload);
@@ -131,6 +133,21 @@ async function runScenario(name, sc) {
     }
   }
   return rows;
+}
+
+/** The same scenario against an older build, measured alternating with this one in the same run. */
+function renderBefore(p, t, b, sc) {
+  p(`The same run also measured an older build (\`--before\`, commit ${args["before-commit"] ?? "unknown"}), alternating with this one:`);
+  p();
+  p("| | this build | older build | this / older |");
+  p("|---|---|---|---|");
+  if (sc.load.subscribe !== "none") {
+    p(`| changes delivered per second | ${fmt(t.changesPerSec)} | ${fmt(b.changesPerSec)} | ${ratio(t.changesPerSec, b.changesPerSec)} |`);
+    p(`| delivery latency p50 / p99 (ms) | ${fmt(t.p50)} / ${fmt(t.p99)} | ${fmt(b.p50)} / ${fmt(b.p99)} | ${ratio(t.p50, b.p50)} / **${ratio(t.p99, b.p99)}** |`);
+    p(`| server CPU seconds per million delivered changes | ${fmt(t.cpuPerMillion, 3)} | ${fmt(b.cpuPerMillion, 3)} | **${ratio(t.cpuPerMillion, b.cpuPerMillion)}** |`);
+  }
+  p(`| server RSS peak | ${fmt(t.rssPeakMiB, 1)} MiB | ${fmt(b.rssPeakMiB, 1)} MiB | ${ratio(t.rssPeakMiB, b.rssPeakMiB)} |`);
+  p();
 }
 
 function summarise(rows, kind, variant = "main") {
@@ -638,6 +655,7 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
       p(`| server RSS per connected client | ${fmt(t.rssPerClientKiB, 1)} KiB | ${fmt(peer.rssPerClientKiB, 1)} KiB | **${ratio(t.rssPerClientKiB, peer.rssPerClientKiB)}** |`);
     }
     p();
+    if (rows.some((r) => r.kind === "before")) renderBefore(p, t, summarise(rows, "before"), sc);
     p(`Commands: \`${t.serverCommand}\` / \`node bench/peer/server.js --port <port> --symbols ${sc.workload.symbols} --rate ${sc.workload.rate} --flush-ms ${sc.workload.flush} --seed 1\`; load: \`${t.loadCommand}\`.`);
     p();
   }
