@@ -122,7 +122,8 @@ async function runScenario(name, sc) {
         const server = await startServer(kind, sc.workload);
         try {
           const { report, command } = await loadgen(server, load);
-          rows.push({ kind, variant, run, report, baselineRss: server.baselineRss, serverCommand: server.command, loadCommand: command });
+          const commit = kind === "before" ? args["before-commit"] : undefined;
+          rows.push({ kind, variant, run, report, baselineRss: server.baselineRss, serverCommand: server.command, loadCommand: command, commit });
           const l = report.latency_ms;
           console.error(`${name} ${kind} ${variant} run ${run}: p50 ${l.p50} p99 ${l.p99} ms, ${Math.round(report.changes_per_sec)} changes/s, ${report.failed} failed`);
         } finally {
@@ -136,8 +137,8 @@ async function runScenario(name, sc) {
 }
 
 /** The same scenario against an older build, measured alternating with this one in the same run. */
-function renderBefore(p, t, b, sc) {
-  p(`The same run also measured an older build (\`--before\`, commit ${args["before-commit"] ?? "unknown"}), alternating with this one:`);
+function renderBefore(p, t, b, sc, commit) {
+  p(`The same run also measured an older build (\`--before\`, commit ${commit ?? "unknown"}), alternating with this one:`);
   p();
   p("| | this build | older build | this / older |");
   p("|---|---|---|---|");
@@ -655,7 +656,8 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
       p(`| server RSS per connected client | ${fmt(t.rssPerClientKiB, 1)} KiB | ${fmt(peer.rssPerClientKiB, 1)} KiB | **${ratio(t.rssPerClientKiB, peer.rssPerClientKiB)}** |`);
     }
     p();
-    if (rows.some((r) => r.kind === "before")) renderBefore(p, t, summarise(rows, "before"), sc);
+    const before = rows.find((r) => r.kind === "before");
+    if (before) renderBefore(p, t, summarise(rows, "before"), sc, before.commit);
     p(`Commands: \`${t.serverCommand}\` / \`node bench/peer/server.js --port <port> --symbols ${sc.workload.symbols} --rate ${sc.workload.rate} --flush-ms ${sc.workload.flush} --seed 1\`; load: \`${t.loadCommand}\`.`);
     p();
   }
