@@ -5,11 +5,15 @@
 //! trade probability, prints a trade at the bid or the ask of a spread of a
 //! few basis points. The walk depends only on the seed and the step count,
 //! never on the clock, so a seed reproduces the same tick sequence.
+//!
+//! Its history (see [`backfill`]) is the same walk run backwards from the
+//! opening price; the session is the UTC day, and the opening trade carries
+//! the day's figures from that history, so the quote agrees with the chart.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Interval, SymbolInfo};
+use app::protocol::{Candle, Interval, SymbolInfo};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,6 +55,8 @@ struct Walker {
     walk: Walk,
     /// Half the quoted spread, as a fraction of the mid.
     half_spread: f64,
+    /// Today's figures as the generated history has them, once it exists.
+    day: Option<Session>,
 }
 
 /// The simulator; see the module docs.
@@ -88,7 +94,7 @@ impl Simulator {
             .map(|w| {
                 let mut tick = w.trade(rng, ts);
                 tick.size = rng.random_range(20_000..400_000) as f64;
-                tick.session.prev_close = Some(w.prev_close);
+                tick.session = w.opening_figures(tick.price, tick.size);
                 tick
             })
             .collect()
@@ -138,6 +144,26 @@ impl Walker {
             sigma: instrument.volatility * step_years.sqrt(),
             trades_per_step: trades_per_second * config.tick.as_secs_f64(),
             half_spread: rng.random_range(0.5e-4..3.0e-4),
+            day: None,
+        }
+    }
+
+    /// The session figures the opening trade carries: today's from the
+    /// history when there is one (so the quote agrees with the chart),
+    /// else just the previous close.
+    fn opening_figures(&self, price: f64, size: f64) -> Session {
+        let Some(day) = self.day else {
+            return Session {
+                prev_close: Some(self.prev_close),
+                ..Session::default()
+            };
+        };
+        Session {
+            prev_close: day.prev_close.or(Some(self.prev_close)),
+            open: day.open,
+            high: day.high.map(|h| h.max(price)),
+            low: day.low.map(|l| l.min(price)),
+            volume: day.volume.map(|v| v + size),
         }
     }
 
@@ -180,6 +206,27 @@ fn trade_size(rng: &mut impl Rng) -> u64 {
     }
 }
 
+/// Milliseconds in a day; the simulator's session is the UTC day.
+const DAY_MS: i64 = 86_400_000;
+
+/// Today's session figures in `minutes` (1 m bars, oldest first): the open
+/// of the first bar since midnight UTC, the high, low and volume since
+/// then, and the close of the last bar before it.
+fn day_figures(minutes: &[Candle], now_ms: i64) -> Session {
+    let start = now_ms.div_euclid(DAY_MS) * DAY_MS;
+    let today = minutes.partition_point(|b| b.t < start);
+    let (before, day) = minutes.split_at(today);
+    let extreme =
+        |pick: fn(&Candle) -> f64, better: fn(f64, f64) -> f64| day.iter().map(pick).reduce(better);
+    Session {
+        prev_close: before.last().map(|b| b.c),
+        open: day.first().map(|b| b.o),
+        high: extreme(|b| b.h, f64::max),
+        low: extreme(|b| b.l, f64::min),
+        volume: (!day.is_empty()).then(|| day.iter().map(|b| b.v as f64).sum()),
+    }
+}
+
 fn cents_down(x: f64) -> f64 {
     (x * 100.0).floor() / 100.0
 }
@@ -208,8 +255,9 @@ impl Feed for Simulator {
     async fn history(&mut self, now_ms: i64) -> Vec<History> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ HISTORY_SEED);
         let mut out = Vec::with_capacity(self.walkers.len() * Interval::ALL.len());
-        for w in &self.walkers {
+        for w in &mut self.walkers {
             let series = backfill::history(w.walk, round_cents(w.mid), now_ms, &mut rng);
+            w.day = Some(day_figures(&series[Interval::M1.index()], now_ms));
             for (interval, candles) in Interval::ALL.into_iter().zip(series) {
                 out.push(History {
                     symbol: w.symbol.clone(),
@@ -292,6 +340,67 @@ mod tests {
                 instrument.price
             );
         }
+    }
+
+    #[tokio::test]
+    async fn the_opening_quote_agrees_with_todays_history() {
+        // 15:30 UTC: the history's minutes span the day so far and the days before.
+        let now = 1_795_000_000_000 - 1_795_000_000_000 % DAY_MS + 15 * 3_600_000 + 1_800_000;
+        let midnight = now - now % DAY_MS;
+        let mut s = sim(11);
+        let history = s.history(now).await;
+        let ticks = s.open(now);
+        for tick in &ticks {
+            let minutes = &history
+                .iter()
+                .find(|h| h.symbol == tick.symbol && h.interval == Interval::M1)
+                .expect("1 m history")
+                .candles;
+            let today: Vec<&Candle> = minutes.iter().filter(|b| b.t >= midnight).collect();
+            let before = minutes.iter().rfind(|b| b.t < midnight).expect("yesterday");
+            let figures = tick.session;
+            assert_eq!(figures.open, Some(today[0].o), "{}: open", tick.symbol);
+            assert_eq!(
+                figures.prev_close,
+                Some(before.c),
+                "{}: prev close",
+                tick.symbol
+            );
+            let high = today.iter().map(|b| b.h).fold(tick.price, f64::max);
+            let low = today.iter().map(|b| b.l).fold(tick.price, f64::min);
+            assert_eq!(
+                (figures.high, figures.low),
+                (Some(high), Some(low)),
+                "{}",
+                tick.symbol
+            );
+            let volume: u64 = today.iter().map(|b| b.v).sum();
+            assert_eq!(
+                figures.volume,
+                Some(volume as f64 + tick.size),
+                "{}",
+                tick.symbol
+            );
+            assert!(low <= today[0].o && today[0].o <= high);
+        }
+    }
+
+    #[test]
+    fn just_after_midnight_the_day_has_no_figures_yet() {
+        let minutes = [Candle {
+            t: 0,
+            o: 10.0,
+            h: 11.0,
+            l: 9.0,
+            c: 10.5,
+            v: 7,
+        }];
+        let figures = day_figures(&minutes, DAY_MS + 10);
+        assert_eq!(figures.prev_close, Some(10.5));
+        assert_eq!(
+            (figures.open, figures.high, figures.volume),
+            (None, None, None)
+        );
     }
 
     #[test]
