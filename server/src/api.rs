@@ -98,9 +98,12 @@ pub async fn quotes(
 pub struct CandlesQuery {
     interval: Option<String>,
     limit: Option<String>,
+    /// Unix ms: only bars that start strictly before it (a chart scrolled back).
+    before: Option<String>,
 }
 
-/// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N`: oldest first.
+/// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N&before=<ms>`: the newest
+/// `limit` bars starting strictly before `before` (default: all), oldest first.
 pub async fn candles(
     State(hub): State<Hub>,
     Path(symbol): Path<String>,
@@ -128,7 +131,18 @@ pub async fn candles(
     let id = hub
         .lookup(&symbol)
         .ok_or_else(|| json_error(StatusCode::NOT_FOUND, format!("unknown symbol: {symbol}")))?;
-    Ok(Json(hub.charts().candles(id, interval, limit)))
+    let before = match query.before.as_deref() {
+        None => i64::MAX,
+        Some(text) => text.parse().map_err(|_| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "before must be a time in Unix milliseconds",
+            )
+        })?,
+    };
+    Ok(Json(
+        hub.charts().candles_before(id, interval, before, limit),
+    ))
 }
 
 /// `GET /metrics`: Prometheus text format.

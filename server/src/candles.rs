@@ -180,8 +180,15 @@ impl Series {
 
     /// The newest `limit` bars, oldest first.
     pub fn last(&self, limit: usize) -> Vec<Candle> {
-        let skip = self.bars.len().saturating_sub(limit);
-        self.bars.iter().skip(skip).map(|b| b.candle).collect()
+        self.before(i64::MAX, limit)
+    }
+
+    /// The newest `limit` bars that start strictly before `t`, oldest first
+    /// (how a chart scrolled back asks for the bars left of what it has).
+    pub fn before(&self, t: i64, limit: usize) -> Vec<Candle> {
+        let end = self.bars.partition_point(|b| b.candle.t < t);
+        let start = end.saturating_sub(limit);
+        self.bars.range(start..end).map(|b| b.candle).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -251,6 +258,28 @@ pub fn aggregate(bars: &[Candle], interval: Interval) -> Vec<Candle> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bars_before_a_time_are_the_newest_older_ones_oldest_first() {
+        let mut series = Series::new(Interval::M1, 10);
+        for minute in 0..6 {
+            series.add(minute * 60_000 + 5, 10.0 + minute as f64, 1.0);
+        }
+        let starts = |bars: Vec<Candle>| bars.iter().map(|b| b.t / 60_000).collect::<Vec<_>>();
+        assert_eq!(
+            starts(series.before(4 * 60_000, 2)),
+            [2, 3],
+            "strictly older"
+        );
+        assert_eq!(starts(series.before(4 * 60_000 + 1, 2)), [3, 4]);
+        assert_eq!(starts(series.before(60_000, 5)), [0]);
+        assert!(
+            series.before(0, 5).is_empty(),
+            "nothing older than the first bar"
+        );
+        assert_eq!(starts(series.before(i64::MAX, 3)), [3, 4, 5]);
+        assert_eq!(series.last(3), series.before(i64::MAX, 3));
+    }
 
     const MIN: i64 = 60_000;
 

@@ -74,6 +74,17 @@ impl Charts {
         self.of(id).series(interval).last(limit)
     }
 
+    /// The newest `limit` bars that start strictly before `t`, oldest first.
+    pub fn candles_before(
+        &self,
+        id: SymbolId,
+        interval: Interval,
+        t: i64,
+        limit: usize,
+    ) -> Vec<Candle> {
+        self.of(id).series(interval).before(t, limit)
+    }
+
     /// How many times candle history was rewritten (backfills).
     pub fn rev(&self) -> u64 {
         self.shared.rev.load(Ordering::Acquire)

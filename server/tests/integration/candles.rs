@@ -66,6 +66,68 @@ async fn the_simulator_backfills_history_that_joins_the_live_price() {
 }
 
 #[tokio::test]
+async fn a_chart_scrolled_back_pages_through_history_without_gaps_or_repeats() {
+    let server = TestServer::start(&["--seed", "8"]).await;
+    let newest = bars(candles(&server, "AAPL?interval=1m&limit=300").await.1);
+    // Page left from the oldest bar held, as the chart does, until nothing is older.
+    let mut pages = vec![newest.clone()];
+    loop {
+        let oldest = pages.last().unwrap()[0].t;
+        let (status, body) = candles(
+            &server,
+            &format!("AAPL?interval=1m&limit=300&before={oldest}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let page = bars(body);
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 300);
+        assert!(
+            page.last().unwrap().t < oldest,
+            "strictly older than {oldest}"
+        );
+        pages.push(page);
+    }
+    let walked: Vec<Candle> = pages.into_iter().rev().flatten().collect();
+    assert!(
+        walked.windows(2).all(|w| w[1].t - w[0].t == 60_000),
+        "every minute once, oldest first"
+    );
+    // The same bars the server holds: all but the newest are settled (a new
+    // minute meanwhile may also have pushed the oldest out of a full series).
+    let all = bars(
+        candles(&server, &format!("AAPL?interval=1m&limit={CAPACITY}"))
+            .await
+            .1,
+    );
+    let open = newest.last().unwrap().t;
+    let settled: Vec<&Candle> = walked.iter().filter(|b| b.t < open).collect();
+    let held: Vec<&Candle> = all.iter().filter(|b| b.t < open).collect();
+    let common = settled.iter().filter(|b| held.contains(b)).count();
+    assert!(
+        common + 1 >= settled.len() && common + 1 >= held.len(),
+        "{common} bars in common of {} walked and {} held",
+        settled.len(),
+        held.len()
+    );
+    // Before the newest bar: the same page as without `before`, one bar older.
+    let last = newest.last().unwrap().t;
+    let shifted = bars(
+        candles(
+            &server,
+            &format!("AAPL?interval=1m&limit=300&before={last}"),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(shifted.last().unwrap().t, last - 60_000);
+    assert_eq!(shifted.len(), 300);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_json_errors() {
     let server = TestServer::start(&[]).await;
     let cases = [
@@ -78,6 +140,8 @@ async fn bad_requests_get_json_errors() {
             "limit must be",
         ),
         ("NOPE?interval=1m", 404, "unknown symbol: NOPE"),
+        ("AAPL?before=yesterday", 400, "before must be"),
+        ("AAPL?before=1.5", 400, "before must be"),
     ];
     for (query, status, message) in cases {
         let (got, body) = candles(&server, query).await;
