@@ -85,8 +85,8 @@ test("changes are coloured and signed consistently with the price", async ({ pag
   const rows = await page.locator("table.quotes tbody tr[data-symbol]").all();
   for (const row of rows.slice(0, 10)) {
     const [chg, pct] = [row.locator("td.chg"), row.locator("td.pct")];
-    const text = await chg.innerText();
-    const cls = (await chg.getAttribute("class")) ?? "";
+    // Text and class read together: a diff between two reads could change the sign.
+    const { text, cls } = await chg.evaluate((el: HTMLElement) => ({ text: el.innerText, cls: el.className }));
     if (text.startsWith("+")) expect(cls).toContain("up");
     else if (text.startsWith("−")) expect(cls).toContain("down");
     else expect(cls).toContain("flat");
