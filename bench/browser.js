@@ -113,14 +113,23 @@ async function once(name, sc) {
     disconnect = opened.disconnect;
     if (sc.reducedMotion) await page.emulateMedia({ reducedMotion: "reduce" });
     if (sc.firstUpdate) {
-      // The first time a price in the table changes after the server-rendered paint.
+      // The first time a row's last price differs from the one the server
+      // rendered. (Not any change in the table: once hydrated, the page
+      // measures its box and renders the rows in view, which adds or
+      // removes rows before the socket has even opened.)
       await page.addInitScript(() => {
         document.addEventListener("DOMContentLoaded", () => {
           const body = document.querySelector("table.quotes tbody");
           if (!body) return;
+          const prices = (root) => new Map([...root.querySelectorAll("tr[data-symbol]")].map((tr) => [tr.dataset.symbol, tr.querySelector("td.last")?.textContent]));
+          const rendered = prices(body);
           const seen = new MutationObserver(() => {
-            window.__firstUpdate ??= performance.now();
-            seen.disconnect();
+            for (const [symbol, price] of prices(body)) {
+              if (rendered.has(symbol) && rendered.get(symbol) !== price) {
+                window.__firstUpdate ??= performance.now();
+                return seen.disconnect();
+              }
+            }
           });
           seen.observe(body, { subtree: true, characterData: true, childList: true });
         });
