@@ -54,7 +54,11 @@ async function startServer(kind, w) {
   const port = await freePort();
   const [cmd, argv] =
     kind !== "peer"
-      ? [kind === "before" ? path.resolve(args.before) : TICKERTAPE, ["--addr", `127.0.0.1:${port}`, "--sim-symbols", w.symbols, "--sim-rate", w.rate, "--flush-ms", w.flush, "--seed", "1", "--log-format", "json"]]
+      ? [
+          kind === "before" ? path.resolve(args.before) : TICKERTAPE,
+          // The history store off (a build before it has no such flag) unless the workload turns it on.
+          ["--addr", `127.0.0.1:${port}`, "--sim-symbols", w.symbols, "--sim-rate", w.rate, "--flush-ms", w.flush, "--seed", "1", "--log-format", "json", ...(kind === "before" ? [] : w.store ? ["--data-dir", w.store] : ["--ephemeral"])],
+        ]
       : ["node", [path.join(__dirname, "peer/server.js"), "--port", port, "--symbols", w.symbols, "--rate", w.rate, "--flush-ms", w.flush, "--seed", "1"]];
   const child = spawn(cmd, argv.map(String), { cwd: root, stdio: "ignore" });
   for (let i = 0; i < 200; i++) {

@@ -16,7 +16,7 @@ const RUNS = Number(args.runs ?? 3);
 const CLIENTS = Number(args.clients ?? 2000);
 const TICKERTAPE = path.join(root, "target/release/tickertape");
 const LOADGEN = path.join(root, "target/release/tickertape-loadgen");
-const WORKLOAD = ["--sim-symbols", "100", "--sim-rate", "10", "--flush-ms", "100", "--seed", "1"];
+const WORKLOAD = ["--sim-symbols", "100", "--sim-rate", "10", "--flush-ms", "100", "--seed", "1", "--ephemeral"];
 const LOAD = { ramp: 5, duration: 15, warmup: 3 };
 
 function sbin(name) {

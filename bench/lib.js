@@ -24,7 +24,9 @@ function freePort() {
 /** The release `tickertape` with `args`, once `/readyz` answers; call `.stop()` after. */
 async function startServer(args) {
   const port = await freePort();
-  const child = spawn(resolve(root, "target/release/tickertape"), ["--addr", `127.0.0.1:${port}`, ...args], { cwd: root, stdio: "ignore" });
+  // In memory unless the caller names a data directory.
+  const ephemeral = args.includes("--data-dir") ? [] : ["--ephemeral"];
+  const child = spawn(resolve(root, "target/release/tickertape"), ["--addr", `127.0.0.1:${port}`, ...ephemeral, ...args], { cwd: root, stdio: "ignore" });
   for (;;) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
@@ -356,7 +358,22 @@ function metricByLabels(text, name) {
   return out;
 }
 
+/**
+ * The flag that keeps `binary` off disk: `--ephemeral` for a build with a
+ * history store, nothing for a build from before it (which has no store).
+ * Benchmarks compare like with like; the store's own cost has its own row.
+ */
+const ephemeralFlags = new Map();
+function inMemory(binary) {
+  if (!ephemeralFlags.has(binary)) {
+    const help = execSync(`${JSON.stringify(binary)} --help`, { encoding: "utf8" });
+    ephemeralFlags.set(binary, help.includes("--ephemeral") ? ["--ephemeral"] : []);
+  }
+  return ephemeralFlags.get(binary);
+}
+
 module.exports = {
+  inMemory,
   root,
   chromium,
   startServer,

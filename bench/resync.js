@@ -92,7 +92,7 @@ async function once(binary) {
   let nats = await startNats(natsPort);
   try {
     const ingestPort = await freePort();
-    const ingest = { port: ingestPort, child: startProcess(binary, ["--addr", `127.0.0.1:${ingestPort}`, ...bus, ...INGEST]) };
+    const ingest = { port: ingestPort, child: startProcess(binary, ["--addr", `127.0.0.1:${ingestPort}`, ...lib.inMemory(binary), ...bus, ...INGEST]) };
     procs.push(ingest.child);
     const base = (n) => `http://127.0.0.1:${n.port}`;
     await waitOk(`${base(ingest)}/readyz`, START_TIMEOUT_MS, ingest.child);

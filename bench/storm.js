@@ -9,7 +9,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { parseArgs, median, freePort, sleep, startProcess, stopProcess, waitOk, measuredBuild, SOURCES } = require("./lib");
+const { parseArgs, median, freePort, sleep, startProcess, stopProcess, waitOk, measuredBuild, inMemory, SOURCES } = require("./lib");
 
 const root = path.resolve(__dirname, "..");
 const args = parseArgs();
@@ -26,7 +26,7 @@ const LOAD = { ramp: 3, warmup: 3, duration: 3 + ROUNDS + 5 };
 /** A server on `binary` with the workload, once `/readyz` answers 200 and the first batches flow. */
 async function startServer(binary) {
   const port = await freePort();
-  const child = startProcess(binary, ["--addr", `127.0.0.1:${port}`, ...WORKLOAD]);
+  const child = startProcess(binary, ["--addr", `127.0.0.1:${port}`, ...inMemory(binary), ...WORKLOAD]);
   try {
     await waitOk(`http://127.0.0.1:${port}/readyz`, 60_000, child);
   } catch (e) {

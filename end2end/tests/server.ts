@@ -35,7 +35,9 @@ export class Server {
 
   /** Starts the server and waits until /healthz answers. */
   async start(): Promise<this> {
-    const child = spawn(binary, ["--addr", `127.0.0.1:${this.port}`, ...this.args], {
+    // In memory unless a test names a data directory: runs never share history.
+    const ephemeral = this.args.includes("--data-dir") ? [] : ["--ephemeral"];
+    const child = spawn(binary, ["--addr", `127.0.0.1:${this.port}`, ...ephemeral, ...this.args], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1" },

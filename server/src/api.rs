@@ -11,15 +11,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::bus::BusHealth;
 use crate::bus::HealthWatch;
-use crate::candles::{self, CAPACITY};
+use crate::candles::{self, MAX_LIMIT};
 use crate::hub::Hub;
+use crate::store::{Health, SharedStore};
 use crate::subscription::Subscription;
 
-/// What `/readyz` reads: feeds' status, and the bus's on ingest and edge nodes.
+/// What `/readyz` reads: feeds' status, the bus's on ingest and edge nodes,
+/// and the history store's where there is one.
 #[derive(Clone)]
 pub struct Readiness {
     pub hub: Hub,
     pub bus: Option<HealthWatch>,
+    pub store: Option<SharedStore>,
 }
 
 /// What the API reads; handlers take the part they use.
@@ -103,7 +106,8 @@ pub struct CandlesQuery {
 }
 
 /// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N&before=<ms>`: the newest
-/// `limit` bars starting strictly before `before` (default: all), oldest first.
+/// `limit` bars starting strictly before `before` (default: all), oldest first;
+/// from the history store for bars older than memory holds.
 pub async fn candles(
     State(hub): State<Hub>,
     Path(symbol): Path<String>,
@@ -120,11 +124,11 @@ pub async fn candles(
         Some(text) => text
             .parse()
             .ok()
-            .filter(|n| (1..=CAPACITY).contains(n))
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
                 json_error(
                     StatusCode::BAD_REQUEST,
-                    format!("limit must be a whole number from 1 to {CAPACITY}"),
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
                 )
             })?,
     };
@@ -140,9 +144,18 @@ pub async fn candles(
             )
         })?,
     };
-    Ok(Json(
-        hub.charts().candles_before(id, interval, before, limit),
-    ))
+    let bars = hub
+        .charts()
+        .history_before(id, interval, before, limit)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, %symbol, "cannot read stored bars");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stored history cannot be read right now",
+            )
+        })?;
+    Ok(Json(bars))
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -181,7 +194,12 @@ pub async fn readyz(State(state): State<Readiness>) -> Response {
         Some(BusHealth::Down(reason)) => Some(reason),
         Some(BusHealth::Ok) | None => None,
     };
-    if state.hub.feeds().any_live() && bus_down.is_none() {
+    let store_failing = match state.store.as_ref().map(|s| s.health()) {
+        Some(Health::Failing(reason)) => Some(format!("history store failing: {reason}")),
+        Some(Health::Ok) | None => None,
+    };
+    let down = bus_down.or(store_failing);
+    if state.hub.feeds().any_live() && down.is_none() {
         return "ready".into_response();
     }
     let feeds: Vec<FeedReport> = state
@@ -195,8 +213,8 @@ pub async fn readyz(State(state): State<Readiness>) -> Response {
             error: f.error,
         })
         .collect();
-    let down: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
-    let reason = bus_down.unwrap_or_else(|| format!("no feed is live ({} down)", down.join(", ")));
+    let stale: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
+    let reason = down.unwrap_or_else(|| format!("no feed is live ({} down)", stale.join(", ")));
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(NotReady {

@@ -11,6 +11,10 @@ use app::protocol::{Candle, Interval};
 /// Bars kept per symbol and interval.
 pub const CAPACITY: usize = 1_200;
 
+/// The most bars one `GET /api/candles` answers with (from the store
+/// beyond what memory holds).
+pub const MAX_LIMIT: usize = 5_000;
+
 /// Bars sent when a request names no limit: a `chart` message or
 /// `GET /api/candles` without `limit`.
 pub const DEFAULT_LIMIT: usize = 500;

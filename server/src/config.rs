@@ -211,6 +211,12 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_SHUTDOWN_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub shutdown_timeout: u64,
 
+    /// Directory of the history store (bars and session figures survive restarts here).
+    #[arg(long, env = "TICKERTAPE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Keep history in memory only, as if every start were the first (no --data-dir).
+    #[arg(long, env = "TICKERTAPE_EPHEMERAL", conflicts_with = "data_dir")]
+    pub ephemeral: bool,
     /// Directory with the built site (wasm, JS, CSS, static assets).
     #[arg(long, env = "TICKERTAPE_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

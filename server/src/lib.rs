@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod page;
 pub mod quotes;
 pub mod session;
+pub mod store;
 pub mod subscription;
 pub mod wire;
 
@@ -69,6 +70,7 @@ use crate::hub::{Hub, HubConfig};
 pub use crate::market::now_ms;
 use crate::metrics::Metrics;
 use crate::session::SessionConfig;
+use crate::store::SharedStore;
 
 /// A running node: the hub, and what each part of the HTTP surface uses
 /// of it. Cheap to clone.
@@ -85,6 +87,8 @@ pub struct AppState {
     pub policy: guard::Policy,
     /// Fires when the server shuts down; feeds, the hub and sessions watch it.
     pub shutdown: CancellationToken,
+    /// Where history is kept (none with `--ephemeral`, and on edges).
+    pub store: Option<SharedStore>,
     tls_acceptor: Option<TlsAcceptor>,
     limits: listen::Limits,
 }
@@ -98,6 +102,8 @@ pub enum StartError {
     Tls(#[from] listen::TlsError),
     #[error(transparent)]
     Bus(#[from] bus::BusError),
+    #[error("history store: {0}")]
+    Store(#[from] store::StoreError),
 }
 
 impl AppState {
@@ -146,7 +152,7 @@ impl AppState {
 
     fn start_feeds(config: &Config) -> Result<AppState, StartError> {
         let feeds = feed_setup::build(config)?;
-        Ok(AppState::start_with_feeds(config, feeds))
+        AppState::start_with_feeds(config, feeds)
     }
 
     fn with_tls(mut self, tls: Option<TlsAcceptor>) -> AppState {
@@ -157,8 +163,12 @@ impl AppState {
 
     /// Starts a hub fed by `feeds`, built by the caller: how a custom
     /// adapter is plugged in, and how tests script a feed. (No TLS: the
-    /// caller's listener decides.)
-    pub fn start_with_feeds(config: &Config, feeds: Vec<Box<dyn Feed>>) -> AppState {
+    /// caller's listener decides.) Fails only if the history store cannot
+    /// be opened.
+    pub fn start_with_feeds(
+        config: &Config,
+        feeds: Vec<Box<dyn Feed>>,
+    ) -> Result<AppState, StartError> {
         // The universe: every feed's symbols; a symbol two feeds name is the first's.
         let mut symbols: Vec<SymbolInfo> = Vec::new();
         let mut owners: Vec<String> = Vec::new();
@@ -171,7 +181,12 @@ impl AppState {
             }
         }
         let names = feeds.iter().map(|f| f.name().to_owned()).collect();
-        let (hub, folder) = Hub::folding(symbols, names, &hub_config(config));
+        let hub_config = hub_config(config);
+        let store = open_store(config, &hub_config)?;
+        let (hub, folder) = match store.clone() {
+            Some(store) => Hub::folding_on(symbols, names, &hub_config, store)?,
+            None => Hub::folding(symbols, names, &hub_config),
+        };
         let port: Arc<dyn FeedSink> = Arc::new(folder.port());
         let shutdown = CancellationToken::new();
         tokio::spawn(folder.run(shutdown.clone()));
@@ -181,7 +196,10 @@ impl AppState {
             let stop = shutdown.clone();
             tokio::spawn(feed::supervise(feed, out, Backoff::default(), stop));
         }
-        AppState::assemble(config, hub, owners.into(), shutdown)
+        let mut state = AppState::assemble(config, hub, owners.into(), shutdown);
+        state.api.readiness.store = store.clone();
+        state.store = store;
+        Ok(state)
     }
 
     /// The state around a running hub.
@@ -201,6 +219,7 @@ impl AppState {
         let readiness = api::Readiness {
             hub: hub.clone(),
             bus: None,
+            store: None,
         };
         let page = page::Page {
             hub: hub.clone(),
@@ -217,6 +236,7 @@ impl AppState {
             page,
             policy: http_policy(config),
             shutdown,
+            store: None,
             tls_acceptor: None,
             limits: connection_limits(config),
         }
@@ -232,6 +252,19 @@ const EVENT_CAPACITY: usize = 16_384;
 const BURST_SECONDS: f64 = 2.0;
 /// Messages refused for rate before a session is closed with 1008.
 const MAX_RATE_VIOLATIONS: u32 = 50;
+
+/// The history store `--data-dir` names (none with `--ephemeral`).
+fn open_store(config: &Config, hub: &HubConfig) -> Result<Option<SharedStore>, StartError> {
+    if config.ephemeral {
+        return Ok(None);
+    }
+    let store = store::sqlite::SqliteStore::open(
+        &config.data_dir,
+        store::Retention::default(),
+        hub.metrics.clone(),
+    )?;
+    Ok(Some(Arc::new(store)))
+}
 
 /// The TLS set-up `--tls-cert` and `--tls-key` name, checked before anything starts.
 fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, StartError> {

@@ -39,7 +39,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving http://{}", listener.local_addr()?);
+    let store = state.store.clone();
     serve(listener, state, shutdown_signal()).await?;
+    if let Some(store) = store {
+        // What the last flush left pending is written before exit.
+        tokio::task::spawn_blocking(move || store.close()).await?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::protocol::{Candle, FeedState, Interval, SymbolInfo};
+use app::protocol::{Candle, FeedState, Interval, Quote, SymbolInfo};
 
 /// Index of a symbol in the served universe (display order).
 pub type SymbolId = usize;
@@ -83,6 +83,24 @@ pub struct History {
     pub interval: Interval,
     /// Oldest first.
     pub candles: Vec<Candle>,
+}
+
+/// Where stored history left off, handed to feeds before they start so
+/// they continue it (a simulator from its last prices, a provider filling
+/// only the span it missed).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resume {
+    /// Each symbol's last quote as stored: its last price and the session
+    /// figures of the day it traded.
+    pub quotes: Vec<Quote>,
+    /// Each symbol with stored bars, and the start of its newest 1 m bar.
+    pub newest_minute: HashMap<String, i64>,
+}
+
+impl Resume {
+    pub fn quote(&self, symbol: &str) -> Option<&Quote> {
+        self.quotes.iter().find(|q| q.symbol == symbol)
+    }
 }
 
 /// A feed's name and state, as sent to clients.

@@ -58,6 +58,22 @@ pub struct Metrics {
     pub bus_errors: IntCounterVec,
     /// The ingest node's newest batch number this node published or applied.
     pub bus_seq: IntGauge,
+    /// Bytes the history store takes on disk (database and write-ahead log).
+    pub store_bytes: IntGauge,
+    /// From a change reaching the history store to its commit.
+    pub store_write_lag_seconds: Histogram,
+    /// 1 while the history store's last write failed, else 0.
+    pub store_failing: IntGauge,
+    /// Bars and quotes written to the history store.
+    pub store_rows_written: IntCounter,
+    /// Rows waiting for the history store's next write.
+    pub store_pending_rows: IntGauge,
+    /// Bars of feeds' history not yet handed to the history store.
+    pub store_history_waiting: IntGauge,
+    /// Bars dropped because too many waited while writes failed.
+    pub store_dropped_rows: IntCounter,
+    /// History store writes that failed (each is retried).
+    pub store_errors: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -217,6 +233,43 @@ impl Metrics {
                 &r,
                 "bus_seq",
                 "Newest ingest batch number published or applied",
+            ),
+            store_bytes: gauge(&r, "store_bytes", "Bytes the history store takes on disk"),
+            store_write_lag_seconds: histogram(
+                &r,
+                "store_write_lag_seconds",
+                "From a change reaching the history store to its commit",
+                vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0],
+            ),
+            store_failing: gauge(
+                &r,
+                "store_failing",
+                "1 while the history store cannot write",
+            ),
+            store_rows_written: counter(
+                &r,
+                "store_rows_written_total",
+                "Bars and quotes written to the history store",
+            ),
+            store_pending_rows: gauge(
+                &r,
+                "store_pending_rows",
+                "Rows waiting for the history store's next write",
+            ),
+            store_history_waiting: gauge(
+                &r,
+                "store_history_waiting",
+                "Bars of feeds' history not yet handed to the history store",
+            ),
+            store_dropped_rows: counter(
+                &r,
+                "store_dropped_rows_total",
+                "Bars dropped while the history store could not write",
+            ),
+            store_errors: counter(
+                &r,
+                "store_errors_total",
+                "History store writes that failed (and were retried)",
             ),
             connections,
             events_rejected,

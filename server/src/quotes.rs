@@ -33,6 +33,19 @@ impl Working {
         self.quote.as_ref()
     }
 
+    /// The state a stored quote stands for: its figures, and its time as
+    /// that of the last trade and book (older events do not move them).
+    pub fn restored(quote: Quote) -> Working {
+        Working {
+            volume: quote.volume as f64,
+            last_trade: quote.ts,
+            book_ts: quote.ts,
+            has_book: quote.bid != quote.last || quote.ask != quote.last,
+            early_book: None,
+            quote: Some(quote),
+        }
+    }
+
     /// Folds in a trade with a finite, positive price.
     pub fn trade(&mut self, symbol: &str, tick: &Tick) {
         let s = &tick.session;

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-pub use crate::market::{Book, Event, FeedId, History, Session, Tick};
+pub use crate::market::{Book, Event, FeedId, History, Resume, Session, Tick};
 use crate::metrics::Metrics;
 
 /// Why a feed stopped.
@@ -54,6 +54,10 @@ pub trait Feed: Send {
     }
     /// The instruments this feed quotes; the hub serves their union.
     fn symbols(&self) -> Vec<SymbolInfo>;
+    /// Where stored history left off (last quotes, newest bars), told once
+    /// before [`Feed::history`]; a feed that can continue it does (default:
+    /// ignored).
+    fn resume(&mut self, _from: &Resume) {}
     /// Bars from before now, loaded once before the first run (default: none).
     async fn history(&mut self, _now_ms: i64) -> Vec<History> {
         Vec::new()
@@ -74,6 +78,10 @@ pub trait FeedSink: Send + Sync {
     fn set_error(&self, feed: FeedId, error: String);
     /// Bars from before the feed started.
     fn history(&self, history: Vec<History>);
+    /// Where stored history left off (nothing without a store).
+    fn resume(&self) -> Resume {
+        Resume::default()
+    }
 }
 
 /// Where a feed sends its events. A run is live once the feed says so
@@ -260,6 +268,11 @@ pub async fn supervise(
     stop: CancellationToken,
 ) {
     out.wall_clock = !feed.recorded_time();
+    let from = out.sink.resume();
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| feed.resume(&from))) {
+        let error = panicked(panic.as_ref());
+        tracing::error!(feed = feed.name(), %error, "the feed's resume panicked");
+    }
     match AssertUnwindSafe(feed.history(crate::market::now_ms()))
         .catch_unwind()
         .await

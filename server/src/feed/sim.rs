@@ -9,11 +9,15 @@
 //! Its history (see [`backfill`]) is the same walk run backwards from the
 //! opening price; the session is the UTC day, and the opening trade carries
 //! the day's figures from that history, so the quote agrees with the chart.
+//! Started on stored history ([`Feed::resume`]), it continues instead: each
+//! walk from its stored last price, the stored day's figures if that day is
+//! today (else a new day whose previous close is that price), and no
+//! generated history for symbols the store has bars of.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Candle, Interval, SymbolInfo};
+use app::protocol::{Candle, Interval, Quote, SymbolInfo};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -23,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::backfill;
 use super::universe::Instrument;
 use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
-use super::{Feed, FeedError, FeedOutput, History, Session, Tick};
+use super::{Feed, FeedError, FeedOutput, History, Resume, Session, Tick};
 use crate::market::now_ms;
 
 /// Mixed into the seed for the history's own RNG.
@@ -55,8 +59,11 @@ struct Walker {
     walk: Walk,
     /// Half the quoted spread, as a fraction of the mid.
     half_spread: f64,
-    /// Today's figures as the generated history has them, once it exists.
+    /// Today's figures as the generated or stored history has them, once
+    /// it exists.
     day: Option<Session>,
+    /// The store has this walk's history: none is generated.
+    resumed: bool,
 }
 
 /// The simulator; see the module docs.
@@ -113,6 +120,16 @@ impl Simulator {
         ticks
     }
 
+    /// Continues from stored history, as of `now_ms` (see the module docs).
+    fn resume_at(&mut self, from: &Resume, now_ms: i64) {
+        for w in &mut self.walkers {
+            if let Some(quote) = from.quote(&w.symbol) {
+                let has_bars = from.newest_minute.contains_key(&*w.symbol);
+                w.resume(quote, has_bars, now_ms);
+            }
+        }
+    }
+
     async fn publish(out: &mut FeedOutput, ticks: Vec<Tick>) -> Result<(), FeedError> {
         for tick in ticks {
             out.send(tick).await?;
@@ -145,12 +162,14 @@ impl Walker {
             trades_per_step: trades_per_second * config.tick.as_secs_f64(),
             half_spread: rng.random_range(0.5e-4..3.0e-4),
             day: None,
+            resumed: false,
         }
     }
 
     /// The session figures the opening trade carries: today's from the
-    /// history when there is one (so the quote agrees with the chart),
-    /// else just the previous close.
+    /// history when there is one (so the quote agrees with the chart; a
+    /// day without bars yet opens at this trade), else just the previous
+    /// close.
     fn opening_figures(&self, price: f64, size: f64) -> Session {
         let Some(day) = self.day else {
             return Session {
@@ -160,11 +179,34 @@ impl Walker {
         };
         Session {
             prev_close: day.prev_close.or(Some(self.prev_close)),
-            open: day.open,
-            high: day.high.map(|h| h.max(price)),
-            low: day.low.map(|l| l.min(price)),
-            volume: day.volume.map(|v| v + size),
+            open: day.open.or(Some(price)),
+            high: Some(day.high.map_or(price, |h| h.max(price))),
+            low: Some(day.low.map_or(price, |l| l.min(price))),
+            volume: Some(day.volume.map_or(size, |v| v + size)),
         }
+    }
+
+    /// Continues from a stored quote; see the module docs.
+    fn resume(&mut self, quote: &Quote, has_bars: bool, now_ms: i64) {
+        self.mid = quote.last;
+        self.prev_close = quote.prev_close;
+        self.resumed = has_bars;
+        let same_day = quote.ts.div_euclid(DAY_MS) == now_ms.div_euclid(DAY_MS);
+        self.day = Some(if same_day {
+            Session {
+                prev_close: Some(quote.prev_close),
+                open: Some(quote.open),
+                high: Some(quote.high),
+                low: Some(quote.low),
+                volume: Some(quote.volume as f64),
+            }
+        } else {
+            self.prev_close = quote.last;
+            Session {
+                prev_close: Some(quote.last),
+                ..Session::default()
+            }
+        });
     }
 
     /// How many trades this step prints: the whole part of the rate, plus
@@ -250,12 +292,20 @@ impl Feed for Simulator {
         self.walkers.iter().map(info).collect()
     }
 
+    fn resume(&mut self, from: &Resume) {
+        self.resume_at(from, now_ms());
+    }
+
     /// The walk's past, generated backwards from each opening price with an
-    /// RNG of its own, so the live ticks are the same with or without it.
+    /// RNG of its own, so the live ticks are the same with or without it
+    /// (none for a walk the store has the history of).
     async fn history(&mut self, now_ms: i64) -> Vec<History> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ HISTORY_SEED);
         let mut out = Vec::with_capacity(self.walkers.len() * Interval::ALL.len());
         for w in &mut self.walkers {
+            if w.resumed {
+                continue;
+            }
             let series = backfill::history(w.walk, round_cents(w.mid), now_ms, &mut rng);
             w.day = Some(day_figures(&series[Interval::M1.index()], now_ms));
             for (interval, candles) in Interval::ALL.into_iter().zip(series) {
@@ -383,6 +433,77 @@ mod tests {
             );
             assert!(low <= today[0].o && today[0].o <= high);
         }
+    }
+
+    #[tokio::test]
+    async fn a_resumed_walk_continues_the_stored_price_and_day() {
+        let now = 1_795_000_000_000 - 1_795_000_000_000 % DAY_MS + 15 * 3_600_000;
+        let stored = |symbol: &str, ts: i64| Quote {
+            symbol: symbol.into(),
+            last: 123.45,
+            bid: 123.44,
+            ask: 123.46,
+            open: 120.0,
+            high: 125.0,
+            low: 119.0,
+            prev_close: 118.0,
+            volume: 1_000_000,
+            ts,
+        };
+        let mut s = sim(11);
+        let symbols: Vec<String> = s.symbols().into_iter().map(|i| i.symbol).collect();
+        let (today, yesterday, fresh) = (&symbols[0], &symbols[1], &symbols[2]);
+        let from = Resume {
+            quotes: vec![stored(today, now - 60_000), stored(yesterday, now - DAY_MS)],
+            newest_minute: [
+                (today.clone(), now - 120_000),
+                (yesterday.clone(), now - DAY_MS),
+            ]
+            .into(),
+        };
+        s.resume_at(&from, now);
+        let history = s.history(now).await;
+        assert!(
+            history
+                .iter()
+                .all(|h| h.symbol.as_ref() != today && h.symbol.as_ref() != yesterday),
+            "no history is made up for walks the store has"
+        );
+        assert!(history.iter().any(|h| h.symbol.as_ref() == fresh));
+        let ticks = s.open(now);
+        let tick = |symbol: &str| {
+            ticks
+                .iter()
+                .find(|t| t.symbol.as_ref() == symbol)
+                .unwrap()
+                .clone()
+        };
+
+        let t = tick(today);
+        assert!(
+            (t.price / 123.45 - 1.0).abs() < 0.01,
+            "continues from 123.45: {}",
+            t.price
+        );
+        let figures = t.session;
+        assert_eq!(
+            (figures.open, figures.prev_close),
+            (Some(120.0), Some(118.0))
+        );
+        assert_eq!(figures.high, Some(t.price.max(125.0)));
+        assert_eq!(figures.low, Some(t.price.min(119.0)));
+        assert_eq!(figures.volume, Some(1_000_000.0 + t.size));
+
+        let t = tick(yesterday);
+        let figures = t.session;
+        assert_eq!(
+            figures.prev_close,
+            Some(123.45),
+            "yesterday's last closes it"
+        );
+        assert_eq!(figures.open, Some(t.price), "today opens at this trade");
+        assert_eq!((figures.high, figures.low), (Some(t.price), Some(t.price)));
+        assert_eq!(figures.volume, Some(t.size));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! encoded chart histories shared by everyone asking during one batch.
 //! Read by sessions, the API and the page through [`Charts`]; bars are
 //! written only by hub code (`pub(super)`): the folder for each trade, a
-//! feed's history through its port, the mirror copying another hub.
+//! feed's history through its port, the mirror copying another hub. Memory
+//! holds each series' newest [`crate::candles::CAPACITY`] bars; a hub on a
+//! store reads older ones from it ([`Charts::history_before`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -13,6 +15,8 @@ use app::protocol::{Candle, Interval, ServerMsg};
 use crate::batch::CandleEntry;
 use crate::candles::SymbolCandles;
 use crate::market::{History, SymbolId, Universe};
+use crate::metrics::SharedMetrics;
+use crate::store::{SharedStore, StoreError};
 use crate::wire;
 
 /// Chart histories kept per batch: enough for every series a crowd charts at
@@ -31,6 +35,9 @@ struct Shared {
     /// Counts rewrites of candle history (backfills), which batches do not
     /// carry: a mirror that saw a different count must copy the history again.
     rev: AtomicU64,
+    /// Where bars older than memory holds are read from.
+    store: Option<SharedStore>,
+    metrics: SharedMetrics,
 }
 
 /// `candles` messages valid while the hub is at batch `no` and history
@@ -49,8 +56,14 @@ pub struct Charts {
 }
 
 impl Charts {
-    pub(super) fn new(universe: Arc<Universe>) -> Charts {
+    pub(super) fn new(
+        universe: Arc<Universe>,
+        store: Option<SharedStore>,
+        metrics: SharedMetrics,
+    ) -> Charts {
         let shared = Shared {
+            store,
+            metrics,
             candles: (0..universe.len()).map(|_| Mutex::default()).collect(),
             watchers: (0..universe.len()).map(|_| Default::default()).collect(),
             history_cache: Mutex::default(),
@@ -83,6 +96,35 @@ impl Charts {
         limit: usize,
     ) -> Vec<Candle> {
         self.of(id).series(interval).before(t, limit)
+    }
+
+    /// The newest `limit` bars that start strictly before `t`, oldest
+    /// first, reaching into the store for what memory no longer holds.
+    pub async fn history_before(
+        &self,
+        id: SymbolId,
+        interval: Interval,
+        t: i64,
+        limit: usize,
+    ) -> Result<Vec<Candle>, StoreError> {
+        let held = self.candles_before(id, interval, t, limit);
+        let Some(store) = self.shared.store.clone().filter(|_| held.len() < limit) else {
+            return Ok(held);
+        };
+        // The store has every bar memory has (but the last moment's), so
+        // what is missing is older than the oldest bar held.
+        let older_than = held.first().map_or(t, |b| b.t);
+        let (symbol, wanted) = (self.symbol(id), limit - held.len());
+        let older = tokio::task::spawn_blocking(move || {
+            store.bars_before(&symbol, interval, older_than, wanted)
+        })
+        .await
+        .map_err(|e| StoreError::Read(e.to_string()))??;
+        Ok(older.into_iter().chain(held).collect())
+    }
+
+    fn symbol(&self, id: SymbolId) -> Arc<str> {
+        self.shared.universe.symbols()[id].symbol.as_str().into()
     }
 
     /// How many times candle history was rewritten (backfills).
@@ -164,19 +206,48 @@ impl Charts {
         self.of(id).series_mut(interval).replace(bars);
     }
 
-    /// Merges a feed's history; unknown symbols are skipped.
+    /// Merges a feed's history (unknown symbols are skipped), and has the
+    /// store keep the merged bars.
     pub(super) fn backfill(&self, history: Vec<History>) {
+        let mut merged = Vec::new();
         for h in history {
-            match self.shared.universe.lookup(&h.symbol) {
-                Some(id) => self.of(id).series_mut(h.interval).backfill(&h.candles),
-                None => {
-                    tracing::debug!(symbol = %h.symbol, "history for a symbol outside the universe")
-                }
+            let Some(id) = self.shared.universe.lookup(&h.symbol) else {
+                tracing::debug!(symbol = %h.symbol, "history for a symbol outside the universe");
+                continue;
+            };
+            let mut candles = self.of(id);
+            let series = candles.series_mut(h.interval);
+            series.backfill(&h.candles);
+            if self.shared.store.is_some() {
+                let bars = h
+                    .candles
+                    .iter()
+                    .filter_map(|c| series.get(h.interval.bucket(c.t)));
+                merged.extend(bars.map(|bar| (h.symbol.clone(), h.interval, bar)));
             }
         }
         // After the merge: whoever copies the history after reading the new
         // number sees it.
         self.shared.rev.fetch_add(1, Ordering::AcqRel);
+        if let Some(store) = self.shared.store.clone()
+            && !merged.is_empty()
+        {
+            let waiting = self.shared.metrics.store_history_waiting.clone();
+            crate::store::record_in_background(store, merged, waiting);
+        }
+    }
+
+    /// Sets the bars a store restored.
+    pub(super) fn restore(&self, bars: Vec<(SymbolId, Interval, Vec<Candle>)>) {
+        for (id, interval, bars) in bars {
+            if id < self.shared.candles.len() {
+                self.of(id).series_mut(interval).replace(&bars);
+            }
+        }
+    }
+
+    pub(super) fn store(&self) -> Option<&SharedStore> {
+        self.shared.store.as_ref()
     }
 
     /// The `candle` entry of a changed bar; encoded only if someone charts it.

@@ -3,7 +3,8 @@
 //! copy of every quote (by the rules in [`crate::quotes`]) and the candle
 //! store, and once per flush interval diffs the working copy against what it
 //! last published. The changed fields become one [`Batch`], encoded once and
-//! handed to the hub's [`Publisher`].
+//! handed to the hub's [`Publisher`]; on a store, every bar and quote the
+//! batch changed (charted or not) is also recorded.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,9 +20,10 @@ use super::feeds::FeedReports;
 use super::published::Publisher;
 use crate::batch::{Batch, CandleEntry, Entry};
 use crate::feed::FeedSink;
-use crate::market::{Book, Event, FeedId, History, SymbolId, Tick, Universe, now_ms};
+use crate::market::{Book, Event, FeedId, History, Resume, SymbolId, Tick, Universe, now_ms};
 use crate::metrics::SharedMetrics;
 use crate::quotes::{self, Working};
+use crate::store::{Changes, Restored};
 use crate::wire;
 
 /// What feeds of a folding hub write to: the event channel, their status,
@@ -31,6 +33,7 @@ pub struct FeedPort {
     events: mpsc::Sender<Event>,
     reports: FeedReports,
     charts: Charts,
+    resume: Arc<Resume>,
 }
 
 impl FeedSink for FeedPort {
@@ -48,6 +51,10 @@ impl FeedSink for FeedPort {
 
     fn history(&self, history: Vec<History>) {
         self.charts.backfill(history);
+    }
+
+    fn resume(&self) -> Resume {
+        (*self.resume).clone()
     }
 }
 
@@ -72,6 +79,8 @@ pub struct Folder {
     /// Bars changed since the last flush: (symbol, interval, bar start).
     touched: HashSet<(SymbolId, Interval, i64)>,
     no: u64,
+    /// Symbols by id, shared with what is recorded.
+    names: Vec<Arc<str>>,
 }
 
 /// What a [`Folder`] is built from.
@@ -94,11 +103,18 @@ impl Folder {
     pub(super) fn new(parts: Parts, settings: Settings) -> Folder {
         let (events, rx) = mpsc::channel(settings.tick_capacity);
         let n = parts.universe.len();
+        let names = parts
+            .universe
+            .symbols()
+            .iter()
+            .map(|s| s.symbol.as_str().into())
+            .collect();
         Folder {
             port: FeedPort {
                 events,
                 reports: parts.reports,
                 charts: parts.charts.clone(),
+                resume: Arc::default(),
             },
             publisher: parts.publisher,
             charts: parts.charts,
@@ -113,7 +129,36 @@ impl Folder {
             is_dirty: vec![false; n],
             touched: HashSet::new(),
             no: 0,
+            names,
         }
+    }
+
+    /// Starts from what a store restored: each symbol's last quote (as if
+    /// already published, so the first batch carries only what changes),
+    /// and tells the feeds where history left off.
+    pub(super) fn restore(&mut self, restored: &Restored) {
+        let symbols = self.universe.symbols();
+        for (id, quote) in &restored.quotes {
+            self.working[*id] = Working::restored(quote.clone());
+        }
+        let newest_minute = restored
+            .bars
+            .iter()
+            .filter(|(_, interval, _)| *interval == Interval::M1)
+            .filter_map(|(id, _, bars)| Some((symbols[*id].symbol.clone(), bars.last()?.t)))
+            .collect();
+        self.port.resume = Arc::new(Resume {
+            quotes: restored.quotes.iter().map(|(_, q)| q.clone()).collect(),
+            newest_minute,
+        });
+        // Published at the first flush: a snapshot right after start shows them.
+        for (id, _) in &restored.quotes {
+            self.mark_dirty(*id);
+        }
+    }
+
+    pub(super) fn restored_quotes(&self) -> usize {
+        self.port.resume.quotes.len()
     }
 
     /// Where the hub's feeds write.
@@ -198,6 +243,7 @@ impl Folder {
     /// Publishes the changes since the last flush as one batch, if any.
     pub(super) fn flush(&mut self, ts: i64) {
         let entries = self.quote_entries();
+        self.record(&entries);
         let candles = self.candle_entries();
         if entries.is_empty() && candles.is_empty() {
             return;
@@ -243,6 +289,29 @@ impl Folder {
             }
         }
         entries
+    }
+
+    /// Has the store keep every bar touched and every quote changed since
+    /// the last flush.
+    fn record(&self, entries: &[Entry]) {
+        let Some(store) = self.charts.store() else {
+            return;
+        };
+        let changes = Changes {
+            bars: self
+                .touched
+                .iter()
+                .filter_map(|&(id, interval, t)| {
+                    let bar = self.charts.get(id, interval, t)?;
+                    Some((self.names[id].clone(), interval, bar))
+                })
+                .collect(),
+            quotes: entries
+                .iter()
+                .filter_map(|e| self.working[e.id].quote().cloned())
+                .collect(),
+        };
+        store.record(changes);
     }
 
     /// Every bar touched since the last flush, in the series some session

@@ -5,6 +5,7 @@
 //! |------|--------------|-----------------|
 //! | quotes, batch ring, head ([`published`]) | [`Published`] | the hub's one [`Publisher`], held by its [`Folder`] or its [`Mirror`] |
 //! | candles, chart watchers ([`charts`]) | [`Charts`] | the folder (each trade), feeds' history (through their [`FeedPort`]), the mirror |
+//! | the history store (optional, [`crate::store`]) | [`Charts::history_before`] | the folder (each batch's bars and quotes), feeds' history |
 //! | feeds' status ([`feeds`]) | [`FeedBoard`] | [`FeedReports`]: feeds (through their port) or the mirror |
 //!
 //! [`Hub`] is the read side of all three, cheap to clone. A hub has exactly
@@ -33,9 +34,11 @@ pub use self::handle::Hub;
 pub use self::mirror::Mirror;
 pub use self::published::{Lagged, Published, Publisher};
 pub use crate::batch::{Batch, CandleEntry, Entry};
+use crate::candles::CAPACITY;
 use crate::market::Universe;
 pub use crate::market::{FeedId, FeedStatus, SymbolId};
 use crate::metrics::SharedMetrics;
+use crate::store::{SharedStore, StoreError};
 
 /// How the hub batches.
 #[derive(Clone, Debug)]
@@ -69,11 +72,41 @@ impl Hub {
         feed_names: Vec<String>,
         config: &HubConfig,
     ) -> (Hub, Folder) {
+        Hub::folding_with(symbols, feed_names, config, None)
+    }
+
+    /// A folding hub on a store: it starts where the store left off (each
+    /// symbol's last quote and its series' newest bars), its feeds are told
+    /// where that is, and everything it folds is recorded.
+    pub fn folding_on(
+        symbols: Vec<SymbolInfo>,
+        feed_names: Vec<String>,
+        config: &HubConfig,
+        store: SharedStore,
+    ) -> Result<(Hub, Folder), StoreError> {
+        let universe = Universe::new(symbols.clone());
+        let restored = store.restore(&universe, CAPACITY)?;
+        let (hub, mut folder) = Hub::folding_with(symbols, feed_names, config, Some(store));
+        folder.restore(&restored);
+        hub.charts.restore(restored.bars);
+        tracing::info!(
+            symbols = folder.restored_quotes(),
+            "continuing from the history store"
+        );
+        Ok((hub, folder))
+    }
+
+    fn folding_with(
+        symbols: Vec<SymbolInfo>,
+        feed_names: Vec<String>,
+        config: &HubConfig,
+        store: Option<SharedStore>,
+    ) -> (Hub, Folder) {
         let Parts {
             hub,
             publisher,
             reports,
-        } = Hub::parts(symbols, feed_names, config);
+        } = Hub::parts(symbols, feed_names, config, store);
         let parts = fold::Parts {
             publisher,
             charts: hub.charts.clone(),
@@ -99,7 +132,7 @@ impl Hub {
             hub,
             publisher,
             reports,
-        } = Hub::parts(symbols, feed_names, config);
+        } = Hub::parts(symbols, feed_names, config, None);
         Mirror {
             charts: hub.charts.clone(),
             hub,
@@ -108,14 +141,19 @@ impl Hub {
         }
     }
 
-    fn parts(symbols: Vec<SymbolInfo>, feed_names: Vec<String>, config: &HubConfig) -> Parts {
+    fn parts(
+        symbols: Vec<SymbolInfo>,
+        feed_names: Vec<String>,
+        config: &HubConfig,
+        store: Option<SharedStore>,
+    ) -> Parts {
         let universe = Arc::new(Universe::new(symbols));
         let metrics = config.metrics.clone();
         let (published, publisher) =
             published::new(universe.len(), config.retained_batches, metrics.clone());
         let (feeds, reports) = feeds::new(feed_names, metrics.clone());
         let hub = Hub {
-            charts: Charts::new(universe.clone()),
+            charts: Charts::new(universe.clone(), store, metrics.clone()),
             universe,
             published,
             feeds,

@@ -141,8 +141,8 @@ impl Feed for Panicky {
 async fn a_panicking_adapter_is_marked_stale_with_the_panic_and_restarted() {
     let runs = Arc::new(AtomicU32::new(0));
     let feed = Panicky { runs: runs.clone() };
-    let config = Config::from_args(["tickertape", "--flush-ms", "20"]).unwrap();
-    let state = AppState::start_with_feeds(&config, vec![Box::new(feed)]);
+    let config = Config::from_args(["tickertape", "--flush-ms", "20", "--ephemeral"]).unwrap();
+    let state = AppState::start_with_feeds(&config, vec![Box::new(feed)]).expect("start");
     let server = TestServer::serve(state).await;
 
     // Stale, with the panic's message as the error /readyz reports.

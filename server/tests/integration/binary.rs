@@ -97,6 +97,7 @@ async fn sigterm_closes_clients_with_1001_and_exits_zero() {
             &format!("127.0.0.1:{port}"),
             "--log-format",
             "json",
+            "--ephemeral",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::common::{Read, TestServer, tick};
 use app::protocol::{Candle, ErrorCode, Interval, QuotesResponse, ServerMsg};
 use serde_json::json;
-use tickertape::candles::CAPACITY;
+use tickertape::candles::{CAPACITY, MAX_LIMIT};
 
 async fn candles(server: &TestServer, query: &str) -> (u16, serde_json::Value) {
     let response = server.get(&format!("/api/candles/{query}")).await;
@@ -135,7 +135,7 @@ async fn bad_requests_get_json_errors() {
         ("AAPL?limit=0", 400, "limit must be"),
         ("AAPL?limit=abc", 400, "limit must be"),
         (
-            &format!("AAPL?limit={}", CAPACITY + 1),
+            &format!("AAPL?limit={}", MAX_LIMIT + 1),
             400,
             "limit must be",
         ),

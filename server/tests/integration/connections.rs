@@ -322,6 +322,7 @@ async fn sigterm_exits_within_the_shutdown_timeout_whatever_is_in_flight() {
             &addr.to_string(),
             "--sim-symbols",
             "500",
+            "--ephemeral",
             "--shutdown-timeout",
             "2",
             "--write-timeout",

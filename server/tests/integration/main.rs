@@ -18,4 +18,5 @@ mod http_api;
 mod loadgen;
 mod providers;
 mod replay;
+mod store;
 mod ws_protocol;

@@ -144,10 +144,13 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts the binary with `args` on a free port and waits until it serves.
+    /// Starts the binary with `args` on a free port and waits until it
+    /// serves; in memory unless `args` name a data directory.
     pub fn start(args: &[&str]) -> Node {
+        let ephemeral = (!args.contains(&"--data-dir")).then_some("--ephemeral");
         let mut child = Command::new(TICKERTAPE)
             .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
+            .args(ephemeral)
             .args(args)
             .env("TICKERTAPE_LOG", "info")
             .stdout(Stdio::piped())

@@ -39,7 +39,7 @@ impl TestServer {
     /// The real server fed by a scripted feed; returns the feed's handle.
     pub async fn scripted(args: &[&str], symbols: &[&str]) -> (TestServer, mpsc::Sender<Tick>) {
         let (feed, ticks) = ScriptedFeed::new(symbols);
-        let state = AppState::start_with_feeds(&config(args), vec![Box::new(feed)]);
+        let state = AppState::start_with_feeds(&config(args), vec![Box::new(feed)]).expect("start");
         (TestServer::serve(state).await, ticks)
     }
 
@@ -87,8 +87,13 @@ impl TestServer {
     }
 }
 
-fn config(args: &[&str]) -> Config {
-    let argv = std::iter::once("tickertape").chain(args.iter().copied());
+/// The configuration these flags give; without `--data-dir`, in memory
+/// (`--ephemeral`), so tests never share a database.
+pub fn config(args: &[&str]) -> Config {
+    let ephemeral = (!args.contains(&"--data-dir")).then_some("--ephemeral");
+    let argv = std::iter::once("tickertape")
+        .chain(args.iter().copied())
+        .chain(ephemeral);
     Config::from_args(argv).expect("valid test configuration")
 }
 

@@ -1,0 +1,215 @@
+//! History that outlives the process: every interval's bars and each
+//! symbol's session figures (the quote as of its last trade), written behind
+//! the hub and read back at start and for bars older than the hub holds.
+//!
+//! The hub never waits for the disk. [`Store::record`] merges what one batch
+//! changed into a pending set and returns; the store's own writer commits
+//! that set in one transaction per flush. A store that cannot write keeps
+//! the pending set (bounded), says so through [`Store::health`] and retries.
+//!
+//! [`sqlite`] is the one implementation; a server database would be another
+//! behind the same trait, without the hub noticing.
+
+pub mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::{Candle, Interval, Quote};
+use prometheus::IntGauge;
+
+use crate::market::{SymbolId, Universe};
+
+/// What changed in one batch (or one history merge).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Bars as they are now, by symbol and interval.
+    pub bars: Vec<(Arc<str>, Interval, Candle)>,
+    /// Symbols' quotes as they are now (their session figures).
+    pub quotes: Vec<Quote>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.bars.is_empty() && self.quotes.is_empty()
+    }
+}
+
+/// Where the store left off, for a hub starting on it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Restored {
+    /// Each symbol's last quote, by symbol id.
+    pub quotes: Vec<(SymbolId, Quote)>,
+    /// Each series' newest bars (oldest first), by symbol id and interval.
+    pub bars: Vec<(SymbolId, Interval, Vec<Candle>)>,
+}
+
+impl Restored {
+    /// The restored quote of `symbol`.
+    pub fn quote(&self, symbol: &str) -> Option<&Quote> {
+        self.quotes
+            .iter()
+            .map(|(_, q)| q)
+            .find(|q| q.symbol == symbol)
+    }
+
+    /// Whether any bar of `symbol`'s was restored.
+    pub fn has_bars(&self, id: SymbolId) -> bool {
+        self.bars
+            .iter()
+            .any(|(i, _, bars)| *i == id && !bars.is_empty())
+    }
+}
+
+/// Whether the store writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    /// The last write failed (disk full, read-only, ...); pending changes are
+    /// kept and the write retried.
+    Failing(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {dir}: {source}")]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write to the data directory {dir}: {source}")]
+    ReadOnly {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} has schema version {found}, newer than this tickertape knows ({known}); \
+         run a newer tickertape, or move the data directory away"
+    )]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot write to the database {path}: {source}")]
+    NotWritable {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("reading history: {0}")]
+    Read(String),
+}
+
+/// Durable history behind a hub.
+pub trait Store: Send + Sync {
+    /// Queues `changes` for the next write; never blocks on the disk.
+    fn record(&self, changes: Changes);
+    /// The last quote of every symbol in `universe` and the newest `depth`
+    /// bars of each of its series.
+    fn restore(&self, universe: &Universe, depth: usize) -> Result<Restored, StoreError>;
+    /// The newest `limit` bars of a series that start strictly before
+    /// `before`, oldest first. Blocks on the disk: call it off the runtime's
+    /// worker threads.
+    fn bars_before(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<Candle>, StoreError>;
+    fn health(&self) -> Health;
+    /// Rows waiting to be written (0 once closing).
+    fn backlog(&self) -> usize;
+    /// Writes what is pending and stops writing (at shutdown). Blocks.
+    fn close(&self);
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Bars handed to the store at once by [`record_in_background`].
+const HISTORY_CHUNK: usize = 50_000;
+
+/// Has `store` keep many bars (a feed's history) without holding up the
+/// caller or swelling the pending set: handed over a chunk at a time as
+/// the writer catches up, from a thread of its own.
+/// `waiting` counts the bars not yet handed over.
+pub fn record_in_background(
+    store: SharedStore,
+    bars: Vec<(Arc<str>, Interval, Candle)>,
+    waiting: IntGauge,
+) {
+    waiting.add(bars.len() as i64);
+    let feed = move || {
+        for chunk in bars.chunks(HISTORY_CHUNK) {
+            while store.backlog() > HISTORY_CHUNK {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            store.record(Changes {
+                bars: chunk.to_vec(),
+                quotes: Vec::new(),
+            });
+            waiting.sub(chunk.len() as i64);
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("store-history".into())
+        .spawn(feed)
+    {
+        tracing::error!(error = %e, "cannot start writing history to the store");
+    }
+}
+
+/// How long each interval's bars are kept (older ones are deleted in the
+/// background); `None`: for ever.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retention {
+    keep: Vec<(Interval, Option<Duration>)>,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl Default for Retention {
+    /// 1 s bars for 3 days, 5 s for 2 weeks, 1 m for a year, 5 m for five
+    /// years, longer ones for ever.
+    fn default() -> Retention {
+        let keep = Interval::ALL
+            .into_iter()
+            .map(|interval| {
+                let days = match interval {
+                    Interval::S1 => Some(3),
+                    Interval::S5 => Some(14),
+                    Interval::M1 => Some(365),
+                    Interval::M5 => Some(5 * 365),
+                };
+                (interval, days.map(|d| DAY * d))
+            })
+            .collect();
+        Retention { keep }
+    }
+}
+
+impl Retention {
+    /// How long `interval`'s bars are kept.
+    pub fn of(&self, interval: Interval) -> Option<Duration> {
+        self.keep
+            .iter()
+            .find(|(i, _)| *i == interval)
+            .and_then(|(_, keep)| *keep)
+    }
+
+    /// Keeps `interval`'s bars for `keep` (`None`: for ever).
+    pub fn set(&mut self, interval: Interval, keep: Option<Duration>) {
+        match self.keep.iter_mut().find(|(i, _)| *i == interval) {
+            Some(slot) => slot.1 = keep,
+            None => self.keep.push((interval, keep)),
+        }
+    }
+}
