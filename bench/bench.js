@@ -296,6 +296,13 @@ function renderBrowser(p, b) {
     p(`\`hidden\`: ${b.hiddenBy}`);
     p();
   }
+  if (b.firstUpdateMs !== null && b.firstUpdateMs !== undefined) {
+    p("Navigation → first live update: from the start of navigation to the first time a row's last price differs from the");
+    p("server-rendered one (wasm loaded, page hydrated, socket open, snapshot applied). Until commit b4a14ef the probe took the");
+    p("first change of any kind in the table body, which is the virtual scroll rendering the rows in view right after hydration,");
+    p("before the socket opens; figures measured with it (390–630 ms) were early by the socket's opening and the snapshot.");
+    p();
+  }
   p("| | median | target |");
   p("|---|---|---|");
   if (b.firstUpdateMs !== null && b.firstUpdateMs !== undefined)
