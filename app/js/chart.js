@@ -32,15 +32,21 @@ const LIVE_EVERY_MS = 250;
 const QUIET_MS = 1000;
 
 // The chart draws UTC; shift each bar into the viewer's wall-clock time.
-const chartTime = (ms) => Math.floor(ms / 1000) - new Date(ms).getTimezoneOffset() * 60;
+const DAY_MS = 86_400_000;
+/** Bars from the oldest one at which older ones are asked for. */
+const OLDER_MARGIN = 10;
+/** A bar's place on the time axis: its local wall-clock time; a daily bar, its trading day's date. */
+const chartTime = (ms, daily) => (daily ? Math.floor(ms / DAY_MS) * 86_400 : Math.floor(ms / 1000) - new Date(ms).getTimezoneOffset() * 60);
 
 export class PriceChart {
   /**
    * @param {HTMLElement} el the container (sized by CSS)
    * @param {(bar: object | null) => void} onHover the bar under the crosshair, or null
    * @param {(atLive: boolean) => void} onScroll whether the newest bar is in view
+   * @param {(before: number) => Promise<string | null>} onOlder the bars before a time (JSON), null if they could not be had
    */
-  constructor(el, onHover, onScroll) {
+  constructor(el, onHover, onScroll, onOlder) {
+    this.onOlder = onOlder;
     this.el = el;
     this.bars = [];
     // Live bars not drawn yet, by time; when they were last drawn; the newest bar drawn.
@@ -98,7 +104,9 @@ export class PriceChart {
     };
     this.chart.subscribeCrosshairMove(this.onCrosshair);
     this.onRange = (range) => {
-      if (range) onScroll(range.to >= this.bars.length - 1.5);
+      if (!range) return;
+      onScroll(range.to >= this.bars.length - 1.5);
+      if (range.from < OLDER_MARGIN) this.loadOlder();
     };
     this.chart.timeScale().subscribeVisibleLogicalRangeChange(this.onRange);
 
@@ -127,7 +135,7 @@ export class PriceChart {
     let hi = this.bars.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const t = chartTime(this.bars[mid].t);
+      const t = chartTime(this.bars[mid].t, this.daily);
       if (t === time) return mid;
       if (t < time) lo = mid + 1;
       else hi = mid - 1;
@@ -140,14 +148,60 @@ export class PriceChart {
     return { candles: this.candles, line: this.line, area: this.area }[this.mode] ?? this.candles;
   }
 
-  /** Replaces every bar (a new symbol or interval). */
-  setData(json, secondsVisible) {
+  /**
+   * Scrolled near the oldest bar: asks for the bars before it, once per
+   * oldest bar (never again for what it has), and adds them on the left
+   * without moving the view. An empty answer means there is no older bar.
+   */
+  async loadOlder() {
+    if (!this.bars.length || this.exhausted || this.asking) return;
+    const first = this.bars[0].t;
+    if (this.askedBefore === first) return;
+    this.asking = true;
+    this.askedBefore = first;
+    const generation = this.generation;
+    let json = null;
+    try {
+      json = await this.onOlder(first);
+    } finally {
+      this.asking = false;
+    }
+    if (generation !== this.generation) return; // another series meanwhile
+    if (json === null) {
+      this.askedBefore = undefined; // failed: a later scroll asks again
+      return;
+    }
+    const older = JSON.parse(json).filter((b) => b.t < first);
+    if (!older.length) {
+      this.exhausted = true;
+      this.el.dataset.exhausted = "true";
+      return;
+    }
+    const view = this.chart.timeScale().getVisibleLogicalRange();
+    this.bars = older.concat(this.bars);
+    this.fillPrice();
+    this.volume.setData(this.bars.map((b) => toVolume(b, this.daily)));
+    if (view) this.chart.timeScale().setVisibleLogicalRange({ from: view.from + older.length, to: view.to + older.length });
+    this.publish();
+  }
+
+  /**
+   * Replaces every bar (a new symbol or interval). `daily`: bars are days
+   * (a daily bar starts at its trading day's midnight, which is within that
+   * UTC date for every trading day tickertape knows), shown by date.
+   */
+  setData(json, secondsVisible, daily) {
+    this.daily = daily;
+    this.generation = (this.generation ?? 0) + 1;
+    this.askedBefore = undefined;
+    this.exhausted = false;
+    delete this.el.dataset.exhausted;
     this.bars = JSON.parse(json);
     this.pending.clear();
     this.drawnTime = this.bars.length ? this.bars[this.bars.length - 1].t : -Infinity;
-    this.chart.timeScale().applyOptions({ secondsVisible });
+    this.chart.timeScale().applyOptions({ secondsVisible, timeVisible: !daily });
     this.fillPrice();
-    this.volume.setData(this.bars.map(toVolume));
+    this.volume.setData(this.bars.map((b) => toVolume(b, this.daily)));
     this.chart.timeScale().scrollToRealTime();
     this.publish();
   }
@@ -191,8 +245,8 @@ export class PriceChart {
     this.pending.clear();
     for (const bar of bars) {
       const historical = bar.t < this.drawnTime;
-      this.price().update(this.mode === "candles" ? toCandle(bar) : toValue(bar), historical);
-      this.volume.update(toVolume(bar), historical);
+      this.price().update(this.mode === "candles" ? toCandle(bar, this.daily) : toValue(bar, this.daily), historical);
+      this.volume.update(toVolume(bar, this.daily), historical);
       if (!historical) this.drawnTime = bar.t;
     }
   }
@@ -210,7 +264,8 @@ export class PriceChart {
   }
 
   fillPrice() {
-    this.price().setData(this.bars.map(this.mode === "candles" ? toCandle : toValue));
+    const to = this.mode === "candles" ? toCandle : toValue;
+    this.price().setData(this.bars.map((b) => to(b, this.daily)));
   }
 
   /** Jumps (no animation: it must not depend on a busy page's frame rate) to the newest bar. */
@@ -238,14 +293,14 @@ export class PriceChart {
   }
 }
 
-function toCandle(b) {
-  return { time: chartTime(b.t), open: b.o, high: b.h, low: b.l, close: b.c };
+function toCandle(b, daily) {
+  return { time: chartTime(b.t, daily), open: b.o, high: b.h, low: b.l, close: b.c };
 }
 
-function toValue(b) {
-  return { time: chartTime(b.t), value: b.c };
+function toValue(b, daily) {
+  return { time: chartTime(b.t, daily), value: b.c };
 }
 
-function toVolume(b) {
-  return { time: chartTime(b.t), value: b.v, color: b.c >= b.o ? UP_VOLUME : DOWN_VOLUME };
+function toVolume(b, daily) {
+  return { time: chartTime(b.t, daily), value: b.v, color: b.c >= b.o ? UP_VOLUME : DOWN_VOLUME };
 }

@@ -98,6 +98,7 @@ mod tests {
                 symbol: "AT&T".into(),
                 name: "</script><b>".into(),
                 currency: "USD".into(),
+                trading_day: Default::default(),
             }],
             ..Default::default()
         };

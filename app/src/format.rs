@@ -122,6 +122,19 @@ pub fn volume(value: u64) -> String {
 }
 
 /// `HH:MM:SS` of a Unix-ms time, shifted by `offset_min` minutes from UTC.
+/// The date of a daily bar starting at `ms` (its trading day's midnight,
+/// which falls within that UTC date), e.g. "Fri 27 Nov 2026".
+pub fn day_date(ms: i64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = ms.div_euclid(crate::protocol::DAY_MS);
+    let (year, month, day) = crate::protocol::civil_date(days);
+    let weekday = WEEKDAYS[days.rem_euclid(7) as usize];
+    format!("{weekday} {day} {} {year}", MONTHS[(month - 1) as usize])
+}
+
 pub fn clock_time(ms: i64, offset_min: i32) -> String {
     if ms <= 0 {
         return "—".into();

@@ -25,6 +25,8 @@ pub mod board;
 pub mod chart_feed;
 pub mod components;
 pub mod connection;
+#[cfg(feature = "hydrate")]
+pub mod fetch;
 pub mod format;
 pub mod protocol;
 pub mod selection;

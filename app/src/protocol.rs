@@ -19,6 +19,9 @@ pub struct SymbolInfo {
     pub symbol: String,
     pub name: String,
     pub currency: String,
+    /// The day its daily bars follow (absent from older servers: UTC).
+    #[serde(default)]
+    pub trading_day: TradingDay,
 }
 
 /// Declares [`Quote`], [`Change`] and the per-field operations from one list
@@ -172,22 +175,49 @@ pub enum Interval {
     M1,
     #[serde(rename = "5m")]
     M5,
+    #[serde(rename = "15m")]
+    M15,
+    #[serde(rename = "1h")]
+    H1,
+    /// A trading day: see [`TradingDay`].
+    #[serde(rename = "1d")]
+    D1,
 }
 
-impl Interval {
-    pub const ALL: [Interval; 4] = [Interval::S1, Interval::S5, Interval::M1, Interval::M5];
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
 
-    /// Length in milliseconds.
+impl Interval {
+    /// How many intervals there are.
+    pub const COUNT: usize = 7;
+    pub const ALL: [Interval; Interval::COUNT] = [
+        Interval::S1,
+        Interval::S5,
+        Interval::M1,
+        Interval::M5,
+        Interval::M15,
+        Interval::H1,
+        Interval::D1,
+    ];
+
+    /// Length in milliseconds (a day is 24 h here; a trading day that
+    /// changes clocks is 23 or 25 h, see [`TradingDay`]).
     pub const fn ms(self) -> i64 {
         match self {
             Interval::S1 => 1_000,
             Interval::S5 => 5_000,
             Interval::M1 => 60_000,
             Interval::M5 => 300_000,
+            Interval::M15 => 900_000,
+            Interval::H1 => HOUR_MS,
+            Interval::D1 => DAY_MS,
         }
     }
 
-    /// Start of the bucket holding `ts`: `floor(ts / interval) * interval`.
+    /// Start of the bucket holding `ts` on the UTC grid:
+    /// `floor(ts / interval) * interval`. (A daily bar of a symbol whose
+    /// trading day is not the UTC day starts at [`TradingDay::bucket`].)
     pub const fn bucket(self, ts: i64) -> i64 {
         ts.div_euclid(self.ms()) * self.ms()
     }
@@ -199,6 +229,9 @@ impl Interval {
             Interval::S5 => "5s",
             Interval::M1 => "1m",
             Interval::M5 => "5m",
+            Interval::M15 => "15m",
+            Interval::H1 => "1h",
+            Interval::D1 => "1d",
         }
     }
 
@@ -206,6 +239,85 @@ impl Interval {
     pub const fn index(self) -> usize {
         self as usize
     }
+}
+
+/// The calendar day an instrument's daily bars and session follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradingDay {
+    /// The UTC day: crypto, and the simulator.
+    #[default]
+    Utc,
+    /// The New York calendar day of the trade: US equities (US daylight
+    /// saving time: from the second Sunday of March to the first Sunday of
+    /// November).
+    NewYork,
+}
+
+impl TradingDay {
+    /// Start of the bucket of `interval` holding `ts`: for a daily bar, the
+    /// midnight (as Unix ms) that starts its day; otherwise the UTC grid.
+    pub fn bucket(self, interval: Interval, ts: i64) -> i64 {
+        match (interval, self) {
+            (Interval::D1, TradingDay::NewYork) => {
+                let midnight = (ts + new_york_offset(ts)).div_euclid(DAY_MS) * DAY_MS;
+                // The offset at midnight, which differs on the days clocks change.
+                let guess = midnight - new_york_offset(ts);
+                midnight - new_york_offset(guess)
+            }
+            _ => interval.bucket(ts),
+        }
+    }
+}
+
+/// New York's offset from UTC at `ts`, in ms: -4 h in daylight saving time
+/// (from 2:00 local on the second Sunday of March to 2:00 local on the first
+/// Sunday of November), else -5 h.
+fn new_york_offset(ts: i64) -> i64 {
+    let year = year_of(ts.div_euclid(DAY_MS));
+    let starts = nth_sunday(year, 3, 2) * DAY_MS + 7 * HOUR_MS;
+    let ends = nth_sunday(year, 11, 1) * DAY_MS + 6 * HOUR_MS;
+    if (starts..ends).contains(&ts) {
+        -4 * HOUR_MS
+    } else {
+        -5 * HOUR_MS
+    }
+}
+
+/// Days since 1970-01-01 of the `n`th Sunday of `month` in `year`.
+fn nth_sunday(year: i64, month: i64, n: i64) -> i64 {
+    let first = days_from_civil(year, month, 1);
+    // 1970-01-01 was a Thursday (Sunday = 0).
+    let weekday = (first + 4).rem_euclid(7);
+    first + (7 - weekday) % 7 + 7 * (n - 1)
+}
+
+/// Days since 1970-01-01 of a (proleptic Gregorian) date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The year of a day counted from 1970-01-01.
+fn year_of(days: i64) -> i64 {
+    civil_date(days).0
+}
+
+/// Year, month (1–12) and day of a day counted from 1970-01-01.
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 impl std::fmt::Display for Interval {
@@ -221,7 +333,7 @@ impl std::str::FromStr for Interval {
         Interval::ALL
             .into_iter()
             .find(|i| i.as_str() == s)
-            .ok_or_else(|| format!("unknown interval {s:?} (use 1s, 5s, 1m or 5m)"))
+            .ok_or_else(|| format!("unknown interval {s:?} (use 1s, 5s, 1m, 5m, 15m, 1h or 1d)"))
     }
 }
 
@@ -547,15 +659,64 @@ mod tests {
         assert_eq!(Interval::M1.bucket(120_000), 120_000);
         assert_eq!(Interval::S5.bucket(-1), -5_000);
         assert_eq!("5m".parse::<Interval>(), Ok(Interval::M5));
+        assert_eq!("1h".parse::<Interval>(), Ok(Interval::H1));
+        assert_eq!(Interval::D1.bucket(DAY_MS + 5), DAY_MS);
         assert!(
-            "1h".parse::<Interval>()
+            "2h".parse::<Interval>()
                 .unwrap_err()
-                .contains("1s, 5s, 1m or 5m")
+                .contains("1s, 5s, 1m, 5m, 15m, 1h or 1d")
         );
         for (i, interval) in Interval::ALL.into_iter().enumerate() {
             assert_eq!(interval.index(), i);
             assert_eq!(interval.as_str().parse::<Interval>(), Ok(interval));
         }
+    }
+
+    /// Unix ms of a UTC date and time.
+    fn utc(y: i64, mo: i64, d: i64, h: i64, mi: i64) -> i64 {
+        days_from_civil(y, mo, d) * DAY_MS + h * HOUR_MS + mi * 60_000
+    }
+
+    #[test]
+    fn calendar_arithmetic_agrees_with_known_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(utc(2026, 11, 29, 0, 0), 1_795_910_400_000);
+        assert_eq!(year_of(days_from_civil(2024, 12, 31)), 2024);
+        assert_eq!(year_of(days_from_civil(2025, 1, 1)), 2025);
+        assert_eq!(year_of(days_from_civil(2028, 2, 29)), 2028);
+        // US daylight saving time 2026: 8 March to 1 November.
+        assert_eq!(nth_sunday(2026, 3, 2), days_from_civil(2026, 3, 8));
+        assert_eq!(nth_sunday(2026, 11, 1), days_from_civil(2026, 11, 1));
+        assert_eq!(nth_sunday(2025, 3, 2), days_from_civil(2025, 3, 9));
+        assert_eq!(nth_sunday(2025, 11, 1), days_from_civil(2025, 11, 2));
+    }
+
+    #[test]
+    fn a_new_york_daily_bar_starts_at_new_york_midnight() {
+        let ny = |ts| TradingDay::NewYork.bucket(Interval::D1, ts);
+        // Winter (EST, UTC-5): midnight is 05:00 UTC.
+        assert_eq!(ny(utc(2026, 1, 15, 15, 30)), utc(2026, 1, 15, 5, 0));
+        // A trade at 23:00 New York time is still that New York day.
+        assert_eq!(ny(utc(2026, 1, 16, 4, 0)), utc(2026, 1, 15, 5, 0));
+        assert_eq!(ny(utc(2026, 1, 16, 5, 0)), utc(2026, 1, 16, 5, 0));
+        // Summer (EDT, UTC-4): midnight is 04:00 UTC.
+        assert_eq!(ny(utc(2026, 7, 1, 14, 0)), utc(2026, 7, 1, 4, 0));
+        // The day clocks go forward (8 March 2026) began at EST midnight,
+        // the day they go back (1 November) at EDT midnight.
+        assert_eq!(ny(utc(2026, 3, 8, 15, 0)), utc(2026, 3, 8, 5, 0));
+        assert_eq!(ny(utc(2026, 3, 9, 3, 59)), utc(2026, 3, 8, 5, 0));
+        assert_eq!(ny(utc(2026, 3, 9, 4, 0)), utc(2026, 3, 9, 4, 0));
+        assert_eq!(ny(utc(2026, 11, 1, 15, 0)), utc(2026, 11, 1, 4, 0));
+        assert_eq!(ny(utc(2026, 11, 2, 4, 59)), utc(2026, 11, 1, 4, 0));
+        assert_eq!(ny(utc(2026, 11, 2, 5, 0)), utc(2026, 11, 2, 5, 0));
+        // The UTC day and other intervals are the plain grid.
+        let ts = utc(2026, 1, 16, 4, 0);
+        assert_eq!(
+            TradingDay::Utc.bucket(Interval::D1, ts),
+            utc(2026, 1, 16, 0, 0)
+        );
+        assert_eq!(TradingDay::NewYork.bucket(Interval::H1, ts + 1), ts);
     }
 
     #[test]

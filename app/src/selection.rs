@@ -119,8 +119,9 @@ pub fn url_for(symbol: &str, interval: Interval) -> String {
     format!("/?symbol={}&interval={interval}", encode(symbol))
 }
 
-/// Percent-encodes what a ticker could hold that a query value cannot.
-fn encode(symbol: &str) -> String {
+/// Percent-encodes what a ticker could hold that a query value or a path
+/// segment cannot.
+pub fn encode(symbol: &str) -> String {
     symbol
         .bytes()
         .map(|b| match b {

@@ -450,6 +450,7 @@ mod tests {
             symbol: s.into(),
             name: format!("{s} Corp"),
             currency: "USD".into(),
+            trading_day: Default::default(),
         };
         Board {
             seq: 1,

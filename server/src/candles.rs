@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use app::protocol::{Candle, Interval};
+use app::protocol::{Candle, Interval, TradingDay};
 
 /// Bars kept per symbol and interval.
 pub const CAPACITY: usize = 1_200;
@@ -73,14 +73,22 @@ impl Bar {
 #[derive(Clone, Debug)]
 pub struct Series {
     interval: Interval,
+    /// The day a daily bar spans.
+    day: TradingDay,
     capacity: usize,
     bars: VecDeque<Bar>,
 }
 
 impl Series {
     pub fn new(interval: Interval, capacity: usize) -> Series {
+        Series::on(interval, TradingDay::Utc, capacity)
+    }
+
+    /// A series whose daily bars follow `day`.
+    pub fn on(interval: Interval, day: TradingDay, capacity: usize) -> Series {
         Series {
             interval,
+            day,
             capacity: capacity.max(1),
             bars: VecDeque::new(),
         }
@@ -89,13 +97,18 @@ impl Series {
     /// Folds one trade in. Returns the start of the bar it changed, or `None`
     /// when the trade is older than every bar a full series holds.
     pub fn add(&mut self, ts: i64, price: f64, size: f64) -> Option<i64> {
-        let t = self.interval.bucket(ts);
+        let t = self.bucket(ts);
         match self.bars.back_mut() {
             Some(last) if last.candle.t == t => last.add(ts, price, size),
             Some(last) if last.candle.t > t => return self.add_past(t, ts, price, size),
             _ => self.push_back(Bar::open(t, ts, price, size)),
         }
         Some(t)
+    }
+
+    /// Start of the bar holding `ts`.
+    pub fn bucket(&self, ts: i64) -> i64 {
+        self.day.bucket(self.interval, ts)
     }
 
     fn add_past(&mut self, t: i64, ts: i64, price: f64, size: f64) -> Option<i64> {
@@ -135,7 +148,7 @@ impl Series {
     /// bars it has keep their later close and gain the history's open.
     pub fn backfill(&mut self, history: &[Candle]) {
         for h in history {
-            let t = self.interval.bucket(h.t);
+            let t = self.bucket(h.t);
             match self.find(t) {
                 Ok(i) => self.bars[i].merge_history(h),
                 Err(0) if self.is_full() => {}
@@ -207,25 +220,25 @@ impl Series {
 /// Every interval's series for one symbol.
 #[derive(Clone, Debug)]
 pub struct SymbolCandles {
-    series: [Series; 4],
+    series: [Series; Interval::COUNT],
 }
 
 impl Default for SymbolCandles {
     fn default() -> Self {
-        SymbolCandles::new(CAPACITY)
+        SymbolCandles::new(CAPACITY, TradingDay::Utc)
     }
 }
 
 impl SymbolCandles {
-    pub fn new(capacity: usize) -> SymbolCandles {
+    pub fn new(capacity: usize, day: TradingDay) -> SymbolCandles {
         SymbolCandles {
-            series: Interval::ALL.map(|i| Series::new(i, capacity)),
+            series: Interval::ALL.map(|i| Series::on(i, day, capacity)),
         }
     }
 
     /// Folds one trade into every interval; returns the bar each one changed.
-    pub fn add(&mut self, ts: i64, price: f64, size: f64) -> [Option<i64>; 4] {
-        let mut touched = [None; 4];
+    pub fn add(&mut self, ts: i64, price: f64, size: f64) -> [Option<i64>; Interval::COUNT] {
+        let mut touched = [None; Interval::COUNT];
         for (slot, series) in touched.iter_mut().zip(&mut self.series) {
             *slot = series.add(ts, price, size);
         }
@@ -386,7 +399,7 @@ mod tests {
 
     #[test]
     fn every_interval_sees_every_trade() {
-        let mut c = SymbolCandles::new(10);
+        let mut c = SymbolCandles::new(10, TradingDay::Utc);
         let touched = c.add(7 * MIN + 12_345, 50.0, 3.0);
         assert_eq!(
             touched,
@@ -394,12 +407,39 @@ mod tests {
                 Some(7 * MIN + 12_000),
                 Some(7 * MIN + 10_000),
                 Some(7 * MIN),
-                Some(5 * MIN)
+                Some(5 * MIN),
+                Some(0),
+                Some(0),
+                Some(0),
             ]
         );
         for interval in Interval::ALL {
             assert_eq!(c.series(interval).last(1)[0].v, 3);
         }
+    }
+
+    #[test]
+    fn a_new_york_symbols_daily_bar_is_its_new_york_day() {
+        // 2026-01-15 23:30 and 2026-01-16 00:30 in New York (EST, UTC-5).
+        let evening = 1_768_537_800_000;
+        let after_midnight = evening + 3_600_000;
+        let mut ny = SymbolCandles::new(10, TradingDay::NewYork);
+        ny.add(evening, 10.0, 1.0);
+        ny.add(after_midnight, 11.0, 1.0);
+        let days = ny.series(Interval::D1).last(5);
+        assert_eq!(days.len(), 2, "two New York days: {days:?}");
+        assert_eq!(days[0].t, 1_768_453_200_000, "15 January, 05:00 UTC");
+        assert_eq!((days[0].c, days[1].o), (10.0, 11.0));
+        // The same trades fall in one UTC day (16 January), and every other
+        // interval is the plain grid.
+        let mut utc = SymbolCandles::new(10, TradingDay::Utc);
+        utc.add(evening, 10.0, 1.0);
+        utc.add(after_midnight, 11.0, 1.0);
+        assert_eq!(utc.series(Interval::D1).last(5).len(), 1);
+        assert_eq!(
+            ny.series(Interval::H1).last(5),
+            utc.series(Interval::H1).last(5)
+        );
     }
 
     #[test]

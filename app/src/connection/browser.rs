@@ -230,17 +230,7 @@ fn poll(shell: &Shared, url: String, watching: Option<Vec<String>>) {
 }
 
 async fn fetch_quotes(url: &str) -> Option<QuotesResponse> {
-    use wasm_bindgen_futures::JsFuture;
-    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(url))
-        .await
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    if !response.ok() {
-        return None;
-    }
-    let text = JsFuture::from(response.text().ok()?).await.ok()?;
-    serde_json::from_str(&text.as_string()?).ok()
+    serde_json::from_str(&crate::fetch::text(url).await?).ok()
 }
 
 /// Reports `event` after `ms`.

@@ -390,7 +390,7 @@ struct Follower {
     incompatible: bool,
     /// By symbol and interval: the first batch whose bars are newer than
     /// the state copy's (see [`StatePart::Candles`]).
-    as_of: Vec<[u64; 4]>,
+    as_of: Vec<[u64; Interval::COUNT]>,
     health: watch::Sender<BusHealth>,
 }
 
@@ -625,8 +625,9 @@ impl Follower {
             return;
         }
         self.incompatible = false;
-        let mut bars: Vec<[Vec<Candle>; 4]> = vec![Default::default(); hub.symbols().len()];
-        self.as_of = vec![[0; 4]; hub.symbols().len()];
+        let mut bars: Vec<[Vec<Candle>; Interval::COUNT]> =
+            vec![Default::default(); hub.symbols().len()];
+        self.as_of = vec![[0; Interval::COUNT]; hub.symbols().len()];
         for series in state.candles {
             if let Some(id) = hub.lookup(&series.symbol) {
                 let i = series.interval.index();

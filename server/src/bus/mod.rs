@@ -439,6 +439,7 @@ mod tests {
                     symbol: "AAPL".into(),
                     name: "Apple Inc.".into(),
                     currency: "USD".into(),
+                    trading_day: Default::default(),
                 },
                 feed: "sim".into(),
                 quote: None,
@@ -447,7 +448,7 @@ mod tests {
         let json = serde_json::to_string(&part).unwrap();
         assert_eq!(
             json,
-            r#"{"part":"symbols","rows":[{"symbol":"AAPL","name":"Apple Inc.","currency":"USD","feed":"sim","quote":null}]}"#
+            r#"{"part":"symbols","rows":[{"symbol":"AAPL","name":"Apple Inc.","currency":"USD","trading_day":"utc","feed":"sim","quote":null}]}"#
         );
         assert_eq!(serde_json::from_str::<StatePart>(&json).unwrap(), part);
         let end: StatePart = serde_json::from_str(r#"{"part":"end","parts":7}"#).unwrap();
@@ -473,6 +474,7 @@ mod tests {
                 symbol: "SYNTH12345".into(),
                 name: "Synthetic Holdings 12345 Incorporated".into(),
                 currency: "USD".into(),
+                trading_day: Default::default(),
             },
             feed: "sim".into(),
             quote: Some(quote),

@@ -4,10 +4,12 @@
 //!
 //! The last [`FINE_SECONDS`] are walked at sub-second resolution (feeding the
 //! 1 s and 5 s series and the newest minutes), the [`COARSE_MINUTES`] before
-//! them at sub-minute resolution; coarser intervals are rolled up from finer
-//! ones, so every interval tells the same story.
+//! them at sub-minute resolution, the [`LONG_HOURS`] before those hour by
+//! hour and the [`LONG_DAYS`] before those day by day (UTC days); coarser
+//! intervals are rolled up from finer ones, so every interval tells the same
+//! story.
 
-use app::protocol::{Candle, Interval};
+use app::protocol::{Candle, DAY_MS, Interval};
 use rand::Rng;
 
 use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
@@ -17,6 +19,11 @@ use crate::candles::aggregate;
 pub const FINE_SECONDS: i64 = 5_000;
 /// Minutes walked before the fine part (enough for a full 5 m series).
 pub const COARSE_MINUTES: i64 = 5_000;
+/// Hours walked before the minutes (about two months of hourly bars).
+pub const LONG_HOURS: i64 = 1_440;
+/// Days walked before the hours (a year of daily bars in all).
+pub const LONG_DAYS: i64 = 300;
+const HOUR_MS: i64 = 3_600_000;
 const FINE_STEPS_PER_BAR: usize = 2;
 const COARSE_STEPS_PER_BAR: usize = 4;
 /// Average shares per simulated trade (see `trade_size`).
@@ -24,18 +31,43 @@ const SHARES_PER_TRADE: f64 = 1_400.0;
 
 /// Bars for every interval, oldest first, ending just before `now_ms` at
 /// `end_price`, indexed like [`Interval::ALL`].
-pub fn history(walk: Walk, end_price: f64, now_ms: i64, rng: &mut impl Rng) -> [Vec<Candle>; 4] {
+pub fn history(
+    walk: Walk,
+    end_price: f64,
+    now_ms: i64,
+    rng: &mut impl Rng,
+) -> [Vec<Candle>; Interval::COUNT] {
     let end = Interval::S1.bucket(now_ms);
     let fine_start = Interval::M5.bucket(end - FINE_SECONDS * 1_000);
-    let coarse_start = fine_start - COARSE_MINUTES * 60_000;
+    let coarse_start = Interval::H1.bucket(fine_start - COARSE_MINUTES * 60_000);
+    let hours_start = Interval::D1.bucket(coarse_start - LONG_HOURS * HOUR_MS);
+    let days_start = hours_start - LONG_DAYS * DAY_MS;
     let fine_bars = ((end - fine_start) / 1_000) as usize;
     let fine = walk_back(walk, end_price, 1_000, FINE_STEPS_PER_BAR, fine_bars, rng);
+    let coarse_minutes = ((fine_start - coarse_start) / 60_000) as usize;
     let coarse = walk_back(
         walk,
         fine[0],
         60_000,
         COARSE_STEPS_PER_BAR,
-        COARSE_MINUTES as usize,
+        coarse_minutes,
+        rng,
+    );
+    let long_hours = ((coarse_start - hours_start) / HOUR_MS) as usize;
+    let hourly = walk_back(
+        walk,
+        coarse[0],
+        HOUR_MS,
+        COARSE_STEPS_PER_BAR,
+        long_hours,
+        rng,
+    );
+    let daily = walk_back(
+        walk,
+        hourly[0],
+        DAY_MS,
+        COARSE_STEPS_PER_BAR,
+        LONG_DAYS as usize,
         rng,
     );
     let seconds = bars(walk, &fine, fine_start, 1_000, FINE_STEPS_PER_BAR, rng);
@@ -50,7 +82,27 @@ pub fn history(walk: Walk, end_price: f64, now_ms: i64, rng: &mut impl Rng) -> [
     minutes.extend(aggregate(&seconds, Interval::M1));
     let five_seconds = aggregate(&seconds, Interval::S5);
     let five_minutes = aggregate(&minutes, Interval::M5);
-    [seconds, five_seconds, minutes, five_minutes]
+    let fifteen_minutes = aggregate(&minutes, Interval::M15);
+    let mut hours = bars(
+        walk,
+        &hourly,
+        hours_start,
+        HOUR_MS,
+        COARSE_STEPS_PER_BAR,
+        rng,
+    );
+    hours.extend(aggregate(&minutes, Interval::H1));
+    let mut days = bars(walk, &daily, days_start, DAY_MS, COARSE_STEPS_PER_BAR, rng);
+    days.extend(aggregate(&hours, Interval::D1));
+    [
+        seconds,
+        five_seconds,
+        minutes,
+        five_minutes,
+        fifteen_minutes,
+        hours,
+        days,
+    ]
 }
 
 /// Prices at every sub-step of `count` bars of `bar_ms`, walked backwards from
@@ -114,7 +166,7 @@ mod tests {
 
     const NOW: i64 = 1_800_000_123_456;
 
-    fn sample(seed: u64) -> [Vec<Candle>; 4] {
+    fn sample(seed: u64) -> [Vec<Candle>; Interval::COUNT] {
         let walk = Walk {
             volatility: 0.3,
             trades_per_second: 4.0,
@@ -131,11 +183,12 @@ mod tests {
     fn every_interval_is_deep_enough_and_ordered() {
         let history = sample(1);
         for (interval, bars) in Interval::ALL.into_iter().zip(&history) {
-            assert!(
-                bars.len() >= crate::candles::CAPACITY.min(1_000),
-                "{interval}: {} bars",
-                bars.len()
-            );
+            let deep_enough = match interval {
+                Interval::M15 => COARSE_MINUTES as usize / 15,
+                Interval::D1 => LONG_DAYS as usize,
+                _ => crate::candles::CAPACITY.min(1_000),
+            };
+            assert!(bars.len() >= deep_enough, "{interval}: {} bars", bars.len());
             assert!(
                 bars.windows(2).all(|w| w[1].t - w[0].t == interval.ms()),
                 "{interval}: gapless, oldest first"
@@ -171,6 +224,14 @@ mod tests {
         let minutes = &history[Interval::M1.index()];
         let rolled = aggregate(minutes, Interval::M5);
         assert_eq!(&rolled, &history[Interval::M5.index()]);
+        let hours = &history[Interval::H1.index()];
+        assert_eq!(
+            aggregate(hours, Interval::D1),
+            history[Interval::D1.index()][LONG_DAYS as usize..],
+            "today and the days of hourly bars are rolled up from them"
+        );
+        let rolled = aggregate(minutes, Interval::H1);
+        assert_eq!(&hours[hours.len() - rolled.len()..], &rolled[..]);
         let fine_minutes = aggregate(&history[Interval::S1.index()], Interval::M1);
         assert_eq!(
             &minutes[minutes.len() - fine_minutes.len()..],

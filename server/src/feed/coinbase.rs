@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use app::protocol::SymbolInfo;
+use app::protocol::{SymbolInfo, TradingDay};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -235,6 +235,7 @@ fn crypto_info(product: &str) -> SymbolInfo {
         other => other,
     };
     SymbolInfo {
+        trading_day: TradingDay::Utc,
         symbol: product.to_string(),
         name: format!("{name} / {quote}"),
         currency: quote.to_string(),

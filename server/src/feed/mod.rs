@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{FeedState, SymbolInfo};
+use app::protocol::{FeedState, SymbolInfo, TradingDay};
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
@@ -328,14 +328,22 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
     format!("the adapter panicked: {message}")
 }
 
-/// Display details for an equity ticker: the name from the default list
-/// when it is there, else the ticker itself.
+/// Display details for a ticker of a US equities provider: the name from
+/// the default list when it is there, else the ticker itself. Its trading
+/// day is New York's, but for the provider's crypto and forex pairs
+/// (`BINANCE:BTCUSDT`, `BTC/USD`), which trade on the UTC day.
 pub fn equity_info(symbol: &str) -> SymbolInfo {
     let name = universe::find(symbol).map_or(symbol, |i| &i.name);
+    let pair = symbol.contains([':', '/']);
     SymbolInfo {
         symbol: symbol.to_string(),
         name: name.to_string(),
         currency: "USD".into(),
+        trading_day: if pair {
+            TradingDay::Utc
+        } else {
+            TradingDay::NewYork
+        },
     }
 }
 

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Candle, Interval, Quote, SymbolInfo};
+use app::protocol::{Candle, Interval, Quote, SymbolInfo, TradingDay};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -285,6 +285,7 @@ impl Feed for Simulator {
 
     fn symbols(&self) -> Vec<SymbolInfo> {
         let info = |w: &Walker| SymbolInfo {
+            trading_day: TradingDay::Utc,
             symbol: w.symbol.to_string(),
             name: w.name.to_string(),
             currency: "USD".into(),

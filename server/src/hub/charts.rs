@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use app::protocol::{Candle, Interval, ServerMsg};
 
 use crate::batch::CandleEntry;
-use crate::candles::SymbolCandles;
+use crate::candles::{CAPACITY, SymbolCandles};
 use crate::market::{History, SymbolId, Universe};
 use crate::metrics::SharedMetrics;
 use crate::store::{SharedStore, StoreError};
@@ -29,7 +29,7 @@ struct Shared {
     candles: Vec<Mutex<SymbolCandles>>,
     /// Sessions charting each symbol and interval: `candle` messages are
     /// encoded only for series someone watches.
-    watchers: Vec<[AtomicUsize; 4]>,
+    watchers: Vec<[AtomicUsize; Interval::COUNT]>,
     /// Encoded chart histories of one batch and history revision.
     history_cache: Mutex<HistoryCache>,
     /// Counts rewrites of candle history (backfills), which batches do not
@@ -64,7 +64,11 @@ impl Charts {
         let shared = Shared {
             store,
             metrics,
-            candles: (0..universe.len()).map(|_| Mutex::default()).collect(),
+            candles: universe
+                .symbols()
+                .iter()
+                .map(|s| Mutex::new(SymbolCandles::new(CAPACITY, s.trading_day)))
+                .collect(),
             watchers: (0..universe.len()).map(|_| Default::default()).collect(),
             history_cache: Mutex::default(),
             rev: AtomicU64::new(0),
@@ -187,7 +191,13 @@ impl Charts {
     }
 
     /// Folds a trade into every interval's bar; returns each touched bar's start.
-    pub(super) fn add(&self, id: SymbolId, ts: i64, price: f64, size: f64) -> [Option<i64>; 4] {
+    pub(super) fn add(
+        &self,
+        id: SymbolId,
+        ts: i64,
+        price: f64,
+        size: f64,
+    ) -> [Option<i64>; Interval::COUNT] {
         self.of(id).add(ts, price, size)
     }
 
@@ -222,7 +232,7 @@ impl Charts {
                 let bars = h
                     .candles
                     .iter()
-                    .filter_map(|c| series.get(h.interval.bucket(c.t)));
+                    .filter_map(|c| series.get(series.bucket(c.t)));
                 merged.extend(bars.map(|bar| (h.symbol.clone(), h.interval, bar)));
             }
         }

@@ -16,6 +16,7 @@ fn hub_keeping(symbols: &[&str], retained_batches: usize) -> (Hub, Folder) {
             symbol: s.to_string(),
             name: format!("{s} Inc."),
             currency: "USD".into(),
+            trading_day: Default::default(),
         })
         .collect();
     let config = HubConfig {
@@ -243,10 +244,16 @@ fn each_batch_carries_the_changed_candles_once() {
             (0, Interval::S5, 60_000),
             (0, Interval::M1, 60_000),
             (0, Interval::M5, 0),
+            (0, Interval::M15, 0),
+            (0, Interval::H1, 0),
+            (0, Interval::D1, 0),
             (1, Interval::S1, 59_000),
             (1, Interval::S5, 55_000),
             (1, Interval::M1, 0),
             (1, Interval::M5, 0),
+            (1, Interval::M15, 0),
+            (1, Interval::H1, 0),
+            (1, Interval::D1, 0),
         ]
     );
     let msg: ServerMsg = serde_json::from_str(batch.candles[2].json.as_deref().unwrap()).unwrap();

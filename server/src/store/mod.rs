@@ -177,8 +177,8 @@ pub struct Retention {
 const DAY: Duration = Duration::from_secs(86_400);
 
 impl Default for Retention {
-    /// 1 s bars for 3 days, 5 s for 2 weeks, 1 m for a year, 5 m for five
-    /// years, longer ones for ever.
+    /// 1 s bars for 3 days, 5 s for 2 weeks, 1 m for a year, 5 m and 15 m
+    /// for five years, hourly for ten, daily for ever.
     fn default() -> Retention {
         let keep = Interval::ALL
             .into_iter()
@@ -187,7 +187,9 @@ impl Default for Retention {
                     Interval::S1 => Some(3),
                     Interval::S5 => Some(14),
                     Interval::M1 => Some(365),
-                    Interval::M5 => Some(5 * 365),
+                    Interval::M5 | Interval::M15 => Some(5 * 365),
+                    Interval::H1 => Some(10 * 365),
+                    Interval::D1 => None,
                 };
                 (interval, days.map(|d| DAY * d))
             })

@@ -601,6 +601,7 @@ mod tests {
                     symbol: s.to_string(),
                     name: s.to_string(),
                     currency: "USD".into(),
+                    trading_day: Default::default(),
                 })
                 .collect(),
         )

@@ -109,6 +109,7 @@ impl Feed for Panicky {
             symbol: "AAPL".into(),
             name: "Apple".into(),
             currency: "USD".into(),
+            trading_day: Default::default(),
         }]
     }
 

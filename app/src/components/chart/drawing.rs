@@ -19,9 +19,14 @@ extern "C" {
     type PriceChart;
 
     #[wasm_bindgen(constructor)]
-    fn new(el: &web_sys::HtmlElement, on_hover: &JsValue, on_scroll: &JsValue) -> PriceChart;
+    fn new(
+        el: &web_sys::HtmlElement,
+        on_hover: &JsValue,
+        on_scroll: &JsValue,
+        on_older: &JsValue,
+    ) -> PriceChart;
     #[wasm_bindgen(method, js_name = setData)]
-    fn set_data(this: &PriceChart, json: &str, seconds_visible: bool);
+    fn set_data(this: &PriceChart, json: &str, seconds_visible: bool, daily: bool);
     #[wasm_bindgen(method)]
     fn update(this: &PriceChart, json: &str) -> bool;
     #[wasm_bindgen(method, js_name = setMode)]
@@ -34,6 +39,10 @@ extern "C" {
 
 type HoverCallback = Closure<dyn FnMut(Option<String>)>;
 type ScrollCallback = Closure<dyn FnMut(bool)>;
+type OlderCallback = Closure<dyn FnMut(f64) -> js_sys::Promise>;
+
+/// Bars asked for at a time when the chart is scrolled back to its oldest.
+const OLDER_BARS: usize = 500;
 
 /// The drawn chart as the feed sees it.
 struct LightweightChart {
@@ -43,7 +52,9 @@ struct LightweightChart {
 
 impl Drawing for LightweightChart {
     fn history(&mut self, interval: Interval, candles: &[Candle]) {
-        self.chart.set_data(&json(candles), interval.ms() < 60_000);
+        let daily = interval == Interval::D1;
+        self.chart
+            .set_data(&json(candles), interval.ms() < 60_000, daily);
         self.view.show_history(candles);
     }
 
@@ -61,7 +72,7 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 /// The chart once mounted, and the callbacks it calls (alive as long as it).
 struct Mounted {
     chart: Rc<PriceChart>,
-    _callbacks: (HoverCallback, ScrollCallback),
+    _callbacks: (HoverCallback, ScrollCallback, OlderCallback),
 }
 
 /// The chart panel's handle on its drawing, for the controls that act on it.
@@ -99,7 +110,9 @@ pub fn mount(
             .symbol
             .get_untracked()
             .map(|s| Series::new(&s, selection.interval.get_untracked()));
-        canvas.0.set_value(Some(create(&el, view, feed, showing)));
+        canvas
+            .0
+            .set_value(Some(create(&el, view, feed, showing, selection)));
         true
     });
     Effect::new(move |_| {
@@ -120,13 +133,34 @@ fn create(
     view: ChartView,
     feed: SharedChartFeed,
     showing: Option<Series>,
+    selection: Selection,
 ) -> Mounted {
     let on_hover = HoverCallback::new(move |bar: Option<String>| {
         view.hovered
             .set(bar.and_then(|b| serde_json::from_str(&b).ok()));
     });
     let on_scroll = ScrollCallback::new(move |at_live: bool| view.at_live.set(at_live));
-    let chart = Rc::new(PriceChart::new(el, on_hover.as_ref(), on_scroll.as_ref()));
+    // The charted series' bars before a time, from `GET /api/candles`.
+    let on_older = OlderCallback::new(move |before: f64| {
+        let url = selection.symbol.get_untracked().map(|symbol| {
+            let interval = selection.interval.get_untracked();
+            let symbol = crate::selection::encode(&symbol);
+            format!("/api/candles/{symbol}?interval={interval}&limit={OLDER_BARS}&before={before}")
+        });
+        wasm_bindgen_futures::future_to_promise(async move {
+            let text = match url {
+                Some(url) => crate::fetch::text(&url).await,
+                None => None,
+            };
+            Ok(text.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
+        })
+    });
+    let chart = Rc::new(PriceChart::new(
+        el,
+        on_hover.as_ref(),
+        on_scroll.as_ref(),
+        on_older.as_ref(),
+    ));
     chart.set_mode(view.mode.get_untracked().as_str());
     let drawing = LightweightChart {
         chart: chart.clone(),
@@ -135,6 +169,6 @@ fn create(
     feed.with(|feed| feed.attach(Box::new(drawing), showing.as_ref()));
     Mounted {
         chart,
-        _callbacks: (on_hover, on_scroll),
+        _callbacks: (on_hover, on_scroll, on_older),
     }
 }

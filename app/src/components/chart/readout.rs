@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use super::view::ChartView;
 use crate::connection::Link;
 use crate::format::{self, Direction};
-use crate::protocol::Candle;
+use crate::protocol::{Candle, Interval};
+use crate::selection::Selection;
 
 #[component]
 pub fn Readout() -> impl IntoView {
@@ -18,10 +19,14 @@ pub fn Readout() -> impl IntoView {
         let dir = bar().map_or(Direction::Flat, |b| format::direction(b.c - b.o));
         format!("readout {}", dir.class())
     };
+    let selection = expect_context::<Selection>();
     let time = move || {
-        bar()
-            .map(|b| format::clock_time(b.t, link.tz_offset_min.get()))
-            .unwrap_or_default()
+        let bar = bar()?;
+        Some(if selection.interval.get() == Interval::D1 {
+            format::day_date(bar.t)
+        } else {
+            format::clock_time(bar.t, link.tz_offset_min.get())
+        })
     };
     view! {
         <div class=class data-testid="readout" aria-live="off">

@@ -127,6 +127,7 @@ impl Feed for ScriptedFeed {
             symbol: s.clone(),
             name: format!("{s} Corp"),
             currency: "USD".into(),
+            trading_day: Default::default(),
         };
         self.symbols.iter().map(info).collect()
     }
