@@ -2,7 +2,9 @@
 // Run with `make screenshots`; not part of `make test`.
 
 import { expect, test } from "@playwright/test";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { repoRoot, startServer, type Server } from "../tests/server";
 
 let server: Server;
@@ -34,3 +36,50 @@ for (const shot of shots) {
     await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", shot.name) });
   });
 }
+
+// Long intervals on scrolled-back history: a server with a history store, so
+// the bars older than its memory holds come from the database as the chart
+// is zoomed out.
+test.describe("long intervals", () => {
+  let stored: Server;
+  let dataDir: string;
+
+  test.beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "tickertape-shots-"));
+    stored = await startServer(["--seed", "2026", "--data-dir", dataDir]);
+    // The simulator's generated history reaches the database in the background.
+    await expect.poll(async () => (await (await fetch(`${stored.url}/metrics`)).text()).match(/^tickertape_store_history_waiting 0$/m) !== null, { timeout: 60_000 }).toBe(true);
+  });
+
+  test.afterAll(async () => {
+    await stored?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  for (const interval of ["1h", "1d"]) {
+    test(`chart-${interval}.png`, async ({ page }) => {
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.setViewportSize({ width: 1440, height: 900 });
+      await page.goto(`${stored.url}/?symbol=NVDA&interval=${interval}`);
+      await expect(page.getByTestId("connection")).toHaveText("Live");
+      const chart = page.getByTestId("chart");
+      await expect(chart).toHaveAttribute("data-bars", /^[1-9]/);
+      const box = (await chart.boundingBox())!;
+      // Hourly: drag back in time past what the server holds in memory (older
+      // bars come from the database); daily: a year is in memory. Then hover
+      // a bar for the readout.
+      const first = Number(await chart.getAttribute("data-first-time"));
+      for (let i = 0; interval === "1h" && i < 40 && Number(await chart.getAttribute("data-first-time")) >= first; i++) {
+        await page.mouse.move(box.x + box.width * 0.05, box.y + box.height * 0.4);
+        await page.mouse.down();
+        await page.mouse.move(box.x + box.width * 0.95, box.y + box.height * 0.4, { steps: 6 });
+        await page.mouse.up();
+        await page.waitForTimeout(150);
+      }
+      await page.waitForTimeout(500);
+      await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.45);
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", `chart-${interval}.png`) });
+    });
+  }
+});

@@ -67,6 +67,57 @@ test("switching interval reloads the data at that spacing and updates the URL", 
   }).toBe(300_000);
 });
 
+test("hourly and daily bars go back months, and daily ones are read by date", async ({ page }) => {
+  await openChart(page, "?symbol=AAPL&interval=1h");
+  const spacing = async () => {
+    const d = await data(page);
+    return (d.last - d.first) / (d.bars - 1);
+  };
+  await expect.poll(spacing).toBe(3_600_000);
+  expect((await data(page)).bars).toBeGreaterThanOrEqual(1000);
+  await page.locator("[aria-label=Interval] button[data-value='1d']").click();
+  await expect(page).toHaveURL(/interval=1d/);
+  // The simulator's trading day is the UTC day: bars a day apart, at midnight UTC.
+  await expect.poll(spacing).toBe(86_400_000);
+  const d = await data(page);
+  expect(d.bars).toBeGreaterThanOrEqual(300);
+  expect(d.first % 86_400_000).toBe(0);
+  const today = new Date(d.last);
+  const day = today.toLocaleDateString("en-GB", { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }).replace(",", "");
+  await expect(page.getByTestId("readout").locator(".readout-time")).toHaveText(day);
+});
+
+test("scrolled back to its oldest bar, the chart loads older ones once, and stops when there are none", async ({ page }) => {
+  const asked: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/api/candles/")) asked.push(new URL(r.url()).searchParams.get("before") ?? "none");
+  });
+  await openChart(page, "?symbol=MSFT&interval=1m");
+  const before = await data(page);
+  expect(before.bars).toBe(1000);
+  const box = (await chart(page).boundingBox())!;
+  const dragBack = async () => {
+    await page.mouse.move(box.x + box.width * 0.05, box.y + box.height * 0.4);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.95, box.y + box.height * 0.4, { steps: 6 });
+    await page.mouse.up();
+    await page.waitForTimeout(100);
+  };
+  // Drag back in time until the oldest bars are in view, and past them.
+  for (let i = 0; i < 40 && !(await chart(page).getAttribute("data-exhausted")); i++) await dragBack();
+  // The server holds 1,200 minutes in memory (this one runs without a store): 200 older ones, then none.
+  await expect(chart(page)).toHaveAttribute("data-exhausted", "true");
+  const after = await data(page);
+  expect(after.bars).toBe(1200);
+  await expect(page.getByTestId("back-to-live"), "the view stayed back in time").toBeVisible();
+  expect(after.first).toBe(before.first - 200 * 60_000);
+  expect((after.last - after.first) / (after.bars - 1)).toBe(60_000);
+  // Asked once for the bars before the first oldest bar, once before the new oldest one, and never again.
+  for (let i = 0; i < 5; i++) await dragBack();
+  await page.waitForTimeout(300);
+  expect(asked).toEqual([String(before.first), String(after.first)]);
+});
+
 test("the last bar follows live prices and time never goes backwards", async ({ page }) => {
   await openChart(page, "?symbol=AAPL&interval=1s");
   // Sampled for 5 s of wall time (not a count of samples: on a busy machine each read takes longer).

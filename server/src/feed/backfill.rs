@@ -24,6 +24,7 @@ pub const LONG_HOURS: i64 = 1_440;
 /// Days walked before the hours (a year of daily bars in all).
 pub const LONG_DAYS: i64 = 300;
 const HOUR_MS: i64 = 3_600_000;
+const CALENDAR_SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
 const FINE_STEPS_PER_BAR: usize = 2;
 const COARSE_STEPS_PER_BAR: usize = 4;
 /// Average shares per simulated trade (see `trade_size`).
@@ -54,8 +55,15 @@ pub fn history(
         rng,
     );
     let long_hours = ((coarse_start - hours_start) / HOUR_MS) as usize;
+    // Hours and days move at the instrument's volatility per calendar year:
+    // at the live walk's pace (every second a trading second) a year of
+    // daily bars would wander several "years".
+    let calendar = Walk {
+        volatility: walk.volatility * (TRADING_SECONDS_PER_YEAR / CALENDAR_SECONDS_PER_YEAR).sqrt(),
+        ..walk
+    };
     let hourly = walk_back(
-        walk,
+        calendar,
         coarse[0],
         HOUR_MS,
         COARSE_STEPS_PER_BAR,
@@ -63,7 +71,7 @@ pub fn history(
         rng,
     );
     let daily = walk_back(
-        walk,
+        calendar,
         hourly[0],
         DAY_MS,
         COARSE_STEPS_PER_BAR,

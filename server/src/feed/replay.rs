@@ -7,8 +7,9 @@
 //! At the end the final state stays served; `--replay-loop` starts again,
 //! shifted forward by the file's span so time keeps moving.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::SymbolInfo;
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::upstream::rfc3339_ms;
-use super::{Feed, FeedError, FeedOutput, Tick, equity_info};
+use super::{Feed, FeedError, FeedOutput, Resume, Tick, equity_info};
 
 /// How fast to replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -210,6 +211,9 @@ pub struct Replay {
     position: usize,
     /// Added to every timestamp: grows by the span on each loop.
     offset: i64,
+    /// Each symbol's newest trade time the history store already has: on
+    /// the first pass, rows up to it are skipped (not applied twice).
+    stored: HashMap<Arc<str>, i64>,
 }
 
 impl Replay {
@@ -223,17 +227,27 @@ impl Replay {
             looped,
             position: 0,
             offset: 0,
+            stored: HashMap::new(),
         }
     }
 
     /// Sends rows from `position` on, paced from the first of them.
+    fn is_stored(&self, row: &Tick) -> bool {
+        self.stored.get(&row.symbol).is_some_and(|&ts| row.ts <= ts)
+    }
+
     async fn play(
         &mut self,
         out: &mut FeedOutput,
         stop: &CancellationToken,
     ) -> Result<bool, FeedError> {
-        let (start, first_ts) = (Instant::now(), self.recording.ticks[self.position].ts);
+        let first_ts = self.recording.ticks.get(self.position).map_or(0, |t| t.ts);
+        let start = Instant::now();
         while let Some(row) = self.recording.ticks.get(self.position) {
+            if self.offset == 0 && self.is_stored(row) {
+                self.position += 1;
+                continue;
+            }
             let mut tick = row.clone();
             if let Speed::Factor(f) = self.speed {
                 // A span too long to represent is capped (a year): never a panic.
@@ -266,6 +280,31 @@ impl Replay {
 impl Feed for Replay {
     fn name(&self) -> &str {
         "replay"
+    }
+
+    /// Continues a replay the history store has seen part of: its rows up
+    /// to each symbol's stored last trade are not applied again.
+    fn resume(&mut self, from: &Resume) {
+        self.stored = from
+            .quotes
+            .iter()
+            .map(|q| (Arc::from(q.symbol.as_str()), q.ts))
+            .collect();
+        while self
+            .recording
+            .ticks
+            .get(self.position)
+            .is_some_and(|row| self.is_stored(row))
+        {
+            self.position += 1;
+        }
+        if self.position > 0 {
+            tracing::info!(
+                feed = "replay",
+                skipped = self.position,
+                "continuing the replay after what the history store has"
+            );
+        }
     }
 
     fn recorded_time(&self) -> bool {

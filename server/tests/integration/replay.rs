@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::{Read, TestServer};
-use app::protocol::{Candle, Interval, Quote, QuotesResponse, ServerMsg};
+use app::protocol::{Candle, Interval, Quote, QuotesResponse, ServerMsg, TradingDay};
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/us-open.csv");
+pub const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/us-open.csv");
 
 /// A row of the sample, read here independently of the server's parser.
-struct Row {
+pub struct Row {
     ts: i64,
     symbol: String,
     price: f64,
@@ -18,7 +18,7 @@ struct Row {
     book: Option<(f64, f64)>,
 }
 
-fn rows() -> Vec<Row> {
+pub fn rows() -> Vec<Row> {
     let text = std::fs::read_to_string(SAMPLE).unwrap();
     let mut lines = text
         .lines()
@@ -47,7 +47,7 @@ fn rows() -> Vec<Row> {
 /// The final quote of every symbol, by the documented rules: first price is
 /// open and previous close; bid = ask = last until the file quotes a symbol,
 /// then the latest quote stays; volume is the sum of sizes.
-fn expected_quotes(rows: &[Row]) -> BTreeMap<String, Quote> {
+pub fn expected_quotes(rows: &[Row]) -> BTreeMap<String, Quote> {
     let mut out: BTreeMap<String, (Quote, f64)> = BTreeMap::new();
     for r in rows {
         let (q, volume) = out.entry(r.symbol.clone()).or_insert_with(|| {
@@ -86,10 +86,16 @@ fn expected_quotes(rows: &[Row]) -> BTreeMap<String, Quote> {
 
 /// 1-second bars of one symbol, computed from the file.
 fn expected_seconds(rows: &[Row], symbol: &str) -> Vec<Candle> {
+    expected_bars(rows, symbol, Interval::S1)
+}
+
+/// One symbol's bars of `interval`, computed from the file (its tickers are
+/// US equities: daily bars are New York days).
+pub fn expected_bars(rows: &[Row], symbol: &str, interval: Interval) -> Vec<Candle> {
     let mut bars: Vec<Candle> = Vec::new();
     let mut volumes: Vec<f64> = Vec::new();
     for r in rows.iter().filter(|r| r.symbol == symbol) {
-        let t = Interval::S1.bucket(r.ts);
+        let t = TradingDay::NewYork.bucket(interval, r.ts);
         match bars.last_mut() {
             Some(b) if b.t == t => {
                 b.h = b.h.max(r.price);

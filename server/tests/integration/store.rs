@@ -410,3 +410,59 @@ fn a_read_only_data_dir_is_a_clear_error_at_start() {
     assert!(err.contains("Read-only file system"), "says why: {err}");
     let _ = std::fs::remove_dir_all(control);
 }
+
+#[tokio::test]
+async fn a_replay_at_full_speed_then_a_restart_keeps_exactly_the_files_candles() {
+    use crate::replay::{SAMPLE, expected_bars, expected_quotes, rows};
+    let rows = rows();
+    let expected = expected_quotes(&rows);
+    let data = scratch(&[]);
+    let replay = format!("replay:{SAMPLE}");
+    let flags = [
+        "--feed",
+        &replay,
+        "--replay-speed",
+        "max",
+        "--flush-ms",
+        "20",
+    ];
+    let served = |node: &Node| {
+        let url = node.url("/api/quotes");
+        async move {
+            let r: QuotesResponse = reqwest::get(url).await.unwrap().json().await.unwrap();
+            r.quotes
+                .into_iter()
+                .map(|q| (q.symbol.clone(), q))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        }
+    };
+    let mut node = Node::start(&data, &flags);
+    node.ready().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served(&node).await != expected {
+        assert!(
+            Instant::now() < deadline,
+            "the replay never reached the file's end"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node.written().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.stop().await;
+
+    // The same command again: it continues after what is stored, which is
+    // everything, so nothing is applied twice.
+    let mut node = Node::start(&data, &flags);
+    node.ready().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(served(&node).await, expected, "the quotes are the file's");
+    for symbol in expected.keys() {
+        for interval in ["1s", "1m", "1h", "1d"] {
+            let bars = node.candles(symbol, interval).await;
+            let want = expected_bars(&rows, symbol, interval.parse().unwrap());
+            assert_eq!(bars, want, "{symbol} {interval}: the file's candles, once");
+        }
+    }
+    node.stop().await;
+    let _ = std::fs::remove_dir_all(data);
+}
