@@ -52,12 +52,13 @@ function rssKiB(pid) {
 /** Starts a server (tickertape or peer) with the workload; resolves when it accepts connections. */
 async function startServer(kind, w) {
   const port = await freePort();
+  let dataDir = null;
   const [cmd, argv] =
     kind !== "peer"
       ? [
           kind === "before" ? path.resolve(args.before) : TICKERTAPE,
-          // The history store off (a build before it has no such flag) unless the workload turns it on.
-          ["--addr", `127.0.0.1:${port}`, "--sim-symbols", w.symbols, "--sim-rate", w.rate, "--flush-ms", w.flush, "--seed", "1", "--log-format", "json", ...(kind === "before" ? [] : w.store ? ["--data-dir", w.store] : ["--ephemeral"])],
+          // The history store off (a build before it has no such flag), unless this run measures it: `store`.
+          ["--addr", `127.0.0.1:${port}`, "--sim-symbols", w.symbols, "--sim-rate", w.rate, "--flush-ms", w.flush, "--seed", "1", "--log-format", "json", ...(kind === "before" ? [] : kind === "store" ? ["--data-dir", (dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tickertape-bench-")))] : ["--ephemeral"])],
         ]
       : ["node", [path.join(__dirname, "peer/server.js"), "--port", port, "--symbols", w.symbols, "--rate", w.rate, "--flush-ms", w.flush, "--seed", "1"]];
   const child = spawn(cmd, argv.map(String), { cwd: root, stdio: "ignore" });
@@ -69,13 +70,41 @@ async function startServer(kind, w) {
     await sleep(50);
   }
   await sleep(1500); // let the simulator open and the first batches flow
-  const command = [path.relative(root, cmd) || cmd, ...argv.map(String)].join(" ").replace(String(port), "<port>");
-  return { child, port, baselineRss: rssKiB(child.pid), command };
+  const rowsAtStart = dataDir ? await storeSettled(port) : null;
+  const command = [path.relative(root, cmd) || cmd, ...argv.map(String)].join(" ").replace(String(port), "<port>").replace(dataDir ?? "\0", "<empty dir>");
+  return { child, port, baselineRss: rssKiB(child.pid), command, dataDir, rowsAtStart, startedAt: Date.now() };
 }
 
+/** A metric's value in a /metrics text. */
+const metricValue = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+
+/**
+ * Waits until the simulator's generated history is in the store (written
+ * once, at the first start on an empty directory): the measurement is of the
+ * store keeping up with live changes.
+ */
+async function storeSettled(port) {
+  for (let i = 0; i < 1200; i++) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    if (metricValue(text, "tickertape_store_history_waiting") === 0 && metricValue(text, "tickertape_store_pending_rows") < 10_000)
+      return metricValue(text, "tickertape_store_rows_written_total");
+    await sleep(100);
+  }
+  throw new Error("the store never caught up with the simulator's history");
+}
+
+/** Stops the server; for a run on a store, what the store wrote and its bytes on disk. */
 async function stopServer(server) {
+  let store = null;
+  if (server.dataDir) {
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    const written = metricValue(text, "tickertape_store_rows_written_total") - server.rowsAtStart;
+    store = { rowsPerSec: written / ((Date.now() - server.startedAt) / 1000), bytes: metricValue(text, "tickertape_store_bytes") };
+  }
   server.child.kill("SIGTERM");
   await new Promise((r) => server.child.once("exit", r));
+  if (server.dataDir) fs.rmSync(server.dataDir, { recursive: true, force: true });
+  return store;
 }
 
 /** Runs the load generator against `server`; returns its JSON report. */
@@ -101,6 +130,12 @@ const fanout = (clients) => ({
 const SCENARIOS = {
   "fanout-2000": { title: "2,000 clients, 100 symbols × 10 ticks/s, flush 100 ms, all subscribed to everything", ...fanout(2000) },
   "fanout-4000": { title: "4,000 clients, same workload (twice the fan-out)", ...fanout(4000) },
+  "fanout-2000-store": {
+    title: "fanout-2000 with the history store on (`--data-dir`, an empty directory) vs off (`--ephemeral`)",
+    ...fanout(2000),
+    servers: ["tickertape", "store"],
+    store: true,
+  },
   "idle-10000": {
     title: "10,000 idle clients (connected, nothing subscribed), 100 symbols × 10 ticks/s",
     workload: { symbols: 100, rate: 10, flush: 100 },
@@ -124,14 +159,17 @@ async function runScenario(name, sc) {
       for (const variant of sc.control ? ["with", "control"] : ["main"]) {
         const load = variant === "control" ? { ...sc.load, ...sc.control } : sc.load;
         const server = await startServer(kind, sc.workload);
+        let row = null;
         try {
           const { report, command } = await loadgen(server, load);
           const commit = kind === "before" ? args["before-commit"] : undefined;
-          rows.push({ kind, variant, run, report, baselineRss: server.baselineRss, serverCommand: server.command, loadCommand: command, commit });
+          row = { kind, variant, run, report, baselineRss: server.baselineRss, serverCommand: server.command, loadCommand: command, commit };
+          rows.push(row);
           const l = report.latency_ms;
           console.error(`${name} ${kind} ${variant} run ${run}: p50 ${l.p50} p99 ${l.p99} ms, ${Math.round(report.changes_per_sec)} changes/s, ${report.failed} failed`);
         } finally {
-          await stopServer(server);
+          const store = await stopServer(server);
+          if (row && store) row.store = store;
         }
         await sleep(1000);
       }
@@ -176,6 +214,27 @@ function summarise(rows, kind, variant = "main") {
     serverCommand: rs[0]?.serverCommand?.replace(/127\.0\.0\.1:\d+/, "127.0.0.1:<port>"),
     loadCommand: rs[0]?.loadCommand,
   };
+}
+
+/** The store's section: the same fan-out with the store on and off, alternated in one run. */
+function renderStore(p, rows, off, sc) {
+  const on = summarise(rows, "store");
+  const stored = rows.filter((r) => r.kind === "store" && r.store);
+  const rowsPerSec = median(stored.map((r) => r.store.rowsPerSec));
+  p("| | store off (`--ephemeral`) | store on | on / off |");
+  p("|---|---|---|---|");
+  p(`| changes delivered per second | ${fmt(off.changesPerSec)} | ${fmt(on.changesPerSec)} | ${ratio(on.changesPerSec, off.changesPerSec)} |`);
+  p(`| delivery latency p50 / p99 (ms) | ${fmt(off.p50)} / ${fmt(off.p99)} | ${fmt(on.p50)} / ${fmt(on.p99)} | ${ratio(on.p99, off.p99)} (p99) |`);
+  p(`| server CPU seconds (user + system) per million delivered changes | ${fmt(off.cpuPerMillion, 3)} | ${fmt(on.cpuPerMillion, 3)} | **${ratio(on.cpuPerMillion, off.cpuPerMillion)}** (target ≤ 1.10: ${on.cpuPerMillion / off.cpuPerMillion <= 1.1 ? "✓ met" : "✗ not met"}) |`);
+  p(`| server RSS peak | ${fmt(off.rssPeakMiB, 1)} MiB | ${fmt(on.rssPeakMiB, 1)} MiB | ${ratio(on.rssPeakMiB, off.rssPeakMiB)} |`);
+  p();
+  p(`Each store run starts on an empty directory and begins once the simulator's generated history (about 1.4 million`);
+  p(`bars for 100 symbols) is written, so this is the cost of keeping up with live changes. Rows the store wrote per`);
+  p(`second from then to the end (bars and quotes: every changed bar of 7 intervals, written once a second however often`);
+  p(`it changed): median ${fmt(rowsPerSec)}; database and WAL at the end, history included: median ${fmt(median(stored.map((r) => r.store.bytes)) / 2 ** 20, 1)} MiB.`);
+  p();
+  p(`Server: \`${on.serverCommand}\` vs \`${off.serverCommand}\`; load: \`${off.loadCommand}\`.`);
+  p();
 }
 
 const fmt = (x, digits = 0) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
@@ -634,6 +693,10 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
     const t = summarise(rows, "tickertape");
     p(`## ${name}: ${sc.title}`);
     p();
+    if (sc.store) {
+      renderStore(p, rows, t, sc);
+      continue;
+    }
     if (sc.control) {
       const c = summarise(rows, "tickertape", "control");
       const w = summarise(rows, "tickertape", "with");

@@ -23,8 +23,10 @@ use crate::metrics::SharedMetrics;
 
 /// The database's file name in the data directory.
 pub const FILE_NAME: &str = "tickertape.db";
-/// How often the writer commits what is pending.
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How often the writer commits what is pending: a bar that changes many
+/// times a second is written once a second (a crash loses at most about a
+/// second).
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// How often bars past their retention are deleted.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Bars waiting while writes fail; beyond, new bars are dropped (counted).

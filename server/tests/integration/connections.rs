@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Client, TestServer, certificate, metric, tls_connector};
+use crate::common::{Client, TestServer, certificate, free_port, metric, tls_connector};
 use futures_util::future::join_all;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -299,15 +299,6 @@ async fn a_burst_of_parallel_upgrades_admits_exactly_max_connections() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.shutdown().await;
-}
-
-/// A free loopback port for the binary.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

@@ -299,6 +299,15 @@ pub fn metric(text: &str, name: &str) -> u64 {
 pub mod cluster;
 pub mod provider;
 
+/// A free loopback port (for the binary, which binds it itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A scratch directory with `files` written into it.
 pub fn scratch(files: &[(&str, &str)]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
