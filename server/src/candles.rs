@@ -256,9 +256,14 @@ impl SymbolCandles {
 
 /// Rolls bars up into a longer interval (input oldest first, output too).
 pub fn aggregate(bars: &[Candle], interval: Interval) -> Vec<Candle> {
+    aggregate_on(bars, interval, TradingDay::Utc)
+}
+
+/// [`aggregate`] for a symbol whose daily bars follow `day`.
+pub fn aggregate_on(bars: &[Candle], interval: Interval, day: TradingDay) -> Vec<Candle> {
     let mut out: Vec<Candle> = Vec::new();
     for bar in bars {
-        let t = interval.bucket(bar.t);
+        let t = day.bucket(interval, bar.t);
         match out.last_mut() {
             Some(last) if last.t == t => {
                 last.h = last.h.max(bar.h);

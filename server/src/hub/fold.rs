@@ -6,7 +6,7 @@
 //! handed to the hub's [`Publisher`]; on a store, every bar and quote the
 //! batch changed (charted or not) is also recorded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +81,9 @@ pub struct Folder {
     no: u64,
     /// Symbols by id, shared with what is recorded.
     names: Vec<Arc<str>>,
+    /// The start of each long series' open bar, recorded only once it
+    /// closes (see [`crate::store::written_live`]).
+    open_bars: HashMap<(SymbolId, Interval), i64>,
 }
 
 /// What a [`Folder`] is built from.
@@ -130,6 +133,7 @@ impl Folder {
             touched: HashSet::new(),
             no: 0,
             names,
+            open_bars: HashMap::new(),
         }
     }
 
@@ -173,7 +177,7 @@ impl Folder {
         loop {
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => return self.record_open_bars(),
                 due = flush.tick() => {
                     let metrics = self.metrics.clone();
                     metrics.flush_lag_seconds.observe(due.elapsed().as_secs_f64());
@@ -293,25 +297,58 @@ impl Folder {
 
     /// Has the store keep every bar touched and every quote changed since
     /// the last flush.
-    fn record(&self, entries: &[Entry]) {
-        let Some(store) = self.charts.store() else {
+    /// Bars of 1 m and shorter as they change, longer ones as they close
+    /// (or when a late trade corrects a closed one).
+    fn record(&mut self, entries: &[Entry]) {
+        let Some(store) = self.charts.store().cloned() else {
             return;
         };
-        let changes = Changes {
-            bars: self
-                .touched
-                .iter()
-                .filter_map(|&(id, interval, t)| {
-                    let bar = self.charts.get(id, interval, t)?;
-                    Some((self.names[id].clone(), interval, bar))
-                })
-                .collect(),
-            quotes: entries
-                .iter()
-                .filter_map(|e| self.working[e.id].quote().cloned())
-                .collect(),
+        let mut bars = Vec::new();
+        for &(id, interval, t) in &self.touched {
+            let closed = if crate::store::written_live(interval) {
+                Some(t)
+            } else {
+                match self.open_bars.get(&(id, interval)).copied() {
+                    Some(open) if open < t => {
+                        self.open_bars.insert((id, interval), t);
+                        Some(open)
+                    }
+                    Some(open) if open > t => Some(t),
+                    Some(_) => None,
+                    None => {
+                        self.open_bars.insert((id, interval), t);
+                        None
+                    }
+                }
+            };
+            if let Some(bar) = closed.and_then(|t| self.charts.get(id, interval, t)) {
+                bars.push((self.names[id].clone(), interval, bar));
+            }
+        }
+        let quotes = entries
+            .iter()
+            .filter_map(|e| self.working[e.id].quote().cloned())
+            .collect();
+        store.record(Changes { bars, quotes });
+    }
+
+    /// At shutdown: the open long bars as they are, so a restart has them.
+    fn record_open_bars(&mut self) {
+        let Some(store) = self.charts.store().cloned() else {
+            return;
         };
-        store.record(changes);
+        let bars = self
+            .open_bars
+            .drain()
+            .filter_map(|((id, interval), t)| {
+                let bar = self.charts.get(id, interval, t)?;
+                Some((self.names[id].clone(), interval, bar))
+            })
+            .collect();
+        store.record(Changes {
+            bars,
+            quotes: Vec::new(),
+        });
     }
 
     /// Every bar touched since the last flush, in the series some session

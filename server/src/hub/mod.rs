@@ -85,7 +85,8 @@ impl Hub {
         store: SharedStore,
     ) -> Result<(Hub, Folder), StoreError> {
         let universe = Universe::new(symbols.clone());
-        let restored = store.restore(&universe, CAPACITY)?;
+        let mut restored = store.restore(&universe, CAPACITY)?;
+        crate::store::rebuild_open_bars(&mut restored, store.as_ref(), &universe)?;
         let (hub, mut folder) = Hub::folding_with(symbols, feed_names, config, Some(store));
         folder.restore(&restored);
         hub.charts.restore(restored.bars);

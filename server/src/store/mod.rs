@@ -19,6 +19,7 @@ use std::time::Duration;
 use app::protocol::{Candle, Interval, Quote};
 use prometheus::IntGauge;
 
+use crate::candles::aggregate_on;
 use crate::market::{SymbolId, Universe};
 
 /// What changed in one batch (or one history merge).
@@ -60,6 +61,74 @@ impl Restored {
             .iter()
             .any(|(i, _, bars)| *i == id && !bars.is_empty())
     }
+}
+
+/// Whether a bar of `interval` is recorded every time it changes. Longer
+/// bars are recorded once they close (and at shutdown): every trade is in
+/// the 1 m bars, so the bars of longer intervals that were still open are
+/// rebuilt from those at restore ([`rebuild_open_bars`]). Well under half
+/// the rows are written.
+pub fn written_live(interval: Interval) -> bool {
+    interval <= Interval::M1
+}
+
+/// At most this many stored minutes are read to rebuild one open bar (a
+/// trading day is 1,440; a 25 h day with a margin).
+const MAX_REBUILD_MINUTES: usize = 1_600;
+
+/// Rebuilds, from stored 1 m bars, each series' bars of the longer
+/// intervals from its newest stored one on (the one that was open, and any
+/// that closed after the last write); a series with none stored (none had
+/// closed yet), from every minute restored.
+pub fn rebuild_open_bars(
+    restored: &mut Restored,
+    store: &dyn Store,
+    universe: &Universe,
+) -> Result<(), StoreError> {
+    let index: std::collections::HashMap<(SymbolId, Interval), usize> = restored
+        .bars
+        .iter()
+        .enumerate()
+        .map(|(i, (id, interval, _))| ((*id, *interval), i))
+        .collect();
+    let mut rebuilt = Vec::new();
+    for (id, info) in universe.symbols().iter().enumerate() {
+        let Some(&m) = index.get(&(id, Interval::M1)) else {
+            continue;
+        };
+        let minutes = &restored.bars[m].2;
+        let Some(first_minute) = minutes.first().map(|b| b.t) else {
+            continue;
+        };
+        for interval in Interval::ALL.into_iter().filter(|i| !written_live(*i)) {
+            let s = index.get(&(id, interval)).copied();
+            let newest = s.and_then(|s| restored.bars[s].2.last().map(|b| b.t));
+            let from = newest.unwrap_or(first_minute);
+            let mut since = Vec::new();
+            if first_minute > from {
+                let missing = ((first_minute - from) / 60_000) as usize + 1;
+                let older = missing.min(MAX_REBUILD_MINUTES);
+                let stored = store.bars_before(&info.symbol, Interval::M1, first_minute, older)?;
+                since.extend(stored.into_iter().filter(|b| b.t >= from));
+            }
+            since.extend(minutes.iter().filter(|b| b.t >= from).copied());
+            if !since.is_empty() {
+                let bars = aggregate_on(&since, interval, info.trading_day);
+                rebuilt.push((id, interval, s, from, bars));
+            }
+        }
+    }
+    for (id, interval, s, from, bars) in rebuilt {
+        match s {
+            Some(s) => {
+                let series = &mut restored.bars[s].2;
+                series.retain(|b| b.t < from);
+                series.extend(bars);
+            }
+            None => restored.bars.push((id, interval, bars)),
+        }
+    }
+    Ok(())
 }
 
 /// Whether the store writes.

@@ -186,6 +186,7 @@ async fn a_restart_continues_every_bar_and_the_days_figures() {
     let quote = node.quote("AAPL").await;
     let seconds = node.candles("AAPL", "1s").await;
     let minutes = node.candles("AAPL", "1m").await;
+    let hours = node.candles("AAPL", "1h").await;
     assert!(
         minutes.len() > 1000,
         "the simulator's history: {}",
@@ -213,6 +214,15 @@ async fn a_restart_continues_every_bar_and_the_days_figures() {
     );
     assert_kept(&seconds, &deep, "1 s");
     assert_kept(&minutes, &node.candles("AAPL", "1m").await, "1 m");
+    let hours_now = node.candles("AAPL", "1h").await;
+    assert_kept(&hours, &hours_now, "1 h");
+    let open = hours.last().unwrap();
+    let now = hours_now.iter().find(|b| b.t == open.t);
+    let now = now.expect("the hour open at the stop is there");
+    assert!(
+        now.v >= open.v && now.o == open.o,
+        "it goes on: {open:?} then {now:?}"
+    );
 
     if quote.ts.div_euclid(DAY_MS) == started.div_euclid(DAY_MS) {
         assert_eq!(again.open, quote.open, "the same day's open");
@@ -406,6 +416,18 @@ fn a_read_only_data_dir_is_a_clear_error_at_start() {
 
 #[tokio::test]
 async fn a_replay_at_full_speed_then_a_restart_keeps_exactly_the_files_candles() {
+    replay_then_restart(false).await;
+}
+
+/// Killed instead of stopped: the bars of 5 m and longer still open then
+/// were never written (they are written as they close), and come back
+/// rebuilt from the stored minutes.
+#[tokio::test]
+async fn a_replay_killed_then_restarted_rebuilds_its_open_long_bars() {
+    replay_then_restart(true).await;
+}
+
+async fn replay_then_restart(kill: bool) {
     use crate::replay::{SAMPLE, expected_bars, expected_quotes, rows};
     let rows = rows();
     let expected = expected_quotes(&rows);
@@ -440,8 +462,13 @@ async fn a_replay_at_full_speed_then_a_restart_keeps_exactly_the_files_candles()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     node.written().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    node.stop().await;
+    // A write a second, and a second for a margin.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    if kill {
+        node.kill();
+    } else {
+        node.stop().await;
+    }
 
     // The same command again: it continues after what is stored, which is
     // everything, so nothing is applied twice.
@@ -450,7 +477,7 @@ async fn a_replay_at_full_speed_then_a_restart_keeps_exactly_the_files_candles()
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(served(&node).await, expected, "the quotes are the file's");
     for symbol in expected.keys() {
-        for interval in ["1s", "1m", "1h", "1d"] {
+        for interval in ["1s", "1m", "5m", "15m", "1h", "1d"] {
             let bars = node.candles(symbol, interval).await;
             let want = expected_bars(&rows, symbol, interval.parse().unwrap());
             assert_eq!(bars, want, "{symbol} {interval}: the file's candles, once");
