@@ -230,8 +230,9 @@ function renderStore(p, rows, off, sc) {
   p();
   p(`Each store run starts on an empty directory and begins once the simulator's generated history (about 1.4 million`);
   p(`bars for 100 symbols) is written, so this is the cost of keeping up with live changes. Rows the store wrote per`);
-  p(`second from then to the end (bars and quotes: every changed bar of 7 intervals, written once a second however often`);
-  p(`it changed): median ${fmt(rowsPerSec)}; database and WAL at the end, history included: median ${fmt(median(stored.map((r) => r.store.bytes)) / 2 ** 20, 1)} MiB.`);
+  p(`second from then to the end (bars and quotes: each changed 1 s, 5 s and 1 m bar and quote once a second however often`);
+  p(`it changed, longer bars as they close): median ${fmt(rowsPerSec)}; database and WAL at the end, history included:`);
+  p(`median ${fmt(median(stored.map((r) => r.store.bytes)) / 2 ** 20, 1)} MiB.`);
   p();
   p(`Server: \`${on.serverCommand}\` vs \`${off.serverCommand}\`; load: \`${off.loadCommand}\`.`);
   p();
