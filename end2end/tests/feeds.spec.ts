@@ -4,7 +4,7 @@ import { startServer } from "./server";
 
 test("a provider feed that drops shows stale on the page, then live again", async ({ page }) => {
   const mock = await MockFinnhub.start();
-  const server = await startServer(["--feed", "finnhub", "--finnhub-url", mock.url, "--finnhub-token", "t", "--symbols", "AAPL,MSFT"]);
+  const server = await startServer(["--feed", "finnhub", "--backfill-bars", "0", "--finnhub-url", mock.url, "--finnhub-token", "t", "--symbols", "AAPL,MSFT"]);
   try {
     await expect.poll(async () => (await (await fetch(`${server.url}/api/quotes`)).json()).quotes.length).toBe(2);
     await page.goto(server.url);
@@ -33,7 +33,7 @@ test("a provider feed that drops shows stale on the page, then live again", asyn
 test("garbage from the provider is skipped; silence makes the feed stale until trades resume", async ({ page }) => {
   const mock = await MockFinnhub.start();
   const server = await startServer([
-    "--feed", "finnhub", "--finnhub-url", mock.url, "--finnhub-token", "t", "--symbols", "AAPL,MSFT", "--feed-timeout", "2",
+    "--feed", "finnhub", "--backfill-bars", "0", "--finnhub-url", mock.url, "--finnhub-token", "t", "--symbols", "AAPL,MSFT", "--feed-timeout", "2",
   ]);
   try {
     await expect.poll(async () => (await (await fetch(`${server.url}/api/quotes`)).json()).quotes.length).toBe(2);

@@ -57,15 +57,13 @@ impl Bar {
         }
     }
 
-    /// Merges an earlier record of the same bar: its open, the wider range,
-    /// both volumes; the close stays (it is the later one).
-    fn merge_history(&mut self, h: &Candle) {
-        let c = &mut self.candle;
-        c.o = h.o;
-        c.h = c.h.max(h.h);
-        c.l = c.l.min(h.l);
-        self.volume += h.v as f64;
-        c.v = self.volume.round() as u64;
+    /// A bar as a source recorded it.
+    fn recorded(candle: Candle) -> Bar {
+        Bar {
+            candle,
+            last_trade: candle.t,
+            volume: candle.v as f64,
+        }
     }
 }
 
@@ -144,36 +142,28 @@ impl Series {
         }
     }
 
-    /// Merges history (any order) into the series: bars it lacks are added,
-    /// bars it has keep their later close and gain the history's open.
-    pub fn backfill(&mut self, history: &[Candle]) {
+    /// Merges bars a source recorded up to `as_of` (any order): a bar the
+    /// series lacks is added; one it holds is replaced by the record, which
+    /// saw every trade until `as_of` — unless it has had a trade since (a
+    /// live bar wins once it has trades the record cannot have).
+    pub fn backfill(&mut self, history: &[Candle], as_of: i64) {
         for h in history {
-            let t = self.bucket(h.t);
-            match self.find(t) {
-                Ok(i) => self.bars[i].merge_history(h),
+            let candle = Candle {
+                t: self.bucket(h.t),
+                ..*h
+            };
+            match self.find(candle.t) {
+                Ok(i) if self.bars[i].last_trade >= as_of => {}
+                Ok(i) => self.bars[i] = Bar::recorded(candle),
                 Err(0) if self.is_full() => {}
-                Err(i) => {
-                    let candle = Candle { t, ..*h };
-                    self.insert(
-                        i,
-                        Bar {
-                            candle,
-                            last_trade: h.t,
-                            volume: h.v as f64,
-                        },
-                    );
-                }
+                Err(i) => self.insert(i, Bar::recorded(candle)),
             }
         }
     }
 
     /// Sets one bar as it is elsewhere (a mirror): replaced if held, else added.
     pub fn put(&mut self, candle: Candle) {
-        let bar = Bar {
-            candle,
-            last_trade: candle.t,
-            volume: candle.v as f64,
-        };
+        let bar = Bar::recorded(candle);
         match self.find(candle.t) {
             Ok(i) => self.bars[i] = bar,
             Err(0) if self.is_full() => {}
@@ -484,41 +474,45 @@ mod tests {
     }
 
     #[test]
-    fn backfill_merges_history_under_live_bars() {
+    fn recorded_bars_replace_held_ones_unless_traded_since() {
         let mut s = series();
-        s.add(3 * MIN + 5, 20.0, 7.0);
+        s.add(2 * MIN + 5_000, 18.2, 3.0);
+        s.add(3 * MIN + 5_000, 20.0, 7.0);
+        let bar = |t, c| Candle {
+            t,
+            o: 18.0,
+            h: 21.0,
+            l: 17.5,
+            c,
+            v: 100,
+        };
+        // Recorded at 3 min + 1 s: it saw minute 2 whole, and minute 3
+        // before the live trade at 3 min + 5 s.
         let history = [
-            Candle {
-                t: 2 * MIN,
-                o: 18.0,
-                h: 19.0,
-                l: 17.5,
-                c: 18.5,
-                v: 100,
-            },
-            Candle {
-                t: 3 * MIN,
-                o: 18.5,
-                h: 21.0,
-                l: 18.0,
-                c: 19.0,
-                v: 50,
-            },
+            bar(MIN + 30_000, 18.0),
+            bar(2 * MIN, 18.5),
+            bar(3 * MIN, 19.0),
         ];
-        s.backfill(&history);
+        s.backfill(&history, 3 * MIN + 1_000);
         assert_eq!(
             s.last(10),
             vec![
-                history[0],
-                Candle {
-                    t: 3 * MIN,
-                    o: 18.5,
-                    h: 21.0,
-                    l: 18.0,
-                    c: 20.0,
-                    v: 57
-                }
-            ]
+                bar(MIN, 18.0),
+                bar(2 * MIN, 18.5),
+                Candle::open(3 * MIN, 20.0, 7)
+            ],
+            "added at the bucket's start, replaced, kept"
+        );
+        // A live trade after a recorded bar updates it.
+        s.add(2 * MIN + 50_000, 22.0, 1.0);
+        assert_eq!(
+            s.last(3)[1],
+            Candle {
+                h: 22.0,
+                c: 22.0,
+                v: 101,
+                ..bar(2 * MIN, 18.5)
+            }
         );
     }
 }

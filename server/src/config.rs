@@ -13,7 +13,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::feed::replay::Speed;
-use crate::feed::{FeedSpec, alpaca, coinbase, finnhub};
+use crate::feed::{FeedSpec, alpaca, coinbase, finnhub, rest};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -245,6 +245,12 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_REPLAY_LOOP")]
     pub replay_loop: bool,
 
+    /// Bars per interval (1m, 5m, 15m, 1h, 1d) a provider feed loads from
+    /// its REST API at start (after a restart: only what the store lacks);
+    /// after an outage it loads exactly the span it missed. 0: none.
+    #[arg(long, env = "TICKERTAPE_BACKFILL_BARS", default_value_t = rest::DEFAULT_DEPTH)]
+    pub backfill_bars: usize,
+
     /// Finnhub API token (sent as ?token=).
     #[arg(long, env = "TICKERTAPE_FINNHUB_TOKEN", hide_env_values = true)]
     pub finnhub_token: Option<String>,
@@ -252,6 +258,10 @@ pub struct Config {
     /// Finnhub WebSocket endpoint.
     #[arg(long, env = "TICKERTAPE_FINNHUB_URL", default_value = finnhub::DEFAULT_URL)]
     pub finnhub_url: String,
+
+    /// Finnhub REST API (history).
+    #[arg(long, env = "TICKERTAPE_FINNHUB_REST_URL", default_value = finnhub::DEFAULT_REST_URL)]
+    pub finnhub_rest_url: String,
 
     /// Symbols to subscribe on Finnhub (default: --symbols, else the 40 default equities).
     #[arg(long, env = "TICKERTAPE_FINNHUB_SYMBOLS", value_delimiter = ',')]
@@ -261,6 +271,10 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_COINBASE_URL", default_value = coinbase::DEFAULT_URL)]
     pub coinbase_url: String,
 
+    /// Coinbase Exchange REST API (history).
+    #[arg(long, env = "TICKERTAPE_COINBASE_REST_URL", default_value = coinbase::DEFAULT_REST_URL)]
+    pub coinbase_rest_url: String,
+
     /// Coinbase product ids (default: --symbols, else BTC-USD, ETH-USD, SOL-USD, XRP-USD, DOGE-USD, LTC-USD).
     #[arg(long, env = "TICKERTAPE_COINBASE_PRODUCTS", value_delimiter = ',')]
     pub coinbase_products: Vec<String>,
@@ -268,6 +282,10 @@ pub struct Config {
     /// Alpaca market data endpoint (…/v2/iex or …/v2/sip).
     #[arg(long, env = "TICKERTAPE_ALPACA_URL", default_value = alpaca::DEFAULT_URL)]
     pub alpaca_url: String,
+
+    /// Alpaca market data REST API (history).
+    #[arg(long, env = "TICKERTAPE_ALPACA_REST_URL", default_value = alpaca::DEFAULT_REST_URL)]
+    pub alpaca_rest_url: String,
 
     /// Alpaca API key id.
     #[arg(long, env = "TICKERTAPE_ALPACA_KEY", hide_env_values = true)]

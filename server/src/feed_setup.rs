@@ -70,6 +70,8 @@ fn feed(config: &Config, spec: &FeedSpec) -> Result<Box<dyn Feed>, FeedConfigErr
             )?,
             symbols: symbols(&config.finnhub_symbols, &config.symbols, &equities()),
             idle,
+            rest_url: config.finnhub_rest_url.clone(),
+            depth: config.backfill_bars,
         })),
         FeedSpec::Coinbase => {
             let defaults: Vec<String> = coinbase::DEFAULT_PRODUCTS
@@ -81,6 +83,8 @@ fn feed(config: &Config, spec: &FeedSpec) -> Result<Box<dyn Feed>, FeedConfigErr
                 url: config.coinbase_url.clone(),
                 products,
                 idle,
+                rest_url: config.coinbase_rest_url.clone(),
+                depth: config.backfill_bars,
             }))
         }
         FeedSpec::Alpaca => Box::new(Alpaca::new(AlpacaConfig {
@@ -97,6 +101,8 @@ fn feed(config: &Config, spec: &FeedSpec) -> Result<Box<dyn Feed>, FeedConfigErr
             )?,
             symbols: symbols(&config.alpaca_symbols, &config.symbols, &equities()),
             idle,
+            rest_url: config.alpaca_rest_url.clone(),
+            depth: config.backfill_bars,
         })),
     })
 }

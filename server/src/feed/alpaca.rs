@@ -8,19 +8,33 @@
 //! → send `{"action":"subscribe","trades":[…],"quotes":[…]}` →
 //! `[{"T":"subscription",…}]`. Then `{"T":"t",…}` trades and `{"T":"q",…}`
 //! quotes. Errors are `{"T":"error","code":N,"msg":…}`.
+//!
+//! History (https://docs.alpaca.markets/reference/stockbars): `GET
+//! https://data.alpaca.markets/v2/stocks/bars?symbols=A,B&timeframe=1Min&start=…&end=…&limit=10000&feed=iex&sort=asc`
+//! with the same key and secret as headers (`APCA-API-KEY-ID`,
+//! `APCA-API-SECRET-KEY`) answers `{"bars":{"A":[{"t","o","h","l","c","v",…}]},
+//! "next_page_token":…}`; a token means more: ask again with `page_token`.
+//! Daily bars start at midnight New York time. The free plan allows 200
+//! requests a minute.
 
 use std::time::Duration;
 
-use app::protocol::SymbolInfo;
+use app::protocol::{Interval, SymbolInfo};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::upstream::{Upstream, preview, rfc3339_ms};
-use super::{Book, Feed, FeedError, FeedOutput, Tick, equity_info};
+use super::rest::{self, Collected, Plan, Rest, RestError};
+use super::upstream::{Upstream, preview, rfc3339, rfc3339_ms};
+use super::{Book, Feed, FeedError, FeedOutput, History, Resume, Tick, equity_info};
 
 pub const DEFAULT_URL: &str = "wss://stream.data.alpaca.markets/v2/iex";
+pub const DEFAULT_REST_URL: &str = "https://data.alpaca.markets";
+/// Bars one page holds at most.
+const PAGE_LIMIT: usize = 10_000;
+/// The free plan's rate limit: 200 requests a minute.
+const REST_PACE: Duration = Duration::from_millis(300);
 
 /// How long each handshake step may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,15 +46,112 @@ pub struct AlpacaConfig {
     pub secret: String,
     pub symbols: Vec<String>,
     pub idle: Duration,
+    /// The REST API history comes from.
+    pub rest_url: String,
+    /// Bars per interval a start fills (0: none).
+    pub depth: usize,
 }
 
 pub struct Alpaca {
     config: AlpacaConfig,
+    rest: Rest,
+    plan: Plan,
 }
 
 impl Alpaca {
     pub fn new(config: AlpacaConfig) -> Alpaca {
-        Alpaca { config }
+        Alpaca {
+            plan: Plan::new(config.depth),
+            rest: Rest::new(REST_PACE),
+            config,
+        }
+    }
+
+    /// The bars the plan asks for, up to `now`: one paged request per
+    /// interval for every symbol, from the earliest start any of them needs.
+    async fn fill(&self, now: i64, bars: &mut Collected) -> Result<(), RestError> {
+        let c = &self.config;
+        let url = format!("{}/v2/stocks/bars", c.rest_url.trim_end_matches('/'));
+        // The data feed the stream uses (…/v2/iex or …/v2/sip).
+        let feed = if c.url.trim_end_matches('/').ends_with("sip") {
+            "sip"
+        } else {
+            "iex"
+        };
+        let headers = [
+            ("APCA-API-KEY-ID", c.key.as_str()),
+            ("APCA-API-SECRET-KEY", c.secret.as_str()),
+        ];
+        for interval in rest::INTERVALS {
+            let Some(from) = c
+                .symbols
+                .iter()
+                .filter_map(|s| self.plan.from(s, interval, now))
+                .min()
+            else {
+                continue;
+            };
+            let query = [
+                ("symbols", c.symbols.join(",")),
+                ("timeframe", timeframe(interval).to_string()),
+                ("start", rfc3339(interval.bucket(from))),
+                ("end", rfc3339(now)),
+                ("limit", PAGE_LIMIT.to_string()),
+                ("adjustment", "raw".to_string()),
+                ("feed", feed.to_string()),
+                ("sort", "asc".to_string()),
+            ];
+            let mut token: Option<String> = None;
+            loop {
+                let mut paged = query.to_vec();
+                paged.extend(token.take().map(|t| ("page_token", t)));
+                let page = self.rest.get(&url, &paged, &headers).await?;
+                let page: BarsPage = serde_json::from_value(page)
+                    .map_err(|e| RestError::Failed(format!("unreadable bars page: {e}")))?;
+                for (symbol, list) in page.bars.unwrap_or_default() {
+                    for b in list {
+                        let candle =
+                            rfc3339_ms(&b.t).and_then(|t| rest::bar(t, b.o, b.h, b.l, b.c, b.v));
+                        if let Some(candle) = candle {
+                            bars.add(&symbol, interval, candle);
+                        }
+                    }
+                }
+                match page.next_page_token {
+                    Some(next) if !next.is_empty() => token = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One page of `GET /v2/stocks/bars`.
+#[derive(Debug, Deserialize)]
+struct BarsPage {
+    bars: Option<std::collections::HashMap<String, Vec<RestBar>>>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RestBar {
+    t: String,
+    o: f64,
+    h: f64,
+    l: f64,
+    c: f64,
+    v: f64,
+}
+
+/// Alpaca's name for an interval.
+fn timeframe(interval: Interval) -> &'static str {
+    match interval {
+        Interval::S1 | Interval::S5 | Interval::M1 => "1Min",
+        Interval::M5 => "5Min",
+        Interval::M15 => "15Min",
+        Interval::H1 => "1Hour",
+        Interval::D1 => "1Day",
     }
 }
 
@@ -135,6 +246,16 @@ impl Feed for Alpaca {
         self.config.symbols.iter().map(|s| equity_info(s)).collect()
     }
 
+    fn resume(&mut self, from: &Resume) {
+        self.plan.resume(from);
+    }
+
+    async fn history(&mut self, now_ms: i64) -> Vec<History> {
+        let mut bars = Collected::default();
+        let result = self.fill(now_ms, &mut bars).await;
+        rest::finish("alpaca", &mut self.plan, now_ms, bars, result)
+    }
+
     async fn run(
         &mut self,
         out: &mut FeedOutput,
@@ -165,6 +286,11 @@ impl Feed for Alpaca {
                 }
             };
             for msg in messages {
+                if let Message::Trade { t, .. } = &msg
+                    && let Some(ts) = rfc3339_ms(t)
+                {
+                    self.plan.saw(ts);
+                }
                 forward(msg, out).await?;
             }
         }

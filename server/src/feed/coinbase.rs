@@ -13,19 +13,32 @@
 //! tickers were lost, and the adapter resubscribes that product's ticker,
 //! which makes Coinbase send a fresh one at once. Each ticker carries the
 //! absolute 24 h figures, so one fresh message restores the whole quote.
+//!
+//! History (https://docs.cdp.coinbase.com/exchange/reference/exchangerestapi_getproductcandles):
+//! `GET https://api.exchange.coinbase.com/products/{product}/candles?granularity=S&start=…&end=…`
+//! answers at most 300 bars, newest first, each `[time, low, high, open,
+//! close, volume]` with `time` in Unix seconds; `start` and `end` (RFC 3339)
+//! are both included. A longer span is asked in pages of 300. Public
+//! endpoints allow 10 requests a second per IP.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use app::protocol::{SymbolInfo, TradingDay};
+use app::protocol::{Candle, Interval, SymbolInfo, TradingDay};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::upstream::{Upstream, number, preview, rfc3339_ms};
-use super::{Feed, FeedError, FeedOutput, Session, Tick};
+use super::rest::{self, Collected, Plan, Rest, RestError};
+use super::upstream::{Upstream, number, preview, rfc3339, rfc3339_ms};
+use super::{Feed, FeedError, FeedOutput, History, Resume, Session, Tick};
 
 pub const DEFAULT_URL: &str = "wss://ws-feed.exchange.coinbase.com";
+pub const DEFAULT_REST_URL: &str = "https://api.exchange.coinbase.com";
+/// Bars one candles request answers at most.
+const BARS_PER_REQUEST: i64 = 300;
+/// The public endpoints' rate limit: 10 requests a second.
+const REST_PACE: Duration = Duration::from_millis(100);
 pub const DEFAULT_PRODUCTS: &[&str] = &[
     "BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD", "LTC-USD",
 ];
@@ -35,16 +48,88 @@ pub struct CoinbaseConfig {
     pub url: String,
     pub products: Vec<String>,
     pub idle: Duration,
+    /// The REST API history comes from.
+    pub rest_url: String,
+    /// Bars per interval a start fills (0: none).
+    pub depth: usize,
 }
 
 pub struct Coinbase {
     config: CoinbaseConfig,
+    rest: Rest,
+    plan: Plan,
 }
 
 impl Coinbase {
     pub fn new(config: CoinbaseConfig) -> Coinbase {
-        Coinbase { config }
+        Coinbase {
+            plan: Plan::new(config.depth),
+            rest: Rest::new(REST_PACE),
+            config,
+        }
     }
+
+    /// Every product's bars the plan asks for, up to `now`.
+    async fn fill(&self, now: i64, bars: &mut Collected) -> Result<(), RestError> {
+        for interval in rest::INTERVALS {
+            for product in &self.config.products {
+                if let Some(from) = self.plan.from(product, interval, now) {
+                    self.candles(product, interval, from, now, bars).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One product's bars of `interval` starting in `from..=to`, page by page.
+    async fn candles(
+        &self,
+        product: &str,
+        interval: Interval,
+        from: i64,
+        to: i64,
+        bars: &mut Collected,
+    ) -> Result<(), RestError> {
+        let mut url = reqwest::Url::parse(&self.config.rest_url)
+            .map_err(|e| RestError::Failed(format!("--coinbase-rest-url: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| RestError::Failed("--coinbase-rest-url cannot take a path".into()))?
+            .pop_if_empty()
+            .extend(["products", product, "candles"]);
+        let granularity = interval.ms() / 1_000;
+        let mut start = interval.bucket(from);
+        while start <= to {
+            let end = (start + (BARS_PER_REQUEST - 1) * interval.ms()).min(to);
+            let query = [
+                ("granularity", granularity.to_string()),
+                ("start", rfc3339(start)),
+                ("end", rfc3339(end)),
+            ];
+            let page = self.rest.get(url.as_str(), &query, &[]).await?;
+            let rows = page.as_array().ok_or_else(|| {
+                RestError::Failed(format!(
+                    "candles: not a list: {}",
+                    preview(&page.to_string())
+                ))
+            })?;
+            for candle in rows.iter().filter_map(candle) {
+                if (start..=end).contains(&candle.t) {
+                    bars.add(product, interval, candle);
+                }
+            }
+            start = end + interval.ms();
+        }
+        Ok(())
+    }
+}
+
+/// One `[time, low, high, open, close, volume]` row.
+fn candle(row: &Value) -> Option<Candle> {
+    let row = row.as_array()?;
+    let field = |i: usize| row.get(i).and_then(number);
+    let seconds = row.first()?.as_i64()?;
+    let (l, h, o, c, v) = (field(1)?, field(2)?, field(3)?, field(4)?, field(5)?);
+    rest::bar(seconds.checked_mul(1_000)?, o, h, l, c, v)
 }
 
 /// What the adapter knows of one product's stream.
@@ -183,6 +268,16 @@ impl Feed for Coinbase {
             .collect()
     }
 
+    fn resume(&mut self, from: &Resume) {
+        self.plan.resume(from);
+    }
+
+    async fn history(&mut self, now_ms: i64) -> Vec<History> {
+        let mut bars = Collected::default();
+        let result = self.fill(now_ms, &mut bars).await;
+        rest::finish("coinbase", &mut self.plan, now_ms, bars, result)
+    }
+
     async fn run(
         &mut self,
         out: &mut FeedOutput,
@@ -198,7 +293,10 @@ impl Feed for Coinbase {
         let mut stream = Stream::default();
         while let Some(text) = ws.next_text(&stop).await? {
             match stream.on_message(&text) {
-                Ok(Action::Tick(tick)) => out.send(tick).await?,
+                Ok(Action::Tick(tick)) => {
+                    self.plan.saw(tick.ts);
+                    out.send(tick).await?;
+                }
                 Ok(Action::Subscribed) => out.set_live(),
                 Ok(Action::Recover(product)) => {
                     let product = [product];

@@ -12,6 +12,7 @@ pub mod backfill;
 pub mod coinbase;
 pub mod finnhub;
 pub mod replay;
+pub mod rest;
 pub mod sim;
 pub mod universe;
 pub mod upstream;
@@ -58,7 +59,10 @@ pub trait Feed: Send {
     /// before [`Feed::history`]; a feed that can continue it does (default:
     /// ignored).
     fn resume(&mut self, _from: &Resume) {}
-    /// Bars from before now, loaded once before the first run (default: none).
+    /// Bars from before `now_ms`, asked before every run: before the first
+    /// to start the charts with, before a restart for the span the feed
+    /// missed while it was down (default: none). They replace the bars
+    /// held for the same times, which saw fewer trades.
     async fn history(&mut self, _now_ms: i64) -> Vec<History> {
         Vec::new()
     }
@@ -76,8 +80,8 @@ pub trait FeedSink: Send + Sync {
     fn set_state(&self, feed: FeedId, state: FeedState);
     /// Why the feed last failed.
     fn set_error(&self, feed: FeedId, error: String);
-    /// Bars from before the feed started.
-    fn history(&self, history: Vec<History>);
+    /// Bars a feed recorded up to `as_of` (see [`Feed::history`]).
+    fn history(&self, history: Vec<History>, as_of: i64);
     /// Where stored history left off (nothing without a store).
     fn resume(&self) -> Resume {
         Resume::default()
@@ -273,18 +277,9 @@ pub async fn supervise(
         let error = panicked(panic.as_ref());
         tracing::error!(feed = feed.name(), %error, "the feed's resume panicked");
     }
-    match AssertUnwindSafe(feed.history(crate::market::now_ms()))
-        .catch_unwind()
-        .await
-    {
-        Ok(history) => out.sink.history(history),
-        Err(panic) => {
-            let error = panicked(panic.as_ref());
-            tracing::error!(feed = feed.name(), %error, "the feed's history panicked");
-        }
-    }
     let mut attempt = 0;
     loop {
+        fill(feed.as_mut(), &out).await;
         let started = Instant::now();
         // An adapter that panics fails like one that errs: stale, the panic
         // as its error, restarted with backoff.
@@ -315,6 +310,19 @@ pub async fn supervise(
             _ = tokio::time::sleep(delay) => {}
         }
         out.report(FeedState::Reconnecting);
+    }
+}
+
+/// Hands the sink the bars `feed` has from before now.
+async fn fill(feed: &mut dyn Feed, out: &FeedOutput) {
+    let now = crate::market::now_ms();
+    match AssertUnwindSafe(feed.history(now)).catch_unwind().await {
+        Ok(history) if history.is_empty() => {}
+        Ok(history) => out.sink.history(history, now),
+        Err(panic) => {
+            let error = panicked(panic.as_ref());
+            tracing::error!(feed = feed.name(), %error, "the feed's history panicked");
+        }
     }
 }
 

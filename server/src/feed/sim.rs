@@ -299,8 +299,12 @@ impl Feed for Simulator {
 
     /// The walk's past, generated backwards from each opening price with an
     /// RNG of its own, so the live ticks are the same with or without it
-    /// (none for a walk the store has the history of).
+    /// (none for a walk the store has the history of). Only before the
+    /// first run: a simulator misses nothing while it is down.
     async fn history(&mut self, now_ms: i64) -> Vec<History> {
+        if self.opened {
+            return Vec::new();
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ HISTORY_SEED);
         let mut out = Vec::with_capacity(self.walkers.len() * Interval::ALL.len());
         for w in &mut self.walkers {

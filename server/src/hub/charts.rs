@@ -216,9 +216,9 @@ impl Charts {
         self.of(id).series_mut(interval).replace(bars);
     }
 
-    /// Merges a feed's history (unknown symbols are skipped), and has the
-    /// store keep the merged bars.
-    pub(super) fn backfill(&self, history: Vec<History>) {
+    /// Merges a feed's history recorded up to `as_of` (unknown symbols are
+    /// skipped), and has the store keep the merged bars.
+    pub(super) fn backfill(&self, history: Vec<History>, as_of: i64) {
         let mut merged = Vec::new();
         for h in history {
             let Some(id) = self.shared.universe.lookup(&h.symbol) else {
@@ -227,7 +227,7 @@ impl Charts {
             };
             let mut candles = self.of(id);
             let series = candles.series_mut(h.interval);
-            series.backfill(&h.candles);
+            series.backfill(&h.candles, as_of);
             if self.shared.store.is_some() {
                 let bars = h
                     .candles

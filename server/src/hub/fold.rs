@@ -49,8 +49,8 @@ impl FeedSink for FeedPort {
         self.reports.set_error(feed, error);
     }
 
-    fn history(&self, history: Vec<History>) {
-        self.charts.backfill(history);
+    fn history(&self, history: Vec<History>, as_of: i64) {
+        self.charts.backfill(history, as_of);
     }
 
     fn resume(&self) -> Resume {

@@ -215,6 +215,9 @@ async fn an_edge_withdraws_quotes_a_restarted_ingest_node_has_not_sent() {
         aapl.as_str(),
         "--feed",
         "finnhub",
+        // History: none (its own tests are in backfill.rs).
+        "--backfill-bars",
+        "0",
         "--finnhub-token",
         "t",
         "--finnhub-url",

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod backfill;
 mod bad_feeds;
 mod binary;
 mod bus_access;

@@ -50,6 +50,9 @@ async fn start_finnhub(
     let args = [
         "--feed",
         "finnhub",
+        // History: none (its own tests are in backfill.rs).
+        "--backfill-bars",
+        "0",
         "--finnhub-url",
         &mock.url,
         "--finnhub-token",
@@ -154,6 +157,9 @@ async fn finnhub_auth_failure_is_reported() {
     let server = TestServer::start(&[
         "--feed",
         "finnhub",
+        // History: none (its own tests are in backfill.rs).
+        "--backfill-bars",
+        "0",
         "--finnhub-url",
         &mock.url,
         "--finnhub-token",
@@ -171,6 +177,9 @@ async fn coinbase_ticker_heartbeat_gap_recovery_and_errors() {
     let args = [
         "--feed",
         "coinbase",
+        // History: none (its own tests are in backfill.rs).
+        "--backfill-bars",
+        "0",
         "--coinbase-url",
         &mock.url,
         "--coinbase-products",
@@ -269,6 +278,9 @@ fn alpaca_args(url: &str) -> Vec<String> {
     [
         "--feed",
         "alpaca",
+        // History: none (its own tests are in backfill.rs).
+        "--backfill-bars",
+        "0",
         "--alpaca-url",
         url,
         "--alpaca-key",
@@ -389,6 +401,9 @@ async fn several_feeds_serve_together_and_fail_alone() {
         "max",
         "--feed",
         "coinbase",
+        // History: none (its own tests are in backfill.rs).
+        "--backfill-bars",
+        "0",
         "--coinbase-url",
         &mock.url,
         "--coinbase-products",

@@ -298,6 +298,7 @@ pub fn metric(text: &str, name: &str) -> u64 {
 
 pub mod cluster;
 pub mod provider;
+pub mod rest;
 
 /// A free loopback port (for the binary, which binds it itself).
 pub fn free_port() -> u16 {
