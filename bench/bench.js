@@ -3,7 +3,7 @@
 // BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
 // tickertape/peer ratios measured in the same run.
 //
-// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,storm,resync,...] [--out BENCHMARKS.md]
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,storm,resync,store-capacity,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 //        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
 //        [--before PATH --before-commit SHA]   an older tickertape binary (built from SHA), measured with
@@ -458,6 +458,43 @@ function renderStorm(p, st) {
   stale(p, st.measured?.commit, ["server", "app"], "storm");
 }
 
+/** The history store's capacity and its bytes on disk (bench/store.js). */
+function renderStoreCapacity(p, st) {
+  p(`## store-capacity: trades a second the history store keeps up with, and its bytes on disk`);
+  p();
+  p(`The release build on an empty \`--data-dir\`, the simulator over ${st.symbols} symbols at rising trade rates; each step starts once`);
+  p(`the simulator's generated history is written and measures ${st.windowSecs} s. Write lag is from a change reaching the store to`);
+  p("its commit (`tickertape_store_write_lag_seconds`, histogram buckets); server CPU is user + system over the window.");
+  p();
+  p("| trades/s offered | trades/s taken in | rows written/s | write lag p99 (bucket) | commits later than 2.5 s | rows pending (max) | rows dropped | server CPU user / system (% of a core) |");
+  p("|---|---|---|---|---|---|---|---|");
+  for (const s of st.steps) {
+    p(`| ${fmt(s.rate * st.symbols)} | ${fmt(s.tradesPerSec)} | ${fmt(s.rowsPerSec)} | ≤ ${fmt(s.lagP99Le, 2)} s | ${fmt(100 * s.lateShare, 1)} % | ${fmt(s.pendingMax)} | ${fmt(s.dropped)} | ${fmt(s.cpuUserPct)} / ${fmt(s.cpuSystemPct)} |`);
+  }
+  p();
+  const top = st.steps.at(-1);
+  p(`The store's work is one row per changed bar per second, not per trade, so rows written stay flat as trades grow:`);
+  p(`at ${fmt(top.tradesPerSec)} trades/s (the most tried) it wrote ${fmt(top.rowsPerSec)} rows/s with nothing piling up. Rows grow`);
+  p("with the number of symbols that trade in a second; the fanout-2000-store section has its cost next to `--ephemeral`.");
+  p();
+  p(`Bytes on disk: **${fmt(st.bytesPerBar, 1)} bytes per stored bar** (database file after a clean shutdown over the bars`);
+  p("written, median over the runs' databases). A symbol that trades every second of the day (crypto; a US equity's");
+  p("regular session is 6.5 h, about a quarter of this) then takes:");
+  p();
+  p("| interval | bars per symbol-day | bytes per symbol-day | retention | bytes per symbol for the whole retention |");
+  p("|---|---|---|---|---|");
+  const size = (b) => (b >= 2 ** 20 ? `${fmt(b / 2 ** 20, 1)} MiB` : `${fmt(b / 1024, 1)} KiB`);
+  for (const r of st.perInterval) {
+    const days = r.retentionDays === null ? "for ever" : r.retentionDays >= 365 ? `${r.retentionDays / 365} year${r.retentionDays === 365 ? "" : "s"}` : `${r.retentionDays} days`;
+    p(`| ${r.interval} | ${fmt(r.barsPerDay)} | ${size(r.bytesPerSymbolDay)} | ${days} | ${r.bytesPerSymbolRetained === null ? `${size(r.bytesPerSymbolDay * 365)} a year` : size(r.bytesPerSymbolRetained)} |`);
+  }
+  p();
+  buildWarnings(p, st, "store-capacity");
+  p(`Command: \`node bench/store.js --runs ${st.runs}\` (server: \`${st.command}\`; median of ${st.runs} run${st.runs === 1 ? "" : "s"} each; measured ${st.measured.date}, commit ${st.measured.commit}).`);
+  p();
+  stale(p, st.measured?.commit, ["server"], "store-capacity");
+}
+
 function renderResync(p, rs) {
   const a = rs.after.summary;
   const b = rs.before?.summary;
@@ -657,7 +694,7 @@ function renderHeader(p, m, prov, old) {
 /** `own`: the sections with their own scripts and provenance (browser, cluster, storm, resync), each null if not measured. */
 function render(results, m, own, measured = {}, old = previousOutput()) {
   results = results ?? {};
-  const { browser, cluster, storm, resync } = own;
+  const { browser, cluster, storm, resync, store } = own;
   const lines = [];
   const p = (s = "") => lines.push(s);
   /** A section with nothing new to show: the previous file's text, verbatim. */
@@ -768,6 +805,8 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
   else if (old.sections.storm) keep("storm");
   if (resync) renderResync(p, resync);
   else if (old.sections.resync) keep("resync");
+  if (store) renderStoreCapacity(p, store);
+  else if (old.sections["store-capacity"]) keep("store-capacity");
   p("## Where the CPU goes");
   p();
   p("From `perf record -e cpu-clock --call-graph dwarf -p <pid>` on tickertape during fanout-2000 (a release build with");
@@ -810,6 +849,11 @@ function stormBench() {
   return JSON.parse(out.toString());
 }
 
+function storeBench() {
+  const out = execSync(`node ${path.join(__dirname, "store.js")} --runs ${RUNS}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
+}
+
 function resyncBench() {
   const out = execSync(`node ${path.join(__dirname, "resync.js")} --runs ${RUNS}${beforeArgs()}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.toString());
@@ -830,7 +874,7 @@ async function browserBench() {
   const savedPath = path.resolve(root, args.results ?? "target/bench-results.json");
   if (args["render-only"]) {
     const saved = JSON.parse(fs.readFileSync(savedPath, "utf8"));
-    const own = { browser: saved.browser, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null };
+    const own = { browser: saved.browser, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, store: saved.store ?? null };
     fs.writeFileSync(OUT, render(saved.results, machine(), own, savedMeasured(saved)));
     return console.error(`rewrote ${path.relative(root, OUT)} from ${path.relative(root, savedPath)}`);
   }
@@ -849,11 +893,12 @@ async function browserBench() {
   const cluster = !ONLY || ONLY.has("cluster") ? clusterBench() : saved.cluster ?? null;
   const storm = !ONLY || ONLY.has("storm") ? stormBench() : saved.storm ?? null;
   const resync = !ONLY || ONLY.has("resync") ? resyncBench() : saved.resync ?? null;
+  const store = !ONLY || ONLY.has("store-capacity") ? storeBench() : saved.store ?? null;
   // The header names when each scenario section was measured (one date and
   // commit when a single run measured them all).
   const meta = machine();
-  fs.writeFileSync(OUT, render(results, meta, { browser, cluster, storm, resync }, measured));
+  fs.writeFileSync(OUT, render(results, meta, { browser, cluster, storm, resync, store }, measured));
   fs.mkdirSync(path.dirname(savedPath), { recursive: true });
-  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, storm, resync, meta: { date: meta.date, commit: meta.commit } }, null, 1));
+  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, storm, resync, store, meta: { date: meta.date, commit: meta.commit } }, null, 1));
   console.error(`wrote ${path.relative(root, OUT)}`);
 })();
