@@ -229,10 +229,12 @@ impl Charts {
             let series = candles.series_mut(h.interval);
             series.backfill(&h.candles, as_of);
             if self.shared.store.is_some() {
-                let bars = h
-                    .candles
-                    .iter()
-                    .filter_map(|c| series.get(series.bucket(c.t)));
+                // Each bar as memory holds it after the merge; one older
+                // than memory keeps is stored as it came.
+                let bars = h.candles.iter().map(|c| {
+                    let t = series.bucket(c.t);
+                    series.get(t).unwrap_or(Candle { t, ..*c })
+                });
                 merged.extend(bars.map(|bar| (h.symbol.clone(), h.interval, bar)));
             }
         }

@@ -161,10 +161,17 @@ impl Drop for Node {
 }
 
 /// Bars of `before` that were complete when it was read (all but the
-/// newest, which may still have changed), each as `after` has it.
+/// newest, which may still have changed), each as `after` has it (from the
+/// oldest bar `after` reaches: both are the newest 5,000, and time went on).
 fn assert_kept(before: &[Candle], after: &[Candle], what: &str) {
     let (complete, _) = before.split_at(before.len().saturating_sub(1));
-    assert!(!complete.is_empty(), "{what}: nothing to compare");
+    let from = after.first().map_or(i64::MAX, |b| b.t);
+    let complete: Vec<&Candle> = complete.iter().filter(|b| b.t >= from).collect();
+    assert!(
+        complete.len() > CAPACITY,
+        "{what}: too little to compare: {}",
+        complete.len()
+    );
     for bar in complete {
         let found = after.iter().find(|b| b.t == bar.t);
         assert_eq!(
@@ -187,10 +194,14 @@ async fn a_restart_continues_every_bar_and_the_days_figures() {
     let seconds = node.candles("AAPL", "1s").await;
     let minutes = node.candles("AAPL", "1m").await;
     let hours = node.candles("AAPL", "1h").await;
+    assert_eq!(
+        minutes.len(),
+        5_000,
+        "the simulator's whole history is stored, not only the {CAPACITY} bars memory holds"
+    );
     assert!(
-        minutes.len() > 1000,
-        "the simulator's history: {}",
-        minutes.len()
+        minutes.windows(2).all(|w| w[1].t - w[0].t == 60_000),
+        "a bar every minute"
     );
     node.stop().await;
     let stopped = tickertape::now_ms();
