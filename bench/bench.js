@@ -3,7 +3,7 @@
 // BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
 // tickertape/peer ratios measured in the same run.
 //
-// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,storm,resync,store-capacity,...] [--out BENCHMARKS.md]
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,storm,resync,store-capacity,chart-load,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 //        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
 //        [--before PATH --before-commit SHA]   an older tickertape binary (built from SHA), measured with
@@ -495,6 +495,31 @@ function renderStoreCapacity(p, st) {
   stale(p, st.measured?.commit, ["server"], "store-capacity");
 }
 
+/** Chart load time for 5,000 1 m bars (bench/chart-load.js). */
+function renderChartLoad(p, cl) {
+  const t = cl.summary.tickertape;
+  const l = cl.summary["lightweight-charts"];
+  p(`## chart-load: ${fmt(cl.bars)} 1 m bars into the chart, in the browser`);
+  p();
+  p(`Headless Chromium ${cl.chromium ?? ""}, viewport 1440×900, the dashboard page live on the release server with a history`);
+  p(`store (the bars older than memory holds come from the database). Each run, in a fresh page: \`GET /api/candles/AAPL?interval=1m&limit=${cl.bars}\``);
+  p("and the body read (fetch), then the bars drawn until two animation frames later, the canvases painted (draw): by the");
+  p("page's own chart module (`app/js/chart.js`: candles and volume, the theme, the readout's data), and, as the peer,");
+  p("by Lightweight Charts alone with the same bars (candles and volume, its documented `setData`). Runs alternate which");
+  p("goes first.");
+  p();
+  p("| | tickertape's chart | Lightweight Charts alone | tickertape / alone |");
+  p("|---|---|---|---|");
+  p(`| fetch ${fmt(cl.bars)} bars (ms) | ${fmt(t.fetchMs, 1)} | ${fmt(l.fetchMs, 1)} | ${ratio(t.fetchMs, l.fetchMs)} |`);
+  p(`| draw them (ms) | ${fmt(t.drawMs, 1)} | ${fmt(l.drawMs, 1)} | ${ratio(t.drawMs, l.drawMs)} |`);
+  p(`| load time: fetch + draw (ms) | **${fmt(t.totalMs, 1)}** | ${fmt(l.totalMs, 1)} | **${cl.ratio.toFixed(2)}** |`);
+  p();
+  p(`Command: \`node bench/chart-load.js --runs ${cl.runs}\` (median of ${cl.runs} runs each; measured ${cl.measured.date}, commit ${cl.measured.commit}).`);
+  p();
+  buildWarnings(p, cl, "chart-load");
+  stale(p, cl.measured?.commit, ["server", "app"], "chart-load");
+}
+
 function renderResync(p, rs) {
   const a = rs.after.summary;
   const b = rs.before?.summary;
@@ -694,7 +719,7 @@ function renderHeader(p, m, prov, old) {
 /** `own`: the sections with their own scripts and provenance (browser, cluster, storm, resync), each null if not measured. */
 function render(results, m, own, measured = {}, old = previousOutput()) {
   results = results ?? {};
-  const { browser, cluster, storm, resync, store } = own;
+  const { browser, cluster, storm, resync, store, chartLoad } = own;
   const lines = [];
   const p = (s = "") => lines.push(s);
   /** A section with nothing new to show: the previous file's text, verbatim. */
@@ -807,6 +832,8 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
   else if (old.sections.resync) keep("resync");
   if (store) renderStoreCapacity(p, store);
   else if (old.sections["store-capacity"]) keep("store-capacity");
+  if (chartLoad) renderChartLoad(p, chartLoad);
+  else if (old.sections["chart-load"]) keep("chart-load");
   p("## Where the CPU goes");
   p();
   p("From `perf record -e cpu-clock --call-graph dwarf -p <pid>` on tickertape during fanout-2000 (a release build with");
@@ -854,6 +881,11 @@ function storeBench() {
   return JSON.parse(out.toString());
 }
 
+function chartLoadBench() {
+  const out = execSync(`node ${path.join(__dirname, "chart-load.js")} --runs ${Math.max(RUNS, 7)}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
+}
+
 function resyncBench() {
   const out = execSync(`node ${path.join(__dirname, "resync.js")} --runs ${RUNS}${beforeArgs()}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.toString());
@@ -874,7 +906,7 @@ async function browserBench() {
   const savedPath = path.resolve(root, args.results ?? "target/bench-results.json");
   if (args["render-only"]) {
     const saved = JSON.parse(fs.readFileSync(savedPath, "utf8"));
-    const own = { browser: saved.browser, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, store: saved.store ?? null };
+    const own = { browser: saved.browser, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, store: saved.store ?? null, chartLoad: saved.chartLoad ?? null };
     fs.writeFileSync(OUT, render(saved.results, machine(), own, savedMeasured(saved)));
     return console.error(`rewrote ${path.relative(root, OUT)} from ${path.relative(root, savedPath)}`);
   }
@@ -894,11 +926,12 @@ async function browserBench() {
   const storm = !ONLY || ONLY.has("storm") ? stormBench() : saved.storm ?? null;
   const resync = !ONLY || ONLY.has("resync") ? resyncBench() : saved.resync ?? null;
   const store = !ONLY || ONLY.has("store-capacity") ? storeBench() : saved.store ?? null;
+  const chartLoad = !ONLY || ONLY.has("chart-load") ? chartLoadBench() : saved.chartLoad ?? null;
   // The header names when each scenario section was measured (one date and
   // commit when a single run measured them all).
   const meta = machine();
-  fs.writeFileSync(OUT, render(results, meta, { browser, cluster, storm, resync, store }, measured));
+  fs.writeFileSync(OUT, render(results, meta, { browser, cluster, storm, resync, store, chartLoad }, measured));
   fs.mkdirSync(path.dirname(savedPath), { recursive: true });
-  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, storm, resync, store, meta: { date: meta.date, commit: meta.commit } }, null, 1));
+  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, storm, resync, store, chartLoad, meta: { date: meta.date, commit: meta.commit } }, null, 1));
   console.error(`wrote ${path.relative(root, OUT)}`);
 })();
