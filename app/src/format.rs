@@ -1,6 +1,9 @@
 //! How numbers and times read on screen. Pure functions, so the server and
 //! the browser render the same text and hydration matches.
 
+use crate::calendar;
+use crate::protocol::{MarketSession, TradingDay};
+
 /// Decimals for a price: cents for most stocks, more for sub-dollar prices.
 pub fn price_decimals(price: f64) -> usize {
     // About four significant digits below a dollar (crypto and penny
@@ -121,7 +124,6 @@ pub fn volume(value: u64) -> String {
     value.to_string()
 }
 
-/// `HH:MM:SS` of a Unix-ms time, shifted by `offset_min` minutes from UTC.
 /// The date of a daily bar starting at `ms` (its trading day's midnight,
 /// which falls within that UTC date), e.g. "Fri 27 Nov 2026".
 pub fn day_date(ms: i64) -> String {
@@ -135,6 +137,7 @@ pub fn day_date(ms: i64) -> String {
     format!("{weekday} {day} {} {year}", MONTHS[(month - 1) as usize])
 }
 
+/// `HH:MM:SS` of a Unix-ms time, shifted by `offset_min` minutes from UTC.
 pub fn clock_time(ms: i64, offset_min: i32) -> String {
     if ms <= 0 {
         return "—".into();
@@ -142,6 +145,69 @@ pub fn clock_time(ms: i64, offset_min: i32) -> String {
     let local = ms.div_euclid(1000) + i64::from(offset_min) * 60;
     let secs = local.rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// How a session reads on a badge.
+pub fn session_label(session: MarketSession) -> &'static str {
+    match session {
+        MarketSession::Pre => "Pre-market",
+        MarketSession::Regular => "Open",
+        MarketSession::Post => "After hours",
+        MarketSession::Closed => "Closed",
+        MarketSession::Halted => "Halted",
+    }
+}
+
+/// What a price outside the regular session is called: "Pre-market"
+/// before the open, "After hours" after the close (and while closed).
+pub fn extended_label(session: MarketSession) -> &'static str {
+    if session == MarketSession::Pre {
+        "Pre-market"
+    } else {
+        "After hours"
+    }
+}
+
+/// `2 h 14 m`, `45 m`, `under a minute`: how long until an instant.
+pub fn duration_until(ms: i64) -> String {
+    let minutes = ms.max(0) / 60_000;
+    match (minutes / 60, minutes % 60) {
+        (0, 0) => "under a minute".into(),
+        (0, m) => format!("{m} m"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} m"),
+    }
+}
+
+/// The US equities market's state at `now` (Unix ms), as the top bar says
+/// it: "US market open · closes in 2 h 14 m", "Pre-market · opens in 45 m",
+/// "After hours · opens Mon 09:30 ET", "Closed · opens Mon 09:30 ET".
+pub fn market_status(now: i64) -> String {
+    let us = TradingDay::NewYork;
+    let session = us.session_at(now);
+    let opens = |prefix: &str| match us.next_open(now) {
+        Some(open) if open - now < 6 * 3_600_000 => {
+            format!("{prefix} · opens in {}", duration_until(open - now))
+        }
+        Some(open) => {
+            const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+            let (day, _) = calendar::new_york_local(open);
+            format!(
+                "{prefix} · opens {} 09:30 ET",
+                WEEKDAYS[day.rem_euclid(7) as usize]
+            )
+        }
+        None => prefix.to_string(),
+    };
+    match session {
+        MarketSession::Regular => match us.regular_close(now) {
+            Some(close) => format!("US market open · closes in {}", duration_until(close - now)),
+            None => "US market open".into(),
+        },
+        MarketSession::Pre => opens("Pre-market"),
+        MarketSession::Post => opens("After hours"),
+        _ => opens("US market closed"),
+    }
 }
 
 /// SVG polyline points for a sparkline of `width` × `height`: one point per

@@ -4,6 +4,7 @@
 //! module never imports one that imports it):
 //!
 //! - [`protocol`]: the wire types, plain serde; used by the server, the browser and every test client.
+//! - [`calendar`]: market time, which session a symbol trades in (pure); used by the server and `components`.
 //! - [`format`]: how numbers, changes and times read on screen (pure); used by components and server tests.
 //! - [`table`]: the quote table's search, sort and cursor rules (pure); used by `components`.
 //! - [`store`]: the quotes the page shows, one signal per field; written by `connection` and the board, read by `components`.
@@ -22,6 +23,7 @@
 #![recursion_limit = "256"]
 
 pub mod board;
+pub mod calendar;
 pub mod chart_feed;
 pub mod components;
 pub mod connection;

@@ -91,17 +91,56 @@ macro_rules! quote_fields {
 }
 
 quote_fields! {
+    /// The last trade's price, in any session.
     last: f64,
     bid: f64,
     ask: f64,
+    /// The regular session's open, high and low (extended-hours trades do
+    /// not move them).
     open: f64,
     high: f64,
     low: f64,
+    /// The close of the regular session before the current (or latest) one.
     prev_close: f64,
-    /// Shares traded today.
+    /// Shares traded today in the regular session.
     volume: u64,
     /// Event time of the last update, Unix milliseconds.
     ts: i64,
+    /// The session the symbol is in (absent from older servers: regular).
+    #[serde(default)]
+    session: MarketSession,
+    /// The latest regular session's last price: the close once it has
+    /// ended, the last price while it runs (absent from older servers: 0).
+    #[serde(default)]
+    close: f64,
+}
+
+/// Which part of the trading day a symbol is in. US equities: pre-market,
+/// the regular session, after hours, or closed (nights, weekends,
+/// holidays); crypto: always regular. `halted`: its market stopped trading
+/// it for now (a feed says so).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketSession {
+    Pre,
+    #[default]
+    Regular,
+    Post,
+    Closed,
+    Halted,
+}
+
+impl MarketSession {
+    /// The name on the wire and on screen badges.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarketSession::Pre => "pre",
+            MarketSession::Regular => "regular",
+            MarketSession::Post => "post",
+            MarketSession::Closed => "closed",
+            MarketSession::Halted => "halted",
+        }
+    }
 }
 
 /// Equality that tells every distinct value apart (`-0.0` from `0.0`, NaNs).
@@ -117,6 +156,12 @@ impl Same for f64 {
 
 impl Same for u64 {
     fn same(&self, other: &u64) -> bool {
+        self == other
+    }
+}
+
+impl Same for MarketSession {
+    fn same(&self, other: &MarketSession) -> bool {
         self == other
     }
 }
@@ -273,7 +318,7 @@ impl TradingDay {
 /// New York's offset from UTC at `ts`, in ms: -4 h in daylight saving time
 /// (from 2:00 local on the second Sunday of March to 2:00 local on the first
 /// Sunday of November), else -5 h.
-fn new_york_offset(ts: i64) -> i64 {
+pub(crate) fn new_york_offset(ts: i64) -> i64 {
     let year = year_of(ts.div_euclid(DAY_MS));
     let starts = nth_sunday(year, 3, 2) * DAY_MS + 7 * HOUR_MS;
     let ends = nth_sunday(year, 11, 1) * DAY_MS + 6 * HOUR_MS;
@@ -293,7 +338,7 @@ fn nth_sunday(year: i64, month: i64, n: i64) -> i64 {
 }
 
 /// Days since 1970-01-01 of a (proleptic Gregorian) date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -481,6 +526,8 @@ mod tests {
             prev_close: 99.5,
             volume: 1_000,
             ts: 1_700_000_000_000,
+            session: Default::default(),
+            close: 0.0,
         }
     }
 

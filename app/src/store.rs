@@ -10,7 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::board::{Board, Sparkline};
-use crate::protocol::{Change, Interval, Quote, pct_change};
+use crate::protocol::{Change, Interval, MarketSession, Quote, TradingDay, pct_change};
 
 /// Minutes a sparkline spans.
 pub const SPARK_MINUTES: usize = 30;
@@ -59,6 +59,10 @@ pub struct Row {
     pub prev_close: RwSignal<f64>,
     pub volume: RwSignal<u64>,
     pub ts: RwSignal<i64>,
+    /// Which part of its trading day the symbol is in.
+    pub session: RwSignal<MarketSession>,
+    /// The latest regular session's close.
+    pub close: RwSignal<f64>,
     pub flash: RwSignal<Flash>,
     /// When `flash` was last set (browser clock, ms).
     flash_at: StoredValue<f64>,
@@ -99,6 +103,8 @@ impl Row {
             prev_close: RwSignal::new(quote.prev_close),
             volume: RwSignal::new(quote.volume),
             ts: RwSignal::new(quote.ts),
+            session: RwSignal::new(quote.session),
+            close: RwSignal::new(quote.close),
             flash: RwSignal::new(Flash::default()),
             flash_at: StoredValue::new(0.0),
             spark: RwSignal::new(closes),
@@ -132,7 +138,12 @@ impl Row {
     /// Writes a change; a new last price also tints the price up or down
     /// (`now_ms`: the browser clock, for [`QuoteStore::fade_flashes`]).
     pub fn apply(&self, change: &Change, now_ms: f64) {
-        if let Some(last) = change.last {
+        set_opt(self.session, change.session);
+        set_opt(self.close, change.close);
+        // A halted symbol does not flash: nothing trades, and a price that
+        // moves there is a correction.
+        let halted = self.session.get_untracked() == MarketSession::Halted;
+        if let Some(last) = change.last.filter(|_| !halted) {
             let old = self.last.get_untracked();
             if last != old {
                 let dir = if last > old { Flash::Up } else { Flash::Down };
@@ -151,17 +162,44 @@ impl Row {
         set_opt(self.ts, change.ts);
     }
 
-    /// Tracked closures for the day's change: in price units, and in percent.
+    /// Tracked closure for the price the row stands at: the last price in
+    /// the regular session (and around the clock); outside it, the last
+    /// regular session's close (the live price is then an extended-hours
+    /// one, see [`Row::extended`]).
+    pub fn price(&self) -> impl Fn() -> f64 + Copy + Send + Sync + use<> {
+        let (last, close, session) = (self.last, self.close, self.session);
+        move || match session.get() {
+            s if is_extended(s) && close.get() > 0.0 => close.get(),
+            _ => last.get(),
+        }
+    }
+
+    /// Tracked closure for the extended-hours price and its move from the
+    /// last close, while the symbol is outside its regular session and has
+    /// traded since it closed; `None` otherwise.
+    pub fn extended(
+        &self,
+    ) -> impl Fn() -> Option<(MarketSession, f64, f64)> + Copy + Send + Sync + use<> {
+        let (last, close, session) = (self.last, self.close, self.session);
+        move || {
+            let (session, last, close) = (session.get(), last.get(), close.get());
+            (is_extended(session) && close > 0.0 && last != close)
+                .then(|| (session, last, pct_change(last, close)))
+        }
+    }
+
+    /// Tracked closures for the day's change (of [`Row::price`] from the
+    /// previous close): in price units, and in percent.
     pub fn day_change(
         &self,
     ) -> (
         impl Fn() -> f64 + Copy + Send + Sync + use<>,
         impl Fn() -> f64 + Copy + Send + Sync + use<>,
     ) {
-        let (last, prev_close) = (self.last, self.prev_close);
+        let (price, prev_close) = (self.price(), self.prev_close);
         (
-            move || last.get() - prev_close.get(),
-            move || pct_change(last.get(), prev_close.get()),
+            move || price() - prev_close.get(),
+            move || pct_change(price(), prev_close.get()),
         )
     }
 
@@ -178,8 +216,31 @@ impl Row {
             prev_close: self.prev_close.get_untracked(),
             volume: self.volume.get_untracked(),
             ts: self.ts.get_untracked(),
+            session: self.session.get_untracked(),
+            close: self.close.get_untracked(),
         }
     }
+}
+
+/// The feeds' clock's distance from the server's, from the newest event
+/// time in a diff sent at `server_ms`: within a minute (a live feed's
+/// latency) it is none; further, to the second.
+fn market_offset(newest_event_ms: i64, server_ms: i64) -> i64 {
+    let offset = newest_event_ms - server_ms;
+    if offset.abs() < 60_000 {
+        0
+    } else {
+        offset.div_euclid(1_000) * 1_000
+    }
+}
+
+/// Whether a session is outside the regular one, with figures of the last
+/// regular session (not halted: a halt is within the session).
+pub fn is_extended(session: MarketSession) -> bool {
+    matches!(
+        session,
+        MarketSession::Pre | MarketSession::Post | MarketSession::Closed
+    )
 }
 
 /// Whether moving a sparkline's newest point to `last` changes the drawing
@@ -218,6 +279,13 @@ pub struct QuoteStore {
     feeds: StoredValue<HashMap<String, Arc<str>>>,
     /// Server time of the newest diff applied (Unix ms), 0 before any.
     pub updated_at: RwSignal<i64>,
+    /// Whether the server quotes US equities (symbols on the New York
+    /// calendar): the top bar then says whether their market is open.
+    pub us_market: RwSignal<bool>,
+    /// How far the feeds' clock is from the server's (ms): 0 for live
+    /// feeds; a replay's or a simulated clock's distance from now. The
+    /// market status reads the calendar at the feeds' time.
+    pub market_offset: RwSignal<i64>,
 }
 
 impl Default for QuoteStore {
@@ -235,6 +303,8 @@ impl QuoteStore {
             universe: StoredValue::new(Vec::new()),
             feeds: StoredValue::new(HashMap::new()),
             updated_at: RwSignal::new(0),
+            us_market: RwSignal::new(false),
+            market_offset: RwSignal::new(0),
         }
     }
 
@@ -249,6 +319,11 @@ impl QuoteStore {
 
     /// Every symbol the board names: its name and feed.
     fn learn_symbols(&self, board: &Board) {
+        let us = board
+            .symbols
+            .iter()
+            .any(|s| s.trading_day == TradingDay::NewYork);
+        set_if_changed(self.us_market, us);
         self.universe.set_value(
             board
                 .symbols
@@ -396,6 +471,9 @@ impl QuoteStore {
             self.set_rows(rows);
         }
         set_if_changed(self.updated_at, ts);
+        if let Some(newest) = changes.iter().filter_map(|c| c.ts).max() {
+            set_if_changed(self.market_offset, market_offset(newest, ts));
+        }
     }
 
     /// Clears the tint of every price that moved [`FLASH_MS`] or more
@@ -442,6 +520,8 @@ mod tests {
             prev_close: last,
             volume: 100,
             ts: 1,
+            session: Default::default(),
+            close: 0.0,
         }
     }
 

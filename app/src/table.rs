@@ -191,6 +191,8 @@ mod tests {
             prev_close,
             volume,
             ts: 0,
+            session: Default::default(),
+            close: 0.0,
         }
     }
 

@@ -83,3 +83,22 @@ test.describe("long intervals", () => {
     });
   }
 });
+
+// Outside regular hours: the simulator on the US equities calendar, its
+// clock at 120x from ten minutes before a Tuesday's close, so the page shows
+// that session's figures and the after-hours trades after it.
+test("dashboard-after-hours.png", async ({ page }) => {
+  const after = await startServer(["--seed", "2026", "--sim-clock", "market", "--sim-start", "2026-11-24T15:50:00-05:00", "--sim-speed", "120", "--sim-rate", "20"]);
+  try {
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(`${after.url}/?symbol=NVDA&interval=1m`);
+    await expect(page.getByTestId("connection")).toHaveText("Live");
+    await expect(page.getByTestId("market-status")).toHaveText(/After hours/, { timeout: 20_000 });
+    await expect(page.getByTestId("detail-extended")).toBeVisible({ timeout: 20_000 });
+    await page.waitForTimeout(1_000);
+    await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "dashboard-after-hours.png") });
+  } finally {
+    await after.stop();
+  }
+});

@@ -28,7 +28,7 @@ test("the browser going offline says Offline at once, and comes back live by its
 test("before the first trade the table says it is waiting, then fills in live", async ({ page }) => {
   const mock = await MockFinnhub.start();
   mock.silent = true;
-  const quiet = await startServer(["--feed", "finnhub", "--backfill-bars", "0", "--finnhub-url", mock.url, "--finnhub-token", "t", "--symbols", "AAPL,MSFT"]);
+  const quiet = await startServer(["--feed", "finnhub", "--backfill-bars", "0", "--finnhub-url", mock.url, "--finnhub-token", "t", "--symbols", "BINANCE:BTCUSDT,BINANCE:ETHUSDT"]);
   try {
     await page.goto(quiet.url);
     await expect(page.getByTestId("connection")).toHaveText("Live");

@@ -226,11 +226,22 @@ impl SymbolCandles {
         }
     }
 
-    /// Folds one trade into every interval; returns the bar each one changed.
-    pub fn add(&mut self, ts: i64, price: f64, size: f64) -> [Option<i64>; Interval::COUNT] {
+    /// Folds one trade into every interval; returns the bar each one
+    /// changed. A daily bar is its trading day's regular session (as the
+    /// day's open, high and low are): a trade outside it (`regular` false)
+    /// goes into the intraday bars only.
+    pub fn add(
+        &mut self,
+        ts: i64,
+        price: f64,
+        size: f64,
+        regular: bool,
+    ) -> [Option<i64>; Interval::COUNT] {
         let mut touched = [None; Interval::COUNT];
         for (slot, series) in touched.iter_mut().zip(&mut self.series) {
-            *slot = series.add(ts, price, size);
+            if regular || series.interval != Interval::D1 {
+                *slot = series.add(ts, price, size);
+            }
         }
         touched
     }
@@ -395,7 +406,7 @@ mod tests {
     #[test]
     fn every_interval_sees_every_trade() {
         let mut c = SymbolCandles::new(10, TradingDay::Utc);
-        let touched = c.add(7 * MIN + 12_345, 50.0, 3.0);
+        let touched = c.add(7 * MIN + 12_345, 50.0, 3.0, true);
         assert_eq!(
             touched,
             [
@@ -419,8 +430,8 @@ mod tests {
         let evening = 1_768_537_800_000;
         let after_midnight = evening + 3_600_000;
         let mut ny = SymbolCandles::new(10, TradingDay::NewYork);
-        ny.add(evening, 10.0, 1.0);
-        ny.add(after_midnight, 11.0, 1.0);
+        ny.add(evening, 10.0, 1.0, true);
+        ny.add(after_midnight, 11.0, 1.0, true);
         let days = ny.series(Interval::D1).last(5);
         assert_eq!(days.len(), 2, "two New York days: {days:?}");
         assert_eq!(days[0].t, 1_768_453_200_000, "15 January, 05:00 UTC");
@@ -428,8 +439,8 @@ mod tests {
         // The same trades fall in one UTC day (16 January), and every other
         // interval is the plain grid.
         let mut utc = SymbolCandles::new(10, TradingDay::Utc);
-        utc.add(evening, 10.0, 1.0);
-        utc.add(after_midnight, 11.0, 1.0);
+        utc.add(evening, 10.0, 1.0, true);
+        utc.add(after_midnight, 11.0, 1.0, true);
         assert_eq!(utc.series(Interval::D1).last(5).len(), 1);
         assert_eq!(
             ny.series(Interval::H1).last(5),

@@ -13,6 +13,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::feed::replay::Speed;
+use crate::feed::sim::SimClock;
 use crate::feed::{FeedSpec, alpaca, coinbase, finnhub, rest};
 
 /// Log output format.
@@ -117,6 +118,25 @@ pub struct Config {
     /// Simulated trades per symbol per second (default: 1.5 to 8, random per symbol).
     #[arg(long, env = "TICKERTAPE_SIM_RATE", value_parser = trades_per_second)]
     pub sim_rate: Option<f64>,
+
+    /// The simulator's clock: always (every hour a trading day's middle) or
+    /// market (the US equities calendar: pre-market, regular, after hours,
+    /// closed).
+    #[arg(long, env = "TICKERTAPE_SIM_CLOCK", value_enum, default_value_t = SimClock::Always)]
+    pub sim_clock: SimClock,
+
+    /// Start the simulated clock at this instant (RFC 3339, e.g.
+    /// 2026-03-09T09:29:00-04:00) instead of now.
+    #[arg(long, env = "TICKERTAPE_SIM_START")]
+    pub sim_start: Option<chrono::DateTime<chrono::FixedOffset>>,
+
+    /// Run the simulated clock this many times as fast as the wall clock.
+    #[arg(long, env = "TICKERTAPE_SIM_SPEED", default_value_t = 1.0, value_parser = sim_speed)]
+    pub sim_speed: f64,
+
+    /// Halt a simulated symbol now and then for a minute (with --sim-clock market).
+    #[arg(long, env = "TICKERTAPE_SIM_HALTS")]
+    pub sim_halts: bool,
 
     /// Milliseconds between steps of the simulator's walk.
     #[arg(long, env = "TICKERTAPE_TICK_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
@@ -307,6 +327,16 @@ pub struct Config {
 /// The longest any timeout may be: beyond it, deadlines overflow the clock.
 const DAY_S: u64 = 86_400;
 const DAY_MS: u64 = DAY_S * 1_000;
+
+/// `--sim-speed`: a positive, finite factor, at most 100,000.
+fn sim_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed > 0.0 && speed <= 100_000.0 => Ok(speed),
+        _ => Err(format!(
+            "must be a factor from above 0 to 100000, not {text:?}"
+        )),
+    }
+}
 
 /// `--sim-rate`: a positive, finite number of trades a second, at most 10,000.
 fn trades_per_second(text: &str) -> Result<f64, String> {

@@ -51,6 +51,10 @@ fn feed(config: &Config, spec: &FeedSpec) -> Result<Box<dyn Feed>, FeedConfigErr
                 tick: config.tick(),
                 instruments,
                 rate,
+                clock: config.sim_clock,
+                start: config.sim_start.map(|t| t.timestamp_millis()),
+                speed: config.sim_speed,
+                halts: config.sim_halts,
             }))
         }
         FeedSpec::Replay(path) => {

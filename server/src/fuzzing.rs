@@ -43,7 +43,7 @@ pub fn quote_rules(events: &[(bool, f64, f64, i64)]) {
                 continue;
             }
             quotes::sanitise(&mut tick);
-            working.trade("X", &tick);
+            working.trade("X", &tick, app::protocol::TradingDay::NewYork);
         } else if quotes::usable(a) && quotes::usable(b) {
             working.book(&Book {
                 symbol: "X".into(),

@@ -172,21 +172,24 @@ impl AppState {
         // The universe: every feed's symbols; a symbol two feeds name is the first's.
         let mut symbols: Vec<SymbolInfo> = Vec::new();
         let mut owners: Vec<String> = Vec::new();
+        let mut recorded: Vec<bool> = Vec::new();
         for feed in &feeds {
             for info in feed.symbols() {
                 if !symbols.iter().any(|s| s.symbol == info.symbol) {
                     symbols.push(info);
                     owners.push(feed.name().to_owned());
+                    recorded.push(feed.recorded_time());
                 }
             }
         }
         let names = feeds.iter().map(|f| f.name().to_owned()).collect();
         let hub_config = hub_config(config);
         let store = open_store(config, &hub_config)?;
-        let (hub, folder) = match store.clone() {
+        let (hub, mut folder) = match store.clone() {
             Some(store) => Hub::folding_on(symbols, names, &hub_config, store)?,
             None => Hub::folding(symbols, names, &hub_config),
         };
+        folder.keep_recorded_time(recorded);
         let port: Arc<dyn FeedSink> = Arc::new(folder.port());
         let shutdown = CancellationToken::new();
         tokio::spawn(folder.run(shutdown.clone()));

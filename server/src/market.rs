@@ -74,6 +74,19 @@ pub struct Book {
 pub enum Event {
     Trade(Tick),
     Book(Book),
+    /// The market halted trading in a symbol (`halted`), or resumed it.
+    Halt {
+        symbol: Arc<str>,
+        halted: bool,
+        ts: i64,
+    },
+    /// A feed keeping recorded time says where its clock is (at least at
+    /// every session change of its symbols' calendars), so their sessions
+    /// change while they do not trade.
+    Clock {
+        symbols: Arc<[Arc<str>]>,
+        ts: i64,
+    },
 }
 
 /// Bars a feed knows from before it started, to draw charts with.

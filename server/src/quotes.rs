@@ -6,9 +6,16 @@
 //!   supplies them, else from the session: the first price seen (open and
 //!   previous close), the running high and low, the sum of trade sizes;
 //! - a late trade (older than the newest one) counts toward high, low and
-//!   volume but does not become the last price.
+//!   volume but does not become the last price;
+//! - market time (see [`app::calendar`]): a trade's session is its
+//!   symbol's calendar's at the trade's time (or halted, if its feed says
+//!   so). Only regular-session trades move open, high, low, volume and the
+//!   close; extended-hours trades move the last price. The first regular
+//!   trade of a new trading day (or the clock reaching its open) starts the
+//!   day again: the previous close becomes the last regular session's close,
+//!   open, high and low start from that trade, volume from zero.
 
-use app::protocol::Quote;
+use app::protocol::{MarketSession, Quote, TradingDay};
 
 use crate::market::{Book, Tick};
 
@@ -26,6 +33,13 @@ pub struct Working {
     has_book: bool,
     /// A book seen before the first trade, applied when the quote is born.
     early_book: Option<(f64, f64)>,
+    /// The trading day the regular figures are of, and its last regular price.
+    day: Option<i64>,
+    regular_last: Option<f64>,
+    /// The day opened by the clock, its open not traded yet.
+    awaiting_open: bool,
+    /// Halted by its feed (until the feed says otherwise).
+    halted: bool,
 }
 
 impl Working {
@@ -35,43 +49,93 @@ impl Working {
 
     /// The state a stored quote stands for: its figures, and its time as
     /// that of the last trade and book (older events do not move them).
-    pub fn restored(quote: Quote) -> Working {
+    pub fn restored(quote: Quote, calendar: TradingDay) -> Working {
         Working {
             volume: quote.volume as f64,
             last_trade: quote.ts,
             book_ts: quote.ts,
             has_book: quote.bid != quote.last || quote.ask != quote.last,
             early_book: None,
+            day: Some(calendar.session_day(quote.ts)),
+            regular_last: (quote.session == MarketSession::Regular).then_some(quote.last),
+            awaiting_open: false,
+            halted: quote.session == MarketSession::Halted,
             quote: Some(quote),
         }
     }
 
     /// Folds in a trade with a finite, positive price.
-    pub fn trade(&mut self, symbol: &str, tick: &Tick) {
+    pub fn trade(&mut self, symbol: &str, tick: &Tick, calendar: TradingDay) {
         let s = &tick.session;
         let price = tick.price;
-        let quote = self.quote.get_or_insert_with(|| Quote {
-            symbol: symbol.to_owned(),
-            last: price,
-            bid: price,
-            ask: price,
-            open: s.open.unwrap_or(price),
-            high: price,
-            low: price,
-            prev_close: s.prev_close.unwrap_or(price),
-            volume: 0,
-            ts: tick.ts,
+        let session = if self.halted {
+            MarketSession::Halted
+        } else {
+            calendar.session_at(tick.ts)
+        };
+        let regular = session == MarketSession::Regular;
+        let ended = self.ended(session);
+        let born = self.quote.is_none();
+        let quote = self.quote.get_or_insert_with(|| {
+            let prev_close = s.prev_close.unwrap_or(price);
+            Quote {
+                symbol: symbol.to_owned(),
+                last: price,
+                bid: price,
+                ask: price,
+                open: s.open.unwrap_or(price),
+                high: price,
+                low: price,
+                prev_close,
+                volume: 0,
+                ts: tick.ts,
+                session,
+                close: prev_close,
+            }
         });
-        quote.high = s.high.unwrap_or(quote.high.max(price));
-        quote.low = s.low.unwrap_or(quote.low.min(price));
+        let newest = tick.ts >= self.last_trade;
+        if regular {
+            let day = calendar.session_day(tick.ts);
+            match self.day {
+                Some(d) if day > d => {
+                    roll_over(quote, &mut self.volume, self.regular_last, Some(price));
+                    self.regular_last = None;
+                    self.day = Some(day);
+                }
+                None => {
+                    // The first regular trade after extended-hours ones opens the day.
+                    if !born {
+                        (quote.open, quote.high, quote.low) = (price, price, price);
+                    }
+                    self.day = Some(day);
+                }
+                _ if self.awaiting_open => {
+                    (quote.open, quote.high, quote.low) = (price, price, price);
+                }
+                _ => {}
+            }
+            self.awaiting_open = false;
+            quote.high = quote.high.max(price);
+            quote.low = quote.low.min(price);
+            self.volume += tick.size.max(0.0);
+            if newest {
+                self.regular_last = Some(price);
+            }
+        } else if ended {
+            quote.close = self.regular_last.unwrap_or(quote.close);
+        }
+        // Figures the source supplies win.
+        quote.high = s.high.unwrap_or(quote.high);
+        quote.low = s.low.unwrap_or(quote.low);
         quote.open = s.open.unwrap_or(quote.open);
         quote.prev_close = s.prev_close.unwrap_or(quote.prev_close);
-        self.volume = s.volume.unwrap_or(self.volume + tick.size.max(0.0));
+        self.volume = s.volume.unwrap_or(self.volume);
         quote.volume = self.volume.round() as u64;
         quote.ts = quote.ts.max(tick.ts);
-        if tick.ts >= self.last_trade {
+        if newest {
             self.last_trade = tick.ts;
             quote.last = price;
+            quote.session = session;
         }
         match (tick.bid, tick.ask) {
             (Some(bid), Some(ask)) if tick.ts >= self.book_ts => {
@@ -84,6 +148,56 @@ impl Working {
         }
         if let Some((bid, ask)) = self.early_book.take() {
             (quote.bid, quote.ask) = (bid, ask);
+        }
+    }
+
+    /// Whether the regular session whose figures this holds has ended by
+    /// a moment in `session` (its close is then final).
+    fn ended(&self, session: MarketSession) -> bool {
+        matches!(session, MarketSession::Post | MarketSession::Closed)
+            && self.regular_last.is_some()
+    }
+
+    /// The clock moved to `now` (this server's, for a symbol whose feed
+    /// keeps wall-clock time): the session follows the calendar; at the end
+    /// of a regular session its close is final; at the open of a new
+    /// trading day the day starts again. Returns whether the quote changed.
+    pub fn clock(&mut self, calendar: TradingDay, now: i64) -> bool {
+        let Some(quote) = self.quote.as_mut() else {
+            return false;
+        };
+        let before = (quote.session, quote.close, quote.prev_close, quote.volume);
+        // The calendar's session: a halt hides it, but the day goes on.
+        let session = calendar.session_at(now);
+        quote.session = if self.halted {
+            MarketSession::Halted
+        } else {
+            session
+        };
+        if matches!(session, MarketSession::Post | MarketSession::Closed)
+            && self.regular_last.is_some()
+        {
+            quote.close = self.regular_last.unwrap_or(quote.close);
+        }
+        let day = calendar.session_day(now);
+        if session == MarketSession::Regular && self.day.is_some_and(|d| day > d) {
+            roll_over(quote, &mut self.volume, self.regular_last, None);
+            self.regular_last = None;
+            self.day = Some(day);
+            self.awaiting_open = true;
+        }
+        before != (quote.session, quote.close, quote.prev_close, quote.volume)
+    }
+
+    /// The feed halts trading in the symbol (`true`) or lifts the halt.
+    pub fn halt(&mut self, halted: bool, calendar: TradingDay, ts: i64) {
+        self.halted = halted;
+        if let Some(quote) = self.quote.as_mut() {
+            quote.session = if halted {
+                MarketSession::Halted
+            } else {
+                calendar.session_at(ts)
+            };
         }
     }
 
@@ -102,6 +216,20 @@ impl Working {
             None => self.early_book = Some((book.bid, book.ask)),
         }
     }
+}
+
+/// A new trading day: the previous close is the last regular session's
+/// (its last price, if this server saw it, else the close it held), open,
+/// high and low start from `first` (the day's first regular trade; the last
+/// price until there is one), volume from zero.
+fn roll_over(quote: &mut Quote, volume: &mut f64, regular_last: Option<f64>, first: Option<f64>) {
+    let close = regular_last.unwrap_or(quote.close);
+    quote.prev_close = close;
+    quote.close = close;
+    let open = first.unwrap_or(quote.last);
+    (quote.open, quote.high, quote.low) = (open, open, open);
+    *volume = 0.0;
+    quote.volume = 0;
 }
 
 /// Whether a price from a source can be used at all.
@@ -132,7 +260,7 @@ mod tests {
         let mut w = Working::default();
         for e in events {
             match e {
-                Either::T(t) => w.trade("X", t),
+                Either::T(t) => w.trade("X", t, TradingDay::Utc),
                 Either::B(b) => w.book(b),
             }
         }
@@ -239,5 +367,144 @@ mod tests {
             (0.0, None, None, None, None)
         );
         assert!(!usable(0.0) && !usable(f64::NAN) && usable(0.01));
+    }
+
+    /// New York local `hh:mm` on a date in 2026, as Unix ms.
+    fn ny(month: i64, day: i64, hh: i64, mm: i64) -> i64 {
+        let days = (chrono::NaiveDate::from_ymd_opt(2026, month as u32, day as u32).unwrap()
+            - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+        .num_days();
+        app::calendar::new_york_instant(days, (hh * 60 + mm) * 60_000)
+    }
+
+    fn us_trade(w: &mut Working, price: f64, size: f64, ts: i64) {
+        w.trade("X", &Tick::trade("X", price, size, ts), TradingDay::NewYork);
+    }
+
+    #[test]
+    fn extended_hours_trades_move_last_but_not_the_regular_figures() {
+        use MarketSession::*;
+        let mut w = Working::default();
+        us_trade(&mut w, 100.0, 10.0, ny(1, 13, 9, 45));
+        us_trade(&mut w, 104.0, 10.0, ny(1, 13, 11, 0));
+        us_trade(&mut w, 102.0, 10.0, ny(1, 13, 15, 59));
+        let q = w.quote().unwrap().clone();
+        assert_eq!(
+            (q.open, q.high, q.low, q.volume, q.session),
+            (100.0, 104.0, 100.0, 30, Regular)
+        );
+        us_trade(&mut w, 110.0, 5.0, ny(1, 13, 16, 30));
+        let q = w.quote().unwrap();
+        assert_eq!(q.last, 110.0, "after hours moves the last price");
+        assert_eq!(
+            (q.high, q.volume),
+            (104.0, 30),
+            "not the session's high or volume"
+        );
+        assert_eq!(
+            (q.close, q.session),
+            (102.0, Post),
+            "the close is the last regular price"
+        );
+        us_trade(&mut w, 98.0, 5.0, ny(1, 14, 8, 0));
+        let q = w.quote().unwrap();
+        assert_eq!((q.last, q.low, q.session), (98.0, 100.0, Pre));
+        assert_eq!(
+            q.prev_close, 100.0,
+            "the day has not rolled over before the open"
+        );
+    }
+
+    #[test]
+    fn the_first_regular_trade_of_a_new_day_rolls_it_over() {
+        let mut w = Working::default();
+        us_trade(&mut w, 100.0, 10.0, ny(1, 13, 10, 0));
+        us_trade(&mut w, 101.0, 10.0, ny(1, 13, 15, 0));
+        us_trade(&mut w, 99.0, 10.0, ny(1, 14, 7, 0));
+        us_trade(&mut w, 97.5, 3.0, ny(1, 14, 9, 31));
+        let q = w.quote().unwrap();
+        assert_eq!(q.prev_close, 101.0, "yesterday's regular close");
+        assert_eq!((q.open, q.high, q.low, q.volume), (97.5, 97.5, 97.5, 3));
+        assert_eq!(
+            q.close, 101.0,
+            "until today's session ends, the last close is yesterday's"
+        );
+    }
+
+    #[test]
+    fn the_clock_closes_the_session_and_opens_the_next_day() {
+        use MarketSession::*;
+        let mut w = Working::default();
+        us_trade(&mut w, 100.0, 10.0, ny(1, 13, 10, 0));
+        us_trade(&mut w, 101.0, 10.0, ny(1, 13, 15, 0));
+        assert!(
+            !w.clock(TradingDay::NewYork, ny(1, 13, 15, 30)),
+            "nothing changes mid-session"
+        );
+        assert!(w.clock(TradingDay::NewYork, ny(1, 13, 16, 0)));
+        assert_eq!(
+            (w.quote().unwrap().session, w.quote().unwrap().close),
+            (Post, 101.0)
+        );
+        assert!(w.clock(TradingDay::NewYork, ny(1, 13, 20, 0)));
+        assert_eq!(w.quote().unwrap().session, Closed);
+        assert!(w.clock(TradingDay::NewYork, ny(1, 14, 9, 30)));
+        let q = w.quote().unwrap().clone();
+        assert_eq!(
+            (q.session, q.prev_close, q.volume),
+            (Regular, 101.0, 0),
+            "opened by the clock"
+        );
+        us_trade(&mut w, 103.0, 4.0, ny(1, 14, 9, 30) + 500);
+        let q = w.quote().unwrap();
+        assert_eq!(
+            (q.open, q.high, q.low, q.volume),
+            (103.0, 103.0, 103.0, 4),
+            "the first trade sets the open"
+        );
+    }
+
+    #[test]
+    fn a_halt_holds_until_lifted() {
+        use MarketSession::*;
+        let mut w = Working::default();
+        us_trade(&mut w, 100.0, 10.0, ny(1, 13, 10, 0));
+        w.halt(true, TradingDay::NewYork, ny(1, 13, 10, 1));
+        assert_eq!(w.quote().unwrap().session, Halted);
+        w.clock(TradingDay::NewYork, ny(1, 13, 10, 5));
+        assert_eq!(
+            w.quote().unwrap().session,
+            Halted,
+            "the clock does not lift a halt"
+        );
+        w.halt(false, TradingDay::NewYork, ny(1, 13, 10, 6));
+        assert_eq!(w.quote().unwrap().session, Regular);
+    }
+
+    #[test]
+    fn around_the_clock_the_utc_day_rolls_over() {
+        let mut w = Working::default();
+        let day = 86_400_000;
+        w.trade(
+            "X",
+            &Tick::trade("X", 10.0, 1.0, 20_000 * day + 5),
+            TradingDay::Utc,
+        );
+        w.trade(
+            "X",
+            &Tick::trade("X", 12.0, 1.0, 20_000 * day + 9),
+            TradingDay::Utc,
+        );
+        w.trade(
+            "X",
+            &Tick::trade("X", 11.0, 2.0, 20_001 * day + 1),
+            TradingDay::Utc,
+        );
+        let q = w.quote().unwrap();
+        assert_eq!(
+            (q.prev_close, q.open, q.high, q.volume),
+            (12.0, 11.0, 11.0, 2)
+        );
+        assert_eq!(q.session, MarketSession::Regular);
     }
 }

@@ -3,8 +3,10 @@
 use leptos::either::Either;
 use leptos::prelude::*;
 
+use super::quote_table::SessionBadge;
 use crate::connection::Link;
 use crate::format;
+use crate::protocol::MarketSession;
 use crate::selection::Selection;
 use crate::store::{QuoteStore, Row};
 
@@ -27,6 +29,7 @@ pub fn Detail() -> impl IntoView {
 fn DetailBody(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
     let (change, pct) = row.day_change();
+    let (price, extended) = (row.price(), row.extended());
     let Row {
         symbol,
         name,
@@ -39,6 +42,7 @@ fn DetailBody(row: Row) -> impl IntoView {
         prev_close,
         volume,
         ts,
+        session,
         ..
     } = row;
     let move_class = move || format!("detail-move {}", format::direction(change()).class());
@@ -55,16 +59,35 @@ fn DetailBody(row: Row) -> impl IntoView {
     };
     view! {
         <div class="detail-head">
-            <h2 class="detail-symbol">{symbol.to_string()}</h2>
+            <h2 class="detail-symbol">
+                {symbol.to_string()}
+                <SessionBadge session=session />
+            </h2>
             <span class="detail-name">{move || name.get().to_string()}</span>
         </div>
-        <div class="detail-price" data-testid="detail-price">{move || format::price(last.get())}</div>
+        <div class="detail-price" data-testid="detail-price">{move || format::price(price())}</div>
         <div class=move_class>
             {move || format::change(change(), prev_close.get())}
             " ("
             {move || format::change_pct(pct())}
             ")"
+            {move || (session.get() != MarketSession::Regular && extended().is_none()).then_some(" At close")}
         </div>
+        {move || {
+            extended()
+                .map(|(session, last, pct)| {
+                    let label = format::extended_label(session);
+                    view! {
+                        <div class=format!("detail-extended {}", format::direction(pct).class()) data-testid="detail-extended">
+                            <span class="muted">{label}</span>
+                            " "
+                            <span class="ext-price">{format::price(last)}</span>
+                            " "
+                            {format::change_pct(pct)}
+                        </div>
+                    }
+                })
+        }}
         <div class="range" aria-label="Day range">
             <div class="range-track">
                 <span class="range-pos" style=range_pos>

@@ -17,6 +17,7 @@ pub fn Header() -> impl IntoView {
                 <span class="brand-name">"tickertape"</span>
             </a>
             <Breadth />
+            <MarketStatus />
             <div class="topbar-right">
                 <Latency />
                 <ConnectionBadge />
@@ -118,6 +119,27 @@ fn Latency() -> impl IntoView {
             <span class="label">"RTT "</span>
             {text}
         </span>
+    }
+}
+
+/// Whether the US equities market is open, and until when (only where the
+/// server quotes US equities; empty until the page hydrates, as the clock).
+#[component]
+fn MarketStatus() -> impl IntoView {
+    let link = expect_context::<Link>();
+    let store = expect_context::<QuoteStore>();
+    move || {
+        let now = link.now_ms.get();
+        (store.us_market.get() && now > 0.0).then(|| {
+            let text = format::market_status(now as i64 + store.market_offset.get());
+            let open = text.starts_with("US market open");
+            view! {
+                <span class="market-status" class:open=open data-testid="market-status">
+                    <span class="dot" aria-hidden="true"></span>
+                    {text}
+                </span>
+            }
+        })
     }
 }
 

@@ -468,6 +468,8 @@ mod tests {
             prev_close: 12001.5,
             volume: 123_456_789,
             ts: 1_790_000_000_000,
+            session: app::protocol::MarketSession::Halted,
+            close: 12001.5,
         };
         let row = SymbolRow {
             info: SymbolInfo {

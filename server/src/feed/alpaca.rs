@@ -6,8 +6,10 @@
 //! `[{"T":"success","msg":"connected"}]` → send
 //! `{"action":"auth","key":…,"secret":…}` → `[{"T":"success","msg":"authenticated"}]`
 //! → send `{"action":"subscribe","trades":[…],"quotes":[…]}` →
-//! `[{"T":"subscription",…}]`. Then `{"T":"t",…}` trades and `{"T":"q",…}`
-//! quotes. Errors are `{"T":"error","code":N,"msg":…}`.
+//! `[{"T":"subscription",…}]`. Then `{"T":"t",…}` trades, `{"T":"q",…}`
+//! quotes and `{"T":"s",…}` trading statuses (`sc`: a halt is `H`, `P` (a
+//! volatility pause) or `2`; trading resumes with `T`, `Q` or `3`).
+//! Errors are `{"T":"error","code":N,"msg":…}`.
 //!
 //! History (https://docs.alpaca.markets/reference/stockbars): `GET
 //! https://data.alpaca.markets/v2/stocks/bars?symbols=A,B&timeframe=1Min&start=…&end=…&limit=10000&feed=iex&sort=asc`
@@ -180,7 +182,15 @@ pub(crate) enum Message {
         ap: f64,
         t: String,
     },
-    /// Bars, status messages and anything newer: not used.
+    #[serde(rename = "s")]
+    Status {
+        #[serde(rename = "S")]
+        symbol: String,
+        /// The status code.
+        sc: String,
+        t: String,
+    },
+    /// Bars, limit-up-limit-down bands and anything newer: not used.
     #[serde(other)]
     Other,
 }
@@ -271,7 +281,7 @@ impl Feed for Alpaca {
         if !expect(&mut ws, &stop, "authenticated").await? {
             return Ok(());
         }
-        ws.send_json(&json!({"action": "subscribe", "trades": c.symbols, "quotes": c.symbols}))
+        ws.send_json(&json!({"action": "subscribe", "trades": c.symbols, "quotes": c.symbols, "statuses": c.symbols}))
             .await?;
         if !expect(&mut ws, &stop, "subscription").await? {
             return Ok(());
@@ -317,6 +327,15 @@ async fn forward(msg: Message, out: &mut FeedOutput) -> Result<(), FeedError> {
             }
             None => tracing::warn!(feed = "alpaca", %t, "skipped a quote with an unreadable time"),
         },
+        Message::Status { symbol, sc, t } => {
+            let halted = match sc.as_str() {
+                "H" | "P" | "2" => true,
+                "T" | "Q" | "3" => false,
+                _ => return Ok(()), // imbalances, price indications, …
+            };
+            let ts = rfc3339_ms(&t).unwrap_or_else(crate::market::now_ms);
+            out.send_halt(symbol.into(), halted, ts).await?;
+        }
         Message::Error { code: 407, msg } => {
             tracing::warn!(feed = "alpaca", "{}", explain(407, &msg))
         }
@@ -339,13 +358,15 @@ mod tests {
     fn trades_quotes_and_errors_parse() {
         let text = r#"[{"T":"t","S":"AAPL","i":52983525029461,"x":"V","p":173.7,"s":100,"c":["@"],"z":"C","t":"2024-05-01T14:30:00.123456789Z"},
                        {"T":"q","S":"AAPL","bx":"V","bp":173.5,"bs":1,"ax":"V","ap":173.8,"as":2,"c":["R"],"z":"C","t":"2024-05-01T14:30:00.2Z"},
-                       {"T":"b","S":"AAPL","o":1,"h":1,"l":1,"c":1,"v":1,"t":"2024-05-01T14:30:00Z"}]"#;
+                       {"T":"b","S":"AAPL","o":1,"h":1,"l":1,"c":1,"v":1,"t":"2024-05-01T14:30:00Z"},
+                       {"T":"s","S":"AAPL","sc":"H","sm":"Trading Halt","rc":"T12","rm":"Trading Halted; For information requested by NASDAQ","t":"2024-05-01T14:31:00Z","z":"C"}]"#;
         let msgs = parse(text).unwrap();
         assert!(
             matches!(&msgs[0], Message::Trade { symbol, p, s, .. } if symbol == "AAPL" && *p == 173.7 && *s == 100.0)
         );
         assert!(matches!(&msgs[1], Message::Quote { bp, ap, .. } if *bp == 173.5 && *ap == 173.8));
         assert!(matches!(&msgs[2], Message::Other));
+        assert!(matches!(&msgs[3], Message::Status { sc, .. } if sc == "H"));
         assert_eq!(
             rfc3339_ms("2024-05-01T14:30:00.123456789Z"),
             Some(1_714_573_800_123)

@@ -203,19 +203,41 @@ impl FeedOutput {
         self.event(Event::Book(book)).await
     }
 
+    /// Hands the hub a halt (`true`) or its end for `symbol`, at `ts`.
+    pub async fn send_halt(
+        &mut self,
+        symbol: Arc<str>,
+        halted: bool,
+        ts: i64,
+    ) -> Result<(), FeedError> {
+        self.events
+            .send(Event::Halt { symbol, halted, ts })
+            .await
+            .map_err(|_| FeedError::HubGone)
+    }
+
+    /// Tells the hub this feed's recorded clock is at `ts` for `symbols`.
+    pub async fn send_clock(&mut self, symbols: Arc<[Arc<str>]>, ts: i64) -> Result<(), FeedError> {
+        self.events
+            .send(Event::Clock { symbols, ts })
+            .await
+            .map_err(|_| FeedError::HubGone)
+    }
+
     async fn event(&mut self, event: Event) -> Result<(), FeedError> {
         self.set_live();
         self.events_in.inc();
-        if self.wall_clock {
-            let (symbol, ts) = match &event {
-                Event::Trade(t) => (&t.symbol, t.ts),
-                Event::Book(b) => (&b.symbol, b.ts),
-            };
-            if let Some(skew) = self.clock.judge(ts, crate::market::now_ms()) {
-                let symbol = symbol.clone();
-                self.reject(skew, &symbol, ts);
-                return Ok(());
-            }
+        let (symbol, ts) = match &event {
+            Event::Trade(t) => (&t.symbol, t.ts),
+            Event::Book(b) => (&b.symbol, b.ts),
+            Event::Halt { .. } | Event::Clock { .. } => return Ok(()),
+        };
+        if self.wall_clock
+            && let Some(skew) = self.clock.judge(ts, crate::market::now_ms())
+        {
+            let symbol = symbol.clone();
+            self.reject(skew, &symbol, ts);
+            return Ok(());
         }
         self.events
             .send(event)

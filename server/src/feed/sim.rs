@@ -13,11 +13,20 @@
 //! walk from its stored last price, the stored day's figures if that day is
 //! today (else a new day whose previous close is that price), and no
 //! generated history for symbols the store has bars of.
+//!
+//! Market time (`--sim-clock market`): the symbols follow the US equities
+//! calendar ([`app::calendar`]): full activity in the regular session, a
+//! tenth of it before and after, none when closed; with `--sim-halts` a
+//! symbol is halted now and then for a minute of simulated time. The
+//! simulated clock starts at `--sim-start` (default: now) and runs
+//! `--sim-speed` times as fast as the wall clock; a clock that is not the
+//! wall clock's is recorded time, and the simulator tells the hub each time
+//! its calendar's session changes, so sessions move while nothing trades.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Candle, Interval, Quote, SymbolInfo, TradingDay};
+use app::protocol::{Candle, Interval, MarketSession, Quote, SymbolInfo, TradingDay};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -43,7 +52,32 @@ pub struct SimConfig {
     /// Trades per symbol per second; `None` gives each symbol its own
     /// random activity (1.5 to 8 a second).
     pub rate: Option<f64>,
+    /// Whether it keeps market time.
+    pub clock: SimClock,
+    /// Where the simulated clock starts (Unix ms; `None`: now) and how much
+    /// faster than the wall clock it runs.
+    pub start: Option<i64>,
+    pub speed: f64,
+    /// Halt a symbol now and then (market time only).
+    pub halts: bool,
 }
+
+/// `--sim-clock`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimClock {
+    /// Every hour is the middle of a trading day (the default: `make run`
+    /// is always lively).
+    #[default]
+    Always,
+    /// The US equities calendar.
+    Market,
+}
+
+/// Mean simulated time between halts of one symbol, and a halt's length.
+const HALT_EVERY_MS: f64 = 30.0 * 60_000.0;
+const HALT_FOR_MS: i64 = 60_000;
+/// Activity outside the regular session, as a share of it.
+const EXTENDED_ACTIVITY: f64 = 0.1;
 
 /// One instrument's random walk.
 #[derive(Clone, Debug)]
@@ -64,6 +98,8 @@ struct Walker {
     day: Option<Session>,
     /// The store has this walk's history: none is generated.
     resumed: bool,
+    /// Halted until this simulated time.
+    halted_until: Option<i64>,
 }
 
 /// The simulator; see the module docs.
@@ -72,22 +108,55 @@ pub struct Simulator {
     rng: ChaCha8Rng,
     walkers: Vec<Walker>,
     opened: bool,
+    /// The simulated clock's origin: (wall ms, simulated ms) at start.
+    origin: (i64, i64),
+    /// When the calendar's session next changes, in simulated time.
+    next_change: Option<i64>,
+    symbols: Arc<[Arc<str>]>,
 }
 
 impl Simulator {
     pub fn new(config: SimConfig) -> Simulator {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let step_years = config.tick.as_secs_f64() / TRADING_SECONDS_PER_YEAR;
-        let walkers = config
+        let walkers: Vec<Walker> = config
             .instruments
             .iter()
             .map(|i| Walker::new(i, step_years, &config, &mut rng))
             .collect();
+        let wall = now_ms();
+        let symbols = walkers.iter().map(|w: &Walker| w.symbol.clone()).collect();
         Simulator {
+            origin: (wall, config.start.unwrap_or(wall)),
             config,
             rng,
             walkers,
             opened: false,
+            next_change: None,
+            symbols,
+        }
+    }
+
+    /// The simulated clock at wall time `wall` (Unix ms).
+    pub fn sim_time(&self, wall: i64) -> i64 {
+        let (wall0, sim0) = self.origin;
+        sim0 + ((wall - wall0) as f64 * self.config.speed) as i64
+    }
+
+    /// The calendar the symbols trade on.
+    fn calendar(&self) -> TradingDay {
+        match self.config.clock {
+            SimClock::Always => TradingDay::Utc,
+            SimClock::Market => TradingDay::NewYork,
+        }
+    }
+
+    /// How lively a session is, as a share of the regular session's rate.
+    fn activity(session: MarketSession) -> f64 {
+        match session {
+            MarketSession::Regular => 1.0,
+            MarketSession::Pre | MarketSession::Post => EXTENDED_ACTIVITY,
+            MarketSession::Closed | MarketSession::Halted => 0.0,
         }
     }
 
@@ -107,17 +176,47 @@ impl Simulator {
             .collect()
     }
 
-    /// One step of the walk: the trades printed during one tick interval.
+    /// One step of the walk: the trades printed during one tick interval
+    /// ending at simulated time `ts`.
     pub fn step(&mut self, ts: i64) -> Vec<Tick> {
+        self.step_with_halts(ts).0
+    }
+
+    /// A step, and the halts it started or ended: (symbol, halted).
+    fn step_with_halts(&mut self, ts: i64) -> (Vec<Tick>, Vec<(Arc<str>, bool)>) {
+        let session = self.calendar().session_at(ts);
+        let activity = Simulator::activity(session);
+        let halt_chance = if self.config.halts && session == MarketSession::Regular {
+            self.config.tick.as_millis() as f64 * self.config.speed / HALT_EVERY_MS
+        } else {
+            0.0
+        };
         let rng = &mut self.rng;
         let mut ticks = Vec::new();
+        let mut halts = Vec::new();
         for w in &mut self.walkers {
             w.walk(rng);
+            match w.halted_until {
+                Some(until) if ts < until => continue,
+                Some(_) => {
+                    w.halted_until = None;
+                    halts.push((w.symbol.clone(), false));
+                }
+                None if halt_chance > 0.0 && rng.random::<f64>() < halt_chance => {
+                    w.halted_until = Some(ts + HALT_FOR_MS);
+                    halts.push((w.symbol.clone(), true));
+                    continue;
+                }
+                None => {}
+            }
+            if activity < 1.0 && rng.random::<f64>() >= activity {
+                continue;
+            }
             for _ in 0..w.trades_now(rng) {
                 ticks.push(w.trade(rng, ts));
             }
         }
-        ticks
+        (ticks, halts)
     }
 
     /// Continues from stored history, as of `now_ms` (see the module docs).
@@ -128,6 +227,20 @@ impl Simulator {
                 w.resume(quote, has_bars, now_ms);
             }
         }
+    }
+
+    /// On a clock of its own, tells the hub where it is each time the
+    /// calendar's session has changed (and once at the start).
+    async fn tell_clock(&mut self, out: &mut FeedOutput, now: i64) -> Result<(), FeedError> {
+        if !self.recorded_time() || self.next_change.is_some_and(|at| now < at) {
+            return Ok(());
+        }
+        self.next_change = Some(
+            self.calendar()
+                .next_change(now)
+                .unwrap_or_else(|| (now.div_euclid(DAY_MS) + 1) * DAY_MS),
+        );
+        out.send_clock(self.symbols.clone(), now).await
     }
 
     async fn publish(out: &mut FeedOutput, ticks: Vec<Tick>) -> Result<(), FeedError> {
@@ -163,6 +276,7 @@ impl Walker {
             half_spread: rng.random_range(0.5e-4..3.0e-4),
             day: None,
             resumed: false,
+            halted_until: None,
         }
     }
 
@@ -284,8 +398,9 @@ impl Feed for Simulator {
     }
 
     fn symbols(&self) -> Vec<SymbolInfo> {
+        let trading_day = self.calendar();
         let info = |w: &Walker| SymbolInfo {
-            trading_day: TradingDay::Utc,
+            trading_day,
             symbol: w.symbol.to_string(),
             name: w.name.to_string(),
             currency: "USD".into(),
@@ -293,8 +408,15 @@ impl Feed for Simulator {
         self.walkers.iter().map(info).collect()
     }
 
+    /// A clock that is not the wall clock's (`--sim-start`, `--sim-speed`)
+    /// is recorded time.
+    fn recorded_time(&self) -> bool {
+        self.config.start.is_some() || self.config.speed != 1.0
+    }
+
     fn resume(&mut self, from: &Resume) {
-        self.resume_at(from, now_ms());
+        let now = self.sim_time(now_ms());
+        self.resume_at(from, now);
     }
 
     /// The walk's past, generated backwards from each opening price with an
@@ -305,6 +427,8 @@ impl Feed for Simulator {
         if self.opened {
             return Vec::new();
         }
+        let now_ms = self.sim_time(now_ms);
+        let always = self.config.clock == SimClock::Always;
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ HISTORY_SEED);
         let mut out = Vec::with_capacity(self.walkers.len() * Interval::ALL.len());
         for w in &mut self.walkers {
@@ -312,7 +436,10 @@ impl Feed for Simulator {
                 continue;
             }
             let series = backfill::history(w.walk, round_cents(w.mid), now_ms, &mut rng);
-            w.day = Some(day_figures(&series[Interval::M1.index()], now_ms));
+            // On market time the hub keeps the day's figures by the calendar.
+            if always {
+                w.day = Some(day_figures(&series[Interval::M1.index()], now_ms));
+            }
             for (interval, candles) in Interval::ALL.into_iter().zip(series) {
                 out.push(History {
                     symbol: w.symbol.clone(),
@@ -330,8 +457,10 @@ impl Feed for Simulator {
         stop: CancellationToken,
     ) -> Result<(), FeedError> {
         if !self.opened {
-            let ticks = self.open(now_ms());
+            let now = self.sim_time(now_ms());
+            let ticks = self.open(now);
             Self::publish(out, ticks).await?;
+            self.tell_clock(out, now).await?;
         }
         let mut interval = tokio::time::interval(self.config.tick);
         interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -341,7 +470,12 @@ impl Feed for Simulator {
                 biased;
                 _ = stop.cancelled() => return Ok(()),
                 _ = interval.tick() => {
-                    let ticks = self.step(now_ms());
+                    let now = self.sim_time(now_ms());
+                    self.tell_clock(out, now).await?;
+                    let (ticks, halts) = self.step_with_halts(now);
+                    for (symbol, halted) in halts {
+                        out.send_halt(symbol, halted, now).await?;
+                    }
                     Self::publish(out, ticks).await?;
                 }
             }
@@ -360,6 +494,10 @@ mod tests {
             tick: Duration::from_millis(100),
             instruments: DEFAULT_INSTRUMENTS.to_vec(),
             rate: None,
+            clock: SimClock::Always,
+            start: None,
+            speed: 1.0,
+            halts: false,
         })
     }
 
@@ -454,6 +592,8 @@ mod tests {
             prev_close: 118.0,
             volume: 1_000_000,
             ts,
+            session: MarketSession::Regular,
+            close: 118.0,
         };
         let mut s = sim(11);
         let symbols: Vec<String> = s.symbols().into_iter().map(|i| i.symbol).collect();
@@ -554,6 +694,10 @@ mod tests {
             tick: Duration::from_millis(100),
             instruments: crate::feed::universe::instruments(100),
             rate: Some(25.0),
+            clock: SimClock::Always,
+            start: None,
+            speed: 1.0,
+            halts: false,
         });
         let trades: usize = (0..100).map(|i| s.step(i).len()).sum();
         let per_symbol_second = trades as f64 / 100.0 / 10.0;

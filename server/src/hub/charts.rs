@@ -197,8 +197,9 @@ impl Charts {
         ts: i64,
         price: f64,
         size: f64,
+        regular: bool,
     ) -> [Option<i64>; Interval::COUNT] {
-        self.of(id).add(ts, price, size)
+        self.of(id).add(ts, price, size, regular)
     }
 
     /// A bar's current state.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Change, FeedState, Interval, Quote};
+use app::protocol::{Change, DAY_MS, FeedState, Interval, MarketSession, Quote, TradingDay};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +84,13 @@ pub struct Folder {
     /// The start of each long series' open bar, recorded only once it
     /// closes (see [`crate::store::written_live`]).
     open_bars: HashMap<(SymbolId, Interval), i64>,
+    /// Each symbol's calendar (its trading day).
+    calendars: Vec<TradingDay>,
+    /// Symbols whose feed keeps recorded time (a replay, a simulator on its
+    /// own clock): their sessions follow their events, not this server's clock.
+    recorded: Vec<bool>,
+    /// When each calendar (UTC, New York) next changes session or day.
+    next_sweep: [i64; 2],
 }
 
 /// What a [`Folder`] is built from.
@@ -112,6 +119,12 @@ impl Folder {
             .iter()
             .map(|s| s.symbol.as_str().into())
             .collect();
+        let calendars: Vec<TradingDay> = parts
+            .universe
+            .symbols()
+            .iter()
+            .map(|s| s.trading_day)
+            .collect();
         Folder {
             port: FeedPort {
                 events,
@@ -134,6 +147,9 @@ impl Folder {
             no: 0,
             names,
             open_bars: HashMap::new(),
+            recorded: vec![false; calendars.len()],
+            calendars,
+            next_sweep: [i64::MIN; 2],
         }
     }
 
@@ -143,7 +159,7 @@ impl Folder {
     pub(super) fn restore(&mut self, restored: &Restored) {
         let symbols = self.universe.symbols();
         for (id, quote) in &restored.quotes {
-            self.working[*id] = Working::restored(quote.clone());
+            self.working[*id] = Working::restored(quote.clone(), self.calendars[*id]);
         }
         let newest_minute = restored
             .bars
@@ -163,6 +179,13 @@ impl Folder {
 
     pub(super) fn restored_quotes(&self) -> usize {
         self.port.resume.quotes.len()
+    }
+
+    /// Marks the symbols whose feeds keep recorded time (by universe order).
+    pub fn keep_recorded_time(&mut self, recorded: Vec<bool>) {
+        if recorded.len() == self.recorded.len() {
+            self.recorded = recorded;
+        }
     }
 
     /// Where the hub's feeds write.
@@ -195,6 +218,46 @@ impl Folder {
         match event {
             Event::Trade(tick) => self.trade(tick),
             Event::Book(book) => self.book(&book),
+            Event::Halt { symbol, halted, ts } => {
+                if let Some(id) = self.symbol_id(&symbol) {
+                    self.working[id].halt(halted, self.calendars[id], ts);
+                    self.mark_dirty(id);
+                }
+            }
+            Event::Clock { symbols, ts } => {
+                for symbol in symbols.iter() {
+                    if let Some(id) = self.symbol_id(symbol)
+                        && self.working[id].clock(self.calendars[id], ts)
+                    {
+                        self.mark_dirty(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the sessions of symbols on this server's clock to `now`, when
+    /// a calendar's session or trading day has changed since the last time.
+    fn sweep(&mut self, now: i64) {
+        for (index, calendar) in [TradingDay::Utc, TradingDay::NewYork]
+            .into_iter()
+            .enumerate()
+        {
+            if now < self.next_sweep[index] {
+                continue;
+            }
+            // The next change: a session boundary, or (around the clock) the next UTC midnight.
+            self.next_sweep[index] = calendar
+                .next_change(now)
+                .unwrap_or_else(|| (now.div_euclid(DAY_MS) + 1) * DAY_MS);
+            for id in 0..self.working.len() {
+                if self.calendars[id] == calendar
+                    && !self.recorded[id]
+                    && self.working[id].clock(calendar, now)
+                {
+                    self.mark_dirty(id);
+                }
+            }
         }
     }
 
@@ -215,8 +278,11 @@ impl Folder {
             return;
         }
         quotes::sanitise(&mut tick);
-        self.working[id].trade(&tick.symbol, &tick);
-        let bars = self.charts.add(id, tick.ts, tick.price, tick.size);
+        let calendar = self.calendars[id];
+        self.working[id].trade(&tick.symbol, &tick, calendar);
+        // A daily bar is the regular session's, as the day's figures are.
+        let regular = calendar.session_at(tick.ts) == MarketSession::Regular;
+        let bars = self.charts.add(id, tick.ts, tick.price, tick.size, regular);
         for (interval, t) in Interval::ALL.into_iter().zip(bars) {
             if let Some(t) = t {
                 self.touched.insert((id, interval, t));
@@ -246,6 +312,7 @@ impl Folder {
 
     /// Publishes the changes since the last flush as one batch, if any.
     pub(super) fn flush(&mut self, ts: i64) {
+        self.sweep(ts);
         let entries = self.quote_entries();
         self.record(&entries);
         let candles = self.candle_entries();

@@ -34,7 +34,8 @@ const MAX_PENDING_BARS: usize = 500_000;
 
 /// The schema, one migration per version (version n is `MIGRATIONS[n - 1]`).
 /// Append only: a released migration never changes.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE bars (
         symbol   TEXT    NOT NULL,
         interval TEXT    NOT NULL,
@@ -52,7 +53,14 @@ const MIGRATIONS: &[&str] = &["
         ts         INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-"];
+",
+    "
+    -- Market time: each quote's session and its latest regular close
+    -- (0 for a quote stored before: read as its previous close).
+    ALTER TABLE quotes ADD COLUMN session TEXT NOT NULL DEFAULT 'regular';
+    ALTER TABLE quotes ADD COLUMN close REAL NOT NULL DEFAULT 0;
+",
+];
 
 pub struct SqliteStore {
     shared: Arc<Shared>,
@@ -251,9 +259,12 @@ impl Store for SqliteStore {
         let conn = self.reader();
         let mut restored = Restored::default();
         let mut quotes = conn.prepare(
-            "SELECT symbol, last, bid, ask, open, high, low, prev_close, volume, ts FROM quotes",
+            "SELECT symbol, last, bid, ask, open, high, low, prev_close, volume, ts, session, close FROM quotes",
         )?;
         let rows = quotes.query_map([], |row| {
+            let prev_close: f64 = row.get(7)?;
+            let close: f64 = row.get(11)?;
+            let session: String = row.get(10)?;
             Ok(Quote {
                 symbol: row.get(0)?,
                 last: row.get(1)?,
@@ -262,9 +273,12 @@ impl Store for SqliteStore {
                 open: row.get(4)?,
                 high: row.get(5)?,
                 low: row.get(6)?,
-                prev_close: row.get(7)?,
+                prev_close,
                 volume: row.get::<_, i64>(8)?.max(0) as u64,
                 ts: row.get(9)?,
+                session: serde_json::from_value(serde_json::Value::String(session))
+                    .unwrap_or_default(),
+                close: if close > 0.0 { close } else { prev_close },
             })
         })?;
         for quote in rows {
@@ -505,8 +519,8 @@ impl Writer {
             }
             let mut quote = tx.prepare_cached(
                 "INSERT OR REPLACE INTO quotes
-                 (symbol, last, bid, ask, open, high, low, prev_close, volume, ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 (symbol, last, bid, ask, open, high, low, prev_close, volume, ts, session, close)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for q in batch.quotes.values() {
                 let volume = i64::try_from(q.volume).unwrap_or(i64::MAX);
@@ -520,7 +534,9 @@ impl Writer {
                     q.low,
                     q.prev_close,
                     volume,
-                    q.ts
+                    q.ts,
+                    q.session.as_str(),
+                    q.close
                 ])?;
             }
         }
@@ -632,6 +648,8 @@ mod tests {
             prev_close: 99.0,
             volume: 12_345,
             ts,
+            session: app::protocol::MarketSession::Post,
+            close: 101.5,
         }
     }
 

@@ -17,6 +17,7 @@ mod connections;
 mod hardening;
 mod http_api;
 mod loadgen;
+mod market_time;
 mod providers;
 mod replay;
 mod store;

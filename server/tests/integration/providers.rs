@@ -3,8 +3,8 @@
 //! heartbeats, garbage, abrupt drops with resubscription, and errors.
 
 use crate::common::provider::MockProvider;
-use crate::common::{TestServer, quotes_until, readyz_until};
-use app::protocol::{FeedState, Quote, ServerMsg};
+use crate::common::{OLD_EVENTS, TestServer, quotes_until, readyz_until, regular_ts};
+use app::protocol::{FeedState, MarketSession, Quote, ServerMsg};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
@@ -20,6 +20,25 @@ fn quote(symbol: &str, last: f64, bid: f64, ask: f64) -> Quote {
         prev_close: 0.0,
         volume: 0,
         ts: 0,
+        session: MarketSession::Regular,
+        close: 0.0,
+    }
+}
+
+/// `expected` with the session and close `got` has: for a US equity they
+/// follow this server's clock (after the regular session the close is the
+/// last regular price; within it, the previous close), checked here.
+fn with_session(expected: Quote, got: &Quote, last_regular: f64) -> Quote {
+    let close = if got.session == MarketSession::Regular {
+        expected.prev_close
+    } else {
+        last_regular
+    };
+    assert_eq!(got.close, close, "{got:?}");
+    Quote {
+        session: got.session,
+        close,
+        ..expected
     }
 }
 
@@ -59,6 +78,8 @@ async fn start_finnhub(
         token,
         "--symbols",
         symbols,
+        OLD_EVENTS[0],
+        OLD_EVENTS[1],
     ];
     TestServer::start(&[&args[..], extra].concat()).await
 }
@@ -93,8 +114,8 @@ async fn finnhub_subscribes_ingests_trades_and_resubscribes_after_a_drop() {
     conn.send_text("this is not JSON").await;
     conn.send_text(r#"{"type":"trade","data":[{"s":"AAPL"}]}"#)
         .await;
-    // Trades stamped now, as a live provider's are (far off the clock they would be dropped).
-    let t0 = tickertape::now_ms();
+    // Trades stamped in a regular session of the last days (within --max-event-age).
+    let t0 = regular_ts();
     conn.send(json!({"type": "trade", "data": [
         {"s": "AAPL", "p": 190.5, "t": t0, "v": 100, "c": ["1"]},
         {"s": "AAPL", "p": 191.25, "t": t0 + 500, "v": 50, "c": null}
@@ -115,7 +136,7 @@ async fn finnhub_subscribes_ingests_trades_and_resubscribes_after_a_drop() {
     };
     assert_eq!(
         quotes,
-        vec![expected],
+        vec![with_session(expected, &quotes[0], 191.25)],
         "bid = ask = last; prev close = first price; volume = sum"
     );
 
@@ -212,6 +233,7 @@ async fn coinbase_ticker_heartbeat_gap_recovery_and_errors() {
         prev_close: 98000.0,
         volume: 9757,
         ts: t0,
+        close: 98000.0,
         ..quote("BTC-USD", 99728.83, 99718.01, 99728.83)
     };
     assert_eq!(
@@ -268,7 +290,7 @@ async fn alpaca_handshake(conn: &mut crate::common::provider::MockConn, symbols:
         .await;
     assert_eq!(
         conn.recv().await,
-        json!({"action": "subscribe", "trades": symbols, "quotes": symbols})
+        json!({"action": "subscribe", "trades": symbols, "quotes": symbols, "statuses": symbols})
     );
     conn.send(json!([{"T": "subscription", "trades": symbols, "quotes": symbols, "bars": []}]))
         .await;
@@ -289,6 +311,8 @@ fn alpaca_args(url: &str) -> Vec<String> {
         "SECRET",
         "--symbols",
         "AAPL",
+        OLD_EVENTS[0],
+        OLD_EVENTS[1],
     ]
     .iter()
     .map(|s| s.to_string())
@@ -304,7 +328,7 @@ async fn alpaca_handshake_trades_and_quotes_then_reconnect() {
     alpaca_handshake(&mut conn, &["AAPL"]).await;
     live(&server).await;
 
-    let t0 = tickertape::now_ms();
+    let t0 = regular_ts();
     let at = |ms: i64| rfc3339(t0 + ms, chrono::SecondsFormat::Millis);
     conn.send(json!([
         {"T": "q", "S": "AAPL", "bx": "V", "bp": 189.9, "bs": 3, "ax": "V", "ap": 190.1, "as": 2, "c": ["R"], "z": "C",
@@ -334,9 +358,29 @@ async fn alpaca_handshake_trades_and_quotes_then_reconnect() {
     };
     assert_eq!(
         quotes,
-        vec![expected],
+        vec![with_session(expected, &quotes[0], 190.05)],
         "the book comes from quotes; trades keep it"
     );
+
+    // A trading status halts the symbol; a resumption lifts it.
+    conn.send(json!([{"T": "s", "S": "AAPL", "sc": "H", "sm": "Trading Halt", "rc": "T12",
+                      "rm": "Trading Halted; For information requested by NASDAQ", "t": at(400), "z": "C"}]))
+        .await;
+    quotes_until(&server, "AAPL", |q| {
+        q.first()
+            .is_some_and(|q| q.session == MarketSession::Halted)
+    })
+    .await;
+    conn.send(
+        json!([{"T": "s", "S": "AAPL", "sc": "T", "sm": "Trading Resumption", "rc": "",
+                      "rm": "", "t": at(500), "z": "C"}]),
+    )
+    .await;
+    quotes_until(&server, "AAPL", |q| {
+        q.first()
+            .is_some_and(|q| q.session != MarketSession::Halted)
+    })
+    .await;
 
     conn.drop_abruptly();
     let mut again = mock.accept().await;

@@ -62,6 +62,9 @@ pub fn expected_quotes(rows: &[Row]) -> BTreeMap<String, Quote> {
                 prev_close: r.price,
                 volume: 0,
                 ts: r.ts,
+                // The file is ten minutes of a regular session.
+                session: app::protocol::MarketSession::Regular,
+                close: r.price,
             };
             (q, 0.0)
         });

@@ -6,6 +6,7 @@ mod help;
 #[cfg(feature = "hydrate")]
 mod keys;
 mod row;
+pub use row::SessionBadge;
 mod scroll;
 mod state;
 

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use super::state::TableState;
 use crate::connection::Link;
 use crate::format;
-use crate::protocol::FeedState;
+use crate::protocol::{FeedState, MarketSession};
 use crate::selection::Selection;
 use crate::store::{Row, SPARK_H, SPARK_W};
 use crate::watchlist::Watchlists;
@@ -20,10 +20,10 @@ pub fn QuoteRow(row: Row) -> impl IntoView {
     let state = expect_context::<TableState>();
     let watchlists = expect_context::<Watchlists>();
     let (change, pct) = row.day_change();
+    let price = row.price();
     let Row {
         symbol,
         name,
-        last,
         bid,
         ask,
         high,
@@ -31,11 +31,13 @@ pub fn QuoteRow(row: Row) -> impl IntoView {
         prev_close,
         volume,
         ts,
+        session,
         flash,
         spark,
         feed,
         ..
     } = row;
+    let halted = move || session.get() == MarketSession::Halted;
     let stale = move || feed_is_down(link, feed.as_deref());
     let list_open = move || watchlists.0.with(|l| l.active.is_some());
     let (is_selected, is_current) = (is_charted(symbol.clone()), is_cursor(symbol.clone()));
@@ -66,13 +68,14 @@ pub fn QuoteRow(row: Row) -> impl IntoView {
             class:selected=is_selected
             class:cursor=is_current.clone()
             class:stale=stale
+            class:halted=halted
             aria-selected=move || if is_current() { "true" } else { "false" }
             on:click=on_click
             on:keydown=on_key
         >
             <SymbolCell symbol=symbol.clone() />
-            <td class="name">{move || name.get().to_string()}</td>
-            <td class=move || format!("num last {}", flash.get().class())>{move || format::price(last.get())}</td>
+            <td class="name">{move || name.get().to_string()} <SessionBadge session=session /></td>
+            <td class=move || format!("num last {}", flash.get().class())>{move || format::price(price())}</td>
             <td class=move || format!("num chg {}", direction())>{move || format::change(change(), prev_close.get())}</td>
             <td class=move || format!("num pct {}", direction())>{move || format::change_pct(pct())}</td>
             <td class=move || format!("spark {}", direction())>
@@ -87,6 +90,21 @@ pub fn QuoteRow(row: Row) -> impl IntoView {
             <td class="num vol">{move || format::volume(volume.get())}</td>
             <td class="num time">{move || format::clock_time(ts.get(), link.tz_offset_min.get())}</td>
         </tr>
+    }
+}
+
+/// A badge naming the session, where it is not the regular one.
+#[component]
+pub fn SessionBadge(session: RwSignal<MarketSession>) -> impl IntoView {
+    move || {
+        let session = session.get();
+        (session != MarketSession::Regular).then(|| {
+            view! {
+                <span class=format!("session-badge {}", session.as_str()) data-testid="session-badge">
+                    {format::session_label(session)}
+                </span>
+            }
+        })
     }
 }
 

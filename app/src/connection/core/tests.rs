@@ -79,6 +79,8 @@ fn quote(symbol: &str, last: f64) -> Quote {
         prev_close: last,
         volume: 1,
         ts: 1,
+        session: Default::default(),
+        close: 0.0,
     }
 }
 

@@ -400,3 +400,21 @@ pub async fn readyz_until(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// An instant with US equities in their regular session for the next ten
+/// minutes, at most ten days back: trades of a US equity stamped from it
+/// count toward the day's open, high, low and volume whatever time the
+/// tests run at. (A server taking them needs `--max-event-age` of ten days:
+/// [`OLD_EVENTS`].)
+pub fn regular_ts() -> i64 {
+    use app::protocol::{MarketSession, TradingDay};
+    let regular = |t: i64| TradingDay::NewYork.session_at(t) == MarketSession::Regular;
+    let mut t = tickertape::now_ms() - 10 * 60_000;
+    while !(regular(t) && regular(t + 10 * 60_000)) {
+        t -= 60_000;
+    }
+    t
+}
+
+/// Flags that let a server take trades stamped up to ten days back.
+pub const OLD_EVENTS: [&str; 2] = ["--max-event-age", "864000"];

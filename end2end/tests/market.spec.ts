@@ -1,0 +1,45 @@
+import { expect, test } from "@playwright/test";
+import { startServer } from "./server";
+
+// The simulator on the US equities calendar, its clock set to a known
+// instant, so what the page says about market time does not depend on when
+// the test runs.
+
+test("after hours: the top bar says the market is closed until the next open, rows carry a badge, the detail panel shows the close and the after-hours price", async ({ page }) => {
+  // Tuesday 24 November 2026, 17:00 in New York: after hours; Wednesday opens at 09:30.
+  const server = await startServer(["--sim-clock", "market", "--sim-start", "2026-11-24T17:00:00-05:00", "--sim-rate", "20", "--seed", "4"]);
+  try {
+    await page.goto(`${server.url}/?symbol=AAPL`);
+    await expect(page.getByTestId("connection")).toHaveText("Live");
+    await expect(page.getByTestId("market-status")).toHaveText("After hours · opens Wed 09:30 ET");
+    const row = page.locator("tr[data-symbol=AAPL]");
+    await expect(row.getByTestId("session-badge")).toHaveText("After hours");
+    const detail = page.getByTestId("detail");
+    await expect(detail.getByTestId("session-badge")).toHaveText("After hours");
+    // The big price is the close; the after-hours trades show apart, measured from it.
+    const close = await detail.getByTestId("detail-price").innerText();
+    await expect(detail.getByTestId("detail-extended")).toContainText("After hours", { timeout: 15_000 });
+    await expect(detail.getByTestId("detail-extended")).toHaveText(/After hours [\d,]+\.\d{2} [+−-]?\d+\.\d{2} ?%/);
+    expect(await detail.getByTestId("detail-price").innerText()).toBe(close);
+    await expect(row.locator("td.last")).toHaveText(close);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("in the regular session the top bar counts down to the close; a halted row is unmistakable and does not flash", async ({ page }) => {
+  // Tuesday 24 November 2026, 14:00 in New York, the clock at 60x: halts come often.
+  const server = await startServer(["--sim-clock", "market", "--sim-start", "2026-11-24T14:00:00-05:00", "--sim-speed", "60", "--sim-halts", "--sim-rate", "20", "--seed", "4"]);
+  try {
+    await page.goto(server.url);
+    await expect(page.getByTestId("connection")).toHaveText("Live");
+    await expect(page.getByTestId("market-status")).toHaveText(/^US market open · closes in 1 h \d+ m$/);
+    await expect(page.locator("tr[data-symbol] [data-testid=session-badge]").filter({ hasText: "After hours" })).toHaveCount(0);
+    const halted = page.locator("tr.halted").first();
+    await expect(halted).toBeVisible({ timeout: 15_000 });
+    await expect(halted.getByTestId("session-badge")).toHaveText("Halted");
+    await expect(halted.locator("td.last")).not.toHaveClass(/flash-(up|down)/);
+  } finally {
+    await server.stop();
+  }
+});
