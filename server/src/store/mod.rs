@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Candle, Interval, Quote};
+use app::protocol::{Candle, Interval, MarketSession, Quote};
 use prometheus::IntGauge;
 
 use crate::candles::aggregate_on;
@@ -112,6 +112,11 @@ pub fn rebuild_open_bars(
                 since.extend(stored.into_iter().filter(|b| b.t >= from));
             }
             since.extend(minutes.iter().filter(|b| b.t >= from).copied());
+            // A daily bar is its regular session's (the minutes outside it
+            // are extended hours).
+            if interval == Interval::D1 {
+                since.retain(|b| info.trading_day.session_at(b.t) == MarketSession::Regular);
+            }
             if !since.is_empty() {
                 let bars = aggregate_on(&since, interval, info.trading_day);
                 rebuilt.push((id, interval, s, from, bars));

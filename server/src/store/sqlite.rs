@@ -595,7 +595,7 @@ impl Writer {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
-    use app::protocol::SymbolInfo;
+    use app::protocol::{MarketSession, SymbolInfo};
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -648,7 +648,7 @@ mod tests {
             prev_close: 99.0,
             volume: 12_345,
             ts,
-            session: app::protocol::MarketSession::Post,
+            session: MarketSession::Post,
             close: 101.5,
         }
     }
@@ -704,6 +704,96 @@ mod tests {
                 .bars_before("AAPL", Interval::S1, i64::MAX, 10)
                 .unwrap()
                 .is_empty()
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_its_quotes_read_as_regular() {
+        let dir = scratch("v1");
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let conn = Connection::open(dir.join("tickertape.db")).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO quotes VALUES ('AAPL', 200, 199.9, 200.1, 198, 201, 197, 196.5, 1000, 5);",
+            )
+            .unwrap();
+        }
+        let store = open(&dir);
+        let restored = store.restore(&universe(&["AAPL"]), 10).unwrap();
+        let q = &restored.quotes[0].1;
+        assert_eq!(
+            (q.session, q.close, q.prev_close),
+            (MarketSession::Regular, 196.5, 196.5)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_rebuilt_daily_bar_of_a_us_equity_is_its_regular_session() {
+        let dir = scratch("daily");
+        let store = open(&dir);
+        // The last full trading day before today in New York, every minute
+        // from 08:00 to 17:59.
+        let (today, _) = app::calendar::new_york_local(now_ms());
+        let day = (1..10)
+            .map(|back| today - back)
+            .find(|d| {
+                matches!(
+                    app::calendar::day_kind(*d),
+                    app::calendar::DayKind::Trading { close, .. } if close == 16 * 3_600_000
+                )
+            })
+            .unwrap();
+        let minute =
+            |hh: i64, mm: i64| app::calendar::new_york_instant(day, (hh * 60 + mm) * 60_000);
+        let nvda: Arc<str> = "NVDA".into();
+        let bars: Vec<_> = (8 * 60..18 * 60)
+            .map(|m| {
+                (
+                    nvda.clone(),
+                    Interval::M1,
+                    bar(minute(0, m), 100.0 + m as f64 / 100.0),
+                )
+            })
+            .collect();
+        store.record(Changes {
+            bars,
+            quotes: Vec::new(),
+        });
+        store.close();
+        drop(store);
+        let store = open(&dir);
+        let universe = Universe::new(vec![SymbolInfo {
+            symbol: "NVDA".into(),
+            name: "NVIDIA".into(),
+            currency: "USD".into(),
+            trading_day: app::protocol::TradingDay::NewYork,
+        }]);
+        let mut restored = store.restore(&universe, 1_200).unwrap();
+        crate::store::rebuild_open_bars(&mut restored, &store, &universe).unwrap();
+        let (_, _, days) = restored
+            .bars
+            .iter()
+            .find(|(_, interval, _)| *interval == Interval::D1)
+            .expect("a daily bar rebuilt");
+        let regular: Vec<Candle> = (8 * 60..18 * 60)
+            .map(|m| bar(minute(0, m), 100.0 + m as f64 / 100.0))
+            .filter(|b| {
+                app::protocol::TradingDay::NewYork.session_at(b.t) == MarketSession::Regular
+            })
+            .collect();
+        assert_eq!(regular.len(), 390, "09:30 to 15:59");
+        assert_eq!(days.len(), 1);
+        let d = days[0];
+        assert_eq!(d.o, regular[0].o, "the open is 09:30's");
+        assert_eq!(d.c, regular.last().unwrap().c, "the close is 15:59's");
+        assert_eq!(
+            d.v,
+            10 * regular.len() as u64,
+            "pre-market and after hours left out"
         );
         let _ = std::fs::remove_dir_all(dir);
     }
