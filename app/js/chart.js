@@ -31,12 +31,19 @@ const themeColor = (name) => getComputedStyle(document.documentElement).getPrope
 const LIVE_EVERY_MS = 250;
 const QUIET_MS = 1000;
 
-// The chart draws UTC; shift each bar into the viewer's wall-clock time.
 const DAY_MS = 86_400_000;
 /** Bars from the oldest one at which older ones are asked for. */
 const OLDER_MARGIN = 10;
-/** A bar's place on the time axis: its local wall-clock time; a daily bar, its trading day's date. */
-const chartTime = (ms, daily) => (daily ? Math.floor(ms / DAY_MS) * 86_400 : Math.floor(ms / 1000) - new Date(ms).getTimezoneOffset() * 60);
+/**
+ * A bar's place on the time axis: its real time (Unix seconds, so the hour
+ * clocks repeat when they go back is two distinct hours); a daily bar, its
+ * trading day's date. Labels are drawn in the chosen clock (`setClock`).
+ */
+const chartTime = (ms, daily) => (daily ? Math.floor(ms / DAY_MS) * 86_400 : Math.floor(ms / 1000));
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const pad = (n) => String(n).padStart(2, "0");
+/** Shading of a bar by its session code (1 pre-market, 2 after hours, 3 closed); regular bars are not shaded. */
+const SHADE = { 1: "rgba(79, 140, 255, 0.11)", 2: "rgba(79, 140, 255, 0.11)", 3: "rgba(138, 150, 163, 0.08)" };
 
 export class PriceChart {
   /**
@@ -57,7 +64,11 @@ export class PriceChart {
     this.drawnTime = -Infinity;
     this.mode = "candles";
     this.seconds = false;
+    // Minutes east of UTC of the clock labels are drawn in (null: the viewer's), and each bar's session (null: no sessions).
+    this.offsetOf = null;
+    this.sessionOf = null;
     this.chart = createChart(el, {
+      localization: { timeFormatter: (time) => this.formatTime(time) },
       autoSize: true,
       layout: {
         background: { type: ColorType.Solid, color: "transparent" },
@@ -71,8 +82,23 @@ export class PriceChart {
       },
       crosshair: { mode: CrosshairMode.Normal },
       rightPriceScale: { borderColor: "#1f2833" },
-      timeScale: { borderColor: "#1f2833", timeVisible: true, secondsVisible: false, rightOffset: 4 },
+      timeScale: {
+        borderColor: "#1f2833",
+        timeVisible: true,
+        secondsVisible: false,
+        rightOffset: 4,
+        tickMarkFormatter: (time, type) => this.formatTick(time, type),
+      },
     });
+    // Behind everything (series draw in the order they are added): the
+    // shading of bars outside the regular session, full height on a scale of its own.
+    this.shade = this.chart.addSeries(HistogramSeries, {
+      priceScaleId: "session",
+      lastValueVisible: false,
+      priceLineVisible: false,
+      base: 0,
+    });
+    this.shade.priceScale().applyOptions({ scaleMargins: { top: 0, bottom: 0 }, visible: false });
     this.candles = this.chart.addSeries(CandlestickSeries, {
       upColor: UP,
       downColor: DOWN,
@@ -130,6 +156,62 @@ export class PriceChart {
     this.area.applyOptions({ lineColor: accent });
   }
 
+  /**
+   * The clock labels are drawn in and the sessions bars are shaded by:
+   * `offsetOf(ms)` gives minutes east of UTC (NaN: the viewer's own clock),
+   * `sessionOf(ms)` a session code (0 regular, 1 pre-market, 2 after hours,
+   * 3 closed), or null for a market without sessions.
+   */
+  setClock(offsetOf, sessionOf) {
+    this.offsetOf = offsetOf;
+    this.sessionOf = sessionOf;
+    // Labels are drawn again with the new clock.
+    this.chart.applyOptions({ localization: { timeFormatter: (time) => this.formatTime(time) } });
+    this.fillShade();
+  }
+
+  /** `ms` as a Date whose UTC fields read the chosen clock. */
+  wall(ms) {
+    const offset = this.offsetOf ? this.offsetOf(ms) : NaN;
+    const minutes = Number.isFinite(offset) ? offset : -new Date(ms).getTimezoneOffset();
+    return new Date(ms + minutes * 60_000);
+  }
+
+  formatTime(time) {
+    if (this.daily) {
+      const d = new Date(time * 1000);
+      return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+    }
+    const d = this.wall(time * 1000);
+    const clock = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}${this.seconds ? `:${pad(d.getUTCSeconds())}` : ""}`;
+    return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${clock}`;
+  }
+
+  formatTick(time, type) {
+    const d = this.daily ? new Date(time * 1000) : this.wall(time * 1000);
+    switch (type) {
+      case 0: // year
+        return String(d.getUTCFullYear());
+      case 1: // month
+        return MONTHS[d.getUTCMonth()];
+      case 2: // day of the month
+        return String(d.getUTCDate());
+      case 4: // time with seconds
+        return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+      default:
+        return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+    }
+  }
+
+  /** Shades the bars outside the regular session (intraday bars of a market with sessions). */
+  fillShade() {
+    const sessionOf = this.sessionOf;
+    const shaded = !sessionOf || this.daily ? [] : this.bars.map((b) => toShade(b, sessionOf));
+    this.shade.setData(shaded);
+    // What tests read: how many bars are shaded as outside the regular session.
+    this.el.dataset.shaded = String(shaded.filter((s) => s.color).length);
+  }
+
   indexOf(time) {
     let lo = 0;
     let hi = this.bars.length - 1;
@@ -181,6 +263,7 @@ export class PriceChart {
     this.bars = older.concat(this.bars);
     this.fillPrice();
     this.volume.setData(this.bars.map((b) => toVolume(b, this.daily)));
+    this.fillShade();
     if (view) this.chart.timeScale().setVisibleLogicalRange({ from: view.from + older.length, to: view.to + older.length });
     this.publish();
   }
@@ -200,8 +283,10 @@ export class PriceChart {
     this.pending.clear();
     this.drawnTime = this.bars.length ? this.bars[this.bars.length - 1].t : -Infinity;
     this.chart.timeScale().applyOptions({ secondsVisible, timeVisible: !daily });
+    this.seconds = secondsVisible;
     this.fillPrice();
     this.volume.setData(this.bars.map((b) => toVolume(b, this.daily)));
+    this.fillShade();
     this.chart.timeScale().scrollToRealTime();
     this.publish();
   }
@@ -247,6 +332,7 @@ export class PriceChart {
       const historical = bar.t < this.drawnTime;
       this.price().update(this.mode === "candles" ? toCandle(bar, this.daily) : toValue(bar, this.daily), historical);
       this.volume.update(toVolume(bar, this.daily), historical);
+      if (this.sessionOf && !this.daily) this.shade.update(toShade(bar, this.sessionOf), historical);
       if (!historical) this.drawnTime = bar.t;
     }
   }
@@ -299,6 +385,11 @@ function toCandle(b, daily) {
 
 function toValue(b, daily) {
   return { time: chartTime(b.t, daily), value: b.c };
+}
+
+function toShade(b, sessionOf) {
+  const color = SHADE[sessionOf(b.t)];
+  return color ? { time: chartTime(b.t, false), value: 1, color } : { time: chartTime(b.t, false) };
 }
 
 function toVolume(b, daily) {

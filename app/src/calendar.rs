@@ -184,6 +184,23 @@ impl TradingDay {
         }
     }
 
+    /// Minutes east of UTC of the exchange's clock at `ts` (New York's, with
+    /// its daylight saving time; 0 around the clock, which keeps UTC).
+    pub fn utc_offset_minutes(self, ts: i64) -> i32 {
+        match self {
+            TradingDay::Utc => 0,
+            TradingDay::NewYork => (new_york_offset(ts) / MINUTE_MS) as i32,
+        }
+    }
+
+    /// The short name of that clock, for labels: "ET" or "UTC".
+    pub fn clock_name(self) -> &'static str {
+        match self {
+            TradingDay::Utc => "UTC",
+            TradingDay::NewYork => "ET",
+        }
+    }
+
     /// The trading day a regular-session trade at `ts` belongs to, as days
     /// from 1970-01-01: the New York date for equities, the UTC date around
     /// the clock. The day's open, high, low and volume start again when it

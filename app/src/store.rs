@@ -277,6 +277,8 @@ pub struct QuoteStore {
     /// (quoted or not, subscribed or not).
     universe: StoredValue<Vec<(Arc<str>, Arc<str>)>>,
     feeds: StoredValue<HashMap<String, Arc<str>>>,
+    /// Each symbol's calendar (US equities: New York's).
+    calendars: StoredValue<HashMap<String, TradingDay>>,
     /// Server time of the newest diff applied (Unix ms), 0 before any.
     pub updated_at: RwSignal<i64>,
     /// Whether the server quotes US equities (symbols on the New York
@@ -302,6 +304,7 @@ impl QuoteStore {
             names: StoredValue::new(HashMap::new()),
             universe: StoredValue::new(Vec::new()),
             feeds: StoredValue::new(HashMap::new()),
+            calendars: StoredValue::new(HashMap::new()),
             updated_at: RwSignal::new(0),
             us_market: RwSignal::new(false),
             market_offset: RwSignal::new(0),
@@ -324,6 +327,13 @@ impl QuoteStore {
             .iter()
             .any(|s| s.trading_day == TradingDay::NewYork);
         set_if_changed(self.us_market, us);
+        self.calendars.set_value(
+            board
+                .symbols
+                .iter()
+                .map(|s| (s.symbol.clone(), s.trading_day))
+                .collect(),
+        );
         self.universe.set_value(
             board
                 .symbols
@@ -389,6 +399,13 @@ impl QuoteStore {
     }
 
     /// The row of `symbol`, if shown (untracked).
+    /// The calendar `symbol` trades on (around the clock if unknown).
+    pub fn calendar(&self, symbol: &str) -> TradingDay {
+        self.calendars
+            .with_value(|c| c.get(symbol).copied())
+            .unwrap_or_default()
+    }
+
     pub fn row(&self, symbol: &str) -> Option<Row> {
         let i = self.index.with_value(|index| index.get(symbol).copied())?;
         self.rows.with_untracked(|rows| rows.get(i).cloned())

@@ -96,6 +96,11 @@ test("dashboard-after-hours.png", async ({ page }) => {
     await expect(page.getByTestId("connection")).toHaveText("Live");
     await expect(page.getByTestId("market-status")).toHaveText(/After hours/, { timeout: 20_000 });
     await expect(page.getByTestId("detail-extended")).toBeVisible({ timeout: 20_000 });
+    // The chart in the exchange's clock.
+    await page.getByTestId("clock-toggle").click();
+    await expect(page.getByTestId("clock-toggle")).toHaveText("ET");
+    // Half an hour of simulated after-hours trading, shaded on the chart.
+    await page.waitForTimeout(12_000);
     await page.waitForTimeout(1_000);
     await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "dashboard-after-hours.png") });
   } finally {

@@ -22,6 +22,18 @@ test("after hours: the top bar says the market is closed until the next open, ro
     await expect(detail.getByTestId("detail-extended")).toHaveText(/After hours [\d,]+\.\d{2} [+−-]?\d+\.\d{2} ?%/);
     expect(await detail.getByTestId("detail-price").innerText()).toBe(close);
     await expect(row.locator("td.last")).toHaveText(close);
+
+    // The chart shades the after-hours bars, and its times can be New York's.
+    const chart = page.getByTestId("chart");
+    await expect.poll(async () => Number(await chart.getAttribute("data-shaded"))).toBeGreaterThan(0);
+    const clock = page.getByTestId("clock-toggle");
+    await expect(clock).toHaveText("Local");
+    await clock.click();
+    await expect(clock).toHaveText("ET");
+    await expect(page.getByTestId("readout").locator(".readout-time")).toHaveText(/^17:0\d:\d\d$/);
+    await page.reload();
+    await expect(page.getByTestId("connection")).toHaveText("Live");
+    await expect(page.getByTestId("clock-toggle")).toHaveText("ET", { timeout: 5_000 });
   } finally {
     await server.stop();
   }

@@ -22,6 +22,64 @@ pub fn ModeButtons() -> impl IntoView {
     view! { <Segmented label="Chart type" options current pick=move |m| view.mode.set(m) /> }
 }
 
+/// Which clock the chart's times are in: the exchange's (New York's for US
+/// equities, UTC around the clock) or the viewer's; remembered in the browser.
+#[component]
+pub fn ClockButton() -> impl IntoView {
+    let view = expect_context::<ChartView>();
+    #[cfg(feature = "hydrate")]
+    remember(view);
+    let label = move || {
+        if view.exchange_time.get() {
+            view.calendar.get().clock_name()
+        } else {
+            "Local"
+        }
+    };
+    let title = move || {
+        if view.exchange_time.get() {
+            "Times in the exchange's clock (click for yours)"
+        } else {
+            "Times in your clock (click for the exchange's)"
+        }
+    };
+    view! {
+        <button
+            class="clock-toggle"
+            data-testid="clock-toggle"
+            aria-pressed=move || view.exchange_time.get().to_string()
+            title=title
+            on:click=move |_| view.exchange_time.update(|e| *e = !*e)
+        >
+            {label}
+        </button>
+    }
+}
+
+/// The localStorage key of the chart's clock.
+#[cfg(feature = "hydrate")]
+const CLOCK_KEY: &str = "tickertape.chart-clock";
+
+/// Reads the remembered clock once hydrated, then keeps it.
+#[cfg(feature = "hydrate")]
+fn remember(view: ChartView) {
+    let storage = || web_sys::window()?.local_storage().ok().flatten();
+    Effect::new(move |loaded: Option<bool>| {
+        let exchange = view.exchange_time.get();
+        if loaded.is_none() {
+            let saved = storage().and_then(|s| s.get_item(CLOCK_KEY).ok().flatten());
+            if saved.as_deref() == Some("exchange") {
+                view.exchange_time.set(true);
+            }
+            return true;
+        }
+        if let Some(s) = storage() {
+            let _ = s.set_item(CLOCK_KEY, if exchange { "exchange" } else { "viewer" });
+        }
+        true
+    });
+}
+
 /// A row of toggle buttons, one pressed: `options` are (value, `data-value`, label).
 #[component]
 fn Segmented<T, const N: usize>(

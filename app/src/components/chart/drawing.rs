@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use super::view::ChartView;
 use crate::chart_feed::{ChartFeed, Drawing, Series, SharedChartFeed};
-use crate::protocol::{Candle, Interval};
+use crate::protocol::{Candle, Interval, MarketSession, TradingDay};
 use crate::selection::Selection;
 
 #[wasm_bindgen(module = "/js/chart.js")]
@@ -31,6 +31,8 @@ extern "C" {
     fn update(this: &PriceChart, json: &str) -> bool;
     #[wasm_bindgen(method, js_name = setMode)]
     fn set_mode(this: &PriceChart, mode: &str);
+    #[wasm_bindgen(method, js_name = setClock)]
+    fn set_clock(this: &PriceChart, offset_of: &JsValue, session_of: &JsValue);
     #[wasm_bindgen(method, js_name = scrollToLive)]
     fn scroll_to_live(this: &PriceChart);
     #[wasm_bindgen(method)]
@@ -40,6 +42,8 @@ extern "C" {
 type HoverCallback = Closure<dyn FnMut(Option<String>)>;
 type ScrollCallback = Closure<dyn FnMut(bool)>;
 type OlderCallback = Closure<dyn FnMut(f64) -> js_sys::Promise>;
+/// A number for a time (Unix ms): the clock's offset, or a session code.
+type TimeCallback = Closure<dyn FnMut(f64) -> f64>;
 
 /// Bars asked for at a time when the chart is scrolled back to its oldest.
 const OLDER_BARS: usize = 500;
@@ -73,6 +77,7 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 struct Mounted {
     chart: Rc<PriceChart>,
     _callbacks: (HoverCallback, ScrollCallback, OlderCallback),
+    clock: (TimeCallback, TimeCallback),
 }
 
 /// The chart panel's handle on its drawing, for the controls that act on it.
@@ -118,6 +123,15 @@ pub fn mount(
     Effect::new(move |_| {
         let mode = view.mode.get();
         canvas.with_chart(|chart| chart.set_mode(mode.as_str()));
+    });
+    // The clock labels are drawn in, and the sessions shaded.
+    Effect::new(move |_| {
+        let (_, calendar) = (view.exchange_time.get(), view.calendar.get());
+        canvas.0.with_value(|mounted| {
+            if let Some(m) = mounted {
+                m.set_clock(calendar);
+            }
+        });
     });
     on_cleanup(move || {
         feed.with(ChartFeed::detach);
@@ -167,8 +181,40 @@ fn create(
         view,
     };
     feed.with(|feed| feed.attach(Box::new(drawing), showing.as_ref()));
-    Mounted {
+    // Minutes east of UTC of the chosen clock (NaN: the viewer's own, which
+    // the browser knows for every date), and the session of a bar.
+    let offset_of = TimeCallback::new(move |ms: f64| {
+        if view.exchange_time.get_untracked() {
+            f64::from(view.calendar.get_untracked().utc_offset_minutes(ms as i64))
+        } else {
+            f64::NAN
+        }
+    });
+    let session_of = TimeCallback::new(move |ms: f64| {
+        match view.calendar.get_untracked().session_at(ms as i64) {
+            MarketSession::Pre => 1.0,
+            MarketSession::Post => 2.0,
+            MarketSession::Closed => 3.0,
+            MarketSession::Regular | MarketSession::Halted => 0.0,
+        }
+    });
+    let mounted = Mounted {
         chart,
         _callbacks: (on_hover, on_scroll, on_older),
+        clock: (offset_of, session_of),
+    };
+    mounted.set_clock(view.calendar.get_untracked());
+    mounted
+}
+
+impl Mounted {
+    /// Hands the chart its clock and, for a market with sessions, how to shade them.
+    fn set_clock(&self, calendar: TradingDay) {
+        let sessions = if calendar == TradingDay::Utc {
+            JsValue::NULL
+        } else {
+            self.clock.1.as_ref().clone()
+        };
+        self.chart.set_clock(self.clock.0.as_ref(), &sessions);
     }
 }

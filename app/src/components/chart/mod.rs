@@ -14,7 +14,8 @@ use leptos::html::Div;
 use leptos::prelude::*;
 
 use crate::selection::Selection;
-use controls::{IntervalButtons, ModeButtons};
+use crate::store::QuoteStore;
+use controls::{ClockButton, IntervalButtons, ModeButtons};
 use readout::Readout;
 use title::ChartTitle;
 pub use view::{ChartMode, ChartView};
@@ -24,6 +25,13 @@ pub fn ChartPanel() -> impl IntoView {
     let selection = expect_context::<Selection>();
     let view = expect_context::<ChartView>();
     let container = NodeRef::<Div>::new();
+    // The charted symbol's calendar: its sessions shaded, its exchange's clock.
+    let store = expect_context::<QuoteStore>();
+    Effect::new(move |_| {
+        if let Some(symbol) = selection.symbol.get() {
+            view.calendar.set(store.calendar(&symbol));
+        }
+    });
     #[cfg(feature = "hydrate")]
     let canvas = drawing::mount(container, view, expect_context(), selection);
     let back_to_live = move |_| {
@@ -38,6 +46,7 @@ pub fn ChartPanel() -> impl IntoView {
                 <div class="chart-controls">
                     <IntervalButtons />
                     <ModeButtons />
+                    <ClockButton />
                 </div>
             </div>
             <Readout />

@@ -25,17 +25,21 @@ pub fn Readout() -> impl IntoView {
         let interval = selection.interval.get();
         Some(if interval == Interval::D1 {
             format::day_date(bar.t)
-        } else if interval >= Interval::M15 {
-            // Bars far apart: which day, too (in the browser's time zone).
-            let local = bar.t + i64::from(link.tz_offset_min.get()) * 60_000;
-            let time = format::clock_time(bar.t, link.tz_offset_min.get());
-            format!(
-                "{} {}",
-                format::day_date(local),
-                time.get(..5).unwrap_or(&time)
-            )
         } else {
-            format::clock_time(bar.t, link.tz_offset_min.get())
+            // In the chosen clock: the exchange's or the viewer's.
+            let offset = view.offset_min(bar.t, link.tz_offset_min.get());
+            let time = format::clock_time(bar.t, offset);
+            if interval >= Interval::M15 {
+                // Bars far apart: which day, too.
+                let local = bar.t + i64::from(offset) * 60_000;
+                format!(
+                    "{} {}",
+                    format::day_date(local),
+                    time.get(..5).unwrap_or(&time)
+                )
+            } else {
+                time
+            }
         })
     };
     view! {

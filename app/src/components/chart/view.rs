@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::protocol::Candle;
+use crate::protocol::{Candle, TradingDay};
 
 /// How the price is drawn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,6 +45,10 @@ pub struct ChartView {
     pub at_live: RwSignal<bool>,
     /// Bars loaded for the current symbol and interval.
     pub bars: RwSignal<usize>,
+    /// Times in the exchange's clock (else the viewer's); remembered.
+    pub exchange_time: RwSignal<bool>,
+    /// The charted symbol's calendar.
+    pub calendar: RwSignal<TradingDay>,
 }
 
 impl Default for ChartView {
@@ -61,6 +65,18 @@ impl ChartView {
             latest: RwSignal::new(None),
             at_live: RwSignal::new(true),
             bars: RwSignal::new(0),
+            exchange_time: RwSignal::new(false),
+            calendar: RwSignal::new(TradingDay::Utc),
+        }
+    }
+
+    /// Minutes east of UTC of the clock times are shown in, at `ms`:
+    /// the exchange's, or the viewer's (`viewer_min`).
+    pub fn offset_min(&self, ms: i64, viewer_min: i32) -> i32 {
+        if self.exchange_time.get() {
+            self.calendar.get().utc_offset_minutes(ms)
+        } else {
+            viewer_min
         }
     }
 
