@@ -55,3 +55,41 @@ test("in the regular session the top bar counts down to the close; a halted row 
     await server.stop();
   }
 });
+
+test.describe("in a viewer's clock that goes back", () => {
+  test.use({ timezoneId: "America/New_York" });
+
+  // Bars sit at their real times, so the repeated hour is two hours by
+  // construction; this guards the page against errors there, in either clock.
+  test("around clocks going back the chart draws its minutes, in the viewer's clock and in ET", async ({ page }) => {
+    // Sunday 1 November 2026, 03:00 EST: an hour after New York's clocks went back,
+    // so the chart's minutes of history hold 01:00-01:59 twice.
+    const server = await startServer(["--sim-clock", "market", "--sim-start", "2026-11-01T03:00:00-05:00", "--seed", "4"]);
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    try {
+      await page.goto(`${server.url}/?symbol=AAPL&interval=1m`);
+      await expect(page.getByTestId("connection")).toHaveText("Live");
+      const chart = page.getByTestId("chart");
+      await expect.poll(async () => Number(await chart.getAttribute("data-bars"))).toBeGreaterThanOrEqual(1000);
+      const first = Number(await chart.getAttribute("data-first-time"));
+      const last = Number(await chart.getAttribute("data-last-time"));
+      expect(last - first).toBeGreaterThan(3 * 3_600_000);
+      await page.getByTestId("clock-toggle").click();
+      await expect(page.getByTestId("clock-toggle")).toHaveText("ET");
+      expect(errors).toEqual([]);
+      // The canvas has candles on it.
+      const inked = await chart.locator("canvas").first().evaluate((c: HTMLCanvasElement) => {
+        const ctx = c.getContext("2d");
+        if (!ctx) return 0;
+        const data = ctx.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < data.length; i += 16) if (data[i + 3] > 0) n++;
+        return n;
+      });
+      expect(inked).toBeGreaterThan(100);
+    } finally {
+      await server.stop();
+    }
+  });
+});
