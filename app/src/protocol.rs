@@ -497,6 +497,51 @@ pub enum ServerMsg {
     Unknown,
 }
 
+/// What an alert watches: the price crossing a level, or the change from
+/// the previous close (in percent) crossing a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertCondition {
+    Above,
+    Below,
+    ChangePctAbove,
+    ChangePctBelow,
+}
+
+/// Whether an alert fires once (then it is disarmed) or every time it
+/// crosses again (re-armed once the figure has moved back past its value by
+/// a margin and a cool-down has passed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertRepeat {
+    #[default]
+    Once,
+    Every,
+}
+
+/// An alert rule as stored (`GET /api/alerts`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: u64,
+    pub symbol: String,
+    pub condition: AlertCondition,
+    pub value: f64,
+    #[serde(default)]
+    pub repeat: AlertRepeat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// After this time (Unix ms) it no longer fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+    /// Whether it fires at the next crossing.
+    pub armed: bool,
+    /// When it was made and when it last fired (Unix ms).
+    pub created: i64,
+    pub last_fired: Option<i64>,
+}
+
 /// `GET /api/quotes`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuotesResponse {

@@ -28,6 +28,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod alerts;
 pub mod api;
 pub mod backoff;
 pub mod batch;

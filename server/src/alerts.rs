@@ -1,0 +1,325 @@
+//! Price alerts: rules checked on every trade, on the trade's own price.
+//!
+//! A rule fires on a crossing: the figure it watches (the price, or the
+//! change in percent from the previous close) was on the other side of its
+//! value, or equal to it, at the previous trade, and is beyond it at this
+//! one. So a cross that reverses before the next flush still fires, and a
+//! price that stays beyond the level does not fire again. A `once` rule is
+//! then disarmed; an `every` rule is re-armed once the figure has moved back
+//! past the value by a margin (the hysteresis) and a cool-down has passed.
+//! A rule past its expiry is disarmed.
+//!
+//! Not wired to the hub, the API or the store yet: this is the rule engine,
+//! with its tests.
+
+use std::collections::HashMap;
+
+use app::protocol::{Alert, AlertCondition, AlertRepeat, pct_change};
+
+/// How `every` rules are re-armed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rearm {
+    /// How far back past a price level the price must go, as a fraction of
+    /// the level (0.001: 0.1 %).
+    pub price_fraction: f64,
+    /// How far back past a change-% value the change must go, in points.
+    pub pct_points: f64,
+    /// The least time between two firings of one rule (ms).
+    pub cooldown_ms: i64,
+}
+
+impl Default for Rearm {
+    fn default() -> Rearm {
+        Rearm {
+            price_fraction: 0.001,
+            pct_points: 0.1,
+            cooldown_ms: 60_000,
+        }
+    }
+}
+
+/// A rule that fired, on which trade.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fired {
+    pub id: u64,
+    pub symbol: String,
+    pub condition: AlertCondition,
+    pub value: f64,
+    /// The trade's price and time.
+    pub price: f64,
+    pub ts: i64,
+}
+
+/// One rule and what it saw last.
+#[derive(Clone, Debug)]
+struct Rule {
+    alert: Alert,
+    /// The watched figure at the previous trade (none before the first).
+    previous: Option<f64>,
+}
+
+impl Rule {
+    fn figure(&self, price: f64, prev_close: f64) -> f64 {
+        match self.alert.condition {
+            AlertCondition::Above | AlertCondition::Below => price,
+            AlertCondition::ChangePctAbove | AlertCondition::ChangePctBelow => {
+                pct_change(price, prev_close)
+            }
+        }
+    }
+
+    /// Whether going from `before` to `now` crosses the value in the rule's direction.
+    fn crosses(&self, before: f64, now: f64) -> bool {
+        let v = self.alert.value;
+        match self.alert.condition {
+            AlertCondition::Above | AlertCondition::ChangePctAbove => before <= v && now > v,
+            AlertCondition::Below | AlertCondition::ChangePctBelow => before >= v && now < v,
+        }
+    }
+
+    /// Whether `now` is back past the value by the re-arming margin.
+    fn back(&self, now: f64, rearm: &Rearm) -> bool {
+        let v = self.alert.value;
+        let margin = match self.alert.condition {
+            AlertCondition::Above | AlertCondition::Below => v.abs() * rearm.price_fraction,
+            AlertCondition::ChangePctAbove | AlertCondition::ChangePctBelow => rearm.pct_points,
+        };
+        match self.alert.condition {
+            AlertCondition::Above | AlertCondition::ChangePctAbove => now <= v - margin,
+            AlertCondition::Below | AlertCondition::ChangePctBelow => now >= v + margin,
+        }
+    }
+}
+
+/// Every rule, by symbol.
+#[derive(Debug, Default)]
+pub struct Rules {
+    by_symbol: HashMap<String, Vec<Rule>>,
+    rearm: Rearm,
+}
+
+impl Rules {
+    pub fn new(rearm: Rearm) -> Rules {
+        Rules {
+            by_symbol: HashMap::new(),
+            rearm,
+        }
+    }
+
+    /// Adds a rule; `now` is the symbol's current price and previous close,
+    /// if it has traded: the first crossing is measured from there (a rule
+    /// made while the price is already beyond its level fires only once the
+    /// price has come back and crossed).
+    pub fn add(&mut self, alert: Alert, now: Option<(f64, f64)>) {
+        let mut rule = Rule {
+            alert,
+            previous: None,
+        };
+        rule.previous = now.map(|(price, prev_close)| rule.figure(price, prev_close));
+        self.by_symbol
+            .entry(rule.alert.symbol.clone())
+            .or_default()
+            .push(rule);
+    }
+
+    /// Removes the rule `id`; whether there was one.
+    pub fn remove(&mut self, id: u64) -> bool {
+        let mut found = false;
+        for rules in self.by_symbol.values_mut() {
+            let before = rules.len();
+            rules.retain(|r| r.alert.id != id);
+            found |= rules.len() != before;
+        }
+        self.by_symbol.retain(|_, rules| !rules.is_empty());
+        found
+    }
+
+    /// Every rule, by id.
+    pub fn list(&self) -> Vec<Alert> {
+        let mut all: Vec<Alert> = self
+            .by_symbol
+            .values()
+            .flatten()
+            .map(|r| r.alert.clone())
+            .collect();
+        all.sort_by_key(|a| a.id);
+        all
+    }
+
+    /// Whether any rule watches `symbol` (the hub's fast path).
+    pub fn watches(&self, symbol: &str) -> bool {
+        self.by_symbol.contains_key(symbol)
+    }
+
+    /// Checks every rule of `symbol` against one trade, in the order trades
+    /// arrive; returns the ones that fired.
+    pub fn on_trade(&mut self, symbol: &str, price: f64, prev_close: f64, ts: i64) -> Vec<Fired> {
+        let Some(rules) = self.by_symbol.get_mut(symbol) else {
+            return Vec::new();
+        };
+        let rearm = self.rearm;
+        let mut fired = Vec::new();
+        for rule in rules {
+            let now = rule.figure(price, prev_close);
+            if !now.is_finite() {
+                continue;
+            }
+            let a = &rule.alert;
+            if a.expires.is_some_and(|at| ts >= at) {
+                rule.alert.armed = false;
+            } else if !a.armed
+                && a.repeat == AlertRepeat::Every
+                && a.last_fired.is_some_and(|at| ts - at >= rearm.cooldown_ms)
+                && rule.back(now, &rearm)
+            {
+                rule.alert.armed = true;
+            }
+            if rule.alert.armed
+                && let Some(before) = rule.previous
+                && rule.crosses(before, now)
+            {
+                rule.alert.armed = false;
+                rule.alert.last_fired = Some(ts);
+                fired.push(Fired {
+                    id: rule.alert.id,
+                    symbol: symbol.to_string(),
+                    condition: rule.alert.condition,
+                    value: rule.alert.value,
+                    price,
+                    ts,
+                });
+            }
+            rule.previous = Some(now);
+        }
+        fired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: u64, condition: AlertCondition, value: f64, repeat: AlertRepeat) -> Alert {
+        Alert {
+            id,
+            symbol: "AAPL".into(),
+            condition,
+            value,
+            repeat,
+            note: None,
+            webhook: None,
+            expires: None,
+            armed: true,
+            created: 0,
+            last_fired: None,
+        }
+    }
+
+    /// The ids that fired on each trade of `prices` (one a second).
+    fn run(rules: &mut Rules, prices: &[f64]) -> Vec<Vec<u64>> {
+        prices
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let fired = rules.on_trade("AAPL", *p, 200.0, i as i64 * 1_000);
+                fired.iter().map(|f| f.id).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cross_that_reverses_at_once_fires_once_and_staying_beyond_does_not_fire_again() {
+        let mut rules = Rules::default();
+        rules.add(
+            alert(1, AlertCondition::Above, 230.5, AlertRepeat::Once),
+            Some((229.0, 200.0)),
+        );
+        let fired = run(&mut rules, &[230.0, 230.5, 231.0, 229.9, 232.0, 233.0]);
+        assert_eq!(
+            fired,
+            [vec![], vec![], vec![1], vec![], vec![], vec![]],
+            "equal is not beyond; once"
+        );
+        assert!(!rules.list()[0].armed);
+        assert_eq!(rules.list()[0].last_fired, Some(2_000));
+    }
+
+    #[test]
+    fn a_rule_made_beyond_its_level_waits_for_a_real_crossing() {
+        let mut rules = Rules::default();
+        rules.add(
+            alert(1, AlertCondition::Below, 100.0, AlertRepeat::Once),
+            Some((99.0, 200.0)),
+        );
+        let fired = run(&mut rules, &[98.0, 101.0, 99.5]);
+        assert_eq!(fired, [vec![], vec![], vec![1]]);
+        // Without a price at creation, the first trade only sets where it was.
+        let mut rules = Rules::default();
+        rules.add(
+            alert(2, AlertCondition::Below, 100.0, AlertRepeat::Once),
+            None,
+        );
+        let none: [Vec<u64>; 2] = [vec![], vec![]];
+        assert_eq!(run(&mut rules, &[99.0, 98.0]), none);
+    }
+
+    #[test]
+    fn every_rearms_after_the_price_went_back_by_the_margin_and_the_cooldown() {
+        let mut rules = Rules::new(Rearm {
+            price_fraction: 0.01, // back 1.00 below 100
+            pct_points: 0.1,
+            cooldown_ms: 3_000,
+        });
+        rules.add(
+            alert(7, AlertCondition::Above, 100.0, AlertRepeat::Every),
+            Some((99.0, 200.0)),
+        );
+        let fired = run(
+            &mut rules,
+            // 1 s apart: fires at 1; back only 0.5 at 2 (not re-armed); back
+            // 1.0 at 3 but within the cool-down; at 4 back and cooled: armed;
+            // crosses at 5.
+            &[99.0, 100.5, 99.5, 99.0, 98.9, 100.1],
+        );
+        assert_eq!(fired, [vec![], vec![7], vec![], vec![], vec![], vec![7]]);
+    }
+
+    #[test]
+    fn change_percent_rules_watch_the_change_from_the_previous_close() {
+        let mut rules = Rules::default();
+        rules.add(
+            alert(3, AlertCondition::ChangePctBelow, -2.0, AlertRepeat::Once),
+            Some((199.0, 200.0)),
+        );
+        rules.add(
+            alert(4, AlertCondition::ChangePctAbove, 1.0, AlertRepeat::Once),
+            Some((199.0, 200.0)),
+        );
+        // -1.5 %, -2.0 % (equal), -2.5 %: fires; then +1.5 %.
+        let fired = run(&mut rules, &[197.0, 196.0, 195.0, 203.0]);
+        assert_eq!(fired, [vec![], vec![], vec![3], vec![4]]);
+    }
+
+    #[test]
+    fn an_expired_rule_does_not_fire_and_removal_is_exact() {
+        let mut rules = Rules::default();
+        let mut a = alert(5, AlertCondition::Above, 100.0, AlertRepeat::Every);
+        a.expires = Some(1_000);
+        rules.add(a, Some((99.0, 200.0)));
+        rules.add(
+            alert(6, AlertCondition::Above, 100.0, AlertRepeat::Once),
+            Some((99.0, 200.0)),
+        );
+        assert_eq!(
+            run(&mut rules, &[99.0, 101.0]),
+            [vec![], vec![6]],
+            "5 expired at 1 s"
+        );
+        assert!(rules.watches("AAPL"));
+        assert!(rules.remove(6));
+        assert!(!rules.remove(6));
+        assert!(rules.remove(5));
+        assert!(!rules.watches("AAPL"));
+        assert!(rules.on_trade("MSFT", 1.0, 1.0, 0).is_empty());
+    }
+}
