@@ -492,6 +492,23 @@ pub enum ServerMsg {
         interval: Interval,
         candle: Candle,
     },
+    /// An alert fired on the trade at `price`, `ts` (sent to every page).
+    Alert {
+        id: u64,
+        symbol: String,
+        condition: AlertCondition,
+        value: f64,
+        price: f64,
+        ts: i64,
+    },
+    /// An alert was made (by any page or client).
+    AlertCreated {
+        alert: Alert,
+    },
+    /// An alert was deleted.
+    AlertDeleted {
+        id: u64,
+    },
     /// A message type this client does not know yet; ignored.
     #[serde(other)]
     Unknown,

@@ -9,12 +9,17 @@
 //! past the value by a margin (the hysteresis) and a cool-down has passed.
 //! A rule past its expiry is disarmed.
 //!
-//! Not wired to the hub, the API or the store yet: this is the rule engine,
-//! with its tests.
+//! [`AlertBook`] holds the rules for the hub (which checks them on every
+//! trade) and the HTTP API (which makes, lists and deletes them), and tells
+//! every connected page when one fires. Not stored yet: rules last as long
+//! as the process.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use app::protocol::{Alert, AlertCondition, AlertRepeat, pct_change};
+use app::protocol::{Alert, AlertCondition, AlertRepeat, ServerMsg, pct_change};
+use tokio::sync::broadcast;
 
 /// How `every` rules are re-armed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -192,6 +197,222 @@ impl Rules {
             rule.previous = Some(now);
         }
         fired
+    }
+}
+
+/// The longest note an alert may carry.
+pub const MAX_NOTE: usize = 500;
+/// Rules at most (a bound on what one client can make the hub check).
+pub const MAX_RULES: usize = 10_000;
+/// Alert messages a slow page may fall behind by before it misses some.
+const FANOUT: usize = 1_024;
+
+/// What `POST /api/alerts` asks for.
+#[derive(Clone, Debug)]
+pub struct NewAlert {
+    pub symbol: String,
+    pub condition: AlertCondition,
+    pub value: f64,
+    pub repeat: AlertRepeat,
+    pub note: Option<String>,
+    pub webhook: Option<String>,
+    pub expires: Option<i64>,
+}
+
+impl NewAlert {
+    /// Reads a request body, naming the field that is wrong.
+    pub fn parse(body: &[u8]) -> Result<NewAlert, Refused> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| refused("body", format!("not JSON: {e}")))?;
+        let serde_json::Value::Object(fields) = value else {
+            return Err(refused("body", "must be a JSON object"));
+        };
+        const KNOWN: [&str; 7] = [
+            "symbol",
+            "condition",
+            "value",
+            "repeat",
+            "note",
+            "webhook",
+            "expires",
+        ];
+        if let Some(unknown) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(Refused {
+                field: "body",
+                reason: format!("unknown field {unknown:?}"),
+            });
+        }
+        fn field<T: serde::de::DeserializeOwned>(
+            fields: &serde_json::Map<String, serde_json::Value>,
+            name: &'static str,
+            what: &str,
+        ) -> Result<Option<T>, Refused> {
+            match fields.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => serde_json::from_value(v.clone())
+                    .map(Some)
+                    .map_err(|_| refused(name, format!("must be {what}"))),
+            }
+        }
+        let required = |name: &'static str| refused(name, "is required");
+        Ok(NewAlert {
+            symbol: field(&fields, "symbol", "a symbol")?.ok_or_else(|| required("symbol"))?,
+            condition: field(
+                &fields,
+                "condition",
+                "above, below, change_pct_above or change_pct_below",
+            )?
+            .ok_or_else(|| required("condition"))?,
+            value: field(&fields, "value", "a number")?.ok_or_else(|| required("value"))?,
+            repeat: field(&fields, "repeat", "once or every")?.unwrap_or_default(),
+            note: field(&fields, "note", "a string")?,
+            webhook: field(&fields, "webhook", "a URL")?,
+            expires: field(&fields, "expires", "a time in Unix milliseconds")?,
+        })
+    }
+}
+
+/// Why a rule was not made: the field and what is wrong with it.
+#[derive(Debug, PartialEq)]
+pub struct Refused {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+/// The rules, shared by the hub and the API, and the channel firings and
+/// changes reach every session through (as encoded `ServerMsg`s).
+pub struct AlertBook {
+    rules: Mutex<Rules>,
+    /// How many rules there are: the hub skips the lock while there are none.
+    count: AtomicUsize,
+    next_id: AtomicU64,
+    events: broadcast::Sender<Arc<str>>,
+}
+
+impl Default for AlertBook {
+    fn default() -> AlertBook {
+        AlertBook {
+            rules: Mutex::new(Rules::default()),
+            count: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            events: broadcast::channel(FANOUT).0,
+        }
+    }
+}
+
+impl AlertBook {
+    fn rules(&self) -> MutexGuard<'_, Rules> {
+        self.rules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Firings and rule changes, as encoded messages, for one session.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.events.subscribe()
+    }
+
+    pub fn list(&self) -> Vec<Alert> {
+        self.rules().list()
+    }
+
+    /// Makes a rule from `new` at `now` (Unix ms); `current` is the symbol's
+    /// price and previous close, if it has traded.
+    pub fn create(
+        &self,
+        new: NewAlert,
+        now: i64,
+        current: Option<(f64, f64)>,
+    ) -> Result<Alert, Refused> {
+        if !new.value.is_finite() {
+            return Err(refused("value", "must be a finite number"));
+        }
+        if matches!(new.condition, AlertCondition::Above | AlertCondition::Below)
+            && new.value <= 0.0
+        {
+            return Err(refused("value", "a price level must be above 0"));
+        }
+        if new
+            .note
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTE)
+        {
+            return Err(refused("note", format!("at most {MAX_NOTE} characters")));
+        }
+        if new.webhook.is_some() {
+            return Err(refused(
+                "webhook",
+                "webhooks are not delivered by this server yet",
+            ));
+        }
+        if new.expires.is_some_and(|at| at <= now) {
+            return Err(refused("expires", "must be in the future (Unix ms)"));
+        }
+        let mut rules = self.rules();
+        if self.count.load(Ordering::Relaxed) >= MAX_RULES {
+            return Err(refused("symbol", format!("at most {MAX_RULES} alerts")));
+        }
+        let alert = Alert {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            symbol: new.symbol,
+            condition: new.condition,
+            value: new.value,
+            repeat: new.repeat,
+            note: new.note,
+            webhook: None,
+            expires: new.expires,
+            armed: true,
+            created: now,
+            last_fired: None,
+        };
+        rules.add(alert.clone(), current);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        drop(rules);
+        self.tell(&ServerMsg::AlertCreated {
+            alert: alert.clone(),
+        });
+        Ok(alert)
+    }
+
+    /// Deletes rule `id`; whether there was one.
+    pub fn delete(&self, id: u64) -> bool {
+        let found = self.rules().remove(id);
+        if found {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.tell(&ServerMsg::AlertDeleted { id });
+        }
+        found
+    }
+
+    /// Checks one trade (the hub calls this for every trade it folds).
+    pub fn on_trade(&self, symbol: &str, price: f64, prev_close: f64, ts: i64) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let fired = self.rules().on_trade(symbol, price, prev_close, ts);
+        for f in fired {
+            tracing::info!(id = f.id, symbol = %f.symbol, price = f.price, ts = f.ts, "alert fired");
+            self.tell(&ServerMsg::Alert {
+                id: f.id,
+                symbol: f.symbol,
+                condition: f.condition,
+                value: f.value,
+                price: f.price,
+                ts: f.ts,
+            });
+        }
+    }
+
+    fn tell(&self, msg: &ServerMsg) {
+        // No session listening is fine.
+        let _ = self.events.send(crate::wire::encode(msg).into());
+    }
+}
+
+fn refused(field: &'static str, reason: impl Into<String>) -> Refused {
+    Refused {
+        field,
+        reason: reason.into(),
     }
 }
 

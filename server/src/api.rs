@@ -50,6 +50,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/api/symbols", get(symbols))
         .route("/api/quotes", get(quotes))
         .route("/api/candles/{symbol}", get(candles))
+        .route("/api/alerts", get(alerts).post(create_alert))
+        .route("/api/alerts/{id}", axum::routing::delete(delete_alert))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -108,6 +110,53 @@ pub struct CandlesQuery {
 /// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N&before=<ms>`: the newest
 /// `limit` bars starting strictly before `before` (default: all), oldest first;
 /// from the history store for bars older than memory holds.
+/// `GET /api/alerts`: every alert rule.
+pub async fn alerts(State(hub): State<Hub>) -> Json<Vec<app::protocol::Alert>> {
+    Json(hub.alerts().list())
+}
+
+/// `POST /api/alerts`: 201 with the rule made; 400 naming a bad field; 404
+/// for a symbol the server does not serve.
+pub async fn create_alert(State(hub): State<Hub>, body: axum::body::Bytes) -> Response {
+    let refused = |r: crate::alerts::Refused| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            format!("{}: {}", r.field, r.reason),
+        )
+    };
+    let new = match crate::alerts::NewAlert::parse(&body) {
+        Ok(new) => new,
+        Err(r) => return refused(r),
+    };
+    let Some(id) = hub.lookup(&new.symbol) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("unknown symbol: {}", new.symbol),
+        );
+    };
+    let mut one = Subscription::default();
+    one.insert(id);
+    let current = hub
+        .published()
+        .snapshot(&one)
+        .1
+        .first()
+        .map(|q| (q.last, q.prev_close));
+    match hub.alerts().create(new, crate::market::now_ms(), current) {
+        Ok(alert) => (StatusCode::CREATED, Json(alert)).into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+/// `DELETE /api/alerts/{id}`: 204, or 404 for no such alert.
+pub async fn delete_alert(State(hub): State<Hub>, Path(id): Path<String>) -> Response {
+    match id.parse::<u64>() {
+        Ok(id) if hub.alerts().delete(id) => StatusCode::NO_CONTENT.into_response(),
+        Ok(id) => json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
+        Err(_) => json_error(StatusCode::BAD_REQUEST, "id: must be a whole number"),
+    }
+}
+
 pub async fn candles(
     State(hub): State<Hub>,
     Path(symbol): Path<String>,

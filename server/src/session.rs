@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::SinkExt;
 use serde_json::Number;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
@@ -255,6 +255,8 @@ struct Session {
     config: Arc<SessionConfig>,
     head: watch::Receiver<u64>,
     feeds: watch::Receiver<Vec<FeedStatus>>,
+    /// Alert firings and changes, sent to every client.
+    alerts: broadcast::Receiver<Arc<str>>,
     /// Feed states as this client last heard them.
     told: Vec<Option<FeedState>>,
     sub: Subscription,
@@ -276,6 +278,7 @@ impl Session {
             socket,
             head: hub.published().watch_head(),
             feeds: hub.feeds().watch(),
+            alerts: hub.alerts().subscribe(),
             hub,
             config,
             told: Vec::new(),
@@ -314,6 +317,14 @@ impl Session {
                     self.on_batch().await?;
                 }
                 Ok(()) = self.feeds.changed() => self.on_feed_status().await?,
+                alert = self.alerts.recv() => match alert {
+                    Ok(json) => self.send(Message::text(json.to_string())).await?,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a client missed alert messages");
+                    }
+                    // The hub is gone: the session ends with it.
+                    Err(broadcast::error::RecvError::Closed) => return Err(close_with(close::GOING_AWAY, "server shutting down")),
+                },
             }
         }
     }

@@ -527,6 +527,10 @@ impl ConnectionCore {
             ServerMsg::Error { code, message } => {
                 self.warn(format!("server error {code:?}: {message}"))
             }
+            // Alerts are not shown by the page yet.
+            ServerMsg::Alert { .. }
+            | ServerMsg::AlertCreated { .. }
+            | ServerMsg::AlertDeleted { .. } => {}
             ServerMsg::Unknown => {}
         }
     }

@@ -86,6 +86,7 @@ pub struct Folder {
     open_bars: HashMap<(SymbolId, Interval), i64>,
     /// Each symbol's calendar (its trading day).
     calendars: Vec<TradingDay>,
+    alerts: Arc<crate::alerts::AlertBook>,
     /// Symbols whose feed keeps recorded time (a replay, a simulator on its
     /// own clock): their sessions follow their events, not this server's clock.
     recorded: Vec<bool>,
@@ -100,6 +101,7 @@ pub(super) struct Parts {
     pub reports: FeedReports,
     pub universe: Arc<Universe>,
     pub metrics: SharedMetrics,
+    pub alerts: Arc<crate::alerts::AlertBook>,
 }
 
 /// How a [`Folder`] batches (from the hub's configuration).
@@ -148,6 +150,7 @@ impl Folder {
             names,
             open_bars: HashMap::new(),
             recorded: vec![false; calendars.len()],
+            alerts: parts.alerts,
             calendars,
             next_sweep: [i64::MIN; 2],
         }
@@ -280,6 +283,11 @@ impl Folder {
         quotes::sanitise(&mut tick);
         let calendar = self.calendars[id];
         self.working[id].trade(&tick.symbol, &tick, calendar);
+        if let Some(quote) = self.working[id].quote() {
+            // On the trade's own price, before anything is batched.
+            self.alerts
+                .on_trade(&tick.symbol, tick.price, quote.prev_close, tick.ts);
+        }
         // A daily bar is the regular session's, as the day's figures are.
         let regular = calendar.session_at(tick.ts) == MarketSession::Regular;
         let bars = self.charts.add(id, tick.ts, tick.price, tick.size, regular);

@@ -19,6 +19,8 @@ pub struct Hub {
     pub(super) charts: Charts,
     pub(super) feeds: FeedBoard,
     pub(super) metrics: SharedMetrics,
+    /// Price alerts, checked by the hub's writer on every trade.
+    pub(super) alerts: Arc<crate::alerts::AlertBook>,
 }
 
 impl Hub {
@@ -42,6 +44,10 @@ impl Hub {
     }
 
     /// Feeds' status.
+    pub fn alerts(&self) -> &crate::alerts::AlertBook {
+        &self.alerts
+    }
+
     pub fn feeds(&self) -> &FeedBoard {
         &self.feeds
     }

@@ -114,6 +114,7 @@ impl Hub {
             reports,
             universe: hub.universe.clone(),
             metrics: hub.metrics.clone(),
+            alerts: hub.alerts.clone(),
         };
         let settings = fold::Settings {
             flush: config.flush,
@@ -154,6 +155,7 @@ impl Hub {
             published::new(universe.len(), config.retained_batches, metrics.clone());
         let (feeds, reports) = feeds::new(feed_names, metrics.clone());
         let hub = Hub {
+            alerts: Arc::default(),
             charts: Charts::new(universe.clone(), store, metrics.clone()),
             universe,
             published,

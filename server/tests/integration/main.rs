@@ -6,6 +6,7 @@
 
 mod common;
 
+mod alerts;
 mod backfill;
 mod bad_feeds;
 mod binary;
