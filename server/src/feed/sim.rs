@@ -230,17 +230,32 @@ impl Simulator {
     }
 
     /// On a clock of its own, tells the hub where it is each time the
-    /// calendar's session has changed (and once at the start).
+    /// calendar's session has changed (and once at the start): at every
+    /// change it passed, in order, even if a slow step jumped over several.
     async fn tell_clock(&mut self, out: &mut FeedOutput, now: i64) -> Result<(), FeedError> {
-        if !self.recorded_time() || self.next_change.is_some_and(|at| now < at) {
+        if !self.recorded_time() {
             return Ok(());
         }
-        self.next_change = Some(
-            self.calendar()
-                .next_change(now)
-                .unwrap_or_else(|| (now.div_euclid(DAY_MS) + 1) * DAY_MS),
-        );
-        out.send_clock(self.symbols.clone(), now).await
+        let calendar = self.calendar();
+        let after = |at: i64| {
+            calendar
+                .next_change(at)
+                .unwrap_or_else(|| (at.div_euclid(DAY_MS) + 1) * DAY_MS)
+        };
+        match self.next_change {
+            None => {
+                self.next_change = Some(after(now));
+                out.send_clock(self.symbols.clone(), now).await?;
+            }
+            Some(mut at) => {
+                while at <= now {
+                    out.send_clock(self.symbols.clone(), at).await?;
+                    at = after(at);
+                }
+                self.next_change = Some(at);
+            }
+        }
+        Ok(())
     }
 
     async fn publish(out: &mut FeedOutput, ticks: Vec<Tick>) -> Result<(), FeedError> {

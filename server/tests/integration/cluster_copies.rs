@@ -13,6 +13,7 @@ use crate::common::cluster::{Nats, Node, Watcher, by_symbol};
 use crate::common::{Client, scratch};
 
 const HEARTBEAT: &[&str] = &["--bus-heartbeat-ms", "200"];
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// The value of one sample in Prometheus text (0 when absent).
 fn sample(metrics: &str, name: &str) -> f64 {
@@ -36,9 +37,14 @@ async fn ready(node: &Node) {
     }
 }
 
-/// Waits until `ready` holds for the node's metrics.
-async fn metrics_until(node: &Node, what: &str, mut ready: impl FnMut(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Waits until `ready` holds for the node's metrics (at most `wait`).
+async fn metrics_until(
+    node: &Node,
+    what: &str,
+    wait: Duration,
+    mut ready: impl FnMut(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + wait;
     loop {
         let metrics = node.metrics().await;
         if ready(&metrics) {
@@ -139,7 +145,7 @@ async fn bars_never_go_backwards_on_an_edge_after_a_state_copy() {
         let theirs = ingest.candles(&info.symbol, "1s").await;
         let published = sample(&ingest.metrics().await, "tickertape_bus_seq");
         let settled = tickertape::now_ms() - 3_000;
-        metrics_until(&edge, "the edge to catch up", |m| {
+        metrics_until(&edge, "the edge to catch up", MINUTE, |m| {
             sample(m, "tickertape_bus_seq") >= published
         })
         .await;
@@ -257,12 +263,17 @@ async fn five_edges_resync_at_once_and_converge_without_a_retry_storm() {
     ready(&ingest).await;
     let edges: Vec<Node> = (0..5).map(|_| Node::edge(&bus, HEARTBEAT)).collect();
     let done = "tickertape_bus_state_transfers_total{outcome=\"done\"}";
-    metrics_until(&ingest, "five initial copies", |m| sample(m, done) >= 5.0).await;
+    metrics_until(&ingest, "five initial copies", 3 * MINUTE, |m| {
+        sample(m, done) >= 5.0
+    })
+    .await;
 
     let port = nats.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _nats = Nats::start_on(Some(port));
-    let metrics = metrics_until(&ingest, "five copies after the restart", |m| {
+    // Two copies at a time, a request queued 30 s expires and is asked
+    // again: on a busy 2-core machine five full copies take minutes.
+    let metrics = metrics_until(&ingest, "five copies after the restart", 3 * MINUTE, |m| {
         sample(m, done) >= 10.0
     })
     .await;
