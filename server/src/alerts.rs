@@ -11,15 +11,18 @@
 //!
 //! [`AlertBook`] holds the rules for the hub (which checks them on every
 //! trade) and the HTTP API (which makes, lists and deletes them), and tells
-//! every connected page when one fires. Not stored yet: rules last as long
-//! as the process.
+//! every connected page when one fires. On a history store, rules and
+//! their state (armed, last fired) are stored as they change, off the
+//! hub's task, and come back at start.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use app::protocol::{Alert, AlertCondition, AlertRepeat, ServerMsg, pct_change};
 use tokio::sync::broadcast;
+
+use crate::store::SharedStore;
 
 /// How `every` rules are re-armed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,6 +64,8 @@ struct Rule {
     alert: Alert,
     /// The watched figure at the previous trade (none before the first).
     previous: Option<f64>,
+    /// Its state changed since it was last stored.
+    changed: bool,
 }
 
 impl Rule {
@@ -119,6 +124,7 @@ impl Rules {
         let mut rule = Rule {
             alert,
             previous: None,
+            changed: false,
         };
         rule.previous = now.map(|(price, prev_close)| rule.figure(price, prev_close));
         self.by_symbol
@@ -151,6 +157,17 @@ impl Rules {
         all
     }
 
+    /// Rules whose state (armed, last fired) changed since the last call.
+    pub fn take_changed(&mut self) -> Vec<Alert> {
+        let mut changed = Vec::new();
+        for rule in self.by_symbol.values_mut().flatten() {
+            if std::mem::take(&mut rule.changed) {
+                changed.push(rule.alert.clone());
+            }
+        }
+        changed
+    }
+
     /// Whether any rule watches `symbol` (the hub's fast path).
     pub fn watches(&self, symbol: &str) -> bool {
         self.by_symbol.contains_key(symbol)
@@ -170,6 +187,7 @@ impl Rules {
                 continue;
             }
             let a = &rule.alert;
+            let armed = a.armed;
             if a.expires.is_some_and(|at| ts >= at) {
                 rule.alert.armed = false;
             } else if !a.armed
@@ -194,6 +212,7 @@ impl Rules {
                     ts,
                 });
             }
+            rule.changed |= rule.alert.armed != armed || rule.alert.last_fired == Some(ts);
             rule.previous = Some(now);
         }
         fired
@@ -287,6 +306,8 @@ pub struct AlertBook {
     count: AtomicUsize,
     next_id: AtomicU64,
     events: broadcast::Sender<Arc<str>>,
+    /// Where rules are kept, if anywhere.
+    store: OnceLock<SharedStore>,
 }
 
 impl Default for AlertBook {
@@ -296,6 +317,7 @@ impl Default for AlertBook {
             count: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             events: broadcast::channel(FANOUT).0,
+            store: OnceLock::new(),
         }
     }
 }
@@ -305,6 +327,36 @@ impl AlertBook {
         self.rules
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps rules in `store` from now on, starting with the ones it has;
+    /// `current` gives a symbol's last price and previous close.
+    pub fn keep_in(&self, store: SharedStore, current: impl Fn(&str) -> Option<(f64, f64)>) {
+        match store.alerts() {
+            Ok((alerts, next)) => {
+                self.next_id.fetch_max(next, Ordering::Relaxed);
+                let mut rules = self.rules();
+                for alert in alerts {
+                    self.next_id.fetch_max(alert.id + 1, Ordering::Relaxed);
+                    let now = current(&alert.symbol);
+                    rules.add(alert, now);
+                    self.count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "stored alerts could not be read"),
+        }
+        let _ = self.store.set(store);
+    }
+
+    /// Stores `alert` as it is now, off the caller's task.
+    fn save(&self, alert: Alert) {
+        if let Some(store) = self.store.get().cloned() {
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.put_alert(&alert) {
+                    tracing::warn!(error = %e, id = alert.id, "an alert could not be stored");
+                }
+            });
+        }
     }
 
     /// Firings and rule changes, as encoded messages, for one session.
@@ -368,6 +420,7 @@ impl AlertBook {
         rules.add(alert.clone(), current);
         self.count.fetch_add(1, Ordering::Relaxed);
         drop(rules);
+        self.save(alert.clone());
         self.tell(&ServerMsg::AlertCreated {
             alert: alert.clone(),
         });
@@ -379,6 +432,13 @@ impl AlertBook {
         let found = self.rules().remove(id);
         if found {
             self.count.fetch_sub(1, Ordering::Relaxed);
+            if let Some(store) = self.store.get().cloned() {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = store.delete_alert(id) {
+                        tracing::warn!(error = %e, id, "a deleted alert could not be removed from the store");
+                    }
+                });
+            }
             self.tell(&ServerMsg::AlertDeleted { id });
         }
         found
@@ -389,7 +449,19 @@ impl AlertBook {
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let fired = self.rules().on_trade(symbol, price, prev_close, ts);
+        let (fired, changed) = {
+            let mut rules = self.rules();
+            let fired = rules.on_trade(symbol, price, prev_close, ts);
+            let changed: Vec<Alert> = if self.store.get().is_some() {
+                rules.take_changed()
+            } else {
+                Vec::new()
+            };
+            (fired, changed)
+        };
+        for alert in changed {
+            self.save(alert);
+        }
         for f in fired {
             tracing::info!(id = f.id, symbol = %f.symbol, price = f.price, ts = f.ts, "alert fired");
             self.tell(&ServerMsg::Alert {
@@ -519,6 +591,29 @@ mod tests {
         // -1.5 %, -2.0 % (equal), -2.5 %: fires; then +1.5 %.
         let fired = run(&mut rules, &[197.0, 196.0, 195.0, 203.0]);
         assert_eq!(fired, [vec![], vec![], vec![3], vec![4]]);
+    }
+
+    #[test]
+    fn what_changed_is_handed_out_once_to_be_stored() {
+        let mut rules = Rules::default();
+        rules.add(
+            alert(1, AlertCondition::Above, 100.0, AlertRepeat::Once),
+            Some((99.0, 200.0)),
+        );
+        rules.add(
+            alert(2, AlertCondition::Below, 50.0, AlertRepeat::Once),
+            Some((99.0, 200.0)),
+        );
+        run(&mut rules, &[99.5]);
+        assert!(rules.take_changed().is_empty(), "nothing fired");
+        run(&mut rules, &[99.0, 101.0]);
+        let changed = rules.take_changed();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(
+            (changed[0].id, changed[0].armed, changed[0].last_fired),
+            (1, false, Some(1_000))
+        );
+        assert!(rules.take_changed().is_empty(), "handed out once");
     }
 
     #[test]

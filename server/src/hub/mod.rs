@@ -87,8 +87,15 @@ impl Hub {
         let universe = Universe::new(symbols.clone());
         let mut restored = store.restore(&universe, CAPACITY)?;
         crate::store::rebuild_open_bars(&mut restored, store.as_ref(), &universe)?;
-        let (hub, mut folder) = Hub::folding_with(symbols, feed_names, config, Some(store));
+        let (hub, mut folder) = Hub::folding_with(symbols, feed_names, config, Some(store.clone()));
         folder.restore(&restored);
+        let last: std::collections::HashMap<String, (f64, f64)> = restored
+            .quotes
+            .iter()
+            .map(|(_, q)| (q.symbol.clone(), (q.last, q.prev_close)))
+            .collect();
+        hub.alerts
+            .keep_in(store.clone(), |symbol| last.get(symbol).copied());
         hub.charts.restore(restored.bars);
         tracing::info!(
             symbols = folder.restored_quotes(),

@@ -204,6 +204,13 @@ pub trait Store: Send + Sync {
     fn backlog(&self) -> usize;
     /// Writes what is pending and stops writing (at shutdown). Blocks.
     fn close(&self);
+    /// Every stored alert rule, and the id the next one gets (ids are never
+    /// reused, deleted ones included). Blocks on the disk.
+    fn alerts(&self) -> Result<(Vec<app::protocol::Alert>, u64), StoreError>;
+    /// Stores an alert rule as it is now (made, fired, re-armed). Blocks.
+    fn put_alert(&self, alert: &app::protocol::Alert) -> Result<(), StoreError>;
+    /// Deletes an alert rule. Blocks.
+    fn delete_alert(&self, id: u64) -> Result<(), StoreError>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

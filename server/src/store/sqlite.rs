@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use app::protocol::{Candle, Interval, Quote};
 use rand::SeedableRng;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Changes, Health, Restored, Retention, Store, StoreError};
 use crate::backoff::Backoff;
@@ -59,6 +59,10 @@ const MIGRATIONS: &[&str] = &[
     -- (0 for a quote stored before: read as its previous close).
     ALTER TABLE quotes ADD COLUMN session TEXT NOT NULL DEFAULT 'regular';
     ALTER TABLE quotes ADD COLUMN close REAL NOT NULL DEFAULT 0;
+",
+    "
+    -- Price alert rules, each as its JSON (docs/DESIGN.md, Alert).
+    CREATE TABLE alerts (id INTEGER PRIMARY KEY, alert TEXT NOT NULL);
 ",
 ];
 
@@ -314,6 +318,52 @@ impl Store for SqliteStore {
 
     fn health(&self) -> Health {
         lock(&self.shared.health).clone()
+    }
+
+    fn alerts(&self) -> Result<(Vec<app::protocol::Alert>, u64), StoreError> {
+        let conn = self.reader();
+        let next: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'next_alert_id'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let next = next.and_then(|n| n.parse().ok()).unwrap_or(1);
+        let mut rows = conn.prepare("SELECT alert FROM alerts ORDER BY id")?;
+        let texts = rows.query_map([], |row| row.get::<_, String>(0))?;
+        let mut alerts = Vec::new();
+        for text in texts {
+            match serde_json::from_str(&text?) {
+                Ok(alert) => alerts.push(alert),
+                Err(e) => tracing::warn!(error = %e, "skipped an unreadable stored alert"),
+            }
+        }
+        Ok((alerts, next))
+    }
+
+    fn put_alert(&self, alert: &app::protocol::Alert) -> Result<(), StoreError> {
+        let text = serde_json::to_string(alert).unwrap_or_default();
+        let id = i64::try_from(alert.id).unwrap_or(i64::MAX);
+        let conn = self.reader();
+        conn.execute(
+            "INSERT OR REPLACE INTO alerts (id, alert) VALUES (?1, ?2)",
+            params![id, text],
+        )?;
+        // The next id: past every id ever given, kept when rules are deleted.
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('next_alert_id', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)",
+            params![id.saturating_add(1)],
+        )?;
+        Ok(())
+    }
+
+    fn delete_alert(&self, id: u64) -> Result<(), StoreError> {
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        self.reader()
+            .execute("DELETE FROM alerts WHERE id = ?1", params![id])?;
+        Ok(())
     }
 
     fn backlog(&self) -> usize {

@@ -498,3 +498,63 @@ async fn replay_then_restart(kill: bool) {
     node.stop().await;
     let _ = std::fs::remove_dir_all(data);
 }
+
+#[tokio::test]
+async fn alert_rules_survive_a_restart() {
+    let data = scratch(&[]);
+    let flags = ["--seed", "5"];
+    let mut node = Node::start(&data, &flags);
+    node.ready().await;
+    // Ready once the feed is live; the first quotes follow with the first batch.
+    let last = loop {
+        let r: QuotesResponse = node.json("/api/quotes?symbols=AAPL").await;
+        if let Some(q) = r.quotes.first() {
+            break q.last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let client = reqwest::Client::new();
+    let mut made = Vec::new();
+    for body in [
+        serde_json::json!({"symbol": "AAPL", "condition": "above", "value": last * 2.0, "note": "moon"}),
+        serde_json::json!({"symbol": "MSFT", "condition": "change_pct_below", "value": -40.0, "repeat": "every"}),
+        serde_json::json!({"symbol": "NVDA", "condition": "below", "value": 1.0}),
+    ] {
+        let response = client
+            .post(node.url("/api/alerts"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        made.push(response.json::<app::protocol::Alert>().await.unwrap());
+    }
+    let gone = made.pop().unwrap();
+    let response = client
+        .delete(node.url(&format!("/api/alerts/{}", gone.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    node.stop().await;
+
+    let mut node = Node::start(&data, &flags);
+    node.ready().await;
+    let listed: Vec<app::protocol::Alert> = node.json("/api/alerts").await;
+    assert_eq!(listed, made, "the rules as made, the deleted one gone");
+    let response = client
+        .post(node.url("/api/alerts"))
+        .json(&serde_json::json!({"symbol": "AAPL", "condition": "below", "value": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    let next: app::protocol::Alert = response.json().await.unwrap();
+    assert!(
+        next.id > gone.id,
+        "ids are not reused: {} after {}",
+        next.id,
+        gone.id
+    );
+    node.stop().await;
+    let _ = std::fs::remove_dir_all(data);
+}
