@@ -509,6 +509,11 @@ pub enum ServerMsg {
     AlertDeleted {
         id: u64,
     },
+    /// An alert's state changed: it fired (disarmed, a firing added to its
+    /// history), was re-armed or expired, or a webhook delivery ended.
+    AlertUpdated {
+        alert: Alert,
+    },
     /// A message type this client does not know yet; ignored.
     #[serde(other)]
     Unknown,
@@ -557,6 +562,46 @@ pub struct Alert {
     /// When it was made and when it last fired (Unix ms).
     pub created: i64,
     pub last_fired: Option<i64>,
+    /// Its latest firings, oldest first (at most [`ALERT_HISTORY`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Firing>,
+}
+
+/// Firings an alert remembers.
+pub const ALERT_HISTORY: usize = 20;
+
+/// One firing of an alert: the trade it fired on, and its webhook delivery
+/// when the alert has a webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Firing {
+    pub ts: i64,
+    pub price: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Delivery>,
+}
+
+/// Where a webhook delivery stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub state: DeliveryState,
+    /// POSTs made so far.
+    pub attempts: u32,
+    /// The receiver's last HTTP status, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why the last attempt failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `pending` while attempts remain, then `delivered` (a 2xx answer) or
+/// `failed` (every attempt failed, or the receiver refused it with a 4xx).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
 }
 
 /// `GET /api/quotes`.

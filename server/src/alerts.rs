@@ -19,10 +19,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use app::protocol::{Alert, AlertCondition, AlertRepeat, ServerMsg, pct_change};
+use app::protocol::{
+    ALERT_HISTORY, Alert, AlertCondition, AlertRepeat, Delivery, DeliveryState, Firing, ServerMsg,
+    pct_change,
+};
 use tokio::sync::broadcast;
 
+use crate::metrics::SharedMetrics;
 use crate::store::SharedStore;
+use crate::webhook::{Job, WebhookConfig, Webhooks};
 
 /// How `every` rules are re-armed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,6 +61,8 @@ pub struct Fired {
     /// The trade's price and time.
     pub price: f64,
     pub ts: i64,
+    /// Where the firing is POSTed, if anywhere.
+    pub webhook: Option<String>,
 }
 
 /// One rule and what it saw last.
@@ -168,6 +175,19 @@ impl Rules {
         changed
     }
 
+    /// Records where the webhook delivery of rule `id`'s firing at `ts`
+    /// stands; the rule as it is now, if it still has that firing.
+    pub fn delivered(&mut self, id: u64, ts: i64, delivery: Delivery) -> Option<Alert> {
+        let rule = self
+            .by_symbol
+            .values_mut()
+            .flatten()
+            .find(|r| r.alert.id == id)?;
+        let firing = rule.alert.history.iter_mut().rev().find(|f| f.ts == ts)?;
+        firing.webhook = Some(delivery);
+        Some(rule.alert.clone())
+    }
+
     /// Whether any rule watches `symbol` (the hub's fast path).
     pub fn watches(&self, symbol: &str) -> bool {
         self.by_symbol.contains_key(symbol)
@@ -203,6 +223,20 @@ impl Rules {
             {
                 rule.alert.armed = false;
                 rule.alert.last_fired = Some(ts);
+                let history = &mut rule.alert.history;
+                history.push(Firing {
+                    ts,
+                    price,
+                    webhook: rule.alert.webhook.as_ref().map(|_| Delivery {
+                        state: DeliveryState::Pending,
+                        attempts: 0,
+                        status: None,
+                        error: None,
+                    }),
+                });
+                if history.len() > ALERT_HISTORY {
+                    history.drain(..history.len() - ALERT_HISTORY);
+                }
                 fired.push(Fired {
                     id: rule.alert.id,
                     symbol: symbol.to_string(),
@@ -210,6 +244,7 @@ impl Rules {
                     value: rule.alert.value,
                     price,
                     ts,
+                    webhook: rule.alert.webhook.clone(),
                 });
             }
             rule.changed |= rule.alert.armed != armed || rule.alert.last_fired == Some(ts);
@@ -308,6 +343,8 @@ pub struct AlertBook {
     events: broadcast::Sender<Arc<str>>,
     /// Where rules are kept, if anywhere.
     store: OnceLock<SharedStore>,
+    /// Where firings are POSTed (none: webhooks are refused).
+    webhooks: OnceLock<Webhooks>,
 }
 
 impl Default for AlertBook {
@@ -318,6 +355,7 @@ impl Default for AlertBook {
             next_id: AtomicU64::new(1),
             events: broadcast::channel(FANOUT).0,
             store: OnceLock::new(),
+            webhooks: OnceLock::new(),
         }
     }
 }
@@ -346,6 +384,31 @@ impl AlertBook {
             Err(e) => tracing::error!(error = %e, "stored alerts could not be read"),
         }
         let _ = self.store.set(store);
+    }
+
+    /// POSTs firings of rules with a webhook from now on (one allowed by
+    /// `config`), on the current runtime.
+    pub fn deliver_webhooks(self: &Arc<Self>, config: WebhookConfig, metrics: SharedMetrics) {
+        let book = Arc::downgrade(self);
+        let report = Arc::new(move |id: u64, ts: i64, delivery: Delivery| {
+            let Some(book) = book.upgrade() else { return };
+            let alert = book.rules().delivered(id, ts, delivery);
+            if let Some(alert) = alert {
+                book.changed(alert);
+            }
+        });
+        let _ = self.webhooks.set(Webhooks::start(config, metrics, report));
+    }
+
+    /// Re-arms `every` rules with `rearm` from now on.
+    pub fn rearm_with(&self, rearm: Rearm) {
+        self.rules().rearm = rearm;
+    }
+
+    /// Stores a rule whose state changed and tells every page.
+    fn changed(&self, alert: Alert) {
+        self.save(alert.clone());
+        self.tell(&ServerMsg::AlertUpdated { alert });
     }
 
     /// Stores `alert` as it is now, off the caller's task.
@@ -391,12 +454,22 @@ impl AlertBook {
         {
             return Err(refused("note", format!("at most {MAX_NOTE} characters")));
         }
-        if new.webhook.is_some() {
-            return Err(refused(
-                "webhook",
-                "webhooks are not delivered by this server yet",
-            ));
-        }
+        let webhook = match (&new.webhook, self.webhooks.get()) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(refused(
+                    "webhook",
+                    "this server sends no webhooks (it is started without --webhook-allow)",
+                ));
+            }
+            (Some(raw), Some(webhooks)) => Some(
+                webhooks
+                    .config()
+                    .check(raw)
+                    .map_err(|reason| refused("webhook", reason))?
+                    .to_string(),
+            ),
+        };
         if new.expires.is_some_and(|at| at <= now) {
             return Err(refused("expires", "must be in the future (Unix ms)"));
         }
@@ -411,11 +484,12 @@ impl AlertBook {
             value: new.value,
             repeat: new.repeat,
             note: new.note,
-            webhook: None,
+            webhook,
             expires: new.expires,
             armed: true,
             created: now,
             last_fired: None,
+            history: Vec::new(),
         };
         rules.add(alert.clone(), current);
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -452,19 +526,11 @@ impl AlertBook {
         let (fired, changed) = {
             let mut rules = self.rules();
             let fired = rules.on_trade(symbol, price, prev_close, ts);
-            let changed: Vec<Alert> = if self.store.get().is_some() {
-                rules.take_changed()
-            } else {
-                Vec::new()
-            };
-            (fired, changed)
+            (fired, rules.take_changed())
         };
-        for alert in changed {
-            self.save(alert);
-        }
         for f in fired {
             tracing::info!(id = f.id, symbol = %f.symbol, price = f.price, ts = f.ts, "alert fired");
-            self.tell(&ServerMsg::Alert {
+            let body = self.tell(&ServerMsg::Alert {
                 id: f.id,
                 symbol: f.symbol,
                 condition: f.condition,
@@ -472,12 +538,34 @@ impl AlertBook {
                 price: f.price,
                 ts: f.ts,
             });
+            if let (Some(webhooks), Some(url)) = (self.webhooks.get(), f.webhook) {
+                // Checked again: the allowed targets may have changed since it was made.
+                match webhooks.config().check(&url) {
+                    Ok(url) => {
+                        webhooks.send(Job {
+                            alert: f.id,
+                            ts: f.ts,
+                            url,
+                            body,
+                        });
+                    }
+                    Err(reason) => {
+                        tracing::warn!(id = f.id, %reason, "a firing's webhook is no longer allowed; not sent")
+                    }
+                }
+            }
+        }
+        for alert in changed {
+            self.changed(alert);
         }
     }
 
-    fn tell(&self, msg: &ServerMsg) {
+    /// Sends `msg` to every session; the encoded message.
+    fn tell(&self, msg: &ServerMsg) -> Arc<str> {
+        let text: Arc<str> = crate::wire::encode(msg).into();
         // No session listening is fine.
-        let _ = self.events.send(crate::wire::encode(msg).into());
+        let _ = self.events.send(text.clone());
+        text
     }
 }
 
@@ -505,6 +593,7 @@ mod tests {
             armed: true,
             created: 0,
             last_fired: None,
+            history: Vec::new(),
         }
     }
 

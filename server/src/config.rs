@@ -187,6 +187,27 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
 
+    /// Seconds an `every` alert waits after firing before it can fire again.
+    #[arg(long, env = "TICKERTAPE_ALERT_COOLDOWN", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=DAY_S))]
+    pub alert_cooldown: u64,
+
+    /// How far back an `every` alert's figure must go before it is re-armed: percent of a price level, or points of a change-% value.
+    #[arg(long, env = "TICKERTAPE_ALERT_REARM", default_value_t = 0.1, value_parser = rearm_margin)]
+    pub alert_rearm: f64,
+
+    /// Where alert webhooks may be sent: URL prefixes (scheme, host, port and path start), comma-separated or repeated. None by default: webhooks are refused.
+    #[arg(
+        long,
+        env = "TICKERTAPE_WEBHOOK_ALLOW",
+        value_delimiter = ',',
+        requires = "webhook_secret"
+    )]
+    pub webhook_allow: Vec<crate::webhook::Target>,
+
+    /// Secret that signs each webhook POST (HMAC-SHA256 of the body, header X-Tickertape-Signature: sha256=<hex>).
+    #[arg(long, env = "TICKERTAPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
     /// PEM certificate chain: serve https and wss (with --tls-key).
     #[arg(long, env = "TICKERTAPE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -348,6 +369,14 @@ fn trades_per_second(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--alert-rearm`: a margin from 0 to 100.
+fn rearm_margin(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(margin) if (0.0..=100.0).contains(&margin) => Ok(margin),
+        _ => Err(format!("must be a number from 0 to 100, not {text:?}")),
+    }
+}
+
 /// `--public-origin`: `http` or `https`, `://`, a host and maybe a port;
 /// nothing after (a trailing `/` is dropped). Kept lower-case.
 fn public_origin(text: &str) -> Result<String, String> {
@@ -413,6 +442,22 @@ impl Config {
             .chain(args.iter().skip(1).cloned());
         let matches = command.try_get_matches_from(merged)?;
         Config::from_arg_matches(&matches)?.checked()
+    }
+
+    /// How `every` alerts are re-armed.
+    pub fn alert_rearm(&self) -> crate::alerts::Rearm {
+        crate::alerts::Rearm {
+            price_fraction: self.alert_rearm / 100.0,
+            pct_points: self.alert_rearm,
+            cooldown_ms: i64::try_from(self.alert_cooldown * 1_000).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Where alert webhooks may go and how they are signed (none without `--webhook-allow`).
+    pub fn webhooks(&self) -> Option<crate::webhook::WebhookConfig> {
+        let secret = self.webhook_secret.clone()?;
+        (!self.webhook_allow.is_empty())
+            .then(|| crate::webhook::WebhookConfig::new(self.webhook_allow.clone(), secret))
     }
 
     /// Rules between flags that clap cannot express.

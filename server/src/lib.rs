@@ -49,6 +49,7 @@ pub mod quotes;
 pub mod session;
 pub mod store;
 pub mod subscription;
+pub mod webhook;
 pub mod wire;
 
 use std::future::Future;
@@ -191,6 +192,11 @@ impl AppState {
             None => Hub::folding(symbols, names, &hub_config),
         };
         folder.keep_recorded_time(recorded);
+        hub.alerts().rearm_with(config.alert_rearm());
+        if let Some(webhooks) = config.webhooks() {
+            hub.alerts()
+                .deliver_webhooks(webhooks, hub.metrics_handle());
+        }
         let port: Arc<dyn FeedSink> = Arc::new(folder.port());
         let shutdown = CancellationToken::new();
         tokio::spawn(folder.run(shutdown.clone()));

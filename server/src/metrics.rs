@@ -74,6 +74,10 @@ pub struct Metrics {
     pub store_dropped_rows: IntCounter,
     /// History store writes that failed (each is retried).
     pub store_errors: IntCounter,
+    /// Webhook deliveries ended, by outcome (`delivered`, `failed`, `dropped`).
+    pub webhook_deliveries: IntCounterVec,
+    /// Webhook POSTs made (retries included).
+    pub webhook_attempts: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -270,6 +274,17 @@ impl Metrics {
                 &r,
                 "store_errors_total",
                 "History store writes that failed (and were retried)",
+            ),
+            webhook_deliveries: counter_vec(
+                &r,
+                "webhook_deliveries_total",
+                "Alert webhook deliveries ended, by outcome (delivered, failed, dropped)",
+                "outcome",
+            ),
+            webhook_attempts: counter(
+                &r,
+                "webhook_attempts_total",
+                "Alert webhook POSTs made, retries included",
             ),
             connections,
             events_rejected,

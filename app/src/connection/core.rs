@@ -530,7 +530,8 @@ impl ConnectionCore {
             // Alerts are not shown by the page yet.
             ServerMsg::Alert { .. }
             | ServerMsg::AlertCreated { .. }
-            | ServerMsg::AlertDeleted { .. } => {}
+            | ServerMsg::AlertDeleted { .. }
+            | ServerMsg::AlertUpdated { .. } => {}
             ServerMsg::Unknown => {}
         }
     }

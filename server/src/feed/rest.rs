@@ -159,7 +159,7 @@ impl Rest {
 }
 
 /// A `Retry-After` in seconds (the form these providers send), capped.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: f64 = headers
         .get(RETRY_AFTER)?
         .to_str()

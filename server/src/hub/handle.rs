@@ -44,7 +44,7 @@ impl Hub {
     }
 
     /// Feeds' status.
-    pub fn alerts(&self) -> &crate::alerts::AlertBook {
+    pub fn alerts(&self) -> &Arc<crate::alerts::AlertBook> {
         &self.alerts
     }
 

@@ -518,6 +518,9 @@ async fn alert_rules_survive_a_restart() {
     for body in [
         serde_json::json!({"symbol": "AAPL", "condition": "above", "value": last * 2.0, "note": "moon"}),
         serde_json::json!({"symbol": "MSFT", "condition": "change_pct_below", "value": -40.0, "repeat": "every"}),
+        // At the price now: the random walk crosses one of these two soon.
+        serde_json::json!({"symbol": "AAPL", "condition": "above", "value": last}),
+        serde_json::json!({"symbol": "AAPL", "condition": "below", "value": last}),
         serde_json::json!({"symbol": "NVDA", "condition": "below", "value": 1.0}),
     ] {
         let response = client
@@ -536,12 +539,44 @@ async fn alert_rules_survive_a_restart() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
+    // One of the two at the price fires and is disarmed.
+    let fired = loop {
+        let listed: Vec<app::protocol::Alert> = node.json("/api/alerts").await;
+        let fired: Vec<_> = listed.into_iter().filter(|a| !a.armed).collect();
+        if !fired.is_empty() {
+            break fired;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        fired
+            .iter()
+            .all(|a| a.last_fired.is_some() && a.history.len() == 1)
+    );
     node.stop().await;
 
     let mut node = Node::start(&data, &flags);
     node.ready().await;
     let listed: Vec<app::protocol::Alert> = node.json("/api/alerts").await;
-    assert_eq!(listed, made, "the rules as made, the deleted one gone");
+    let ids = |alerts: &[app::protocol::Alert]| alerts.iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&listed),
+        ids(&made),
+        "the rules made, the deleted one gone"
+    );
+    for a in &listed {
+        if let Some(before) = fired.iter().find(|f| f.id == a.id) {
+            assert_eq!(
+                a, before,
+                "a fired rule comes back disarmed, with its firing"
+            );
+        } else if a.armed {
+            let made = made.iter().find(|m| m.id == a.id).unwrap();
+            assert_eq!(a, made, "as made");
+        }
+    }
+    assert_eq!(listed[0], made[0]);
+    assert_eq!(listed[1], made[1]);
     let response = client
         .post(node.url("/api/alerts"))
         .json(&serde_json::json!({"symbol": "AAPL", "condition": "below", "value": 1.0}))
