@@ -13,7 +13,8 @@
 //! trade) and the HTTP API (which makes, lists and deletes them), and tells
 //! every connected page when one fires. On a history store, rules and
 //! their state (armed, last fired) are stored as they change, off the
-//! hub's task, and come back at start.
+//! hub's task, and come back at start. In a cluster only the ingest node's
+//! book holds rules; an edge's passes on the ingest node's events.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -425,6 +426,13 @@ impl AlertBook {
     /// Firings and rule changes, as encoded messages, for one session.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.events.subscribe()
+    }
+
+    /// Tells every session an event another node's book told its own (an
+    /// edge passing on the ingest node's), as it was encoded there.
+    pub fn relay(&self, event: Arc<str>) {
+        // No session listening is fine.
+        let _ = self.events.send(event);
     }
 
     pub fn list(&self) -> Vec<Alert> {

@@ -3,14 +3,17 @@
 use app::protocol::{ApiError, Candle, FeedState, Interval, QuotesResponse, SymbolInfo};
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use crate::bus::BusHealth;
-use crate::bus::HealthWatch;
+use crate::alerts::{NewAlert, Refused};
+use crate::bus::edge::IngestAlerts;
+use crate::bus::{AlertsReply, AlertsRequest, BusHealth, HealthWatch};
 use crate::candles::{self, MAX_LIMIT};
 use crate::hub::Hub;
 use crate::store::{Health, SharedStore};
@@ -30,6 +33,7 @@ pub struct Readiness {
 pub struct ApiState {
     pub hub: Hub,
     pub readiness: Readiness,
+    pub alerts: AlertsApi,
 }
 
 impl FromRef<ApiState> for Hub {
@@ -50,7 +54,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/api/symbols", get(symbols))
         .route("/api/quotes", get(quotes))
         .route("/api/candles/{symbol}", get(candles))
-        .route("/api/alerts", get(alerts).post(create_alert))
+        .route(
+            "/api/alerts",
+            get(get_alerts)
+                .post(post_alert)
+                .layer(DefaultBodyLimit::max(MAX_ALERT_BODY)),
+        )
         .route("/api/alerts/{id}", axum::routing::delete(delete_alert))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -110,53 +119,6 @@ pub struct CandlesQuery {
 /// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N&before=<ms>`: the newest
 /// `limit` bars starting strictly before `before` (default: all), oldest first;
 /// from the history store for bars older than memory holds.
-/// `GET /api/alerts`: every alert rule.
-pub async fn alerts(State(hub): State<Hub>) -> Json<Vec<app::protocol::Alert>> {
-    Json(hub.alerts().list())
-}
-
-/// `POST /api/alerts`: 201 with the rule made; 400 naming a bad field; 404
-/// for a symbol the server does not serve.
-pub async fn create_alert(State(hub): State<Hub>, body: axum::body::Bytes) -> Response {
-    let refused = |r: crate::alerts::Refused| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            format!("{}: {}", r.field, r.reason),
-        )
-    };
-    let new = match crate::alerts::NewAlert::parse(&body) {
-        Ok(new) => new,
-        Err(r) => return refused(r),
-    };
-    let Some(id) = hub.lookup(&new.symbol) else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            format!("unknown symbol: {}", new.symbol),
-        );
-    };
-    let mut one = Subscription::default();
-    one.insert(id);
-    let current = hub
-        .published()
-        .snapshot(&one)
-        .1
-        .first()
-        .map(|q| (q.last, q.prev_close));
-    match hub.alerts().create(new, crate::market::now_ms(), current) {
-        Ok(alert) => (StatusCode::CREATED, Json(alert)).into_response(),
-        Err(r) => refused(r),
-    }
-}
-
-/// `DELETE /api/alerts/{id}`: 204, or 404 for no such alert.
-pub async fn delete_alert(State(hub): State<Hub>, Path(id): Path<String>) -> Response {
-    match id.parse::<u64>() {
-        Ok(id) if hub.alerts().delete(id) => StatusCode::NO_CONTENT.into_response(),
-        Ok(id) => json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
-        Err(_) => json_error(StatusCode::BAD_REQUEST, "id: must be a whole number"),
-    }
-}
-
 pub async fn candles(
     State(hub): State<Hub>,
     Path(symbol): Path<String>,
@@ -205,6 +167,196 @@ pub async fn candles(
             )
         })?;
     Ok(Json(bars))
+}
+
+/// An answer of the alert API: its status and JSON body (`null` for 204).
+/// The HTTP routes and the ingest node's bus responder both give these, from
+/// the same functions, so an edge answers exactly as the ingest node does.
+pub type Reply = (StatusCode, serde_json::Value);
+
+/// Who answers the alert routes: this node's rules, or on an edge the
+/// ingest node's, over the bus (an edge sees no trades to check rules on).
+#[derive(Clone)]
+pub enum AlertsApi {
+    Local(Hub),
+    Ingest(IngestAlerts),
+}
+
+impl FromRef<ApiState> for AlertsApi {
+    fn from_ref(state: &ApiState) -> AlertsApi {
+        state.alerts.clone()
+    }
+}
+
+/// The largest `POST /api/alerts` body: a rule takes well under 4 KiB, and
+/// an edge forwards the body in one bus message, far below NATS's 1 MB.
+pub const MAX_ALERT_BODY: usize = 64 * 1024;
+
+/// `GET /api/alerts`: every alert rule.
+pub async fn get_alerts(State(api): State<AlertsApi>) -> Response {
+    let reply = match api {
+        AlertsApi::Local(hub) => list_alerts(&hub),
+        AlertsApi::Ingest(ingest) => forward(&ingest, AlertsRequest::List).await,
+    };
+    respond(reply)
+}
+
+/// `POST /api/alerts`: 201 with the rule made; 400 naming a bad field; 404
+/// for a symbol the server does not serve; 413 over [`MAX_ALERT_BODY`].
+pub async fn post_alert(
+    State(api): State<AlertsApi>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return respond(too_large());
+        }
+        Err(rejection) => return json_error(rejection.status(), rejection.body_text()),
+    };
+    let reply = match api {
+        AlertsApi::Local(hub) => create_alert(&hub, &body),
+        AlertsApi::Ingest(ingest) => match std::str::from_utf8(&body) {
+            Ok(text) => {
+                let request = AlertsRequest::Create {
+                    body: text.to_owned(),
+                };
+                forward(&ingest, request).await
+            }
+            Err(_) => refuse_unreadable(&body),
+        },
+    };
+    respond(reply)
+}
+
+/// `DELETE /api/alerts/{id}`: 204, or 404 for no such alert.
+pub async fn delete_alert(State(api): State<AlertsApi>, Path(id): Path<String>) -> Response {
+    let reply = match (parse_alert_id(&id), api) {
+        (Err(refused), _) => refused,
+        (Ok(id), AlertsApi::Local(hub)) => remove_alert(&hub, id),
+        (Ok(id), AlertsApi::Ingest(ingest)) => forward(&ingest, AlertsRequest::Delete { id }).await,
+    };
+    respond(reply)
+}
+
+/// An edge's alert request, answered by the ingest node: its status and
+/// body, or why it could not be asked.
+async fn forward(ingest: &IngestAlerts, request: AlertsRequest) -> Reply {
+    match ingest.ask(&request).await {
+        Ok(reply) => reply,
+        Err(e) => error_reply(e.status(), e.to_string()),
+    }
+}
+
+/// Answers an edge's alert API request (on the ingest node) as this node's
+/// routes would.
+pub fn answer_alerts(hub: &Hub, request: AlertsRequest) -> AlertsReply {
+    let (status, body) = match request {
+        AlertsRequest::List => list_alerts(hub),
+        // An edge bounds what it forwards; another bus client may not.
+        AlertsRequest::Create { body } if body.len() > MAX_ALERT_BODY => too_large(),
+        AlertsRequest::Create { body } => create_alert(hub, body.as_bytes()),
+        AlertsRequest::Delete { id } => remove_alert(hub, id),
+    };
+    AlertsReply {
+        status: status.as_u16(),
+        body,
+    }
+}
+
+/// Every rule, by id.
+pub fn list_alerts(hub: &Hub) -> Reply {
+    reply(StatusCode::OK, hub.alerts().list())
+}
+
+/// Makes a rule from a request body: 201 with it, 400 naming a bad field,
+/// 404 for a symbol this node does not serve.
+pub fn create_alert(hub: &Hub, body: &[u8]) -> Reply {
+    let new = match NewAlert::parse(body) {
+        Ok(new) => new,
+        Err(refused) => return refusal(refused),
+    };
+    let Some(id) = hub.lookup(&new.symbol) else {
+        let error = format!("unknown symbol: {}", new.symbol);
+        return error_reply(StatusCode::NOT_FOUND, error);
+    };
+    match hub
+        .alerts()
+        .create(new, crate::market::now_ms(), last_and_prev_close(hub, id))
+    {
+        Ok(alert) => reply(StatusCode::CREATED, alert),
+        Err(refused) => refusal(refused),
+    }
+}
+
+/// Deletes rule `id`: 204, or 404 for no such rule.
+pub fn remove_alert(hub: &Hub, id: u64) -> Reply {
+    if hub.alerts().delete(id) {
+        (StatusCode::NO_CONTENT, serde_json::Value::Null)
+    } else {
+        error_reply(StatusCode::NOT_FOUND, format!("no alert {id}"))
+    }
+}
+
+/// The `{id}` of `DELETE /api/alerts/{id}`, or the 400 it gets.
+pub fn parse_alert_id(text: &str) -> Result<u64, Reply> {
+    text.parse()
+        .map_err(|_| error_reply(StatusCode::BAD_REQUEST, "id: must be a whole number"))
+}
+
+/// A body that is not UTF-8 cannot travel in a bus request's text; it is
+/// never JSON either, so the parse every node runs refuses it where it is.
+fn refuse_unreadable(body: &[u8]) -> Reply {
+    match NewAlert::parse(body) {
+        Err(refused) => refusal(refused),
+        Ok(_) => error_reply(StatusCode::BAD_REQUEST, "body: must be UTF-8"),
+    }
+}
+
+/// The symbol's last price and previous close, if it has traded: where a
+/// new rule's first crossing is measured from.
+fn last_and_prev_close(hub: &Hub, id: crate::hub::SymbolId) -> Option<(f64, f64)> {
+    let mut one = Subscription::default();
+    one.insert(id);
+    let (_, quotes) = hub.published().snapshot(&one);
+    quotes.first().map(|q| (q.last, q.prev_close))
+}
+
+fn too_large() -> Reply {
+    let error = format!("body: at most {MAX_ALERT_BODY} bytes");
+    error_reply(StatusCode::PAYLOAD_TOO_LARGE, error)
+}
+
+fn refusal(refused: Refused) -> Reply {
+    let error = format!("{}: {}", refused.field, refused.reason);
+    error_reply(StatusCode::BAD_REQUEST, error)
+}
+
+/// A JSON `{"error": ...}` answer.
+pub fn error_reply(status: StatusCode, error: impl Into<String>) -> Reply {
+    let error = ApiError {
+        error: error.into(),
+    };
+    reply(status, error)
+}
+
+fn reply(status: StatusCode, body: impl Serialize) -> Reply {
+    match serde_json::to_value(body) {
+        Ok(body) => (status, body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode an API answer");
+            (StatusCode::INTERNAL_SERVER_ERROR, serde_json::Value::Null)
+        }
+    }
+}
+
+/// A [`Reply`] as an HTTP response; a 204 has no body.
+fn respond((status, body): Reply) -> Response {
+    if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, Json(body)).into_response()
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -125,8 +125,10 @@ impl AppState {
                     state.page.symbol_feeds.clone(),
                     state.shutdown.clone(),
                 );
+                let answer = answer_alerts(&hub);
                 let health =
-                    bus::ingest::start(&access, prefix, heartbeat, hub, feeds, stop).await?;
+                    bus::ingest::start(&access, prefix, heartbeat, hub, feeds, answer, stop)
+                        .await?;
                 state.api.readiness.bus = Some(health);
                 state.policy.serves_browsers = config.serve_browsers;
                 state
@@ -139,6 +141,8 @@ impl AppState {
                         .await?;
                 let mut state = AppState::assemble(config, copy.hub, copy.symbol_feeds, shutdown);
                 state.api.readiness.bus = Some(copy.health);
+                // The ingest node holds and checks the rules; this edge relays.
+                state.api.alerts = api::AlertsApi::Ingest(copy.alerts);
                 state
             }
         };
@@ -240,6 +244,7 @@ impl AppState {
             api: api::ApiState {
                 hub: hub.clone(),
                 readiness,
+                alerts: api::AlertsApi::Local(hub.clone()),
             },
             hub,
             sessions,
@@ -251,6 +256,12 @@ impl AppState {
             limits: connection_limits(config),
         }
     }
+}
+
+/// The ingest node's answers to edges' alert API requests: its own routes'.
+fn answer_alerts(hub: &Hub) -> bus::AnswerAlerts {
+    let hub = hub.clone();
+    Arc::new(move |request| api::answer_alerts(&hub, request))
 }
 
 /// Batches a hub keeps for sessions that fall behind (5 s at the default

@@ -45,7 +45,10 @@ pub struct Metrics {
     pub rate_limited: IntCounter,
     /// 1 while connected to the bus (ingest and edge nodes), else 0.
     pub bus_connected: IntGauge,
-    /// Bus messages by kind: batch_out, batch_in, heartbeat_out, heartbeat_in, state_served, state_received.
+    /// Bus messages by kind: batch_out, batch_in, heartbeat_out, heartbeat_in, state_served, state_received;
+    /// alert events published (alert_out) and relayed by an edge (alert_in); alert API
+    /// requests an edge forwarded and had answered (alert_api), and the ingest node answered
+    /// (alert_api_served).
     pub bus_messages: IntCounterVec,
     /// Edge: the age of each batch when it arrives (its server time to now).
     pub bus_lag_seconds: Histogram,
@@ -54,7 +57,8 @@ pub struct Metrics {
     /// Ingest: state requests by outcome (`done`, `gave_up`, `publish_failed`,
     /// `expired`, `queue_full`).
     pub bus_state_transfers: IntCounterVec,
-    /// Bus messages that could not be sent or read, by kind.
+    /// Bus messages that could not be sent or read, by kind (as `bus_messages`;
+    /// `alert_api`: a forwarded request unanswered, or its answer unreadable).
     pub bus_errors: IntCounterVec,
     /// The ingest node's newest batch number this node published or applied.
     pub bus_seq: IntGauge,

@@ -1,20 +1,26 @@
 //! An edge node's side of the bus: copy the ingest node's state, then apply
 //! its batches to a local hub that serves browsers exactly as a single node
 //! does. See the [module docs](super) for when the copy is taken again.
+//!
+//! Alerts are the ingest node's: an edge passes its alert events on to its
+//! own pages and forwards its alert API to it ([`IngestAlerts`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::protocol::{Candle, Change, Interval};
+use app::protocol::{Candle, Change, Interval, ServerMsg};
 use async_nats::{Client, Subscriber};
+use axum::http::StatusCode;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BusAccess, BusBatch, BusError, BusFeed, BusHealth, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT,
-    STATE_WINDOW, StateAck, StatePart, StateRequest, Subjects, SymbolRow,
+    ALERTS_API_TIMEOUT, AlertsReply, AlertsRequest, BusAccess, BusBatch, BusError, BusFeed,
+    BusHealth, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT, STATE_WINDOW, StateAck, StatePart,
+    StateRequest, Subjects, SymbolRow,
 };
+use crate::alerts::AlertBook;
 use crate::backoff::Backoff;
 use crate::candles::CAPACITY;
 use crate::hub::{Hub, HubConfig, Mirror, SymbolId};
@@ -61,6 +67,8 @@ pub struct EdgeCopy {
     /// The feed each symbol comes from, by symbol id.
     pub symbol_feeds: Arc<[String]>,
     pub health: watch::Receiver<BusHealth>,
+    /// The ingest node's alert API, for this edge's routes.
+    pub alerts: IngestAlerts,
 }
 
 /// Connects to the bus, waits for the ingest node's complete state and
@@ -83,6 +91,9 @@ pub async fn start(
     let beats = subscribe(&subjects.heartbeat)
         .await
         .map_err(|e| BusError::Subscribe(e.to_string()))?;
+    let alert_events = subscribe(&subjects.alerts)
+        .await
+        .map_err(|e| BusError::Subscribe(e.to_string()))?;
     tracing::info!(bus = %access.servers_shown(), subject = %prefix, "waiting for the ingest node's state");
     let state = fetch_until_copied(&client, &subjects, &metrics, &shutdown, |e| {
         tracing::warn!(error = %e, "no state from the ingest node yet");
@@ -98,6 +109,17 @@ pub async fn start(
     let symbol_feeds: Arc<[String]> = state.rows.iter().map(|r| r.feed.clone()).collect();
     let mirror = Hub::mirroring(symbols, feed_names, hub_config);
     let hub = mirror.hub().clone();
+    let alerts = IngestAlerts {
+        client: client.clone(),
+        subject: subjects.alerts_api.clone(),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(relay_alerts(
+        alert_events,
+        hub.alerts().clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let (health_tx, health) = watch::channel(BusHealth::Ok);
     let mut follower = Follower {
         client,
@@ -127,7 +149,127 @@ pub async fn start(
         hub,
         symbol_feeds,
         health,
+        alerts,
     })
+}
+
+/// Passes the ingest node's alert events on to this edge's pages, as they
+/// were encoded there; anything else on the subject is counted and dropped.
+async fn relay_alerts(
+    mut events: Subscriber,
+    book: Arc<AlertBook>,
+    metrics: SharedMetrics,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            message = events.next() => message,
+        };
+        let Some(message) = message else { return };
+        match alert_event(&message.payload) {
+            Ok(event) => {
+                metrics.bus_messages.with_label_values(&["alert_in"]).inc();
+                book.relay(event);
+            }
+            Err(why) => {
+                metrics.bus_errors.with_label_values(&["alert_in"]).inc();
+                tracing::warn!(%why, "dropped a malformed alert event from the bus");
+            }
+        }
+    }
+}
+
+/// The payload as the alert message pages are to get, or why it is not one.
+fn alert_event(payload: &[u8]) -> Result<Arc<str>, String> {
+    let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8: {e}"))?;
+    let message: ServerMsg =
+        serde_json::from_str(text).map_err(|e| format!("not a server message: {e}"))?;
+    match message {
+        ServerMsg::Alert { .. }
+        | ServerMsg::AlertCreated { .. }
+        | ServerMsg::AlertDeleted { .. }
+        | ServerMsg::AlertUpdated { .. } => Ok(text.into()),
+        _ => Err("a server message, but not an alert event".into()),
+    }
+}
+
+/// The ingest node's alert API, asked over the bus: an edge's alert routes
+/// answer what it answers.
+#[derive(Clone)]
+pub struct IngestAlerts {
+    client: Client,
+    subject: String,
+    metrics: SharedMetrics,
+}
+
+/// Why an alert API request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error("the ingest node is unreachable: {0}")]
+    Unreachable(String),
+    #[error("the ingest node's answer could not be read: {0}")]
+    Malformed(String),
+}
+
+impl AskError {
+    /// What an edge's client is answered: 503 while the ingest node cannot
+    /// be reached, 502 for an answer that is not one.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AskError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AskError::Malformed(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+impl IngestAlerts {
+    /// The ingest node's status and body for `request`, if it answers
+    /// within [`ALERTS_API_TIMEOUT`]; counted either way.
+    pub async fn ask(
+        &self,
+        request: &AlertsRequest,
+    ) -> Result<(StatusCode, serde_json::Value), AskError> {
+        let asked = self.request(request).await;
+        let kind = &["alert_api"];
+        match &asked {
+            Ok(_) => self.metrics.bus_messages.with_label_values(kind).inc(),
+            Err(e) => {
+                self.metrics.bus_errors.with_label_values(kind).inc();
+                tracing::warn!(error = %e, "an alert API request went unanswered");
+            }
+        }
+        asked
+    }
+
+    async fn request(
+        &self,
+        request: &AlertsRequest,
+    ) -> Result<(StatusCode, serde_json::Value), AskError> {
+        use async_nats::RequestErrorKind;
+        let unreachable = |why: String| AskError::Unreachable(why);
+        // A request made while disconnected would wait in the client's
+        // buffer and could be carried out after its client was told 503.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(unreachable("disconnected from the bus".into()));
+        }
+        let payload = serde_json::to_vec(request).map_err(|e| unreachable(e.to_string()))?;
+        let asked = self.client.request(self.subject.clone(), payload.into());
+        let message = tokio::time::timeout(ALERTS_API_TIMEOUT, asked)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {ALERTS_API_TIMEOUT:?}")))?
+            .map_err(|e| match e.kind() {
+                RequestErrorKind::NoResponders => {
+                    unreachable("no ingest node is listening on the bus".into())
+                }
+                _ => unreachable(e.to_string()),
+            })?;
+        let malformed = |why: String| AskError::Malformed(why);
+        let reply: AlertsReply =
+            serde_json::from_slice(&message.payload).map_err(|e| malformed(e.to_string()))?;
+        let status = StatusCode::from_u16(reply.status).map_err(|e| malformed(e.to_string()))?;
+        Ok((status, reply.body))
+    }
 }
 
 /// A complete copy of the ingest node's state.
@@ -663,5 +805,27 @@ impl Follower {
         } else {
             BusHealth::Down("disconnected from the bus; reconnecting".into())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_alert_events_are_passed_on_as_they_came() {
+        let deleted = r#"{"type":"alert_deleted","id":7}"#;
+        assert_eq!(alert_event(deleted.as_bytes()).as_deref(), Ok(deleted));
+        let refused: [&[u8]; 6] = [
+            b"",
+            b"{",
+            b"\xff\xfe",
+            br#"{"type":"alert_deleted","id":"seven"}"#,
+            br#"{"type":"status","feed":"sim","state":"live"}"#,
+            br#"{"type":"shout"}"#,
+        ];
+        for payload in refused {
+            assert!(alert_event(payload).is_err(), "{payload:?}");
+        }
     }
 }

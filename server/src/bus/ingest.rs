@@ -1,6 +1,7 @@
-//! The ingest node's side of the bus: publish batches and heartbeats, answer
-//! state requests. Three tasks, none of which can hold up the hub: they read
-//! what the hub published, as sessions do.
+//! The ingest node's side of the bus: publish batches, heartbeats and alert
+//! events, answer state requests and edges' alert API requests. Tasks none
+//! of which can hold up the hub: they read what the hub published, as
+//! sessions do.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,14 +12,15 @@ use app::protocol::Interval;
 use async_nats::Client;
 use futures_util::StreamExt;
 use serde::Serialize;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    BusAccess, BusBatch, BusCandle, BusError, BusFeed, BusHealth, HEAD_TIMEOUT, Heartbeat, Link,
-    PART_TIMEOUT, STATE_WINDOW, SYMBOLS_PER_PART, StateAck, StatePart, StateRequest, Subjects,
-    SymbolRow,
+    AlertsReply, AlertsRequest, AnswerAlerts, BusAccess, BusBatch, BusCandle, BusError, BusFeed,
+    BusHealth, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT, STATE_WINDOW, SYMBOLS_PER_PART,
+    StateAck, StatePart, StateRequest, Subjects, SymbolRow,
 };
 use crate::candles::CAPACITY;
 use crate::hub::{Hub, Lagged};
@@ -32,6 +34,8 @@ struct Ingest {
     epoch: u64,
     /// The feed each symbol comes from, by symbol id.
     symbol_feeds: Arc<[String]>,
+    /// Answers edges' alert API requests as this node's routes do.
+    answer_alerts: AnswerAlerts,
     /// The last batch handed to the bus (or skipped, when the publisher fell
     /// behind): what heartbeats announce. Announcing the hub's head instead
     /// let a heartbeat overtake its batch, and a busy edge took the late
@@ -39,23 +43,30 @@ struct Ingest {
     published: Arc<AtomicU64>,
 }
 
-/// Connects to the bus and starts publishing `hub`. Returns the bus health
-/// for `/readyz` (down while NATS is unreachable).
+/// Connects to the bus and starts publishing `hub`, and answering edges'
+/// alert API requests with `answer_alerts`. Returns the bus health for
+/// `/readyz` (down while NATS is unreachable).
 pub async fn start(
     access: &BusAccess,
     prefix: &str,
     heartbeat: Duration,
     hub: Hub,
     symbol_feeds: Arc<[String]>,
+    answer_alerts: AnswerAlerts,
     shutdown: CancellationToken,
 ) -> Result<watch::Receiver<BusHealth>, BusError> {
     let metrics = hub.metrics_handle();
     let (client, links) = super::connect(access, &super::client_name("ingest"), &metrics).await?;
     let subjects = Arc::new(Subjects::new(prefix));
-    let requests = client
-        .subscribe(subjects.state.clone())
+    let subscribe = |subject: &String| client.subscribe(subject.clone());
+    let requests = subscribe(&subjects.state)
         .await
         .map_err(|e| BusError::Subscribe(e.to_string()))?;
+    let alert_requests = subscribe(&subjects.alerts_api)
+        .await
+        .map_err(|e| BusError::Subscribe(e.to_string()))?;
+    // Before anything is served: every event of the book reaches the bus.
+    let alert_events = hub.alerts().subscribe();
     let epoch = rand::random::<u64>() >> 11; // exact in every JSON reader
     tracing::info!(epoch, bus = %access.servers_shown(), subject = %prefix, "publishing to the bus");
     let published = Arc::new(AtomicU64::new(*hub.published().watch_head().borrow()));
@@ -65,6 +76,7 @@ pub async fn start(
         subjects,
         epoch,
         symbol_feeds,
+        answer_alerts,
         published,
     };
     let (health_tx, health) = watch::channel(BusHealth::Down("connecting to the bus".into()));
@@ -74,6 +86,16 @@ pub async fn start(
         ingest
             .clone()
             .publish_heartbeats(heartbeat, shutdown.clone()),
+    );
+    tokio::spawn(
+        ingest
+            .clone()
+            .publish_alerts(alert_events, shutdown.clone()),
+    );
+    tokio::spawn(
+        ingest
+            .clone()
+            .serve_alerts_api(alert_requests, shutdown.clone()),
     );
     tokio::spawn(ingest.serve_state(requests, shutdown));
     Ok(health)
@@ -100,15 +122,23 @@ async fn track_link(
 
 impl Ingest {
     async fn publish<T: Serialize>(&self, subject: &str, kind: &str, value: &T) -> bool {
-        let metrics = self.hub.metrics();
-        let payload = match serde_json::to_vec(value) {
-            Ok(bytes) => bytes.into(),
+        match serde_json::to_vec(value) {
+            Ok(payload) => self.publish_bytes(subject, kind, payload).await,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a bus message");
-                return false;
+                false
             }
-        };
-        match self.client.publish(subject.to_owned(), payload).await {
+        }
+    }
+
+    /// Publishes an encoded message, counted under `kind`.
+    async fn publish_bytes(&self, subject: &str, kind: &str, payload: Vec<u8>) -> bool {
+        let metrics = self.hub.metrics();
+        match self
+            .client
+            .publish(subject.to_owned(), payload.into())
+            .await
+        {
             Ok(()) => {
                 metrics.bus_messages.with_label_values(&[kind]).inc();
                 true
@@ -204,6 +234,78 @@ impl Ingest {
             let beat = self.heartbeat();
             self.publish(&self.subjects.heartbeat, "heartbeat_out", &beat)
                 .await;
+        }
+    }
+
+    /// Every event the alert book tells this node's pages, as encoded for
+    /// them, for edges to tell theirs. Events missed when this task fell
+    /// further behind than the book keeps are counted as errors.
+    async fn publish_alerts(
+        self,
+        mut events: broadcast::Receiver<Arc<str>>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                event = events.recv() => event,
+            };
+            match event {
+                Ok(text) => {
+                    let payload = text.as_bytes().to_vec();
+                    self.publish_bytes(&self.subjects.alerts, "alert_out", payload)
+                        .await;
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "alert events not published: the bus publisher fell behind"
+                    );
+                    let errors = &self.hub.metrics().bus_errors;
+                    errors.with_label_values(&["alert_out"]).inc_by(missed);
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Answers edges' alert API requests with what this node's own routes
+    /// answer, one at a time: each is quick, and edges see creations and
+    /// deletions made in the order they were asked.
+    async fn serve_alerts_api(
+        self,
+        mut requests: async_nats::Subscriber,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let request = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                request = requests.next() => request,
+            };
+            let Some(request) = request else { return };
+            let Some(reply) = request.reply else {
+                tracing::debug!("alert API request without a reply subject");
+                continue;
+            };
+            let answer = self.answer_alerts(&request.payload);
+            self.publish(&reply, "alert_api_served", &answer).await;
+        }
+    }
+
+    /// The answer to one alert API request; a request that is not one is
+    /// counted and answered 400.
+    fn answer_alerts(&self, payload: &[u8]) -> AlertsReply {
+        match serde_json::from_slice::<AlertsRequest>(payload) {
+            Ok(request) => (self.answer_alerts)(request),
+            Err(e) => {
+                let errors = &self.hub.metrics().bus_errors;
+                errors.with_label_values(&["alert_api_served"]).inc();
+                let error = format!("malformed alert API request: {e}");
+                AlertsReply {
+                    status: 400,
+                    body: serde_json::json!({ "error": error }),
+                }
+            }
         }
     }
 

@@ -13,6 +13,14 @@
 //!   ingest node answers on the request's reply subject with a stream of
 //!   [`StatePart`]s (`head`, the symbol table in chunks, one message per
 //!   candle series, `end`), each well under NATS's 1 MB payload limit.
+//! - `<prefix>.alerts`: every alert event the ingest node's
+//!   [`AlertBook`](crate::alerts::AlertBook) tells its pages (`alert`,
+//!   `alert_created`, `alert_deleted`, `alert_updated`), as the exact
+//!   encoded message; each edge passes it on to its own pages.
+//! - `<prefix>.alerts.api`: request/reply. An edge forwards its alert API
+//!   (list, create, delete) as an [`AlertsRequest`]; the ingest node, which
+//!   holds and checks the rules, answers with an [`AlertsReply`]: the HTTP
+//!   status and JSON body its own API gives.
 //!
 //! Numbers that keep the copies exact: `epoch` is random per ingest process,
 //! `seq` is the ingest hub's batch number (consecutive within an epoch), and
@@ -142,6 +150,35 @@ pub struct StateAck {
     pub received: usize,
 }
 
+/// An edge's alert API request, answered by the ingest node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AlertsRequest {
+    /// `GET /api/alerts`.
+    List,
+    /// `POST /api/alerts`, with the request's body as it came.
+    Create { body: String },
+    /// `DELETE /api/alerts/{id}`.
+    Delete { id: u64 },
+}
+
+/// The ingest node's answer to an [`AlertsRequest`]: what its HTTP API
+/// answers (the body is `null` for 204).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertsReply {
+    pub status: u16,
+    #[serde(default)]
+    pub body: serde_json::Value,
+}
+
+/// How the ingest node answers an alert API request: what its own routes
+/// answer (the node that assembles both hands the API's function to the bus).
+pub type AnswerAlerts = std::sync::Arc<dyn Fn(AlertsRequest) -> AlertsReply + Send + Sync>;
+
+/// How long an edge waits for the ingest node's answer to an alert API
+/// request before telling its client the ingest node is unreachable.
+pub const ALERTS_API_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long an edge waits for the first part of a state transfer; a request
 /// that waited longer than this in the ingest node's queue is dropped (its
 /// edge has given up and asked again).
@@ -162,6 +199,8 @@ pub struct Subjects {
     pub batch: String,
     pub heartbeat: String,
     pub state: String,
+    pub alerts: String,
+    pub alerts_api: String,
 }
 
 impl Subjects {
@@ -170,6 +209,8 @@ impl Subjects {
             batch: format!("{prefix}.batch"),
             heartbeat: format!("{prefix}.heartbeat"),
             state: format!("{prefix}.state"),
+            alerts: format!("{prefix}.alerts"),
+            alerts_api: format!("{prefix}.alerts.api"),
         }
     }
 
@@ -453,6 +494,30 @@ mod tests {
         assert_eq!(serde_json::from_str::<StatePart>(&json).unwrap(), part);
         let end: StatePart = serde_json::from_str(r#"{"part":"end","parts":7}"#).unwrap();
         assert_eq!(end, StatePart::End { parts: 7 });
+    }
+
+    #[test]
+    fn alert_api_requests_and_replies_have_their_documented_shape() {
+        let cases = [
+            (AlertsRequest::List, r#"{"op":"list"}"#),
+            (
+                AlertsRequest::Create {
+                    body: r#"{"symbol":"AAPL"}"#.into(),
+                },
+                r#"{"op":"create","body":"{\"symbol\":\"AAPL\"}"}"#,
+            ),
+            (AlertsRequest::Delete { id: 7 }, r#"{"op":"delete","id":7}"#),
+        ];
+        for (request, json) in cases {
+            assert_eq!(serde_json::to_string(&request).unwrap(), json);
+            assert_eq!(
+                serde_json::from_str::<AlertsRequest>(json).unwrap(),
+                request
+            );
+        }
+        let reply: AlertsReply = serde_json::from_str(r#"{"status":204}"#).unwrap();
+        assert_eq!((reply.status, reply.body), (204, serde_json::Value::Null));
+        assert!(serde_json::from_str::<AlertsRequest>(r#"{"op":"drop"}"#).is_err());
     }
 
     #[test]

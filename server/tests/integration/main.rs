@@ -13,6 +13,7 @@ mod binary;
 mod bus_access;
 mod candles;
 mod cluster;
+mod cluster_alerts;
 mod cluster_copies;
 mod connections;
 mod hardening;
