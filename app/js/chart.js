@@ -11,12 +11,15 @@ import {
   CrosshairMode,
   HistogramSeries,
   LineSeries,
+  LineStyle,
   createChart,
 } from "/vendor/lightweight-charts.mjs";
 
 const UP = "#26c281";
 const DOWN = "#f0525b";
 const ACCENT = "#4f8cff";
+/** Alert levels: the page's warning colour. */
+const ALERT = "#f2b440";
 const UP_VOLUME = "rgba(38, 194, 129, 0.35)";
 const DOWN_VOLUME = "rgba(240, 82, 91, 0.35)";
 
@@ -67,6 +70,9 @@ export class PriceChart {
     // Minutes east of UTC of the clock labels are drawn in (null: the viewer's), and each bar's session (null: no sessions).
     this.offsetOf = null;
     this.sessionOf = null;
+    // Alert levels to draw as lines, and the lines drawn (on the shown price series).
+    this.levels = [];
+    this.levelLines = [];
     this.chart = createChart(el, {
       localization: { timeFormatter: (time) => this.formatTime(time) },
       autoSize: true,
@@ -346,7 +352,24 @@ export class PriceChart {
     this.line.applyOptions({ visible: mode === "line" });
     this.area.applyOptions({ visible: mode === "area" });
     this.fillPrice();
+    this.drawLevels();
     this.el.dataset.mode = mode;
+  }
+
+  /** Alert levels (JSON `[{price, title}]`), each drawn as a dashed line with its price on the axis. */
+  setLevels(json) {
+    this.levels = JSON.parse(json);
+    this.drawLevels();
+  }
+
+  drawLevels() {
+    for (const { series, line } of this.levelLines) series.removePriceLine(line);
+    const series = this.price();
+    this.levelLines = this.levels.map(({ price, title }) => ({
+      series,
+      line: series.createPriceLine({ price, title, color: ALERT, lineWidth: 1, lineStyle: LineStyle.Dashed, axisLabelVisible: true }),
+    }));
+    this.el.dataset.levels = String(this.levels.length);
   }
 
   fillPrice() {

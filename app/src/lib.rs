@@ -6,6 +6,7 @@
 //! - [`protocol`]: the wire types, plain serde; used by the server, the browser and every test client.
 //! - [`calendar`]: market time, which session a symbol trades in (pure); used by the server and `components`.
 //! - [`format`]: how numbers, changes and times read on screen (pure); used by components and server tests.
+//! - [`alerts`]: the viewer's price alerts as the page knows them (rules, firings log, toasts, form); written by `connection`, read and changed by `components`.
 //! - [`table`]: the quote table's search, sort and cursor rules (pure); used by `components`.
 //! - [`store`]: the quotes the page shows, one signal per field; written by `connection` and the board, read by `components`.
 //! - [`selection`]: the charted symbol and interval, kept in the URL; read by `components` and `connection`; `PageUrl` is given by the server.
@@ -22,6 +23,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod alerts;
 pub mod board;
 pub mod calendar;
 pub mod chart_feed;

@@ -107,3 +107,32 @@ test("dashboard-after-hours.png", async ({ page }) => {
     await after.stop();
   }
 });
+
+// Alerts: rules near NVDA's price (one fires soon), the panel open from the
+// top bar, the armed levels on the chart, and a firing's toast.
+test("alerts.png", async ({ page }) => {
+  const alerts = await startServer(["--seed", "2026", "--sim-rate", "20"]);
+  try {
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(`${alerts.url}/?symbol=NVDA&interval=1m`);
+    await expect(page.getByTestId("connection")).toHaveText("Live");
+    const price = Number((await page.getByTestId("detail-price").innerText()).replace(/,/g, ""));
+    const rules = [
+      { symbol: "NVDA", condition: "above", value: +(price * 1.0004).toFixed(2), note: "Breakout watch" },
+      { symbol: "NVDA", condition: "below", value: +(price * 0.9996).toFixed(2) },
+      { symbol: "NVDA", condition: "below", value: +(price * 0.99).toFixed(2), repeat: "every" },
+      { symbol: "AAPL", condition: "change_pct_below", value: -5, note: "Risk check" },
+    ];
+    for (const rule of rules) {
+      const made = await fetch(`${alerts.url}/api/alerts`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(rule) });
+      expect(made.status).toBe(201);
+    }
+    await expect(page.getByTestId("toast").first()).toBeVisible({ timeout: 30_000 });
+    await page.getByTestId("alerts-button").click();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "alerts.png") });
+  } finally {
+    await alerts.stop();
+  }
+});

@@ -3,7 +3,9 @@
 use leptos::either::Either;
 use leptos::prelude::*;
 
+use super::alerts::{AlertBell, AlertForm};
 use super::quote_table::SessionBadge;
+use crate::alerts::Alerts;
 use crate::connection::Link;
 use crate::format;
 use crate::protocol::MarketSession;
@@ -28,6 +30,7 @@ pub fn Detail() -> impl IntoView {
 #[component]
 fn DetailBody(row: Row) -> impl IntoView {
     let link = expect_context::<Link>();
+    let alerts = expect_context::<Alerts>();
     let (change, pct) = row.day_change();
     let (price, extended) = (row.price(), row.extended());
     let Row {
@@ -62,6 +65,7 @@ fn DetailBody(row: Row) -> impl IntoView {
             <h2 class="detail-symbol">
                 {symbol.to_string()}
                 <SessionBadge session=session />
+                <AlertBell symbol=symbol.clone() />
             </h2>
             <span class="detail-name">{move || name.get().to_string()}</span>
         </div>
@@ -73,6 +77,13 @@ fn DetailBody(row: Row) -> impl IntoView {
             ")"
             {move || (session.get() != MarketSession::Regular && extended().is_none()).then_some(" At close")}
         </div>
+        {
+            let symbol = symbol.clone();
+            move || {
+                (alerts.form.get().as_deref() == Some(&*symbol))
+                    .then(|| view! { <AlertForm symbol=symbol.clone() /> })
+            }
+        }
         {move || {
             extended()
                 .map(|(session, last, pct)| {

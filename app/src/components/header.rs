@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::alerts::AlertsButton;
 use crate::connection::{Link, LinkState, Polling};
 use crate::format::{self, Direction};
 use crate::store::QuoteStore;
@@ -19,6 +20,7 @@ pub fn Header() -> impl IntoView {
             <Breadth />
             <MarketStatus />
             <div class="topbar-right">
+                <AlertsButton />
                 <Latency />
                 <ConnectionBadge />
                 <Clock />

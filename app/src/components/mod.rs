@@ -2,6 +2,7 @@
 //! [`Dashboard`] composes them around the page's shared state; [`NotFound`]
 //! is every other path.
 
+pub(crate) mod alerts;
 mod chart;
 mod detail;
 mod header;
@@ -15,12 +16,15 @@ mod watchlist_picker;
 use leptos::either::Either;
 use leptos::prelude::*;
 
+use crate::alerts::Alerts;
+
 #[cfg(feature = "hydrate")]
 use crate::chart_feed::SharedChartFeed;
 use crate::connection::Link;
 use crate::selection::Selection;
 use crate::store::QuoteStore;
 use crate::watchlist::Watchlists;
+use alerts::{AlertsPanel, Toasts};
 pub use chart::{ChartMode, ChartPanel, ChartView};
 use detail::Detail;
 use header::Header;
@@ -59,6 +63,8 @@ pub fn Dashboard() -> impl IntoView {
                         <QuoteTable />
                     </main>
                     <StatusBar />
+                    <AlertsPanel />
+                    <Toasts />
                 </div>
             })
         }
@@ -76,6 +82,7 @@ fn provide_page_state() -> (QuoteStore, Link) {
     let selection = Selection::from_url(store);
     provide_context(selection);
     provide_context(ChartView::new());
+    provide_context(Alerts::new());
     let watchlists = Watchlists::new();
     provide_context(watchlists);
     follow_open_list(watchlists, selection, link);
@@ -88,7 +95,11 @@ fn start_connection(store: QuoteStore, link: Link) {
     let selection = expect_context::<Selection>();
     let chart = SharedChartFeed::new();
     provide_context(chart);
-    Effect::new(move |_| untrack(|| crate::connection::start(store, link, selection, chart)));
+    let alerts = expect_context::<Alerts>();
+    crate::alerts::browser::start(alerts);
+    Effect::new(move |_| {
+        untrack(|| crate::connection::start(store, link, selection, chart, alerts))
+    });
 }
 
 /// With a list open the server sends only its symbols (and the charted one).

@@ -15,6 +15,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use super::Link;
 use super::core::{Action, ConnectionCore, Event, Start};
+use crate::alerts::Alerts;
 use crate::chart_feed::{Series, SharedChartFeed};
 use crate::protocol::{QuotesResponse, SUBPROTOCOL_JSON};
 use crate::selection::Selection;
@@ -40,13 +41,20 @@ struct Shell {
     store: QuoteStore,
     link: Link,
     chart: SharedChartFeed,
+    alerts: Alerts,
     counters: Counters,
 }
 
 type Shared = Rc<Shell>;
 
 /// Opens the page's connection and keeps it open for the page's lifetime.
-pub fn start(store: QuoteStore, link: Link, selection: Selection, chart: SharedChartFeed) {
+pub fn start(
+    store: QuoteStore,
+    link: Link,
+    selection: Selection,
+    chart: SharedChartFeed,
+    alerts: Alerts,
+) {
     link.tz_offset_min
         .set(-js_sys::Date::new_0().get_timezone_offset() as i32);
     let start = Start {
@@ -62,6 +70,7 @@ pub fn start(store: QuoteStore, link: Link, selection: Selection, chart: SharedC
         store,
         link,
         chart,
+        alerts,
         counters: Counters::new(),
     });
     dispatch(&shell, Event::Start);
@@ -107,6 +116,13 @@ fn perform(shell: &Shared, action: Action, now: f64) -> Option<Event> {
         }
         Action::Poll { url, watching } => poll(shell, url, watching),
         Action::ReconnectAfter { ms, ticket } => after(shell, ms, Event::ReconnectDue(ticket)),
+        Action::LoadAlerts => crate::alerts::browser::load(shell.alerts),
+        Action::Alert(news) => {
+            if let Some(toast) = shell.alerts.apply(news) {
+                let offset = shell.link.tz_offset_min.get_untracked();
+                crate::alerts::browser::announce(shell.alerts, toast, offset);
+            }
+        }
         Action::Log(line) => leptos::logging::log!("{line}"),
         Action::Warn(line) => leptos::logging::warn!("{line}"),
         shown => shell.show(shown, now),

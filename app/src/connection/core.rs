@@ -11,6 +11,7 @@
 //! browser events into [`Event`]s and carries out [`Action`]s.
 
 use super::held::Held;
+use crate::alerts::AlertNews;
 use crate::chart_feed::Series;
 use crate::protocol::{
     ALL_SYMBOLS, Candle, Change, ClientMsg, FeedState, Interval, Quote, ServerMsg,
@@ -158,6 +159,11 @@ pub enum Action {
     },
     /// One bar of the charted series changed.
     ChartCandle(Candle),
+    /// Fetch the alert rules as they are now (the socket opened: messages
+    /// about them may have been missed while it was closed).
+    LoadAlerts,
+    /// The server said something about alerts.
+    Alert(AlertNews),
     /// Something worth a line in the console.
     Log(String),
     Warn(String),
@@ -312,6 +318,7 @@ impl ConnectionCore {
             self.socket = Socket::Open;
             self.subscribe();
             self.request_chart();
+            self.emit(Action::LoadAlerts);
         }
     }
 
@@ -527,11 +534,14 @@ impl ConnectionCore {
             ServerMsg::Error { code, message } => {
                 self.warn(format!("server error {code:?}: {message}"))
             }
-            // Alerts are not shown by the page yet.
-            ServerMsg::Alert { .. }
+            msg @ (ServerMsg::Alert { .. }
             | ServerMsg::AlertCreated { .. }
             | ServerMsg::AlertDeleted { .. }
-            | ServerMsg::AlertUpdated { .. } => {}
+            | ServerMsg::AlertUpdated { .. }) => {
+                if let Some(news) = AlertNews::from_msg(msg) {
+                    self.emit(Action::Alert(news));
+                }
+            }
             ServerMsg::Unknown => {}
         }
     }

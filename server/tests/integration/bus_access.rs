@@ -168,6 +168,33 @@ async fn only_the_ingest_node_may_publish_batches_under_the_shipped_nats_config(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Alert rules made through the edge reach the ingest node under these
+    // permissions, but the edge's credentials cannot forge a firing.
+    let made = reqwest::Client::new()
+        .post(format!("{}/api/alerts", edge.base))
+        .json(&serde_json::json!({"symbol": "AAPL", "condition": "above", "value": 1e6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201, "{}", made.text().await.unwrap());
+    let listed: Vec<app::protocol::Alert> = ingest.get("/api/alerts").await.json().await.unwrap();
+    assert_eq!(listed.len(), 1, "the ingest node holds the rule");
+    refused.lock().unwrap().clear();
+    let firing = r#"{"type":"alert","id":1,"symbol":"AAPL","condition":"above","value":1000000.0,"price":1000001.0,"ts":1}"#;
+    rogue
+        .publish("tickertape.alerts", firing.into())
+        .await
+        .unwrap();
+    rogue.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while refused.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "NATS never refused the forged firing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // The same forgery with the ingest node's credentials is applied: it was
     // well-formed, and only the permissions stopped it.
     let (insider, _) = client(&nats.url(), "ingest", ingest_pw).await;

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use super::view::ChartView;
+use crate::alerts::{Alerts, is_price};
 use crate::chart_feed::{ChartFeed, Drawing, Series, SharedChartFeed};
 use crate::protocol::{Candle, Interval, MarketSession, TradingDay};
 use crate::selection::Selection;
@@ -33,6 +34,8 @@ extern "C" {
     fn set_mode(this: &PriceChart, mode: &str);
     #[wasm_bindgen(method, js_name = setClock)]
     fn set_clock(this: &PriceChart, offset_of: &JsValue, session_of: &JsValue);
+    #[wasm_bindgen(method, js_name = setLevels)]
+    fn set_levels(this: &PriceChart, json: &str);
     #[wasm_bindgen(method, js_name = scrollToLive)]
     fn scroll_to_live(this: &PriceChart);
     #[wasm_bindgen(method)]
@@ -104,6 +107,7 @@ pub fn mount(
     selection: Selection,
 ) -> Canvas {
     let canvas = Canvas(StoredValue::new_local(None));
+    let drawn = RwSignal::new(false);
     Effect::new(move |mounted: Option<bool>| {
         if mounted == Some(true) {
             return true;
@@ -118,6 +122,7 @@ pub fn mount(
         canvas
             .0
             .set_value(Some(create(&el, view, feed, showing, selection)));
+        drawn.set(true);
         true
     });
     Effect::new(move |_| {
@@ -133,6 +138,17 @@ pub fn mount(
             }
         });
     });
+    // The charted symbol's armed price alerts, as lines at their levels.
+    if let Some(alerts) = use_context::<Alerts>() {
+        Effect::new(move |_| {
+            drawn.track();
+            let symbol = selection.symbol.get();
+            let levels = alerts
+                .rules
+                .with(|rules| alert_levels(rules, symbol.as_deref()));
+            canvas.with_chart(|chart| chart.set_levels(&levels));
+        });
+    }
     on_cleanup(move || {
         feed.with(ChartFeed::detach);
         if let Some(mounted) = canvas.0.try_update_value(Option::take).flatten() {
@@ -217,4 +233,21 @@ impl Mounted {
         };
         self.chart.set_clock(self.clock.0.as_ref(), &sessions);
     }
+}
+
+/// The armed price-level rules of `symbol`, as the chart's lines (JSON).
+fn alert_levels(rules: &[crate::protocol::Alert], symbol: Option<&str>) -> String {
+    let levels: Vec<serde_json::Value> = rules
+        .iter()
+        .filter(|a| a.armed && is_price(a.condition) && Some(a.symbol.as_str()) == symbol)
+        .map(|a| {
+            let title = if a.condition == crate::protocol::AlertCondition::Above {
+                "Alert ▲"
+            } else {
+                "Alert ▼"
+            };
+            serde_json::json!({ "price": a.value, "title": title })
+        })
+        .collect();
+    json(&levels)
 }

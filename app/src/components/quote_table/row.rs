@@ -7,6 +7,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::state::TableState;
+use crate::components::alerts::AlertBell;
 use crate::connection::Link;
 use crate::format;
 use crate::protocol::{FeedState, MarketSession};
@@ -130,6 +131,7 @@ fn SymbolCell(symbol: Arc<str>) -> impl IntoView {
     view! {
         <th scope="row" class="sym">
             {symbol.to_string()}
+            <AlertBell symbol=symbol.clone() />
             <Show when=list_open>
                 <button type="button" class="row-remove" aria-label=remove_label.clone() on:click=remove.clone()>
                     "×"
