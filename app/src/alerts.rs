@@ -496,9 +496,8 @@ pub mod browser {
 
     /// The `error` of a JSON error answer, else the status.
     fn server_error(status: u16, text: &str) -> String {
-        serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("the server answered {status}"))
+        serde_json::from_str::<crate::protocol::ApiError>(text)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| format!("the server answered {status}"))
     }
 }

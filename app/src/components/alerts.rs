@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use leptos::html::Input;
+use leptos::either::Either;
+use leptos::html::{Input, Select};
 use leptos::prelude::*;
 
 use crate::alerts::{Alerts, Fired, NewAlert, is_price, rule_text, state_text};
@@ -65,65 +66,73 @@ fn BellIcon() -> impl IntoView {
 }
 
 /// The create form for `symbol`, its value prefilled with the last trade's
-/// price (or change in percent).
+/// price (or change in percent). Its fields hold their own values (read
+/// when it is sent), which keeps the page's code small.
 #[component]
 pub fn AlertForm(symbol: Arc<str>) -> impl IntoView {
     let alerts = expect_context::<Alerts>();
     let store = expect_context::<QuoteStore>();
-    let condition = RwSignal::new(AlertCondition::Above);
-    let repeat = RwSignal::new(AlertRepeat::Once);
-    let note = RwSignal::new(String::new());
+    let (value, note) = (NodeRef::<Input>::new(), NodeRef::<Input>::new());
+    let (condition, repeat) = (NodeRef::<Select>::new(), NodeRef::<Select>::new());
+    let price_kind = RwSignal::new(true);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let current = {
+    let prefill = {
         let symbol = symbol.clone();
-        move |condition: AlertCondition| {
-            let row = store.row(&symbol);
-            let (last, close) = row.map_or((0.0, 0.0), |r| {
+        move |price: bool| {
+            let (last, close) = store.row(&symbol).map_or((0.0, 0.0), |r| {
                 (r.last.get_untracked(), r.prev_close.get_untracked())
             });
-            if is_price(condition) {
+            if price {
                 format::price(last).replace(',', "")
             } else {
                 format!("{:.2}", pct_change(last, close))
             }
         }
     };
-    let value = RwSignal::new(current(AlertCondition::Above));
-    let input = NodeRef::<Input>::new();
-    input.on_load(|el| {
+    let initial = prefill(true);
+    value.on_load(|el| {
         let _ = el.focus();
         el.select();
     });
-    let set_condition = {
-        let current = current.clone();
-        move |e: leptos::ev::Event| {
-            let chosen = match event_target_value(&e).as_str() {
-                "below" => AlertCondition::Below,
-                "change_pct_above" => AlertCondition::ChangePctAbove,
-                "change_pct_below" => AlertCondition::ChangePctBelow,
-                _ => AlertCondition::Above,
-            };
-            if is_price(chosen) != is_price(condition.get_untracked()) {
-                value.set(current(chosen));
+    let chosen = move || {
+        let text = condition.get().map(|el| el.value()).unwrap_or_default();
+        match text.as_str() {
+            "below" => AlertCondition::Below,
+            "change_pct_above" => AlertCondition::ChangePctAbove,
+            "change_pct_below" => AlertCondition::ChangePctBelow,
+            _ => AlertCondition::Above,
+        }
+    };
+    let on_condition = move |_| {
+        let price = is_price(chosen());
+        if price != price_kind.get_untracked() {
+            price_kind.set(price);
+            if let Some(el) = value.get() {
+                el.set_value(&prefill(price));
             }
-            condition.set(chosen);
         }
     };
     let submit = {
         let symbol = symbol.clone();
         move |e: leptos::ev::SubmitEvent| {
             e.prevent_default();
-            let Ok(number) = value.get_untracked().trim().parse::<f64>() else {
+            let read = |field: NodeRef<Input>| field.get().map(|el| el.value()).unwrap_or_default();
+            let Some(number) = number(&read(value)) else {
                 error.set(Some("Enter a number".into()));
                 return;
             };
-            let note = note.get_untracked();
+            let note = read(note);
+            let every = repeat.get().is_some_and(|el| el.value() == "every");
             let new = NewAlert {
                 symbol: symbol.to_string(),
-                condition: condition.get_untracked(),
+                condition: chosen(),
                 value: number,
-                repeat: repeat.get_untracked(),
+                repeat: if every {
+                    AlertRepeat::Every
+                } else {
+                    AlertRepeat::Once
+                },
                 note: (!note.trim().is_empty()).then(|| note.trim().to_owned()),
             };
             busy.set(true);
@@ -131,18 +140,11 @@ pub fn AlertForm(symbol: Arc<str>) -> impl IntoView {
             send(alerts, new, error, busy);
         }
     };
-    let unit = move || {
-        if is_price(condition.get()) {
-            "Price"
-        } else {
-            "Change %"
-        }
-    };
     view! {
         <form class="alert-form" aria-label=format!("New alert for {symbol}") on:submit=submit data-testid="alert-form">
             <label>
                 <span class="muted">"When"</span>
-                <select name="condition" on:change=set_condition>
+                <select name="condition" node_ref=condition on:change=on_condition>
                     <option value="above">"Price rises above"</option>
                     <option value="below">"Price falls below"</option>
                     <option value="change_pct_above">"Change % rises above"</option>
@@ -151,25 +153,12 @@ pub fn AlertForm(symbol: Arc<str>) -> impl IntoView {
             </label>
             <div class="alert-form-row">
                 <label>
-                    <span class="muted">{unit}</span>
-                    <input
-                        node_ref=input
-                        name="value"
-                        type="text"
-                        inputmode="decimal"
-                        autocomplete="off"
-                        prop:value=value
-                        on:input=move |e| value.set(event_target_value(&e))
-                    />
+                    <span class="muted">{move || if price_kind.get() { "Price" } else { "Change %" }}</span>
+                    <input node_ref=value name="value" type="text" inputmode="decimal" autocomplete="off" value=initial />
                 </label>
                 <label>
                     <span class="muted">"Repeat"</span>
-                    <select
-                        name="repeat"
-                        on:change=move |e| {
-                            repeat.set(if event_target_value(&e) == "every" { AlertRepeat::Every } else { AlertRepeat::Once })
-                        }
-                    >
+                    <select name="repeat" node_ref=repeat>
                         <option value="once">"Once"</option>
                         <option value="every">"Every time"</option>
                     </select>
@@ -177,14 +166,7 @@ pub fn AlertForm(symbol: Arc<str>) -> impl IntoView {
             </div>
             <label>
                 <span class="muted">"Note"</span>
-                <input
-                    name="note"
-                    type="text"
-                    maxlength="500"
-                    placeholder="Optional"
-                    prop:value=note
-                    on:input=move |e| note.set(event_target_value(&e))
-                />
+                <input node_ref=note name="note" type="text" maxlength="500" placeholder="Optional" />
             </label>
             <p class="alert-error" role="alert">{move || error.get()}</p>
             <div class="alert-form-buttons">
@@ -193,6 +175,20 @@ pub fn AlertForm(symbol: Arc<str>) -> impl IntoView {
             </div>
         </form>
     }
+}
+
+/// The number `text` says, if it is one (in the browser read by its own
+/// parser, which keeps Rust's out of the page's code).
+fn number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    #[cfg(feature = "hydrate")]
+    let n = js_sys::Number::new(&text.into()).value_of();
+    #[cfg(not(feature = "hydrate"))]
+    let n = text.parse().unwrap_or(f64::NAN);
+    n.is_finite().then_some(n)
 }
 
 /// POSTs the rule; closes the form when made, shows the server's reason when not.
@@ -288,16 +284,20 @@ pub fn AlertsPanel() -> impl IntoView {
                     "×"
                 </button>
             </div>
-            <Show
-                when=move || alerts.rules.with(|r| !r.is_empty())
-                fallback=|| view! { <p class="alerts-empty muted">"No alerts yet. Use a bell to set one."</p> }
-            >
-                <ul class="alert-list" aria-label="Alert rules">
-                    <For each=move || alerts.rules.get() key=|a| (a.id, a.armed, a.last_fired) let:alert>
-                        <AlertItem alert />
-                    </For>
-                </ul>
-            </Show>
+            // Rules change rarely (a person makes or deletes one, or one
+            // fires): the list is drawn again whole.
+            {move || {
+                let rules = alerts.rules.get();
+                if rules.is_empty() {
+                    Either::Left(view! { <p class="alerts-empty muted">"No alerts yet. Use a bell to set one."</p> })
+                } else {
+                    Either::Right(view! {
+                        <ul class="alert-list" aria-label="Alert rules">
+                            {rules.into_iter().map(|alert| view! { <AlertItem alert /> }).collect_view()}
+                        </ul>
+                    })
+                }
+            }}
             <FiringLog />
         </section>
     }
@@ -358,38 +358,43 @@ fn remove(alerts: Alerts, id: u64) {
 fn FiringLog() -> impl IntoView {
     let alerts = expect_context::<Alerts>();
     let link = expect_context::<Link>();
-    let delivery = move |f: &Fired| {
-        alerts.rules.with(|rules| {
-            let rule = rules.iter().find(|a| a.id == f.id)?;
-            let firing = rule.history.iter().find(|h| h.ts == f.ts)?;
-            let d = firing.webhook.as_ref()?;
-            Some(match d.state {
-                DeliveryState::Pending => "webhook pending",
-                DeliveryState::Delivered => "webhook sent",
-                DeliveryState::Failed => "webhook failed",
-            })
+    // Where a firing's webhook delivery stands (its rule's history has it).
+    let delivery = move |rules: &[Alert], f: &Fired| {
+        let rule = rules.iter().find(|a| a.id == f.id)?;
+        let firing = rule.history.iter().find(|h| h.ts == f.ts)?;
+        Some(match firing.webhook.as_ref()?.state {
+            DeliveryState::Pending => " · webhook pending",
+            DeliveryState::Delivered => " · webhook sent",
+            DeliveryState::Failed => " · webhook failed",
         })
     };
-    view! {
-        <Show when=move || alerts.log.with(|l| !l.is_empty())>
-            <h3 class="alerts-sub">"Recent firings"</h3>
-            <ol class="alert-log" aria-label="Recent firings" data-testid="alert-log">
-                <For each=move || alerts.log.get() key=|f| (f.id, f.ts) let:fired>
-                    <li>
-                        <time>{format::clock_time(fired.ts, link.tz_offset_min.get_untracked())}</time>
-                        " "
-                        <span class="alert-log-what">{fired.title()}</span>
-                        " "
-                        <span class="alert-log-price">{format!("at {}", format::price(fired.price))}</span>
-                        " "
-                        {
-                            let f = fired.clone();
-                            move || delivery(&f).map(|d| view! { <span class="muted">{d}</span> })
+    // Drawn again whole when a firing or a delivery's outcome arrives.
+    move || {
+        let log = alerts.log.get();
+        let offset = link.tz_offset_min.get_untracked();
+        (!log.is_empty()).then(|| {
+            let items = alerts.rules.with(|rules| {
+                log.iter()
+                    .map(|f| {
+                        view! {
+                            <li>
+                                <time>{format::clock_time(f.ts, offset)}</time>
+                                " "
+                                <span class="alert-log-what">{f.title()}</span>
+                                " "
+                                <span class="alert-log-price">
+                                    {format!("at {}{}", format::price(f.price), delivery(rules, f).unwrap_or_default())}
+                                </span>
+                            </li>
                         }
-                    </li>
-                </For>
-            </ol>
-        </Show>
+                    })
+                    .collect_view()
+            });
+            view! {
+                <h3 class="alerts-sub">"Recent firings"</h3>
+                <ol class="alert-log" aria-label="Recent firings" data-testid="alert-log">{items}</ol>
+            }
+        })
     }
 }
 

@@ -237,16 +237,21 @@ impl Mounted {
 
 /// The armed price-level rules of `symbol`, as the chart's lines (JSON).
 fn alert_levels(rules: &[crate::protocol::Alert], symbol: Option<&str>) -> String {
-    let levels: Vec<serde_json::Value> = rules
+    #[derive(serde::Serialize)]
+    struct Level {
+        price: f64,
+        title: &'static str,
+    }
+    let levels: Vec<Level> = rules
         .iter()
         .filter(|a| a.armed && is_price(a.condition) && Some(a.symbol.as_str()) == symbol)
-        .map(|a| {
-            let title = if a.condition == crate::protocol::AlertCondition::Above {
+        .map(|a| Level {
+            price: a.value,
+            title: if a.condition == crate::protocol::AlertCondition::Above {
                 "Alert ▲"
             } else {
                 "Alert ▼"
-            };
-            serde_json::json!({ "price": a.value, "title": title })
+            },
         })
         .collect();
     json(&levels)
