@@ -185,7 +185,9 @@ fn number(text: &str) -> Option<f64> {
         return None;
     }
     #[cfg(feature = "hydrate")]
-    let n = js_sys::Number::new(&text.into()).value_of();
+    let n = text
+        .parse::<js_sys::Number>()
+        .map_or(f64::NAN, |n| n.value_of());
     #[cfg(not(feature = "hydrate"))]
     let n = text.parse().unwrap_or(f64::NAN);
     n.is_finite().then_some(n)
