@@ -48,6 +48,7 @@ async fn every_route_but_healthz_needs_the_token() {
         "/api/symbols",
         "/api/quotes",
         "/api/candles/AAPL",
+        "/api/alerts",
         "/pkg/tickertape.css",
     ] {
         let response = http.get(server.url(path)).send().await.unwrap();
@@ -57,6 +58,27 @@ async fn every_route_but_healthz_needs_the_token() {
             "Bearer realm=\"tickertape\""
         );
     }
+    // Making and deleting alerts too: nothing is made without the token.
+    let made = http
+        .post(server.url("/api/alerts"))
+        .json(&serde_json::json!({"symbol": "AAPL", "condition": "above", "value": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 401);
+    let deleted = http
+        .delete(server.url("/api/alerts/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 401);
+    let listed = http
+        .get(server.url("/api/alerts"))
+        .bearer_auth("s3cr3t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.text().await.unwrap(), "[]");
     let wrong = http
         .get(server.url("/api/quotes"))
         .bearer_auth("s3cr3")
