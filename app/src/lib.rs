@@ -7,6 +7,7 @@
 //! - [`calendar`]: market time, which session a symbol trades in (pure); used by the server and `components`.
 //! - [`format`]: how numbers, changes and times read on screen (pure); used by components and server tests.
 //! - [`alerts`]: the viewer's price alerts as the page knows them (rules, firings log, toasts, form); written by `connection`, read and changed by `components`.
+//! - [`indicators`]: chart indicators (SMA, EMA, Bollinger, RSI, MACD, VWAP) as pure studies updated one live bar at a time; used by `components::chart`.
 //! - [`table`]: the quote table's search, sort and cursor rules (pure); used by `components`.
 //! - [`store`]: the quotes the page shows, one signal per field; written by `connection` and the board, read by `components`.
 //! - [`selection`]: the charted symbol and interval, kept in the URL; read by `components` and `connection`; `PageUrl` is given by the server.
@@ -32,6 +33,7 @@ pub mod connection;
 #[cfg(feature = "hydrate")]
 pub mod fetch;
 pub mod format;
+pub mod indicators;
 pub mod protocol;
 pub mod selection;
 pub mod store;
