@@ -73,6 +73,8 @@ export class PriceChart {
     // Alert levels to draw as lines, and the lines drawn (on the shown price series).
     this.levels = [];
     this.levelLines = [];
+    // Indicator lines, in the order their live points name them.
+    this.studySeries = [];
     this.chart = createChart(el, {
       localization: { timeFormatter: (time) => this.formatTime(time) },
       autoSize: true,
@@ -152,7 +154,7 @@ export class PriceChart {
     const [muted, border, up, down, accent] = ["--muted", "--border", "--up", "--down", "--accent"].map(themeColor);
     if (!muted) return; // no stylesheet yet: keep the defaults
     this.chart.applyOptions({
-      layout: { textColor: muted },
+      layout: { textColor: muted, panes: { separatorColor: border, separatorHoverColor: border } },
       grid: { vertLines: { color: border }, horzLines: { color: border } },
       rightPriceScale: { borderColor: border },
       timeScale: { borderColor: border },
@@ -354,6 +356,39 @@ export class PriceChart {
     this.fillPrice();
     this.drawLevels();
     this.el.dataset.mode = mode;
+  }
+
+  /**
+   * Indicators (JSON `[{pane, lines: [{colour, histogram, data: [[t, value], …]}]}]`):
+   * pane 0 is the price's, each other a pane of its own below it. Replaces
+   * the ones drawn; panes left empty go.
+   */
+  setStudies(json) {
+    for (const series of this.studySeries) this.chart.removeSeries(series);
+    this.studySeries = [];
+    while (this.chart.panes().length > 1) this.chart.removePane(this.chart.panes().length - 1);
+    const studies = JSON.parse(json);
+    for (const { pane, lines } of studies) {
+      for (const { colour, histogram, data } of lines) {
+        const options = histogram
+          ? { color: colour, priceLineVisible: false, lastValueVisible: false }
+          : { color: colour, lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false };
+        const series = this.chart.addSeries(histogram ? HistogramSeries : LineSeries, options, pane);
+        series.setData(data.map(([t, value]) => ({ time: chartTime(t, this.daily), value })));
+        this.studySeries.push(series);
+      }
+    }
+    // The price keeps most of the height.
+    this.chart.panes().forEach((p, i) => p.setStretchFactor(i === 0 ? 3 : 1));
+    this.el.dataset.studies = String(studies.length);
+    this.el.dataset.panes = String(this.chart.panes().length);
+  }
+
+  /** Live indicator points (JSON `[[line, t, value], …]`). */
+  updateStudies(json) {
+    for (const [line, t, value] of JSON.parse(json)) {
+      this.studySeries[line]?.update({ time: chartTime(t, this.daily), value });
+    }
   }
 
   /** Alert levels (JSON `[{price, title}]`), each drawn as a dashed line with its price on the axis. */

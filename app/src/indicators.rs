@@ -400,6 +400,157 @@ impl Study for Vwap {
     }
 }
 
+/// An indicator a chart can show, named as the URL names it: `sma20`,
+/// `ema50`, `bb20` (Bollinger, 2 deviations), `vwap`, `rsi14`, `macd`
+/// (12, 26, 9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spec {
+    Sma(u16),
+    Ema(u16),
+    Bollinger(u16),
+    Vwap,
+    Rsi(u16),
+    Macd,
+}
+
+/// Indicators one chart shows at most.
+pub const MAX_STUDIES: usize = 6;
+/// Periods allowed in a name.
+const PERIODS: std::ops::RangeInclusive<u16> = 2..=500;
+
+/// The indicators offered in the chart's menu.
+pub const PRESETS: [Spec; 6] = [
+    Spec::Sma(20),
+    Spec::Ema(50),
+    Spec::Bollinger(20),
+    Spec::Vwap,
+    Spec::Rsi(14),
+    Spec::Macd,
+];
+
+impl Spec {
+    /// The name in the URL.
+    pub fn key(self) -> String {
+        match self {
+            Spec::Sma(n) => format!("sma{n}"),
+            Spec::Ema(n) => format!("ema{n}"),
+            Spec::Bollinger(n) => format!("bb{n}"),
+            Spec::Vwap => "vwap".into(),
+            Spec::Rsi(n) => format!("rsi{n}"),
+            Spec::Macd => "macd".into(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Spec> {
+        let text = text.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "vwap" => return Some(Spec::Vwap),
+            "macd" => return Some(Spec::Macd),
+            _ => {}
+        }
+        let digits = text.find(|c: char| c.is_ascii_digit())?;
+        let period: u16 = text[digits..]
+            .parse()
+            .ok()
+            .filter(|n| PERIODS.contains(n))?;
+        match &text[..digits] {
+            "sma" => Some(Spec::Sma(period)),
+            "ema" => Some(Spec::Ema(period)),
+            "bb" => Some(Spec::Bollinger(period)),
+            "rsi" => Some(Spec::Rsi(period)),
+            _ => None,
+        }
+    }
+
+    /// How the chart's menu and readout name it.
+    pub fn label(self) -> String {
+        match self {
+            Spec::Sma(n) => format!("SMA {n}"),
+            Spec::Ema(n) => format!("EMA {n}"),
+            Spec::Bollinger(n) => format!("BB {n}"),
+            Spec::Vwap => "VWAP".into(),
+            Spec::Rsi(n) => format!("RSI {n}"),
+            Spec::Macd => "MACD".into(),
+        }
+    }
+
+    /// Whether it has a pane of its own (else it is drawn over the price).
+    pub fn own_pane(self) -> bool {
+        matches!(self, Spec::Rsi(_) | Spec::Macd)
+    }
+
+    /// How many lines it draws (their values come in this order).
+    pub fn lines(self) -> usize {
+        match self {
+            Spec::Bollinger(_) | Spec::Macd => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// The indicators a URL's `ind` names (unknown names skipped, each once,
+/// at most [`MAX_STUDIES`]).
+pub fn parse_list(text: &str) -> Vec<Spec> {
+    let mut specs: Vec<Spec> = Vec::new();
+    for spec in text.split(',').filter_map(Spec::parse) {
+        if !specs.contains(&spec) && specs.len() < MAX_STUDIES {
+            specs.push(spec);
+        }
+    }
+    specs
+}
+
+/// The URL's `ind` for `specs`.
+pub fn list_key(specs: &[Spec]) -> String {
+    specs.iter().map(|s| s.key()).collect::<Vec<_>>().join(",")
+}
+
+/// A running indicator of any kind.
+#[derive(Clone, Debug)]
+pub enum Running {
+    Sma(Live<Sma>),
+    Ema(Live<CloseEma>),
+    Bollinger(Live<Bollinger>),
+    Vwap(Live<Vwap>),
+    Rsi(Live<Rsi>),
+    Macd(Live<Macd>),
+}
+
+/// An indicator's values at one bar, in [`Spec::lines`] order.
+pub type Values = [Option<f64>; 3];
+
+impl Running {
+    /// `spec`, on a market whose days are `day`'s (for VWAP).
+    pub fn new(spec: Spec, day: TradingDay) -> Running {
+        let n = |p: u16| usize::from(p);
+        match spec {
+            Spec::Sma(p) => Running::Sma(Live::new(Sma::new(n(p)))),
+            Spec::Ema(p) => Running::Ema(Live::new(CloseEma::new(n(p)))),
+            Spec::Bollinger(p) => Running::Bollinger(Live::new(Bollinger::new(n(p), 2.0))),
+            Spec::Vwap => Running::Vwap(Live::new(Vwap::new(day))),
+            Spec::Rsi(p) => Running::Rsi(Live::new(Rsi::new(n(p)))),
+            Spec::Macd => Running::Macd(Live::new(Macd::new(12, 26, 9))),
+        }
+    }
+
+    /// Takes a bar (see [`Live::bar`]); its values.
+    pub fn bar(&mut self, bar: &Candle) -> Values {
+        let one = |v: Option<f64>| [v, None, None];
+        match self {
+            Running::Sma(s) => one(s.bar(bar)),
+            Running::Ema(s) => one(s.bar(bar)),
+            Running::Vwap(s) => one(s.bar(bar)),
+            Running::Rsi(s) => one(s.bar(bar)),
+            Running::Bollinger(s) => s.bar(bar).map_or([None; 3], |b| {
+                [Some(b.lower), Some(b.middle), Some(b.upper)]
+            }),
+            Running::Macd(s) => s
+                .bar(bar)
+                .map_or([None; 3], |m| [Some(m.macd), m.signal, m.histogram]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,5 +898,37 @@ mod tests {
         assert_eq!((b.lower, b.middle, b.upper), (10.0, 10.0, 10.0));
         let (_, vwap) = Live::history(Vwap::new(TradingDay::Utc), &flat);
         assert_eq!(vwap[7], None, "no volume: no VWAP");
+    }
+
+    #[test]
+    fn indicator_names_read_back_and_bad_ones_are_skipped() {
+        for spec in PRESETS {
+            assert_eq!(Spec::parse(&spec.key()), Some(spec));
+        }
+        assert_eq!(
+            parse_list("sma5,RSI14,sma5,bogus,sma1,ema501,bb20,vwap,macd,ema9,sma7"),
+            [
+                Spec::Sma(5),
+                Spec::Rsi(14),
+                Spec::Bollinger(20),
+                Spec::Vwap,
+                Spec::Macd,
+                Spec::Ema(9)
+            ],
+            "each once, periods 2 to 500, at most six"
+        );
+        assert_eq!(list_key(&[Spec::Sma(5), Spec::Macd]), "sma5,macd");
+        assert!(parse_list("").is_empty());
+    }
+
+    #[test]
+    fn a_running_indicator_gives_its_lines_in_order() {
+        let bars = bars();
+        let mut bb = Running::new(Spec::Bollinger(5), TradingDay::Utc);
+        let values: Vec<Values> = bars.iter().map(|b| bb.bar(b)).collect();
+        let (l, m, u) = BOLLINGER_5_2[10].unwrap();
+        assert_eq!(values[3], [None; 3]);
+        assert!(close(values[10][0].unwrap(), l) && close(values[10][1].unwrap(), m));
+        assert!(close(values[10][2].unwrap(), u));
     }
 }

@@ -1,10 +1,12 @@
-//! What the user is looking at, kept in the URL (`/?symbol=MSFT&interval=1m`)
+//! What the user is looking at, kept in the URL
+//! (`/?symbol=MSFT&interval=1m&ind=sma20,rsi14`)
 //! so a link or a reload restores it, server-rendered.
 
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::indicators::{Spec, list_key, parse_list};
 use crate::protocol::Interval;
 use crate::store::QuoteStore;
 
@@ -53,6 +55,8 @@ pub struct Selection {
     pub interval: Memo<Interval>,
     /// A `symbol` in the URL that the page does not show.
     pub unknown: Memo<Option<String>>,
+    /// The chart's indicators, the URL's `ind` (`sma20,rsi14`).
+    pub indicators: Memo<Vec<Spec>>,
     /// The URL's query string.
     query: RwSignal<PageUrl>,
 }
@@ -80,10 +84,14 @@ impl Selection {
                 .with(|q| q.get("interval").and_then(|i| i.parse().ok()))
                 .unwrap_or_default()
         });
+        let indicators = Memo::new(move |_| {
+            query.with(|q| q.get("ind").map(|i| parse_list(&i)).unwrap_or_default())
+        });
         Selection {
             symbol,
             interval,
             unknown,
+            indicators,
             query,
         }
     }
@@ -99,10 +107,29 @@ impl Selection {
         self.go(symbol.as_deref().unwrap_or_default(), interval);
     }
 
-    /// Shows `symbol` at `interval`, replacing the history entry (a click
-    /// on a row is not a page to go back to).
+    /// Shows these indicators on the chart, keeping the rest.
+    pub fn set_indicators(&self, specs: &[Spec]) {
+        let symbol = self.symbol.get_untracked();
+        self.go_with(
+            symbol.as_deref().unwrap_or_default(),
+            self.interval.get_untracked(),
+            specs,
+        );
+    }
+
+    /// Shows `symbol` at `interval` with the chart's indicators.
     fn go(&self, symbol: &str, interval: Interval) {
-        let url = url_for(symbol, interval);
+        self.go_with(symbol, interval, &self.indicators.get_untracked());
+    }
+
+    /// Replaces the history entry (a click on a row is not a page to go
+    /// back to).
+    fn go_with(&self, symbol: &str, interval: Interval, indicators: &[Spec]) {
+        let mut url = url_for(symbol, interval);
+        if !indicators.is_empty() {
+            url.push_str("&ind=");
+            url.push_str(&list_key(indicators));
+        }
         #[cfg(feature = "hydrate")]
         if let Ok(history) = window().history() {
             let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));

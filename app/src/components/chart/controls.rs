@@ -1,8 +1,9 @@
-//! The chart's buttons: interval and chart type.
+//! The chart's buttons: interval, chart type, clock and indicators.
 
 use leptos::prelude::*;
 
 use super::view::{ChartMode, ChartView};
+use crate::indicators::{MAX_STUDIES, PRESETS, Spec};
 use crate::protocol::Interval;
 use crate::selection::Selection;
 
@@ -53,6 +54,54 @@ pub fn ClockButton() -> impl IntoView {
         >
             {label}
         </button>
+    }
+}
+
+/// The chart's indicators: a menu of the usual ones (and any other the URL
+/// named), each a checkbox; the choice lives in the URL.
+#[component]
+pub fn IndicatorMenu() -> impl IntoView {
+    let selection = expect_context::<Selection>();
+    let choices = move || {
+        let chosen = selection.indicators.get();
+        let mut all: Vec<Spec> = PRESETS.to_vec();
+        all.extend(chosen.iter().filter(|s| !PRESETS.contains(s)));
+        all.into_iter()
+            .map(|spec| (spec, chosen.contains(&spec)))
+            .collect::<Vec<_>>()
+    };
+    let toggle = move |spec: Spec| {
+        let mut chosen = selection.indicators.get_untracked();
+        match chosen.iter().position(|s| *s == spec) {
+            Some(i) => drop(chosen.remove(i)),
+            None if chosen.len() < MAX_STUDIES => chosen.push(spec),
+            None => return,
+        }
+        selection.set_indicators(&chosen);
+    };
+    let count = move || selection.indicators.with(Vec::len);
+    view! {
+        <details class="indicator-menu" data-testid="indicators">
+            <summary>
+                "Indicators"
+                <span class="indicator-count">{move || (count() > 0).then(|| count().to_string())}</span>
+            </summary>
+            <div class="indicator-list">
+                {move || {
+                    choices()
+                        .into_iter()
+                        .map(|(spec, on)| {
+                            view! {
+                                <label>
+                                    <input type="checkbox" prop:checked=on on:change=move |_| toggle(spec) />
+                                    {spec.label()}
+                                </label>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </div>
+        </details>
     }
 }
 

@@ -3,12 +3,14 @@
 //! (`app/js/chart.js`) and removed on cleanup. Bars reach it through the
 //! page's [`ChartFeed`]; it is never rebuilt per bar.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use leptos::html::Div;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
+use super::studies::Studies;
 use super::view::ChartView;
 use crate::alerts::{Alerts, is_price};
 use crate::chart_feed::{ChartFeed, Drawing, Series, SharedChartFeed};
@@ -34,6 +36,10 @@ extern "C" {
     fn set_mode(this: &PriceChart, mode: &str);
     #[wasm_bindgen(method, js_name = setClock)]
     fn set_clock(this: &PriceChart, offset_of: &JsValue, session_of: &JsValue);
+    #[wasm_bindgen(method, js_name = setStudies)]
+    fn set_studies(this: &PriceChart, json: &str);
+    #[wasm_bindgen(method, js_name = updateStudies)]
+    fn update_studies(this: &PriceChart, json: &str);
     #[wasm_bindgen(method, js_name = setLevels)]
     fn set_levels(this: &PriceChart, json: &str);
     #[wasm_bindgen(method, js_name = scrollToLive)]
@@ -55,21 +61,46 @@ const OLDER_BARS: usize = 500;
 struct LightweightChart {
     chart: Rc<PriceChart>,
     view: ChartView,
+    studies: SharedStudies,
 }
+
+/// The indicators, shared by the drawing, the older-bars callback and the
+/// menu's effect.
+type SharedStudies = Rc<RefCell<Studies>>;
 
 impl Drawing for LightweightChart {
     fn history(&mut self, interval: Interval, candles: &[Candle]) {
         let daily = interval == Interval::D1;
         self.chart
             .set_data(&json(candles), interval.ms() < 60_000, daily);
+        let drawn = self
+            .studies
+            .borrow_mut()
+            .history(candles, self.view.calendar.get_untracked());
+        self.chart.set_studies(&drawn);
         self.view.show_history(candles);
+        show_values(self.view, &self.studies);
     }
 
     fn candle(&mut self, candle: &Candle) {
         if self.chart.update(&json(candle)) {
+            if let Some(points) = self.studies.borrow_mut().candle(candle) {
+                self.chart.update_studies(&points);
+            }
             self.view.show_candle(*candle);
+            show_values(self.view, &self.studies);
         }
     }
+}
+
+/// The readout's indicator values: at the bar under the crosshair, else the newest.
+fn show_values(view: ChartView, studies: &SharedStudies) {
+    let bar = view
+        .hovered
+        .get_untracked()
+        .or_else(|| view.latest.get_untracked());
+    let values = bar.map(|b| studies.borrow().at(b.t)).unwrap_or_default();
+    view.studies.set(values);
 }
 
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
@@ -79,6 +110,7 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 /// The chart once mounted, and the callbacks it calls (alive as long as it).
 struct Mounted {
     chart: Rc<PriceChart>,
+    studies: SharedStudies,
     _callbacks: (HoverCallback, ScrollCallback, OlderCallback),
     clock: (TimeCallback, TimeCallback),
 }
@@ -138,6 +170,19 @@ pub fn mount(
             }
         });
     });
+    // The indicators the URL names.
+    Effect::new(move |_| {
+        drawn.track();
+        let specs = selection.indicators.get();
+        canvas.0.with_value(|mounted| {
+            if let Some(m) = mounted {
+                let day = view.calendar.get_untracked();
+                m.chart
+                    .set_studies(&m.studies.borrow_mut().choose(specs, day));
+                show_values(view, &m.studies);
+            }
+        });
+    });
     // The charted symbol's armed price alerts, as lines at their levels.
     if let Some(alerts) = use_context::<Alerts>() {
         Effect::new(move |_| {
@@ -165,13 +210,23 @@ fn create(
     showing: Option<Series>,
     selection: Selection,
 ) -> Mounted {
-    let on_hover = HoverCallback::new(move |bar: Option<String>| {
-        view.hovered
-            .set(bar.and_then(|b| serde_json::from_str(&b).ok()));
-    });
+    let studies = SharedStudies::default();
+    // The chart, once made (the older-bars callback is made before it).
+    let drawn_chart: Rc<RefCell<Option<Rc<PriceChart>>>> = Rc::default();
+    let on_hover = {
+        let studies = studies.clone();
+        HoverCallback::new(move |bar: Option<String>| {
+            view.hovered
+                .set(bar.and_then(|b| serde_json::from_str(&b).ok()));
+            show_values(view, &studies);
+        })
+    };
     let on_scroll = ScrollCallback::new(move |at_live: bool| view.at_live.set(at_live));
-    // The charted series' bars before a time, from `GET /api/candles`.
+    // The charted series' bars before a time, from `GET /api/candles`
+    // (the indicators are worked out again with them).
+    let (older_studies, older_chart) = (studies.clone(), drawn_chart.clone());
     let on_older = OlderCallback::new(move |before: f64| {
+        let (studies, chart) = (older_studies.clone(), older_chart.clone());
         let url = selection.symbol.get_untracked().map(|symbol| {
             let interval = selection.interval.get_untracked();
             let symbol = crate::selection::encode(&symbol);
@@ -182,6 +237,13 @@ fn create(
                 Some(url) => crate::fetch::text(&url).await,
                 None => None,
             };
+            if let Some(older) = text
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<Vec<Candle>>(t).ok())
+                && let Some(chart) = chart.borrow().as_ref()
+            {
+                chart.set_studies(&studies.borrow_mut().older(&older));
+            }
             Ok(text.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
         })
     });
@@ -192,9 +254,11 @@ fn create(
         on_older.as_ref(),
     ));
     chart.set_mode(view.mode.get_untracked().as_str());
+    *drawn_chart.borrow_mut() = Some(chart.clone());
     let drawing = LightweightChart {
         chart: chart.clone(),
         view,
+        studies: studies.clone(),
     };
     feed.with(|feed| feed.attach(Box::new(drawing), showing.as_ref()));
     // Minutes east of UTC of the chosen clock (NaN: the viewer's own, which
@@ -215,6 +279,7 @@ fn create(
         }
     });
     let mounted = Mounted {
+        studies,
         chart,
         _callbacks: (on_hover, on_scroll, on_older),
         clock: (offset_of, session_of),

@@ -7,6 +7,8 @@ mod controls;
 #[cfg(feature = "hydrate")]
 mod drawing;
 mod readout;
+#[cfg(feature = "hydrate")]
+mod studies;
 mod title;
 mod view;
 
@@ -15,7 +17,7 @@ use leptos::prelude::*;
 
 use crate::selection::Selection;
 use crate::store::QuoteStore;
-use controls::{ClockButton, IntervalButtons, ModeButtons};
+use controls::{ClockButton, IndicatorMenu, IntervalButtons, ModeButtons};
 use readout::Readout;
 use title::ChartTitle;
 pub use view::{ChartMode, ChartView};
@@ -47,6 +49,7 @@ pub fn ChartPanel() -> impl IntoView {
                     <IntervalButtons />
                     <ModeButtons />
                     <ClockButton />
+                    <IndicatorMenu />
                 </div>
             </div>
             <Readout />

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use super::view::ChartView;
 use crate::connection::Link;
 use crate::format::{self, Direction};
+use crate::indicators::{Spec, Values};
 use crate::protocol::{Candle, Interval};
 use crate::selection::Selection;
 
@@ -50,6 +51,37 @@ pub fn Readout() -> impl IntoView {
             <span>"L " <b data-field="l">{field(|b| format::price(b.l))}</b></span>
             <span>"C " <b data-field="c">{field(|b| format::price(b.c))}</b></span>
             <span>"V " <b data-field="v">{field(|b| format::volume(b.v))}</b></span>
+            {move || {
+                let close = bar().map_or(0.0, |b| b.c);
+                view.studies
+                    .get()
+                    .into_iter()
+                    .map(|(spec, values)| {
+                        let text = study_text(spec, values, close);
+                        view! {
+                            <span class="readout-study" data-study=spec.key()>
+                                {spec.label()} " " <b>{text}</b>
+                            </span>
+                        }
+                    })
+                    .collect_view()
+            }}
         </div>
     }
+}
+
+/// An indicator's values as the readout shows them: prices as prices,
+/// the RSI to two places, MACD lines signed at the price's precision.
+fn study_text(spec: Spec, values: Values, close: f64) -> String {
+    let shown: Vec<String> = values
+        .iter()
+        .take(spec.lines())
+        .map(|v| match (spec, v) {
+            (_, None) => "—".into(),
+            (Spec::Rsi(_), Some(v)) => format!("{v:.2}"),
+            (Spec::Macd, Some(v)) => format::change(*v, close),
+            (_, Some(v)) => format::price(*v),
+        })
+        .collect();
+    shown.join(" ")
 }

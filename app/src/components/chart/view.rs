@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::indicators::{Spec, Values};
 use crate::protocol::{Candle, TradingDay};
 
 /// How the price is drawn.
@@ -49,6 +50,8 @@ pub struct ChartView {
     pub exchange_time: RwSignal<bool>,
     /// The charted symbol's calendar.
     pub calendar: RwSignal<TradingDay>,
+    /// Each indicator's values at the readout's bar.
+    pub studies: RwSignal<Vec<(Spec, Values)>>,
 }
 
 impl Default for ChartView {
@@ -67,6 +70,7 @@ impl ChartView {
             bars: RwSignal::new(0),
             exchange_time: RwSignal::new(false),
             calendar: RwSignal::new(TradingDay::Utc),
+            studies: RwSignal::new(Vec::new()),
         }
     }
 
