@@ -136,3 +136,15 @@ test("alerts.png", async ({ page }) => {
     await alerts.stop();
   }
 });
+
+// Indicators: Bollinger Bands, SMA 20 and VWAP over the price, RSI and MACD
+// in panes below.
+test("chart-indicators.png", async ({ page }) => {
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.goto(`${server.url}/?symbol=NVDA&interval=1m&ind=sma20,bb20,vwap,rsi14,macd`);
+  await expect(page.getByTestId("connection")).toHaveText("Live");
+  await expect(page.getByTestId("chart")).toHaveAttribute("data-panes", "3");
+  await page.waitForTimeout(1_500);
+  await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "chart-indicators.png") });
+});
