@@ -12,6 +12,7 @@ import {
   HistogramSeries,
   LineSeries,
   LineStyle,
+  PriceScaleMode,
   createChart,
 } from "/vendor/lightweight-charts.mjs";
 
@@ -75,6 +76,8 @@ export class PriceChart {
     this.levelLines = [];
     // Indicator lines, in the order their live points name them.
     this.studySeries = [];
+    // Compared symbols' close lines.
+    this.compareSeries = [];
     this.chart = createChart(el, {
       localization: { timeFormatter: (time) => this.formatTime(time) },
       autoSize: true,
@@ -382,6 +385,33 @@ export class PriceChart {
     this.chart.panes().forEach((p, i) => p.setStretchFactor(i === 0 ? 3 : 1));
     this.el.dataset.studies = String(studies.length);
     this.el.dataset.panes = String(this.chart.panes().length);
+  }
+
+  /**
+   * Symbols compared with the charted one (JSON `[{colour, data: [[t, close], …]}]`):
+   * lines on the price's scale, which then reads in percent from the first
+   * bar in view, so every line starts level.
+   */
+  setCompare(json) {
+    for (const series of this.compareSeries) this.chart.removeSeries(series);
+    this.compareSeries = JSON.parse(json).map(({ colour, data }) => {
+      const series = this.chart.addSeries(LineSeries, { color: colour, lineWidth: 2, priceLineVisible: false, crosshairMarkerVisible: false }, 0);
+      series.setData(data.map(([t, value]) => ({ time: chartTime(t, this.daily), value })));
+      return series;
+    });
+    const percent = this.compareSeries.length > 0;
+    this.candles.priceScale().applyOptions({ mode: percent ? PriceScaleMode.Percentage : PriceScaleMode.Normal });
+    this.el.dataset.compare = String(this.compareSeries.length);
+    this.el.dataset.scale = percent ? "percent" : "price";
+  }
+
+  /** A compared symbol's newest close (its bar at `t`). */
+  updateCompare(index, t, value) {
+    try {
+      this.compareSeries[index]?.update({ time: chartTime(t, this.daily), value });
+    } catch {
+      // Older than the line's newest point (a late trade): the line keeps its newer one.
+    }
   }
 
   /** Live indicator points (JSON `[[line, t, value], …]`). */

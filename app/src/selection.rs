@@ -57,6 +57,9 @@ pub struct Selection {
     pub unknown: Memo<Option<String>>,
     /// The chart's indicators, the URL's `ind` (`sma20,rsi14`).
     pub indicators: Memo<Vec<Spec>>,
+    /// Symbols compared with the charted one, the URL's `cmp` (at most
+    /// three the page shows, not the charted one).
+    pub compare: Memo<Vec<Arc<str>>>,
     /// The URL's query string.
     query: RwSignal<PageUrl>,
 }
@@ -87,11 +90,28 @@ impl Selection {
         let indicators = Memo::new(move |_| {
             query.with(|q| q.get("ind").map(|i| parse_list(&i)).unwrap_or_default())
         });
+        let compare = Memo::new(move |_| {
+            let listed = query.with(|q| q.get("cmp")).unwrap_or_default();
+            let charted = symbol.get();
+            store.rows.track();
+            let mut out: Vec<Arc<str>> = Vec::new();
+            for name in listed.split(',').filter(|s| !s.is_empty()) {
+                if let Some(row) = store.row(name)
+                    && Some(&row.symbol) != charted.as_ref()
+                    && !out.contains(&row.symbol)
+                    && out.len() < MAX_COMPARE
+                {
+                    out.push(row.symbol);
+                }
+            }
+            out
+        });
         Selection {
             symbol,
             interval,
             unknown,
             indicators,
+            compare,
             query,
         }
     }
@@ -110,25 +130,51 @@ impl Selection {
     /// Shows these indicators on the chart, keeping the rest.
     pub fn set_indicators(&self, specs: &[Spec]) {
         let symbol = self.symbol.get_untracked();
+        let compare = self.compare.get_untracked();
+        let interval = self.interval.get_untracked();
         self.go_with(
             symbol.as_deref().unwrap_or_default(),
-            self.interval.get_untracked(),
+            interval,
             specs,
+            &compare,
         );
     }
 
-    /// Shows `symbol` at `interval` with the chart's indicators.
+    /// Compares these symbols with the charted one, keeping the rest.
+    pub fn set_compare(&self, symbols: &[Arc<str>]) {
+        let symbol = self.symbol.get_untracked();
+        let specs = self.indicators.get_untracked();
+        let interval = self.interval.get_untracked();
+        self.go_with(
+            symbol.as_deref().unwrap_or_default(),
+            interval,
+            &specs,
+            symbols,
+        );
+    }
+
+    /// Shows `symbol` at `interval` with the chart's indicators and comparisons.
     fn go(&self, symbol: &str, interval: Interval) {
-        self.go_with(symbol, interval, &self.indicators.get_untracked());
+        let compare = self.compare.get_untracked();
+        self.go_with(symbol, interval, &self.indicators.get_untracked(), &compare);
     }
 
     /// Replaces the history entry (a click on a row is not a page to go
     /// back to).
-    fn go_with(&self, symbol: &str, interval: Interval, indicators: &[Spec]) {
+    fn go_with(&self, symbol: &str, interval: Interval, indicators: &[Spec], compare: &[Arc<str>]) {
         let mut url = url_for(symbol, interval);
         if !indicators.is_empty() {
             url.push_str("&ind=");
             url.push_str(&list_key(indicators));
+        }
+        let compare: Vec<String> = compare
+            .iter()
+            .filter(|s| &***s != symbol)
+            .map(|s| encode(s))
+            .collect();
+        if !compare.is_empty() {
+            url.push_str("&cmp=");
+            url.push_str(&compare.join(","));
         }
         #[cfg(feature = "hydrate")]
         if let Ok(history) = window().history() {
@@ -140,6 +186,9 @@ impl Selection {
         });
     }
 }
+
+/// Symbols a chart compares with its own at most.
+pub const MAX_COMPARE: usize = 3;
 
 /// The dashboard's URL for a symbol and interval.
 pub fn url_for(symbol: &str, interval: Interval) -> String {

@@ -102,3 +102,39 @@ test("indicators named in the URL are drawn, read out as the API's bars say, and
   await expect(menu.getByRole("checkbox", { name: "MACD" })).toBeChecked();
   await expect(menu.getByRole("checkbox", { name: "RSI 14" })).not.toBeChecked();
 });
+
+test("symbols compared with the charted one are drawn in percent from a common start, listed, removable, and kept in the URL", async ({ page }) => {
+  await page.goto(`${server.url}/?symbol=AAPL&interval=5s`);
+  await expect(page.getByTestId("connection")).toHaveText("Live");
+  const chart = page.getByTestId("chart");
+  await expect(chart).toHaveAttribute("data-bars", /^[1-9]/);
+  await page.getByTestId("indicators").locator("summary").click();
+  const add = page.getByRole("textbox", { name: "Compare with a symbol" });
+  await add.fill("nvda");
+  await add.press("Enter");
+  await expect(chart).toHaveAttribute("data-compare", "1");
+  await expect(chart).toHaveAttribute("data-scale", "percent");
+  await expect(page.getByTestId("compare")).toContainText("NVDA");
+  await expect(page).toHaveURL(/[?&]cmp=NVDA(&|$)/);
+  // Enter in the menu's field is the field's: the table's keys leave the chart alone.
+  await expect(page).toHaveURL(/[?&]symbol=AAPL&/);
+  await add.fill("NOPE");
+  await add.press("Enter");
+  await expect(page.getByTestId("indicators").getByRole("alert")).toHaveText("No symbol NOPE");
+  await add.fill("JPM");
+  await add.press("Enter");
+  await expect(chart).toHaveAttribute("data-compare", "2");
+
+  // A link restores the comparison; each chip removes its symbol.
+  await page.reload();
+  await expect(page.getByTestId("connection")).toHaveText("Live");
+  await expect(chart).toHaveAttribute("data-compare", "2");
+  await expect(page.getByTestId("compare").locator(".compare-chip")).toHaveText(["NVDA×", "JPM×"]);
+  await page.getByRole("button", { name: "Stop comparing NVDA" }).click();
+  await expect(chart).toHaveAttribute("data-compare", "1");
+  await expect(page).toHaveURL(/[?&]cmp=JPM(&|$)/);
+  await page.getByRole("button", { name: "Stop comparing JPM" }).click();
+  await expect(chart).toHaveAttribute("data-compare", "0");
+  await expect(chart).toHaveAttribute("data-scale", "price");
+  await expect(page).not.toHaveURL(/cmp=/);
+});

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use super::view::{ChartMode, ChartView};
 use crate::indicators::{MAX_STUDIES, PRESETS, Spec};
 use crate::protocol::Interval;
-use crate::selection::Selection;
+use crate::selection::{MAX_COMPARE, Selection};
+use crate::store::QuoteStore;
 
 #[component]
 pub fn IntervalButtons() -> impl IntoView {
@@ -80,6 +81,25 @@ pub fn IndicatorMenu() -> impl IntoView {
         selection.set_indicators(&chosen);
     };
     let count = move || selection.indicators.with(Vec::len);
+    let store = expect_context::<QuoteStore>();
+    let (adding, refused) = (RwSignal::new(String::new()), RwSignal::new(None::<String>));
+    let add = move |e: leptos::ev::SubmitEvent| {
+        e.prevent_default();
+        let wanted = adding.get_untracked().trim().to_ascii_uppercase();
+        let mut compare = selection.compare.get_untracked();
+        match store.row(&wanted) {
+            None => refused.set(Some(format!("No symbol {wanted}"))),
+            Some(_) if compare.len() >= MAX_COMPARE => {
+                refused.set(Some(format!("At most {MAX_COMPARE}")))
+            }
+            Some(row) => {
+                compare.push(row.symbol);
+                selection.set_compare(&compare);
+                adding.set(String::new());
+                refused.set(None);
+            }
+        }
+    };
     view! {
         <details class="indicator-menu" data-testid="indicators">
             <summary>
@@ -100,8 +120,59 @@ pub fn IndicatorMenu() -> impl IntoView {
                         })
                         .collect_view()
                 }}
+                <form class="compare-add" on:submit=add>
+                    <input
+                        type="text"
+                        aria-label="Compare with a symbol"
+                        placeholder="Compare with…"
+                        autocomplete="off"
+                        prop:value=adding
+                        on:input=move |e| adding.set(event_target_value(&e))
+                    />
+                    <button type="submit">"Add"</button>
+                </form>
+                <p class="compare-refused" role="alert">{move || refused.get()}</p>
             </div>
         </details>
+    }
+}
+
+/// Colours of the compared symbols' lines, in order.
+pub const COMPARE_COLOURS: [&str; 3] = ["#e8a33d", "#b48cff", "#ff7ab6"];
+
+/// The compared symbols, each in its line's colour, each removable.
+#[component]
+pub fn CompareLegend() -> impl IntoView {
+    let selection = expect_context::<Selection>();
+    move || {
+        let compare = selection.compare.get();
+        (!compare.is_empty()).then(|| {
+            let chips = compare
+                .iter()
+                .enumerate()
+                .map(|(i, symbol)| {
+                    let colour = format!("--chip: {}", COMPARE_COLOURS[i % COMPARE_COLOURS.len()]);
+                    let label = format!("Stop comparing {symbol}");
+                    let gone = symbol.clone();
+                    let remove = move |_| {
+                        let rest: Vec<_> = selection
+                            .compare
+                            .get_untracked()
+                            .into_iter()
+                            .filter(|s| *s != gone)
+                            .collect();
+                        selection.set_compare(&rest);
+                    };
+                    view! {
+                        <span class="compare-chip" style=colour data-symbol=symbol.to_string()>
+                            {symbol.to_string()}
+                            <button type="button" aria-label=label on:click=remove>"×"</button>
+                        </span>
+                    }
+                })
+                .collect_view();
+            view! { <div class="compare-legend" data-testid="compare">"% change vs " {chips}</div> }
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
+use super::controls::COMPARE_COLOURS;
 use super::studies::Studies;
 use super::view::ChartView;
 use crate::alerts::{Alerts, is_price};
@@ -40,6 +41,10 @@ extern "C" {
     fn set_studies(this: &PriceChart, json: &str);
     #[wasm_bindgen(method, js_name = updateStudies)]
     fn update_studies(this: &PriceChart, json: &str);
+    #[wasm_bindgen(method, js_name = setCompare)]
+    fn set_compare(this: &PriceChart, json: &str);
+    #[wasm_bindgen(method, js_name = updateCompare)]
+    fn update_compare(this: &PriceChart, index: usize, t: f64, value: f64);
     #[wasm_bindgen(method, js_name = setLevels)]
     fn set_levels(this: &PriceChart, json: &str);
     #[wasm_bindgen(method, js_name = scrollToLive)]
@@ -183,6 +188,7 @@ pub fn mount(
             }
         });
     });
+    follow_compare(canvas, drawn, selection);
     // The charted symbol's armed price alerts, as lines at their levels.
     if let Some(alerts) = use_context::<Alerts>() {
         Effect::new(move |_| {
@@ -320,4 +326,59 @@ fn alert_levels(rules: &[crate::protocol::Alert], symbol: Option<&str>) -> Strin
         })
         .collect();
     json(&levels)
+}
+
+/// Draws the symbols compared with the charted one: their bars at the
+/// chart's interval from `GET /api/candles`, then their live price at the
+/// newest bar's time (the quote table has it).
+fn follow_compare(canvas: Canvas, drawn: RwSignal<bool>, selection: Selection) {
+    #[derive(serde::Serialize)]
+    struct CompareLine {
+        colour: &'static str,
+        data: Vec<(i64, f64)>,
+    }
+    let store = expect_context::<crate::store::QuoteStore>();
+    let generation = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        drawn.track();
+        let (compare, interval) = (selection.compare.get(), selection.interval.get());
+        selection.symbol.track();
+        let ticket = generation.get_value() + 1;
+        generation.set_value(ticket);
+        leptos::task::spawn_local(async move {
+            let mut lines = Vec::new();
+            for (i, symbol) in compare.iter().enumerate() {
+                let url = format!(
+                    "/api/candles/{}?interval={interval}&limit=1000",
+                    crate::selection::encode(symbol)
+                );
+                let text = crate::fetch::text(&url).await.unwrap_or_default();
+                let bars: Vec<Candle> = serde_json::from_str(&text).unwrap_or_default();
+                let data: Vec<(i64, f64)> = bars.iter().map(|b| (b.t, b.c)).collect();
+                lines.push(CompareLine {
+                    colour: COMPARE_COLOURS[i % COMPARE_COLOURS.len()],
+                    data,
+                });
+            }
+            // A newer choice meanwhile draws instead.
+            if generation.get_value() == ticket {
+                canvas.with_chart(|chart| chart.set_compare(&json(&lines)));
+            }
+        });
+    });
+    // Live: each compared symbol's last trade, at the bar it falls in.
+    Effect::new(move |_| {
+        let interval = selection.interval.get();
+        for (i, symbol) in selection.compare.get().iter().enumerate() {
+            let Some(row) = store.row(symbol) else {
+                continue;
+            };
+            let (last, ts) = (row.last.get(), row.ts.get());
+            if interval == Interval::D1 || ts <= 0 || last <= 0.0 {
+                continue;
+            }
+            let t = ts - ts.rem_euclid(interval.ms());
+            canvas.with_chart(|chart| chart.update_compare(i, t as f64, last));
+        }
+    });
 }

@@ -17,7 +17,7 @@ use leptos::prelude::*;
 
 use crate::selection::Selection;
 use crate::store::QuoteStore;
-use controls::{ClockButton, IndicatorMenu, IntervalButtons, ModeButtons};
+use controls::{ClockButton, CompareLegend, IndicatorMenu, IntervalButtons, ModeButtons};
 use readout::Readout;
 use title::ChartTitle;
 pub use view::{ChartMode, ChartView};
@@ -53,6 +53,7 @@ pub fn ChartPanel() -> impl IntoView {
                 </div>
             </div>
             <Readout />
+            <CompareLegend />
             <div class="chart-box">
                 <div class="chart" node_ref=container data-testid="chart"></div>
                 <Show when=empty>

@@ -18,9 +18,10 @@ use crate::watchlist::Watchlists;
 enum Focus {
     /// Nowhere in particular.
     Page,
-    /// An `<input>` (the search, or a list's name).
+    /// An `<input>` of the table's panel (the search, or a list's name).
     Input,
-    /// A `<textarea>` or `<select>`: their keys are their own.
+    /// A `<textarea>`, a `<select>` or an input elsewhere (an alert's
+    /// form, the chart's menu): their keys are their own.
     OtherField,
     /// A table row (it charts itself on Enter).
     Row,
@@ -28,13 +29,21 @@ enum Focus {
 
 impl Focus {
     fn of(e: &KeyboardEvent) -> Focus {
-        let tag = e
+        let target = e
             .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+        let tag = target
+            .as_ref()
             .map(|el| el.tag_name().to_ascii_lowercase())
             .unwrap_or_default();
+        let in_table = || {
+            target
+                .as_ref()
+                .is_some_and(|el| el.closest(".watchlist").ok().flatten().is_some())
+        };
         match tag.as_str() {
-            "input" => Focus::Input,
+            "input" if in_table() => Focus::Input,
+            "input" => Focus::OtherField,
             "textarea" | "select" => Focus::OtherField,
             "tr" => Focus::Row,
             _ => Focus::Page,
