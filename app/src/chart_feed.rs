@@ -103,6 +103,35 @@ impl Default for SharedChartFeed {
     }
 }
 
+/// Every chart's feed, by chart number (0: the main chart).
+#[cfg(feature = "hydrate")]
+#[derive(Clone, Copy)]
+pub struct ChartFeeds(pub [SharedChartFeed; crate::protocol::MAX_CHARTS as usize]);
+
+#[cfg(feature = "hydrate")]
+impl ChartFeeds {
+    pub fn new() -> ChartFeeds {
+        ChartFeeds(std::array::from_fn(|_| SharedChartFeed::new()))
+    }
+
+    /// Chart `chart`'s feed.
+    pub fn get(&self, chart: u8) -> Option<SharedChartFeed> {
+        self.0.get(usize::from(chart)).copied()
+    }
+
+    /// Runs `f` on chart `chart`'s feed, if there is one.
+    pub fn with<T>(&self, chart: u8, f: impl FnOnce(&mut ChartFeed) -> T) -> Option<T> {
+        self.get(chart)?.with(f)
+    }
+}
+
+#[cfg(feature = "hydrate")]
+impl Default for ChartFeeds {
+    fn default() -> Self {
+        ChartFeeds::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;

@@ -12,6 +12,7 @@
 //! - [`store`]: the quotes the page shows, one signal per field; written by `connection` and the board, read by `components`.
 //! - [`selection`]: the charted symbol and interval, kept in the URL; read by `components` and `connection`; `PageUrl` is given by the server.
 //! - [`watchlist`]: the viewer's watchlists (model, localStorage) and their shared handle; used by `components`.
+//! - [`depth`]: the main chart's trades tape and order book as the page shows them; written by `connection`, read by `components`.
 //! - [`chart_feed`]: which series a chart shows and the bars on their way to its drawing; fed by `connection`, drawn by `components::chart`.
 //! - [`connection`]: the page's one WebSocket and what the page shows of it ([`Link`](connection::Link)); `core` decides (pure, unit-tested), `browser` does the I/O; started by `components::Dashboard`.
 //! - [`theme`]: the dark/light theme, its cookie and toggle; used by `components::header` and the server.
@@ -30,6 +31,7 @@ pub mod calendar;
 pub mod chart_feed;
 pub mod components;
 pub mod connection;
+pub mod depth;
 #[cfg(feature = "hydrate")]
 pub mod fetch;
 pub mod format;

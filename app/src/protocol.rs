@@ -193,9 +193,14 @@ pub enum ClientMsg {
     Resync,
     /// Latency probe; `t` is echoed verbatim in the `pong`.
     Ping { t: Number },
-    /// Chooses the one symbol and interval this connection charts: answered
-    /// by `candles` (history, oldest first, at most `limit`), then a `candle`
-    /// whenever one of its candles changes. Without `symbol`, stops charting.
+    /// Chooses the symbol and interval one of this connection's charts
+    /// shows: answered by `candles` (history, oldest first, at most
+    /// `limit`), then a `candle` whenever one of its candles changes.
+    /// Without `symbol`, stops that chart. A connection has up to
+    /// [`MAX_CHARTS`] charts, numbered by `chart` (0 when absent); answers
+    /// about chart 0 carry no `chart` field, others name theirs. `trades`
+    /// adds the symbol's trades tape (`trades` messages), `book` its order
+    /// book (`book` messages) where its feed has depth.
     Chart {
         #[serde(default)]
         symbol: Option<String>,
@@ -203,8 +208,65 @@ pub enum ClientMsg {
         interval: Option<Interval>,
         #[serde(default)]
         limit: Option<usize>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        chart: u8,
+        #[serde(default, skip_serializing_if = "is_false")]
+        trades: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        book: bool,
     },
 }
+
+/// Charts one connection may have (`chart` 0 to 3).
+pub const MAX_CHARTS: u8 = 4;
+/// Trades one `trades` message carries at most (the newest).
+pub const TRADES_PER_MESSAGE: usize = 50;
+/// Price levels per side a `book` message covers (the best).
+pub const BOOK_DEPTH: usize = 20;
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// Which side a trade was on: the buyer's or seller's initiative where the
+/// feed says (`buy`: a buyer took an offer), else the tick test (`up`: above
+/// the previous different price, `down`: below it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeSide {
+    Buy,
+    Sell,
+    Up,
+    Down,
+}
+
+impl TradeSide {
+    /// Whether it reads as buying pressure (coloured up).
+    pub fn is_up(self) -> bool {
+        matches!(self, TradeSide::Buy | TradeSide::Up)
+    }
+}
+
+/// One trade on the tape.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trade {
+    /// Unix milliseconds.
+    pub t: i64,
+    pub p: f64,
+    /// Shares or units.
+    pub s: f64,
+    /// Unknown for the first trade a server sees of a symbol whose feed does
+    /// not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<TradeSide>,
+}
+
+/// One price level of a book: `[price, size]`; size 0 in a diff removes it.
+pub type Level = (f64, f64);
 
 /// A candle interval.
 #[derive(
@@ -484,6 +546,9 @@ pub enum ServerMsg {
         symbol: String,
         interval: Interval,
         candles: Vec<Candle>,
+        /// Which of the connection's charts (absent: 0).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        chart: u8,
     },
     /// One changed candle of the charted symbol: the current one, or a
     /// just-closed or older one that a late trade corrected.
@@ -491,6 +556,32 @@ pub enum ServerMsg {
         symbol: String,
         interval: Interval,
         candle: Candle,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        chart: u8,
+    },
+    /// The charted symbol's latest trades, oldest first: on `chart` with
+    /// `trades`, the newest [`TRADES_PER_MESSAGE`] the server holds, then
+    /// those of each flush (the newest of them, for a client that is behind).
+    Trades {
+        symbol: String,
+        trades: Vec<Trade>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        chart: u8,
+    },
+    /// The charted symbol's order book, best [`BOOK_DEPTH`] levels per side,
+    /// best first: whole when `snapshot`, else the levels that changed
+    /// (size 0: gone). `live` is false while the book cannot be trusted
+    /// (its feed is not live, it crossed, or it waits for a snapshot).
+    Book {
+        symbol: String,
+        snapshot: bool,
+        live: bool,
+        bids: Vec<Level>,
+        asks: Vec<Level>,
+        /// Server time of the state it describes, Unix milliseconds.
+        ts: i64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        chart: u8,
     },
     /// An alert fired on the trade at `price`, `ts` (sent to every page).
     Alert {
@@ -771,7 +862,10 @@ mod tests {
             Ok(ClientMsg::Chart {
                 symbol: Some("AAPL".into()),
                 interval: Some(Interval::S5),
-                limit: Some(300)
+                limit: Some(300),
+                chart: 0,
+                trades: false,
+                book: false,
             })
         );
         assert_eq!(
@@ -779,9 +873,26 @@ mod tests {
             Ok(ClientMsg::Chart {
                 symbol: None,
                 interval: None,
-                limit: None
+                limit: None,
+                chart: 0,
+                trades: false,
+                book: false,
             })
         );
+        let second = ClientMsg::Chart {
+            symbol: Some("MSFT".into()),
+            interval: Some(Interval::M5),
+            limit: None,
+            chart: 2,
+            trades: true,
+            book: true,
+        };
+        let text = serde_json::to_string(&second).unwrap();
+        assert_eq!(
+            text,
+            r#"{"op":"chart","symbol":"MSFT","interval":"5m","limit":null,"chart":2,"trades":true,"book":true}"#
+        );
+        assert_eq!(decode_client(&text), Ok(second));
         assert!(
             decode_client(r#"{"op":"chart","symbol":"A","interval":"2m"}"#)
                 .unwrap_err()
@@ -800,11 +911,62 @@ mod tests {
             symbol: "A".into(),
             interval: Interval::M1,
             candle,
+            chart: 0,
         };
         assert_eq!(
             serde_json::to_string(&msg).unwrap(),
             r#"{"type":"candle","symbol":"A","interval":"1m","candle":{"t":60000,"o":1.5,"h":2.0,"l":1.25,"c":1.75,"v":300}}"#
         );
+        let on_third = r#"{"type":"candle","symbol":"A","interval":"1m","candle":{"t":60000,"o":1.5,"h":2.0,"l":1.25,"c":1.75,"v":300},"chart":2}"#;
+        assert_eq!(
+            serde_json::from_str::<ServerMsg>(on_third).unwrap(),
+            ServerMsg::Candle {
+                symbol: "A".into(),
+                interval: Interval::M1,
+                candle,
+                chart: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn tape_and_book_messages_have_the_documented_shapes() {
+        let trades = ServerMsg::Trades {
+            symbol: "BTC-USD".into(),
+            trades: vec![
+                Trade {
+                    t: 1_000,
+                    p: 64_000.5,
+                    s: 0.25,
+                    side: Some(TradeSide::Sell),
+                },
+                Trade {
+                    t: 1_001,
+                    p: 64_001.0,
+                    s: 2.0,
+                    side: None,
+                },
+            ],
+            chart: 0,
+        };
+        assert_eq!(
+            serde_json::to_string(&trades).unwrap(),
+            r#"{"type":"trades","symbol":"BTC-USD","trades":[{"t":1000,"p":64000.5,"s":0.25,"side":"sell"},{"t":1001,"p":64001.0,"s":2.0}]}"#
+        );
+        let book = r#"{"type":"book","symbol":"BTC-USD","snapshot":false,"live":true,"bids":[[63999.5,0.0]],"asks":[[64001.0,1.5]],"ts":7,"chart":1}"#;
+        assert_eq!(
+            serde_json::from_str::<ServerMsg>(book).unwrap(),
+            ServerMsg::Book {
+                symbol: "BTC-USD".into(),
+                snapshot: false,
+                live: true,
+                bids: vec![(63_999.5, 0.0)],
+                asks: vec![(64_001.0, 1.5)],
+                ts: 7,
+                chart: 1,
+            }
+        );
+        assert!(TradeSide::Up.is_up() && TradeSide::Buy.is_up() && !TradeSide::Down.is_up());
     }
 
     #[test]

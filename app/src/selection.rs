@@ -37,6 +37,14 @@ impl PageUrl {
         use_context::<PageUrl>().unwrap_or_default()
     }
 
+    /// Every key and value of the query, percent-decoded, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+    }
+
     /// The first value of `key` in the query, percent-decoded.
     pub fn get(&self, key: &str) -> Option<String> {
         self.query.split('&').find_map(|pair| {
@@ -60,6 +68,8 @@ pub struct Selection {
     /// Symbols compared with the charted one, the URL's `cmp` (at most
     /// three the page shows, not the charted one).
     pub compare: Memo<Vec<Arc<str>>>,
+    /// The charts beside the main one (the URL's `layout` and `charts`).
+    pub layout: Layout,
     /// The URL's query string.
     query: RwSignal<PageUrl>,
 }
@@ -107,6 +117,7 @@ impl Selection {
             out
         });
         Selection {
+            layout: Layout::from_url(query, store, symbol, interval),
             symbol,
             interval,
             unknown,
@@ -114,6 +125,11 @@ impl Selection {
             compare,
             query,
         }
+    }
+
+    /// The charts beside the main one.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// Charts `symbol`, keeping the interval.
@@ -176,14 +192,139 @@ impl Selection {
             url.push_str("&cmp=");
             url.push_str(&compare.join(","));
         }
-        #[cfg(feature = "hydrate")]
-        if let Ok(history) = window().history() {
-            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
-        }
-        self.query.set(PageUrl {
-            path: "/".into(),
-            query: url.trim_start_matches("/?").to_string(),
+        // The rest of the view (the layout) stays as it is.
+        let rest = self.query.with_untracked(|q| {
+            q.pairs()
+                .filter(|(k, _)| !MAIN_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| format!("&{}={}", encode(&k), encode_list(&v)))
+                .collect::<String>()
         });
+        url.push_str(&rest);
+        replace_url(self.query, &url);
+    }
+}
+
+/// The query keys of the main chart's view.
+const MAIN_KEYS: [&str; 4] = ["symbol", "interval", "ind", "cmp"];
+
+/// Shows `url` (`/?…`) as the page's address, without a history entry.
+fn replace_url(query: RwSignal<PageUrl>, url: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(url));
+    }
+    query.set(PageUrl {
+        path: "/".into(),
+        query: url.trim_start_matches("/?").to_string(),
+    });
+}
+
+/// Encodes a comma-separated list, keeping its commas and colons readable.
+fn encode_list(value: &str) -> String {
+    value
+        .split(',')
+        .map(|item| item.split(':').map(encode).collect::<Vec<_>>().join(":"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// How many charts the page shows at most, and their choices.
+pub const LAYOUTS: [usize; 3] = [1, 2, 4];
+
+/// The charts beside the main one, each with its own symbol and interval,
+/// kept in the URL: `&layout=4&charts=MSFT:5m,NVDA:1h,TSLA:15m`. A chart
+/// the URL does not name (or names a symbol the page does not show) shows
+/// the next row's symbol at the main chart's interval.
+#[derive(Clone, Copy)]
+pub struct Layout {
+    /// 1, 2 or 4.
+    pub count: Memo<usize>,
+    /// Charts 1 to `count - 1`: symbol and interval each.
+    pub others: Memo<Vec<(Arc<str>, Interval)>>,
+    query: RwSignal<PageUrl>,
+}
+
+impl Layout {
+    fn from_url(
+        query: RwSignal<PageUrl>,
+        store: QuoteStore,
+        main: Memo<Option<Arc<str>>>,
+        interval: Memo<Interval>,
+    ) -> Layout {
+        let count = Memo::new(move |_| {
+            let wanted = query.with(|q| q.get("layout").and_then(|n| n.parse().ok()));
+            wanted.filter(|n| LAYOUTS.contains(n)).unwrap_or(1)
+        });
+        let others = Memo::new(move |_| {
+            let n = count.get() - 1;
+            let listed = query.with(|q| q.get("charts")).unwrap_or_default();
+            let (main, interval) = (main.get(), interval.get());
+            store.rows.track();
+            let mut out: Vec<(Arc<str>, Interval)> = Vec::new();
+            for item in listed.split(',').take(n) {
+                let (name, iv) = item.split_once(':').unwrap_or((item, ""));
+                let Some(row) = store.row(name) else { continue };
+                out.push((row.symbol, iv.parse().unwrap_or(interval)));
+            }
+            // Filled with the next rows' symbols not charted yet.
+            let rows = store.rows.with(|rows| {
+                rows.iter().map(|r| r.symbol.clone()).collect::<Vec<_>>()
+            });
+            for symbol in rows {
+                if out.len() >= n {
+                    break;
+                }
+                if Some(&symbol) != main.as_ref() && !out.iter().any(|(s, _)| *s == symbol) {
+                    out.push((symbol, interval));
+                }
+            }
+            out
+        });
+        Layout {
+            count,
+            others,
+            query,
+        }
+    }
+
+    /// What chart `chart` shows (0 is the main chart's, not the layout's).
+    pub fn series(&self, chart: u8) -> Option<crate::chart_feed::Series> {
+        let index = usize::from(chart).checked_sub(1)?;
+        self.others
+            .with(|o| o.get(index).map(|(s, i)| crate::chart_feed::Series::new(s, *i)))
+    }
+
+    /// Shows `count` charts.
+    pub fn set_count(&self, count: usize) {
+        let others = self.others.get_untracked();
+        self.write(count, &others);
+    }
+
+    /// Shows `symbol` at `interval` on chart `chart` (1 and up).
+    pub fn set_chart(&self, chart: u8, symbol: &str, interval: Interval) {
+        let mut others = self.others.get_untracked();
+        if let Some(slot) = usize::from(chart).checked_sub(1).and_then(|i| others.get_mut(i)) {
+            *slot = (symbol.into(), interval);
+            self.write(self.count.get_untracked(), &others);
+        }
+    }
+
+    fn write(&self, count: usize, others: &[(Arc<str>, Interval)]) {
+        let kept = self.query.with_untracked(|q| {
+            q.pairs()
+                .filter(|(k, _)| k != "layout" && k != "charts")
+                .map(|(k, v)| format!("{}={}", encode(&k), encode_list(&v)))
+                .collect::<Vec<_>>()
+        });
+        let mut url = format!("/?{}", kept.join("&"));
+        if count > 1 {
+            let charts: Vec<String> = others
+                .iter()
+                .map(|(s, i)| format!("{}:{i}", encode(s)))
+                .collect();
+            url.push_str(&format!("&layout={count}&charts={}", charts.join(",")));
+        }
+        replace_url(self.query, &url);
     }
 }
 

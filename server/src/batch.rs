@@ -1,7 +1,9 @@
 //! What a hub publishes once per flush interval: a [`Batch`] of changed
 //! quotes and candles, encoded once and shared by every session and the bus.
 
-use app::protocol::{Candle, Change, Interval};
+use std::sync::Arc;
+
+use app::protocol::{Candle, Change, Interval, Trade};
 
 use crate::market::SymbolId;
 
@@ -27,6 +29,26 @@ pub struct CandleEntry {
     pub json: Option<String>,
 }
 
+/// A watched symbol's trades during one flush interval, oldest first.
+#[derive(Debug)]
+pub struct TradesEntry {
+    pub id: SymbolId,
+    pub trades: Vec<Trade>,
+    /// The `trades` message (chart 0), encoded once.
+    pub json: String,
+}
+
+/// A watched symbol's book changed during one flush interval.
+#[derive(Debug)]
+pub struct BookEntry {
+    pub id: SymbolId,
+    /// The `book` message (chart 0) with what changed since the symbol's
+    /// previous entry (a snapshot if it had none).
+    pub diff: String,
+    /// The `book` message with the whole book as of this batch.
+    pub snapshot: Arc<str>,
+}
+
 /// The changes of one flush interval, in symbol order.
 #[derive(Debug)]
 pub struct Batch {
@@ -40,6 +62,10 @@ pub struct Batch {
     pub all_tail: String,
     /// Candles changed in this interval (each bar once, in its latest state).
     pub candles: Vec<CandleEntry>,
+    /// Trades of the symbols some chart shows the tape of.
+    pub trades: Vec<TradesEntry>,
+    /// Books of the symbols some chart shows the book of, that changed.
+    pub books: Vec<BookEntry>,
     /// The hub's state was replaced (an edge resynced from the ingest node):
     /// `entries` bring quotes up to date, but candle history may have
     /// changed anywhere, so charts need it again.

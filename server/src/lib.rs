@@ -32,6 +32,7 @@ pub mod alerts;
 pub mod api;
 pub mod backoff;
 pub mod batch;
+pub mod book;
 pub mod bus;
 pub mod candles;
 pub mod config;

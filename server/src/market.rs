@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::protocol::{Candle, FeedState, Interval, Quote, SymbolInfo};
+use app::protocol::{Candle, FeedState, Interval, Level, Quote, SymbolInfo, TradeSide};
 
 /// Index of a symbol in the served universe (display order).
 pub type SymbolId = usize;
@@ -30,6 +30,9 @@ pub struct Tick {
     pub ts: i64,
     /// Session figures the source supplies; the hub computes what is missing.
     pub session: Session,
+    /// Whose initiative it was, where the source says (else the hub uses
+    /// the tick test).
+    pub side: Option<TradeSide>,
 }
 
 impl Tick {
@@ -43,6 +46,7 @@ impl Tick {
             ask: None,
             ts,
             session: Session::default(),
+            side: None,
         }
     }
 }
@@ -69,11 +73,32 @@ pub struct Book {
     pub ts: i64,
 }
 
+/// A change to a symbol's order book (level 2), from a feed that has one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Depth {
+    pub symbol: Arc<str>,
+    /// Event time, Unix milliseconds.
+    pub ts: i64,
+    pub change: DepthChange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DepthChange {
+    /// The whole book, replacing what was held: `[price, size]` per level.
+    Snapshot { bids: Vec<Level>, asks: Vec<Level> },
+    /// Levels set to a new size (0: gone).
+    Update { bids: Vec<Level>, asks: Vec<Level> },
+    /// The feed lost track of the book (a gap, a disconnect): it is not to
+    /// be shown as live until the next snapshot.
+    Lost,
+}
+
 /// What a feed hands the hub.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Trade(Tick),
     Book(Book),
+    Depth(Depth),
     /// The market halted trading in a symbol (`halted`), or resumed it.
     Halt {
         symbol: Arc<str>,

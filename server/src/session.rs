@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{
-    ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, Interval, PROTOCOL_VERSION, SUBPROTOCOL_JSON,
-    ServerMsg, decode_client,
+    ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, Interval, MAX_CHARTS, PROTOCOL_VERSION,
+    SUBPROTOCOL_JSON, ServerMsg, decode_client,
 };
 use axum::Router;
 use axum::extract::State;
@@ -29,7 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::json_error;
 use crate::candles;
-use crate::hub::{Batch, ChartWatch, FeedStatus, Hub, Lagged, SymbolId};
+use crate::hub::{Batch, ChartWatch, DepthWatch, FeedStatus, Hub, Lagged, SymbolId, Watched};
 use crate::market::now_ms;
 use crate::metrics::Metrics;
 use crate::subscription::Subscription;
@@ -195,8 +195,10 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     Err(format!("origin {origin} is not allowed"))
 }
 
-/// What this connection charts.
+/// What one of this connection's charts shows.
 struct Chart {
+    /// Its number (`chart`), named in every message about it but 0's.
+    no: u8,
     id: SymbolId,
     interval: Interval,
     /// Bars of history the client asked for.
@@ -204,8 +206,22 @@ struct Chart {
     /// Keeps the hub encoding this series' candles.
     _watch: ChartWatch,
     /// The history sent covers every batch up to this one; older batches'
-    /// candles would be stale, so they are skipped.
+    /// candles (and trades) would be stale, so they are skipped.
     since_batch: u64,
+    /// Interest in the symbol's trades, if the tape is shown.
+    trades: Option<DepthWatch>,
+    /// Interest in its book, if shown, and the batch the book sent is
+    /// current as of: older batches' book messages are skipped.
+    book: Option<(DepthWatch, u64)>,
+}
+
+/// What a `chart` message asks for besides the symbol.
+struct Asked {
+    interval: Option<Interval>,
+    limit: Option<usize>,
+    chart: u8,
+    trades: bool,
+    book: bool,
 }
 
 /// Why a session ends.
@@ -260,7 +276,8 @@ struct Session {
     /// Feed states as this client last heard them.
     told: Vec<Option<FeedState>>,
     sub: Subscription,
-    chart: Option<Chart>,
+    /// By chart number.
+    charts: [Option<Chart>; MAX_CHARTS as usize],
     /// `seq` of the next snapshot or diff; 0 until the first snapshot.
     seq: u64,
     /// The newest hub batch this client's view includes.
@@ -283,7 +300,7 @@ impl Session {
             config,
             told: Vec::new(),
             sub: Subscription::default(),
-            chart: None,
+            charts: Default::default(),
             seq: 0,
             batch: 0,
             last_heard: Instant::now(),
@@ -312,7 +329,7 @@ impl Session {
                 }
                 frame = self.socket.recv() => self.on_frame(frame).await?,
                 _ = heartbeat.tick() => self.on_heartbeat().await?,
-                head = self.head.changed(), if !self.sub.is_empty() || self.chart.is_some() => {
+                head = self.head.changed(), if !self.sub.is_empty() || self.charting() => {
                     head.map_err(|_| close_with(close::GOING_AWAY, "server shutting down"))?;
                     self.on_batch().await?;
                 }
@@ -387,20 +404,43 @@ impl Session {
                 symbol,
                 interval,
                 limit,
-            } => self.chart(symbol, interval, limit).await,
+                chart,
+                trades,
+                book,
+            } => {
+                let asked = Asked {
+                    interval,
+                    limit,
+                    chart,
+                    trades,
+                    book,
+                };
+                self.chart(symbol, asked).await
+            }
         }
     }
 
-    /// Starts (or, without a symbol, stops) charting: history now, then the
-    /// candles each batch changes.
-    async fn chart(
-        &mut self,
-        symbol: Option<String>,
-        interval: Option<Interval>,
-        limit: Option<usize>,
-    ) -> Result<(), Stop> {
+    fn charting(&self) -> bool {
+        self.charts.iter().any(Option::is_some)
+    }
+
+    /// Starts (or, without a symbol, stops) one chart: history now (and
+    /// the latest trades and the book, if asked), then what each batch changes.
+    async fn chart(&mut self, symbol: Option<String>, asked: Asked) -> Result<(), Stop> {
+        let Asked {
+            interval,
+            limit,
+            chart: no,
+            trades,
+            book,
+        } = asked;
+        if no >= MAX_CHARTS {
+            let message = format!("chart must be between 0 and {}", MAX_CHARTS - 1);
+            return self.send_error(ErrorCode::BadRequest, message).await;
+        }
+        let slot = usize::from(no);
         let Some(symbol) = symbol else {
-            self.chart = None;
+            self.charts[slot] = None;
             return Ok(());
         };
         let Some(id) = self.hub.lookup(&symbol) else {
@@ -421,20 +461,51 @@ impl Session {
         // this series' bars, so a bar that closes in between is not lost.
         let _watch = self.hub.watch_chart(id, interval);
         // Batches up to `since_batch` hold bars no newer than the history.
+        let trades = trades.then(|| self.hub.depths().watch(id, Watched::Trades));
+        let book = book.then(|| self.hub.depths().watch(id, Watched::Book));
         let (since_batch, history) = self.hub.history_frame(id, interval, limit);
-        if self.sub.is_empty() {
+        self.charts[slot] = None;
+        if self.sub.is_empty() && !self.charting() {
             // No diffs are owed: batches start mattering from here.
             self.head.borrow_and_update();
             self.batch = since_batch;
         }
-        self.chart = Some(Chart {
+        self.send_chart_frame(no, &history).await?;
+        if trades.is_some() {
+            let recent = self.hub.depths().recent_frame(id);
+            self.send_chart_frame(no, &recent).await?;
+        }
+        let book = match (book, self.hub.depths().book(id)) {
+            (Some(watch), Some(shown)) => {
+                self.send_chart_frame(no, &shown.frame).await?;
+                Some((watch, shown.no))
+            }
+            (Some(watch), None) => Some((watch, 0)),
+            (None, _) => None,
+        };
+        self.charts[slot] = Some(Chart {
+            no,
             id,
             interval,
             limit,
             since_batch,
             _watch,
+            trades,
+            book,
         });
-        self.send(Message::Text(history.to_string().into())).await
+        Ok(())
+    }
+
+    /// Sends one of the hub's chart messages (made for chart 0) to chart `no`.
+    async fn send_chart_frame(&mut self, no: u8, frame: &str) -> Result<(), Stop> {
+        let text = wire::for_chart(frame, no).into_owned();
+        send_bounded(
+            &mut self.socket,
+            &self.config,
+            self.hub.metrics(),
+            Message::Text(text.into()),
+        )
+        .await
     }
 
     async fn subscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {
@@ -521,7 +592,10 @@ impl Session {
         } else {
             self.send_diff(&batches).await?;
         }
-        self.send_candles(&batches).await
+        for slot in 0..self.charts.len() {
+            self.send_chart(slot, &batches).await?;
+        }
+        Ok(())
     }
 
     async fn send_diff(&mut self, batches: &[Arc<Batch>]) -> Result<(), Stop> {
@@ -545,31 +619,36 @@ impl Session {
         }
     }
 
-    async fn send_candles(&mut self, batches: &[Arc<Batch>]) -> Result<(), Stop> {
-        let Some((id, interval, limit, since_batch)) = self
-            .chart
-            .as_ref()
-            .map(|c| (c.id, c.interval, c.limit, c.since_batch))
-        else {
+    /// What `batches` change of one chart: its candles, trades and book.
+    async fn send_chart(&mut self, slot: usize, batches: &[Arc<Batch>]) -> Result<(), Stop> {
+        let Some(chart) = self.charts[slot].as_ref() else {
             return Ok(());
         };
-        if batches.iter().any(|b| b.resync && b.no > since_batch) {
-            // History may have changed anywhere: send all of it again.
-            let (_, history) = self.hub.history_frame(id, interval, limit);
-            return self.send(Message::Text(history.to_string().into())).await;
-        }
+        let (no, id, interval, limit, since_batch) =
+            (chart.no, chart.id, chart.interval, chart.limit, chart.since_batch);
+        let (tape, book_since) = (chart.trades.is_some(), chart.book.as_ref().map(|b| b.1));
         let fresh = batches
             .iter()
             .position(|b| b.no > since_batch)
             .unwrap_or(batches.len());
-        for frame in wire::candle_frames(&batches[fresh..], id, interval) {
-            send_bounded(
-                &mut self.socket,
-                &self.config,
-                self.hub.metrics(),
-                Message::Text(frame.into()),
-            )
-            .await?;
+        let fresh = &batches[fresh..];
+        if fresh.iter().any(|b| b.resync) {
+            // History may have changed anywhere: send all of it again.
+            let (_, history) = self.hub.history_frame(id, interval, limit);
+            self.send_chart_frame(no, &history).await?;
+        } else {
+            for frame in wire::candle_frames(fresh, id, interval) {
+                self.send_chart_frame(no, frame).await?;
+            }
+        }
+        if tape && let Some(frame) = wire::trades_frame(fresh, id, self.hub.depths()) {
+            self.send_chart_frame(no, &frame).await?;
+        }
+        if let Some(since) = book_since {
+            let newer: Vec<&Arc<Batch>> = batches.iter().filter(|b| b.no > since).collect();
+            if let Some(frame) = wire::book_frame(&newer, id) {
+                self.send_chart_frame(no, frame).await?;
+            }
         }
         Ok(())
     }

@@ -1,14 +1,16 @@
 //! Encoding of server messages, including diffs assembled from the hub's
 //! pre-encoded fragments so no session re-serialises a batch.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, btree_map};
 use std::fmt::Write;
 use std::sync::Arc;
 
-use app::protocol::{Change, Interval, Quote, ServerMsg};
+use app::protocol::{Change, Interval, Quote, ServerMsg, TRADES_PER_MESSAGE};
 use serde::Serialize;
 
 use crate::batch::Batch;
+use crate::hub::Depths;
 use crate::market::SymbolId;
 use crate::subscription::Subscription;
 
@@ -126,4 +128,58 @@ pub fn candle_frames(batches: &[Arc<Batch>], id: SymbolId, interval: Interval) -
         }
     }
     latest.into_values().collect()
+}
+
+/// A chart message the hub encoded for chart 0, for chart `chart`: the
+/// same object with `"chart":n` first (chart 0's carry none).
+pub fn for_chart(frame: &str, chart: u8) -> Cow<'_, str> {
+    match (chart, frame.strip_prefix('{')) {
+        (0, _) | (_, None) => Cow::Borrowed(frame),
+        (n, Some(rest)) => Cow::Owned(format!("{{\"chart\":{n},{rest}")),
+    }
+}
+
+/// The `trades` message of `batches` for one symbol: the shared one when a
+/// single batch has its trades, else their newest [`TRADES_PER_MESSAGE`].
+pub fn trades_frame(batches: &[Arc<Batch>], id: SymbolId, depths: &Depths) -> Option<String> {
+    let mut entries = batches
+        .iter()
+        .flat_map(|b| &b.trades)
+        .filter(|e| e.id == id)
+        .peekable();
+    let first = entries.next()?;
+    if entries.peek().is_none() {
+        return Some(first.json.clone());
+    }
+    let mut trades: Vec<_> = first.trades.clone();
+    trades.extend(entries.flat_map(|e| e.trades.iter().copied()));
+    let over = trades.len().saturating_sub(TRADES_PER_MESSAGE);
+    trades.drain(..over);
+    Some(depths.trades_frame(id, trades))
+}
+
+/// The `book` message of `batches` for one symbol: its one change, or the
+/// whole book as of the newest batch when several changed it.
+pub fn book_frame<'a>(batches: &[&'a Arc<Batch>], id: SymbolId) -> Option<&'a str> {
+    let mut entries = batches.iter().flat_map(|b| &b.books).filter(|e| e.id == id);
+    let first = entries.next()?;
+    Some(match entries.last() {
+        None => &first.diff,
+        Some(newest) => &newest.snapshot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_messages_name_charts_other_than_the_first() {
+        let frame = r#"{"type":"candle","symbol":"A"}"#;
+        assert_eq!(for_chart(frame, 0), frame);
+        assert_eq!(
+            for_chart(frame, 3),
+            r#"{"chart":3,"type":"candle","symbol":"A"}"#
+        );
+    }
 }

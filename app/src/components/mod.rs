@@ -4,6 +4,7 @@
 
 pub(crate) mod alerts;
 mod chart;
+mod depth;
 mod detail;
 mod header;
 mod movers;
@@ -19,13 +20,15 @@ use leptos::prelude::*;
 use crate::alerts::Alerts;
 
 #[cfg(feature = "hydrate")]
-use crate::chart_feed::SharedChartFeed;
+use crate::chart_feed::ChartFeeds;
 use crate::connection::Link;
+use crate::depth::MarketDepth;
 use crate::selection::Selection;
 use crate::store::QuoteStore;
 use crate::watchlist::Watchlists;
 use alerts::{AlertsPanel, Toasts};
 pub use chart::{ChartMode, ChartPanel, ChartView};
+use depth::DepthPanel;
 use detail::Detail;
 use header::Header;
 use movers::Movers;
@@ -59,6 +62,7 @@ pub fn Dashboard() -> impl IntoView {
                     <main class="content">
                         <ChartPanel />
                         <Detail />
+                        <DepthPanel />
                         <Movers />
                         <QuoteTable />
                     </main>
@@ -83,6 +87,7 @@ fn provide_page_state() -> (QuoteStore, Link) {
     provide_context(selection);
     provide_context(ChartView::new());
     provide_context(Alerts::new());
+    provide_context(MarketDepth::new());
     let watchlists = Watchlists::new();
     provide_context(watchlists);
     follow_open_list(watchlists, selection, link);
@@ -93,12 +98,13 @@ fn provide_page_state() -> (QuoteStore, Link) {
 #[cfg(feature = "hydrate")]
 fn start_connection(store: QuoteStore, link: Link) {
     let selection = expect_context::<Selection>();
-    let chart = SharedChartFeed::new();
-    provide_context(chart);
+    let charts = ChartFeeds::new();
+    provide_context(charts);
     let alerts = expect_context::<Alerts>();
     crate::alerts::browser::start(alerts);
+    let depth = expect_context::<MarketDepth>();
     Effect::new(move |_| {
-        untrack(|| crate::connection::start(store, link, selection, chart, alerts))
+        untrack(|| crate::connection::start(store, link, selection, charts, depth, alerts))
     });
 }
 

@@ -16,7 +16,8 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use super::Link;
 use super::core::{Action, ConnectionCore, Event, Start};
 use crate::alerts::Alerts;
-use crate::chart_feed::{Series, SharedChartFeed};
+use crate::chart_feed::{ChartFeeds, Series};
+use crate::depth::MarketDepth;
 use crate::protocol::{QuotesResponse, SUBPROTOCOL_JSON};
 use crate::selection::Selection;
 use crate::store::QuoteStore;
@@ -40,7 +41,8 @@ struct Shell {
     poll: RefCell<Option<IntervalHandle>>,
     store: QuoteStore,
     link: Link,
-    chart: SharedChartFeed,
+    charts: ChartFeeds,
+    depth: MarketDepth,
     alerts: Alerts,
     counters: Counters,
 }
@@ -52,7 +54,8 @@ pub fn start(
     store: QuoteStore,
     link: Link,
     selection: Selection,
-    chart: SharedChartFeed,
+    charts: ChartFeeds,
+    depth: MarketDepth,
     alerts: Alerts,
 ) {
     link.tz_offset_min
@@ -69,7 +72,8 @@ pub fn start(
         poll: RefCell::new(None),
         store,
         link,
-        chart,
+        charts,
+        depth,
         alerts,
         counters: Counters::new(),
     });
@@ -153,12 +157,30 @@ impl Shell {
             Action::Latency(ms) => self.link.latency_ms.set(Some(ms)),
             Action::Feed { name, state } => self.link.set_feed(name, state),
             Action::Polling(polling) => self.link.polling.set(polling),
-            Action::ChartHistory { series, candles } => {
-                self.chart.with(|feed| feed.history(series, candles));
+            Action::ChartHistory {
+                chart,
+                series,
+                candles,
+            } => {
+                self.charts
+                    .with(chart, |feed| feed.history(series, candles));
             }
-            Action::ChartCandle(candle) => {
-                self.chart.with(|feed| feed.candle(&candle));
+            Action::ChartCandle { chart, candle } => {
+                self.charts.with(chart, |feed| feed.candle(&candle));
             }
+            Action::Trades {
+                symbol,
+                trades,
+                replace,
+            } => self.depth.trades(&symbol, &trades, replace),
+            Action::Book(book) => self.depth.book(
+                &book.symbol,
+                book.snapshot,
+                book.live,
+                &book.bids,
+                &book.asks,
+                book.ts,
+            ),
             _ => {}
         }
     }
@@ -272,13 +294,27 @@ fn listen(shell: &Shared, target: &web_sys::EventTarget, name: &str, event: fn()
     callback.forget();
 }
 
-/// Tells the core which series the page charts.
+/// Tells the core which series each of the page's charts shows, and
+/// whether the tape and book are open.
 fn follow_selection(shell: &Shared, selection: Selection) {
-    let shell = shell.clone();
+    let main = shell.clone();
     Effect::new(move |_| {
         let (symbol, interval) = (selection.symbol.get(), selection.interval.get());
         let series = symbol.map(|symbol| Series::new(&symbol, interval));
-        untrack(|| dispatch(&shell, Event::Charting(series)));
+        untrack(|| dispatch(&main, Event::Charting { chart: 0, series }));
+    });
+    let layout = selection.layout();
+    for chart in 1..crate::protocol::MAX_CHARTS {
+        let shell = shell.clone();
+        Effect::new(move |_| {
+            let series = layout.series(chart);
+            untrack(|| dispatch(&shell, Event::Charting { chart, series }));
+        });
+    }
+    let (shell, depth) = (shell.clone(), shell.depth);
+    Effect::new(move |_| {
+        let open = depth.open.get();
+        untrack(|| dispatch(&shell, Event::Depth(open)));
     });
 }
 

@@ -14,7 +14,8 @@ use super::held::Held;
 use crate::alerts::AlertNews;
 use crate::chart_feed::Series;
 use crate::protocol::{
-    ALL_SYMBOLS, Candle, Change, ClientMsg, FeedState, Interval, Quote, ServerMsg,
+    ALL_SYMBOLS, Candle, Change, ClientMsg, FeedState, Interval, Level, MAX_CHARTS, Quote,
+    ServerMsg, Trade,
 };
 
 /// Bars of history the chart asks for.
@@ -100,8 +101,10 @@ pub enum Event {
     Visibility { hidden: bool },
     /// The symbols the page wants quotes for; `None`: every symbol.
     Watching(Option<Vec<String>>),
-    /// The series the page charts, if any.
-    Charting(Option<Series>),
+    /// The series one of the page's charts shows, if any (0: the main one).
+    Charting { chart: u8, series: Option<Series> },
+    /// Whether the page shows the main chart's trades tape and order book.
+    Depth(bool),
     /// The browser's network came back.
     Online,
     /// The browser lost its network.
@@ -152,13 +155,23 @@ pub enum Action {
         ms: f64,
         ticket: Ticket,
     },
-    /// History of the charted series: replaces the chart's bars.
+    /// History of a chart's series: replaces its bars.
     ChartHistory {
+        chart: u8,
         series: Series,
         candles: Vec<Candle>,
     },
-    /// One bar of the charted series changed.
-    ChartCandle(Candle),
+    /// One bar of a chart's series changed.
+    ChartCandle { chart: u8, candle: Candle },
+    /// Trades of the main chart's symbol, oldest first; `replace`: the
+    /// first after asking, the server's latest rather than new ones.
+    Trades {
+        symbol: String,
+        trades: Vec<Trade>,
+        replace: bool,
+    },
+    /// The main chart's symbol's order book: whole, or the levels that changed.
+    Book(BookNews),
     /// Fetch the alert rules as they are now (the socket opened: messages
     /// about them may have been missed while it was closed).
     LoadAlerts,
@@ -167,6 +180,17 @@ pub enum Action {
     /// Something worth a line in the console.
     Log(String),
     Warn(String),
+}
+
+/// A `book` message for the main chart's symbol.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BookNews {
+    pub symbol: String,
+    pub snapshot: bool,
+    pub live: bool,
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+    pub ts: i64,
 }
 
 /// The socket as the core knows it.
@@ -195,7 +219,12 @@ pub struct ConnectionCore {
     hidden: bool,
     held: Held,
     watching: Option<Vec<String>>,
-    charted: Option<Series>,
+    /// What each of the page's charts shows (0: the main one).
+    charted: [Option<Series>; MAX_CHARTS as usize],
+    /// Whether the main chart asks for its symbol's trades and book.
+    depth: bool,
+    /// The tape was asked for and its first `trades` has not come yet.
+    tape_asked: bool,
     /// The `seq` the next snapshot/diff must carry; `None` until a snapshot.
     expected_seq: Option<u64>,
     resync: Option<Resync>,
@@ -236,7 +265,9 @@ impl ConnectionCore {
             hidden: start.hidden,
             held: Held::default(),
             watching: start.watching,
-            charted: None,
+            charted: Default::default(),
+            depth: false,
+            tape_asked: false,
             expected_seq: None,
             resync: None,
             attempt: 0,
@@ -272,7 +303,8 @@ impl ConnectionCore {
             Event::Polled { watching, quotes } => self.on_polled(watching, quotes),
             Event::Visibility { hidden } => self.on_visibility(hidden),
             Event::Watching(watching) => self.on_watching(watching),
-            Event::Charting(series) => self.on_charting(series),
+            Event::Charting { chart, series } => self.on_charting(chart, series),
+            Event::Depth(on) => self.on_depth(on),
             Event::Online => self.on_online(),
             Event::Offline => self.on_offline(),
         }
@@ -317,7 +349,7 @@ impl ConnectionCore {
         if self.socket == Socket::Opening {
             self.socket = Socket::Open;
             self.subscribe();
-            self.request_chart();
+            self.request_charts();
             self.emit(Action::LoadAlerts);
         }
     }
@@ -426,7 +458,7 @@ impl ConnectionCore {
     /// symbol alone, if any.
     fn subscribe(&mut self) {
         let symbols = if self.hidden {
-            match &self.charted {
+            match &self.charted[0] {
                 Some(series) => vec![series.symbol.clone()],
                 None => return,
             }
@@ -445,19 +477,37 @@ impl ConnectionCore {
         self.subscribe();
     }
 
-    /// Asks for the chart the page shows (history, then live bars); a
-    /// hidden tab asks for none.
-    fn request_chart(&mut self) {
-        let wanted = self.charted.clone().filter(|_| !self.hidden);
+    /// Asks for what one chart shows (history, then live bars; the main
+    /// one's trades and book if shown); a hidden tab asks for none. A chart
+    /// other than the main one that shows nothing is not mentioned, unless
+    /// it stops showing something.
+    fn request_chart(&mut self, chart: u8) {
+        let wanted = self.charted[usize::from(chart)]
+            .clone()
+            .filter(|_| !self.hidden);
         let (symbol, interval) = match wanted {
             Some(series) => (Some(series.symbol), Some(series.interval)),
             None => (None, None),
         };
+        let depth = chart == 0 && self.depth && symbol.is_some();
+        self.tape_asked |= depth;
         self.send(ClientMsg::Chart {
             symbol,
             interval,
             limit: Some(CHART_BARS),
+            chart,
+            trades: depth,
+            book: depth,
         });
+    }
+
+    /// Asks for every chart the page shows (the main one always).
+    fn request_charts(&mut self) {
+        for chart in 0..MAX_CHARTS {
+            if chart == 0 || self.charted[usize::from(chart)].is_some() {
+                self.request_chart(chart);
+            }
+        }
     }
 
     /// A watchlist opened or closed: the server sends only what it shows
@@ -472,10 +522,20 @@ impl ConnectionCore {
         }
     }
 
-    fn on_charting(&mut self, series: Option<Series>) {
-        if series != self.charted {
-            self.charted = series;
-            self.request_chart();
+    fn on_charting(&mut self, chart: u8, series: Option<Series>) {
+        let Some(slot) = self.charted.get_mut(usize::from(chart)) else {
+            return;
+        };
+        if series != *slot {
+            *slot = series;
+            self.request_chart(chart);
+        }
+    }
+
+    fn on_depth(&mut self, on: bool) {
+        if on != self.depth {
+            self.depth = on;
+            self.request_chart(0);
         }
     }
 
@@ -494,7 +554,7 @@ impl ConnectionCore {
             }
         }
         self.resubscribe();
-        self.request_chart();
+        self.request_charts();
     }
 
     // --- Server messages ---
@@ -525,12 +585,49 @@ impl ConnectionCore {
                 symbol,
                 interval,
                 candles,
-            } => self.on_candles(&symbol, interval, candles),
+                chart,
+            } => self.on_candles(chart, &symbol, interval, candles),
             ServerMsg::Candle {
                 symbol,
                 interval,
                 candle,
-            } => self.on_candle(&symbol, interval, candle),
+                chart,
+            } => self.on_candle(chart, &symbol, interval, candle),
+            ServerMsg::Trades {
+                symbol,
+                trades,
+                chart: 0,
+            } => {
+                if self.shows_depth_of(&symbol) {
+                    let replace = std::mem::take(&mut self.tape_asked);
+                    self.emit(Action::Trades {
+                        symbol,
+                        trades,
+                        replace,
+                    });
+                }
+            }
+            ServerMsg::Book {
+                symbol,
+                snapshot,
+                live,
+                bids,
+                asks,
+                ts,
+                chart: 0,
+            } => {
+                if self.shows_depth_of(&symbol) {
+                    self.emit(Action::Book(BookNews {
+                        symbol,
+                        snapshot,
+                        live,
+                        bids,
+                        asks,
+                        ts,
+                    }));
+                }
+            }
+            ServerMsg::Trades { .. } | ServerMsg::Book { .. } => {}
             ServerMsg::Error { code, message } => {
                 self.warn(format!("server error {code:?}: {message}"))
             }
@@ -546,22 +643,36 @@ impl ConnectionCore {
         }
     }
 
-    /// History for the chart, unless it is of a series no longer charted.
-    fn on_candles(&mut self, symbol: &str, interval: Interval, candles: Vec<Candle>) {
-        if let Some(series) = self.charted.clone().filter(|s| s.is(symbol, interval)) {
-            self.emit(Action::ChartHistory { series, candles });
+    fn charts(&self, chart: u8, symbol: &str, interval: Interval) -> Option<&Series> {
+        self.charted
+            .get(usize::from(chart))?
+            .as_ref()
+            .filter(|s| s.is(symbol, interval))
+    }
+
+    /// Whether the main chart shows `symbol` with its tape and book.
+    fn shows_depth_of(&self, symbol: &str) -> bool {
+        self.depth
+            && !self.hidden
+            && self.charted[0].as_ref().is_some_and(|s| s.symbol == symbol)
+    }
+
+    /// History for a chart, unless it is of a series no longer charted.
+    fn on_candles(&mut self, chart: u8, symbol: &str, interval: Interval, candles: Vec<Candle>) {
+        if let Some(series) = self.charts(chart, symbol, interval).cloned() {
+            self.emit(Action::ChartHistory {
+                chart,
+                series,
+                candles,
+            });
         }
     }
 
-    /// A live bar for the chart; once the chart stream stops, a hidden tab
+    /// A live bar for a chart; once the chart stream stops, a hidden tab
     /// draws none.
-    fn on_candle(&mut self, symbol: &str, interval: Interval, candle: Candle) {
-        let charted = self
-            .charted
-            .as_ref()
-            .is_some_and(|s| s.is(symbol, interval));
-        if charted && !self.hidden {
-            self.emit(Action::ChartCandle(candle));
+    fn on_candle(&mut self, chart: u8, symbol: &str, interval: Interval, candle: Candle) {
+        if self.charts(chart, symbol, interval).is_some() && !self.hidden {
+            self.emit(Action::ChartCandle { chart, candle });
         }
     }
 
@@ -647,7 +758,7 @@ impl ConnectionCore {
     }
 
     fn apply_charted(&mut self) {
-        let Some(symbol) = self.charted.as_ref().map(|s| s.symbol.clone()) else {
+        let Some(symbol) = self.charted[0].as_ref().map(|s| s.symbol.clone()) else {
             return;
         };
         if let Some(change) = self.held.take_symbol(&symbol) {

@@ -31,7 +31,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-pub use crate::market::{Book, Event, FeedId, History, Resume, Session, Tick};
+pub use crate::market::{
+    Book, Depth, DepthChange, Event, FeedId, History, Resume, Session, Tick,
+};
 use crate::metrics::Metrics;
 
 /// Why a feed stopped.
@@ -104,6 +106,8 @@ pub struct FeedOutput {
     rejected: [prometheus::IntCounter; 2],
     /// When a dropped event was last logged, and how many since were not.
     logged: Option<(Instant, u64)>,
+    /// Symbols this feed sent order books of: lost when it stops.
+    books: std::collections::HashSet<Arc<str>>,
 }
 
 /// How far a live feed's timestamps may stray from this server's clock. A
@@ -190,6 +194,7 @@ impl FeedOutput {
             clock,
             rejected,
             logged: None,
+            books: Default::default(),
         }
     }
 
@@ -201,6 +206,26 @@ impl FeedOutput {
     /// Hands one quote update to the hub.
     pub async fn send_book(&mut self, book: Book) -> Result<(), FeedError> {
         self.event(Event::Book(book)).await
+    }
+
+    /// Hands the hub a change to a symbol's order book.
+    pub async fn send_depth(&mut self, depth: Depth) -> Result<(), FeedError> {
+        if !self.books.contains(&depth.symbol) {
+            self.books.insert(depth.symbol.clone());
+        }
+        self.event(Event::Depth(depth)).await
+    }
+
+    /// The feed stopped: every book it kept is out of date until it sends
+    /// a new snapshot.
+    async fn lose_books(&mut self) -> Result<(), FeedError> {
+        let ts = crate::market::now_ms();
+        for symbol in std::mem::take(&mut self.books) {
+            let change = DepthChange::Lost;
+            let lost = Event::Depth(Depth { symbol, ts, change });
+            self.events.send(lost).await.map_err(|_| FeedError::HubGone)?;
+        }
+        Ok(())
     }
 
     /// Hands the hub a halt (`true`) or its end for `symbol`, at `ts`.
@@ -230,6 +255,7 @@ impl FeedOutput {
         let (symbol, ts) = match &event {
             Event::Trade(t) => (&t.symbol, t.ts),
             Event::Book(b) => (&b.symbol, b.ts),
+            Event::Depth(d) => (&d.symbol, d.ts),
             Event::Halt { .. } | Event::Clock { .. } => return Ok(()),
         };
         if self.wall_clock
@@ -313,6 +339,9 @@ pub async fn supervise(
             return;
         }
         out.report(FeedState::Stale);
+        if out.lose_books().await.is_err() {
+            return;
+        }
         match result {
             Err(FeedError::HubGone) => return,
             Err(e) => {

@@ -26,7 +26,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Candle, Interval, MarketSession, Quote, SymbolInfo, TradingDay};
+use app::protocol::{
+    Candle, Interval, MarketSession, Quote, SymbolInfo, TradeSide, TradingDay,
+};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -355,7 +357,12 @@ impl Walker {
         let bid = cents_down(self.mid - half).max(0.01);
         let ask = cents_up(self.mid + half).max(bid + 0.01);
         let ask = round_cents(ask);
-        let price = if rng.random::<bool>() { ask } else { bid };
+        // A buyer lifting the offer, or a seller hitting the bid.
+        let (price, side) = if rng.random::<bool>() {
+            (ask, TradeSide::Buy)
+        } else {
+            (bid, TradeSide::Sell)
+        };
         Tick {
             symbol: self.symbol.clone(),
             price,
@@ -364,6 +371,7 @@ impl Walker {
             ask: Some(ask),
             session: Session::default(),
             ts,
+            side: Some(side),
         }
     }
 }

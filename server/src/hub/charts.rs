@@ -182,6 +182,7 @@ impl Charts {
             symbol: self.shared.universe.symbols()[id].symbol.clone(),
             interval,
             candles: self.candles(id, interval, limit),
+            chart: 0,
         })
         .into();
         if cache.frames.len() < HISTORY_CACHE_ENTRIES {
@@ -270,6 +271,7 @@ impl Charts {
                 symbol: self.shared.universe.symbols()[id].symbol.clone(),
                 interval,
                 candle,
+                chart: 0,
             })
         });
         CandleEntry {

@@ -10,17 +10,24 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{Change, DAY_MS, FeedState, Interval, MarketSession, Quote, TradingDay};
+use app::protocol::{
+    BOOK_DEPTH, Change, DAY_MS, FeedState, Interval, MarketSession, Quote, ServerMsg,
+    TRADES_PER_MESSAGE, Trade, TradeSide, TradingDay,
+};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::charts::Charts;
+use super::depth::{BookFrame, Depths, Watched};
 use super::feeds::FeedReports;
 use super::published::Publisher;
-use crate::batch::{Batch, CandleEntry, Entry};
+use crate::batch::{Batch, BookEntry, CandleEntry, Entry, TradesEntry};
+use crate::book::{BookView, OrderBook};
 use crate::feed::FeedSink;
-use crate::market::{Book, Event, FeedId, History, Resume, SymbolId, Tick, Universe, now_ms};
+use crate::market::{
+    Book, Depth, DepthChange, Event, FeedId, History, Resume, SymbolId, Tick, Universe, now_ms,
+};
 use crate::metrics::SharedMetrics;
 use crate::quotes::{self, Working};
 use crate::store::{Changes, Restored};
@@ -87,6 +94,12 @@ pub struct Folder {
     /// Each symbol's calendar (its trading day).
     calendars: Vec<TradingDay>,
     alerts: Arc<crate::alerts::AlertBook>,
+    /// Trades, books and who watches them, as sessions read them.
+    depths: Depths,
+    /// Each symbol's trades tape and order book, being built.
+    tapes: Vec<Tape>,
+    /// Symbols with trades since the last flush, each once.
+    traded: Vec<SymbolId>,
     /// Symbols whose feed keeps recorded time (a replay, a simulator on its
     /// own clock): their sessions follow their events, not this server's clock.
     recorded: Vec<bool>,
@@ -98,6 +111,7 @@ pub struct Folder {
 pub(super) struct Parts {
     pub publisher: Publisher,
     pub charts: Charts,
+    pub depths: Depths,
     pub reports: FeedReports,
     pub universe: Arc<Universe>,
     pub metrics: SharedMetrics,
@@ -151,6 +165,9 @@ impl Folder {
             open_bars: HashMap::new(),
             recorded: vec![false; calendars.len()],
             alerts: parts.alerts,
+            depths: parts.depths,
+            tapes: (0..n).map(|_| Tape::default()).collect(),
+            traded: Vec::new(),
             calendars,
             next_sweep: [i64::MIN; 2],
         }
@@ -221,6 +238,7 @@ impl Folder {
         match event {
             Event::Trade(tick) => self.trade(tick),
             Event::Book(book) => self.book(&book),
+            Event::Depth(depth) => self.depth(depth),
             Event::Halt { symbol, halted, ts } => {
                 if let Some(id) = self.symbol_id(&symbol) {
                     self.working[id].halt(halted, self.calendars[id], ts);
@@ -290,6 +308,7 @@ impl Folder {
         }
         // A daily bar is the regular session's, as the day's figures are.
         let regular = calendar.session_at(tick.ts) == MarketSession::Regular;
+        self.tape(id, &tick);
         let bars = self.charts.add(id, tick.ts, tick.price, tick.size, regular);
         for (interval, t) in Interval::ALL.into_iter().zip(bars) {
             if let Some(t) = t {
@@ -311,6 +330,48 @@ impl Folder {
         self.mark_dirty(id);
     }
 
+    /// Puts a trade on its symbol's tape, with its side (the tick test's
+    /// where the feed does not say).
+    fn tape(&mut self, id: SymbolId, tick: &Tick) {
+        let tape = &mut self.tapes[id];
+        let side = tick.side.or_else(|| match tape.last {
+            Some(last) if tick.price > last => Some(TradeSide::Up),
+            Some(last) if tick.price < last => Some(TradeSide::Down),
+            _ => tape.direction,
+        });
+        if tick.side.is_none() {
+            tape.direction = side;
+        }
+        tape.last = Some(tick.price);
+        let trade = Trade {
+            t: tick.ts,
+            p: tick.price,
+            s: tick.size,
+            side,
+        };
+        self.depths.record_trades(id, &[trade]);
+        if self.depths.is_watched(id, Watched::Trades) {
+            if tape.pending.is_empty() {
+                self.traded.push(id);
+            }
+            tape.pending.push(trade);
+        }
+    }
+
+    /// Applies a change to a symbol's order book.
+    fn depth(&mut self, depth: Depth) {
+        let Some(id) = self.symbol_id(&depth.symbol) else {
+            return;
+        };
+        let tape = &mut self.tapes[id];
+        match &depth.change {
+            DepthChange::Snapshot { bids, asks } => tape.book.snapshot(bids, asks),
+            DepthChange::Update { bids, asks } => tape.book.update(bids, asks),
+            DepthChange::Lost => tape.book.lose(),
+        }
+        tape.book_changed = true;
+    }
+
     fn mark_dirty(&mut self, id: SymbolId) {
         if !self.is_dirty[id] {
             self.is_dirty[id] = true;
@@ -324,7 +385,9 @@ impl Folder {
         let entries = self.quote_entries();
         self.record(&entries);
         let candles = self.candle_entries();
-        if entries.is_empty() && candles.is_empty() {
+        let trades = self.trades_entries();
+        let books = self.book_entries(self.no + 1, ts);
+        if entries.is_empty() && candles.is_empty() && trades.is_empty() && books.is_empty() {
             return;
         }
         self.no += 1;
@@ -342,11 +405,61 @@ impl Folder {
             entries,
             all_tail,
             candles,
+            trades,
+            books,
             resync: false,
             withdrawn: false,
         };
         self.publisher
             .publish(batch, updated.into_iter().map(|(id, q)| (id, Some(q))));
+    }
+
+    /// The trades of each watched symbol since the last flush (the newest
+    /// [`TRADES_PER_MESSAGE`]).
+    fn trades_entries(&mut self) -> Vec<TradesEntry> {
+        self.traded.sort_unstable();
+        let mut entries = Vec::with_capacity(self.traded.len());
+        for id in self.traded.drain(..) {
+            let mut trades = std::mem::take(&mut self.tapes[id].pending);
+            let over = trades.len().saturating_sub(TRADES_PER_MESSAGE);
+            trades.drain(..over);
+            let json = self.depths.trades_frame(id, trades.clone());
+            entries.push(TradesEntry { id, trades, json });
+        }
+        entries
+    }
+
+    /// Each watched book that changed since it was last published (or was
+    /// never published): what changed, and the whole of it, as of batch `no`.
+    fn book_entries(&mut self, no: u64, ts: i64) -> Vec<BookEntry> {
+        let mut entries = Vec::new();
+        for (id, tape) in self.tapes.iter_mut().enumerate() {
+            let unpublished = tape.shown.is_none() && tape.book.is_synced();
+            if !(tape.book_changed || unpublished) || !self.depths.is_watched(id, Watched::Book) {
+                continue;
+            }
+            tape.book_changed = false;
+            let view = tape.book.top(BOOK_DEPTH);
+            // A book that crossed is missing updates: never shown as live.
+            let live = tape.book.is_synced() && !view.crossed();
+            let symbol = &self.names[id];
+            let diff = match &tape.shown {
+                Some((shown, was_live)) if *shown == view && *was_live == live => continue,
+                Some((shown, _)) => book_message(symbol, false, live, shown.diff(&view), ts),
+                None => book_message(symbol, true, live, view.clone(), ts),
+            };
+            let snapshot: Arc<str> = book_message(symbol, true, live, view.clone(), ts).into();
+            self.depths.publish_book(
+                id,
+                BookFrame {
+                    no,
+                    frame: snapshot.clone(),
+                },
+            );
+            tape.shown = Some((view, live));
+            entries.push(BookEntry { id, diff, snapshot });
+        }
+        entries
     }
 
     /// Each dirty symbol's change since the last batch, in symbol order.
@@ -444,4 +557,32 @@ impl Folder {
             })
             .collect()
     }
+}
+
+/// One symbol's tape and book as the folder builds them.
+#[derive(Default)]
+struct Tape {
+    /// Trades since the last flush (only while someone watches the tape).
+    pending: Vec<Trade>,
+    /// The last trade's price and the tick test's last direction.
+    last: Option<f64>,
+    direction: Option<TradeSide>,
+    book: OrderBook,
+    /// The book changed since it was last published.
+    book_changed: bool,
+    /// The book as last published, and whether it was live.
+    shown: Option<(BookView, bool)>,
+}
+
+/// A `book` message (chart 0).
+fn book_message(symbol: &str, snapshot: bool, live: bool, view: BookView, ts: i64) -> String {
+    wire::encode(&ServerMsg::Book {
+        symbol: symbol.to_string(),
+        snapshot,
+        live,
+        bids: view.bids,
+        asks: view.asks,
+        ts,
+        chart: 0,
+    })
 }

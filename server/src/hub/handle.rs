@@ -6,6 +6,7 @@ use std::sync::Arc;
 use app::protocol::{Candle, Interval, SymbolInfo};
 
 use super::charts::{ChartWatch, Charts};
+use super::depth::Depths;
 use super::feeds::FeedBoard;
 use super::published::Published;
 use crate::market::{SymbolId, Universe};
@@ -17,6 +18,7 @@ pub struct Hub {
     pub(super) universe: Arc<Universe>,
     pub(super) published: Published,
     pub(super) charts: Charts,
+    pub(super) depths: Depths,
     pub(super) feeds: FeedBoard,
     pub(super) metrics: SharedMetrics,
     /// Price alerts, checked by the hub's writer on every trade.
@@ -43,7 +45,12 @@ impl Hub {
         &self.charts
     }
 
-    /// Feeds' status.
+    /// Trades and books, and who watches them.
+    pub fn depths(&self) -> &Depths {
+        &self.depths
+    }
+
+    /// Price alerts.
     pub fn alerts(&self) -> &Arc<crate::alerts::AlertBook> {
         &self.alerts
     }

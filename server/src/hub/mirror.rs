@@ -66,6 +66,8 @@ impl Mirror {
             entries,
             all_tail,
             candles,
+            trades: Vec::new(),
+            books: Vec::new(),
             resync,
             withdrawn: !withdrawn.is_empty(),
         };

@@ -16,6 +16,7 @@
 //! writers never wait for a reader.
 
 pub mod charts;
+pub mod depth;
 pub mod feeds;
 pub mod fold;
 pub mod handle;
@@ -28,12 +29,13 @@ use std::time::Duration;
 use app::protocol::SymbolInfo;
 
 pub use self::charts::{ChartWatch, Charts};
+pub use self::depth::{DepthWatch, Depths, Watched};
 pub use self::feeds::{FeedBoard, FeedReports};
 pub use self::fold::{FeedPort, Folder};
 pub use self::handle::Hub;
 pub use self::mirror::Mirror;
 pub use self::published::{Lagged, Published, Publisher};
-pub use crate::batch::{Batch, CandleEntry, Entry};
+pub use crate::batch::{Batch, BookEntry, CandleEntry, Entry, TradesEntry};
 use crate::candles::CAPACITY;
 use crate::market::Universe;
 pub use crate::market::{FeedId, FeedStatus, SymbolId};
@@ -118,6 +120,7 @@ impl Hub {
         let parts = fold::Parts {
             publisher,
             charts: hub.charts.clone(),
+            depths: hub.depths.clone(),
             reports,
             universe: hub.universe.clone(),
             metrics: hub.metrics.clone(),
@@ -164,6 +167,7 @@ impl Hub {
         let hub = Hub {
             alerts: Arc::default(),
             charts: Charts::new(universe.clone(), store, metrics.clone()),
+            depths: Depths::new(universe.clone()),
             universe,
             published,
             feeds,

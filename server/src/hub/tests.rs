@@ -270,7 +270,8 @@ fn each_batch_carries_the_changed_candles_once() {
         ServerMsg::Candle {
             symbol: "A".into(),
             interval: Interval::M1,
-            candle
+            candle,
+            chart: 0,
         }
     );
     assert_eq!(hub.charts().candles(0, Interval::M1, 10), vec![candle]);

@@ -181,6 +181,7 @@ async fn a_chart_gets_history_then_exact_live_candles_for_its_symbol_only() {
                 symbol,
                 interval,
                 candles,
+                chart: 0,
             } => Some((symbol, interval, candles)),
             _ => None,
         })
@@ -204,6 +205,7 @@ async fn a_chart_gets_history_then_exact_live_candles_for_its_symbol_only() {
                 symbol,
                 interval,
                 candle,
+                chart: 0,
             }) => {
                 assert_eq!(
                     (symbol.as_str(), interval),
@@ -301,6 +303,7 @@ async fn a_subscribed_client_gets_diffs_and_candles_side_by_side() {
                 symbol,
                 interval,
                 candle,
+                chart: 0,
             } => {
                 assert_eq!((symbol.as_str(), interval), ("TSLA", Interval::S1));
                 candles.push(candle);

@@ -35,7 +35,10 @@ pub fn ChartPanel() -> impl IntoView {
         }
     });
     #[cfg(feature = "hydrate")]
-    let canvas = drawing::mount(container, view, expect_context(), selection);
+    let canvas = {
+        let feed = expect_context::<crate::chart_feed::ChartFeeds>().0[0];
+        drawing::mount(container, view, feed, selection)
+    };
     let back_to_live = move |_| {
         #[cfg(feature = "hydrate")]
         canvas.scroll_to_live();

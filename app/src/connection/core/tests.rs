@@ -143,6 +143,9 @@ fn chart(series: Option<(&str, Interval)>) -> ClientMsg {
         symbol: series.map(|(s, _)| s.to_string()),
         interval: series.map(|(_, i)| i),
         limit: Some(CHART_BARS),
+        chart: 0,
+        trades: false,
+        book: false,
     }
 }
 
@@ -201,7 +204,10 @@ fn the_page_connects_subscribes_to_everything_on_open_and_is_live_at_the_snapsho
     let mut page = Page::new();
     let start = page.on(Event::Start);
     assert_eq!(start, [Action::Open], "the badge already says Connecting");
-    page.on(Event::Charting(Some(Series::new("MSFT", Interval::M1))));
+    page.on(Event::Charting {
+        chart: 0,
+        series: Some(Series::new("MSFT", Interval::M1)),
+    });
     let opened = page.on(Event::Opened);
     assert_eq!(
         sent(&opened),
@@ -222,7 +228,10 @@ fn nothing_is_sent_before_the_socket_opens() {
     let mut page = Page::new();
     page.on(Event::Start);
     assert_eq!(sent(&page.on(Event::PingDue)), []);
-    let charting = page.on(Event::Charting(Some(Series::new("A", Interval::M1))));
+    let charting = page.on(Event::Charting {
+        chart: 0,
+        series: Some(Series::new("A", Interval::M1)),
+    });
     assert_eq!(sent(&charting), []);
     let watching = page.on(Event::Watching(Some(vec!["A".into()])));
     assert_eq!(sent(&watching), []);
@@ -633,11 +642,20 @@ fn a_watchlist_change_while_resyncing_resubscribes_and_the_table_stays_frozen() 
 fn a_new_chart_selection_asks_for_its_series_and_drops_bars_of_the_old_one() {
     let mut page = Page::live();
     let msft = Series::new("MSFT", Interval::M1);
-    page.on(Event::Charting(Some(msft.clone())));
-    let five = page.on(Event::Charting(Some(Series::new("MSFT", Interval::S5))));
+    page.on(Event::Charting {
+        chart: 0,
+        series: Some(msft.clone()),
+    });
+    let five = page.on(Event::Charting {
+        chart: 0,
+        series: Some(Series::new("MSFT", Interval::S5)),
+    });
     assert_eq!(sent(&five), [chart(Some(("MSFT", Interval::S5)))]);
     assert_eq!(
-        page.on(Event::Charting(Some(Series::new("MSFT", Interval::S5)))),
+        page.on(Event::Charting {
+        chart: 0,
+        series: Some(Series::new("MSFT", Interval::S5)),
+    }),
         []
     );
     let bar = Candle::open(0, 1.0, 1);
@@ -645,12 +663,14 @@ fn a_new_chart_selection_asks_for_its_series_and_drops_bars_of_the_old_one() {
         symbol: "MSFT".into(),
         interval,
         candles: vec![bar],
+        chart: 0,
     };
     assert_eq!(page.on(server(&old(Interval::M1))), [], "stale history");
     let history = page.on(server(&old(Interval::S5)));
     assert_eq!(
         history,
         [Action::ChartHistory {
+            chart: 0,
             series: Series::new("MSFT", Interval::S5),
             candles: vec![bar]
         }]
@@ -659,10 +679,121 @@ fn a_new_chart_selection_asks_for_its_series_and_drops_bars_of_the_old_one() {
         symbol: symbol.into(),
         interval: Interval::S5,
         candle: bar,
+        chart: 0,
     };
     assert_eq!(page.on(server(&live("AAPL"))), []);
-    assert_eq!(page.on(server(&live("MSFT"))), [Action::ChartCandle(bar)]);
-    assert_eq!(sent(&page.on(Event::Charting(None))), [chart(None)]);
+    assert_eq!(
+        page.on(server(&live("MSFT"))),
+        [Action::ChartCandle {
+            chart: 0,
+            candle: bar
+        }]
+    );
+    assert_eq!(sent(&page.on(Event::Charting {
+        chart: 0,
+        series: None,
+    })), [chart(None)]);
+}
+
+#[test]
+fn linked_charts_each_ask_for_their_series_and_get_only_their_bars() {
+    let mut page = charting_msft();
+    let second = page.on(Event::Charting {
+        chart: 2,
+        series: Some(Series::new("NVDA", Interval::M5)),
+    });
+    let asked = ClientMsg::Chart {
+        symbol: Some("NVDA".into()),
+        interval: Some(Interval::M5),
+        limit: Some(CHART_BARS),
+        chart: 2,
+        trades: false,
+        book: false,
+    };
+    assert_eq!(sent(&second), [asked.clone()]);
+    let bar = Candle::open(0, 1.0, 1);
+    let on = |chart, symbol: &str| ServerMsg::Candle {
+        symbol: symbol.into(),
+        interval: Interval::M5,
+        candle: bar,
+        chart,
+    };
+    assert_eq!(page.on(server(&on(0, "NVDA"))), [], "not chart 0's series");
+    assert_eq!(page.on(server(&on(1, "NVDA"))), [], "chart 1 shows nothing");
+    assert_eq!(
+        page.on(server(&on(2, "NVDA"))),
+        [Action::ChartCandle {
+            chart: 2,
+            candle: bar
+        }]
+    );
+    // Hidden, every chart stops; shown again, each asks again.
+    let hidden = sent(&page.on(Event::Visibility { hidden: true }));
+    assert!(hidden.contains(&ClientMsg::Chart {
+        symbol: None,
+        interval: None,
+        limit: Some(CHART_BARS),
+        chart: 2,
+        trades: false,
+        book: false,
+    }));
+    let shown = sent(&page.on(Event::Visibility { hidden: false }));
+    assert!(shown.contains(&asked), "{shown:?}");
+    let gone = page.on(Event::Charting {
+        chart: 2,
+        series: None,
+    });
+    assert_eq!(sent(&gone).len(), 1, "chart 2 stopped");
+}
+
+#[test]
+fn the_tape_and_book_ride_on_the_main_chart_and_follow_its_symbol() {
+    let mut page = charting_msft();
+    let open = sent(&page.on(Event::Depth(true)));
+    assert_eq!(
+        open,
+        [ClientMsg::Chart {
+            symbol: Some("MSFT".into()),
+            interval: Some(Interval::M1),
+            limit: Some(CHART_BARS),
+            chart: 0,
+            trades: true,
+            book: true,
+        }]
+    );
+    let trade = Trade {
+        t: 5,
+        p: 1.0,
+        s: 2.0,
+        side: None,
+    };
+    let trades = |symbol: &str| ServerMsg::Trades {
+        symbol: symbol.into(),
+        trades: vec![trade],
+        chart: 0,
+    };
+    assert_eq!(page.on(server(&trades("AAPL"))), [], "another symbol's");
+    let first = Action::Trades {
+        symbol: "MSFT".into(),
+        trades: vec![trade],
+        replace: true,
+    };
+    assert_eq!(page.on(server(&trades("MSFT"))), [first]);
+    let next = page.on(server(&trades("MSFT")));
+    assert!(matches!(&next[..], [Action::Trades { replace: false, .. }]));
+    let book = ServerMsg::Book {
+        symbol: "MSFT".into(),
+        snapshot: true,
+        live: true,
+        bids: vec![(1.0, 1.0)],
+        asks: vec![(1.1, 1.0)],
+        ts: 9,
+        chart: 0,
+    };
+    assert!(matches!(&page.on(server(&book))[..], [Action::Book(b)] if b.snapshot && b.live));
+    let closed = sent(&page.on(Event::Depth(false)));
+    assert_eq!(closed, [chart(Some(("MSFT", Interval::M1)))]);
+    assert_eq!(page.on(server(&trades("MSFT"))), [], "closed");
 }
 
 // --- A hidden tab ---
@@ -670,7 +801,10 @@ fn a_new_chart_selection_asks_for_its_series_and_drops_bars_of_the_old_one() {
 /// A live page charting MSFT.
 fn charting_msft() -> Page {
     let mut page = Page::live();
-    page.on(Event::Charting(Some(Series::new("MSFT", Interval::M1))));
+    page.on(Event::Charting {
+        chart: 0,
+        series: Some(Series::new("MSFT", Interval::M1)),
+    });
     page
 }
 
@@ -722,6 +856,7 @@ fn a_hidden_tab_holds_diffs_applies_the_title_symbol_once_a_second_and_the_rest_
         symbol: "MSFT".into(),
         interval: Interval::M1,
         candle: Candle::open(0, 1.0, 1),
+        chart: 0,
     };
     assert_eq!(page.on(server(&candle)), [], "no bars for a hidden chart");
     let shown = page.on(Event::Visibility { hidden: false });

@@ -1,0 +1,132 @@
+//! Each symbol's recent trades and the newest state of its order book as
+//! clients see it, and who watches which: what a chart's `trades` and `book`
+//! start with. Written only by the folder ([`Depths::record_trades`],
+//! [`Depths::publish_book`]); read by sessions.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use app::protocol::{ServerMsg, TRADES_PER_MESSAGE, Trade};
+
+use crate::market::{SymbolId, Universe};
+use crate::wire;
+
+/// The book as last published for one symbol: the batch it is current as
+/// of and its `book` message (a snapshot, chart 0).
+#[derive(Clone)]
+pub struct BookFrame {
+    pub no: u64,
+    pub frame: Arc<str>,
+}
+
+#[derive(Default)]
+struct PerSymbol {
+    /// The newest trades, oldest first, at most [`TRADES_PER_MESSAGE`].
+    recent: Mutex<VecDeque<Trade>>,
+    book: Mutex<Option<BookFrame>>,
+    trade_watchers: AtomicUsize,
+    book_watchers: AtomicUsize,
+}
+
+struct Shared {
+    universe: Arc<Universe>,
+    symbols: Vec<PerSymbol>,
+}
+
+/// A cheap handle to a hub's trades and books.
+#[derive(Clone)]
+pub struct Depths {
+    shared: Arc<Shared>,
+}
+
+/// What a chart watches beyond its candles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watched {
+    Trades,
+    Book,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these: a poisoned lock is still valid.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Depths {
+    pub(super) fn new(universe: Arc<Universe>) -> Depths {
+        let symbols = (0..universe.len()).map(|_| PerSymbol::default()).collect();
+        Depths {
+            shared: Arc::new(Shared { universe, symbols }),
+        }
+    }
+
+    fn counter(&self, id: SymbolId, what: Watched) -> &AtomicUsize {
+        let symbol = &self.shared.symbols[id];
+        match what {
+            Watched::Trades => &symbol.trade_watchers,
+            Watched::Book => &symbol.book_watchers,
+        }
+    }
+
+    /// Registers interest in a symbol's trades or book for as long as the
+    /// returned guard lives: batches carry them only for watched symbols.
+    pub fn watch(&self, id: SymbolId, what: Watched) -> DepthWatch {
+        self.counter(id, what).fetch_add(1, Ordering::Relaxed);
+        DepthWatch {
+            depths: self.clone(),
+            id,
+            what,
+        }
+    }
+
+    pub(super) fn is_watched(&self, id: SymbolId, what: Watched) -> bool {
+        self.counter(id, what).load(Ordering::Relaxed) > 0
+    }
+
+    /// The `trades` message with the symbol's newest trades (chart 0).
+    pub fn recent_frame(&self, id: SymbolId) -> String {
+        let trades = lock(&self.shared.symbols[id].recent).iter().copied().collect();
+        self.trades_frame(id, trades)
+    }
+
+    /// A `trades` message of `trades` (chart 0).
+    pub fn trades_frame(&self, id: SymbolId, trades: Vec<Trade>) -> String {
+        wire::encode(&ServerMsg::Trades {
+            symbol: self.shared.universe.symbols()[id].symbol.clone(),
+            trades,
+            chart: 0,
+        })
+    }
+
+    /// Keeps the newest trades of a symbol.
+    pub(super) fn record_trades(&self, id: SymbolId, trades: &[Trade]) {
+        let mut recent = lock(&self.shared.symbols[id].recent);
+        recent.extend(trades.iter().copied());
+        let over = recent.len().saturating_sub(TRADES_PER_MESSAGE);
+        recent.drain(..over);
+    }
+
+    /// The symbol's book as last published, if it has one.
+    pub fn book(&self, id: SymbolId) -> Option<BookFrame> {
+        lock(&self.shared.symbols[id].book).clone()
+    }
+
+    pub(super) fn publish_book(&self, id: SymbolId, frame: BookFrame) {
+        *lock(&self.shared.symbols[id].book) = Some(frame);
+    }
+}
+
+/// Interest in a symbol's trades or book; see [`Depths::watch`].
+pub struct DepthWatch {
+    depths: Depths,
+    id: SymbolId,
+    what: Watched,
+}
+
+impl Drop for DepthWatch {
+    fn drop(&mut self) {
+        self.depths
+            .counter(self.id, self.what)
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
