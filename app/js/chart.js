@@ -49,6 +49,32 @@ const pad = (n) => String(n).padStart(2, "0");
 /** Shading of a bar by its session code (1 pre-market, 2 after hours, 3 closed); regular bars are not shaded. */
 const SHADE = { 1: "rgba(79, 140, 255, 0.11)", 2: "rgba(79, 140, 255, 0.11)", 3: "rgba(138, 150, 163, 0.08)" };
 
+/**
+ * Charts of the page whose crosshair and visible time range move together
+ * (see `setLinked`), and what is linked. `syncing` is set while one chart
+ * moves the others, so their own events do not move it back.
+ */
+const charts = new Set();
+const linked = { crosshair: true, range: true };
+let syncing = false;
+
+/** Links (or unlinks) every chart's crosshair and visible time range. */
+export function setLinked(crosshair, range) {
+  linked.crosshair = crosshair;
+  linked.range = range;
+}
+
+/** Runs `f` on every chart but `from`, as one move. */
+function others(from, f) {
+  if (syncing) return;
+  syncing = true;
+  try {
+    for (const chart of charts) if (chart !== from) f(chart);
+  } finally {
+    syncing = false;
+  }
+}
+
 export class PriceChart {
   /**
    * @param {HTMLElement} el the container (sized by CSS)
@@ -138,8 +164,14 @@ export class PriceChart {
     this.onCrosshair = (param) => {
       const bar = param.time === undefined ? null : this.bars[this.indexOf(param.time)];
       onHover(bar ? JSON.stringify(bar) : null);
+      if (linked.crosshair) others(this, (chart) => chart.showCrosshairAt(bar ? bar.t : null));
     };
     this.chart.subscribeCrosshairMove(this.onCrosshair);
+    this.onTimeRange = (range) => {
+      if (range && linked.range) others(this, (chart) => chart.showRange(range));
+    };
+    this.chart.timeScale().subscribeVisibleTimeRangeChange(this.onTimeRange);
+    charts.add(this);
     this.onRange = (range) => {
       if (!range) return;
       onScroll(range.to >= this.bars.length - 1.5);
@@ -234,6 +266,42 @@ export class PriceChart {
       else hi = mid - 1;
     }
     return -1;
+  }
+
+  /** Puts the crosshair on the bar that holds `ms` (null: takes it away). */
+  showCrosshairAt(ms) {
+    let i = -1;
+    if (ms !== null) {
+      // The newest bar that starts at or before `ms`.
+      let lo = 0;
+      let hi = this.bars.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.bars[mid].t <= ms) {
+          i = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+    }
+    if (i < 0) {
+      this.chart.clearCrosshairPosition();
+      delete this.el.dataset.crosshair;
+      return;
+    }
+    const bar = this.bars[i];
+    this.chart.setCrosshairPosition(bar.c, chartTime(bar.t, this.daily), this.price());
+    // What tests read: the bar the linked crosshair is on.
+    this.el.dataset.crosshair = String(bar.t);
+  }
+
+  /** Shows the time range another chart shows (as far as there are bars). */
+  showRange(range) {
+    if (!this.bars.length) return;
+    try {
+      this.chart.timeScale().setVisibleRange(range);
+    } catch {
+      // Nothing of this chart's in that range: it stays where it is.
+    }
   }
 
   /** The price series of the current mode (the others are hidden and hold no live data). */
@@ -454,6 +522,8 @@ export class PriceChart {
     this.themeObserver.disconnect();
     this.chart.unsubscribeCrosshairMove(this.onCrosshair);
     this.chart.timeScale().unsubscribeVisibleLogicalRangeChange(this.onRange);
+    this.chart.timeScale().unsubscribeVisibleTimeRangeChange(this.onTimeRange);
+    charts.delete(this);
     this.chart.remove();
   }
 

@@ -27,7 +27,7 @@ use crate::selection::Selection;
 use crate::store::QuoteStore;
 use crate::watchlist::Watchlists;
 use alerts::{AlertsPanel, Toasts};
-pub use chart::{ChartMode, ChartPanel, ChartView};
+pub use chart::{ChartGrid, ChartMode, ChartPanel, ChartView, Links};
 use depth::DepthPanel;
 use detail::Detail;
 use header::Header;
@@ -60,7 +60,7 @@ pub fn Dashboard() -> impl IntoView {
                     <Header />
                     <PriceTitle />
                     <main class="content">
-                        <ChartPanel />
+                        <ChartGrid />
                         <Detail />
                         <DepthPanel />
                         <Movers />
@@ -86,6 +86,7 @@ fn provide_page_state() -> (QuoteStore, Link) {
     let selection = Selection::from_url(store);
     provide_context(selection);
     provide_context(ChartView::new());
+    provide_context(Links::new());
     provide_context(Alerts::new());
     provide_context(MarketDepth::new());
     let watchlists = Watchlists::new();

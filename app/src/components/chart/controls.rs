@@ -24,6 +24,94 @@ pub fn ModeButtons() -> impl IntoView {
     view! { <Segmented label="Chart type" options current pick=move |m| view.mode.set(m) /> }
 }
 
+/// How many charts the page shows (1, 2 or 4), and, with more than one,
+/// whether their crosshairs and visible time ranges move together.
+#[component]
+pub fn LayoutButtons() -> impl IntoView {
+    let layout = expect_context::<Selection>().layout;
+    let options = [(1, "1", "1"), (2, "2", "2"), (4, "4", "4")];
+    let current = Signal::derive(move || layout.count.get());
+    let links = expect_context::<Links>();
+    let several = move || layout.count.get() > 1;
+    let toggle = |signal: RwSignal<bool>, testid: &'static str, text: &'static str| {
+        view! {
+            <button
+                class="link-toggle"
+                data-testid=testid
+                aria-pressed=move || signal.get().to_string()
+                on:click=move |_| signal.update(|on| *on = !*on)
+            >
+                {text}
+            </button>
+        }
+    };
+    view! {
+        <Segmented label="Charts" options current pick=move |n| layout.set_count(n) />
+        <Show when=several>
+            <div class="link-toggles" role="group" aria-label="Link the charts'">
+                {toggle(links.crosshair, "link-crosshair", "Crosshair")}
+                {toggle(links.range, "link-range", "Time")}
+            </div>
+        </Show>
+    }
+}
+
+/// Whether the charts' crosshairs and visible time ranges move together
+/// (both by default); remembered in the browser.
+#[derive(Clone, Copy)]
+pub struct Links {
+    pub crosshair: RwSignal<bool>,
+    pub range: RwSignal<bool>,
+}
+
+/// Where the links are remembered: `crosshair,range`, either, or nothing.
+#[cfg(feature = "hydrate")]
+const LINKS_KEY: &str = "tickertape.links";
+
+impl Links {
+    pub fn new() -> Links {
+        let links = Links {
+            crosshair: RwSignal::new(true),
+            range: RwSignal::new(true),
+        };
+        #[cfg(feature = "hydrate")]
+        links.follow();
+        links
+    }
+
+    /// Reads the remembered links once, then tells the charts and
+    /// remembers every change.
+    #[cfg(feature = "hydrate")]
+    fn follow(self) {
+        let storage = || web_sys::window()?.local_storage().ok().flatten();
+        if let Some(saved) = storage().and_then(|s| s.get_item(LINKS_KEY).ok().flatten()) {
+            self.crosshair.set(saved.contains("crosshair"));
+            self.range.set(saved.contains("range"));
+        }
+        Effect::new(move |first: Option<()>| {
+            let (crosshair, range) = (self.crosshair.get(), self.range.get());
+            super::drawing::set_linked(crosshair, range);
+            if first.is_some()
+                && let Some(s) = storage()
+            {
+                let saved = [(crosshair, "crosshair"), (range, "range")]
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, name)| *name)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let _ = s.set_item(LINKS_KEY, &saved);
+            }
+        });
+    }
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links::new()
+    }
+}
+
 /// Which clock the chart's times are in: the exchange's (New York's for US
 /// equities, UTC around the clock) or the viewer's; remembered in the browser.
 #[component]

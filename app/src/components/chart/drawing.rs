@@ -12,11 +12,10 @@ use wasm_bindgen::prelude::*;
 
 use super::controls::COMPARE_COLOURS;
 use super::studies::Studies;
-use super::view::ChartView;
+use super::view::{ChartView, Charted};
 use crate::alerts::{Alerts, is_price};
 use crate::chart_feed::{ChartFeed, Drawing, Series, SharedChartFeed};
 use crate::protocol::{Candle, Interval, MarketSession, TradingDay};
-use crate::selection::Selection;
 
 #[wasm_bindgen(module = "/js/chart.js")]
 extern "C" {
@@ -51,6 +50,11 @@ extern "C" {
     fn scroll_to_live(this: &PriceChart);
     #[wasm_bindgen(method)]
     fn remove(this: &PriceChart);
+
+    /// Links (or unlinks) the crosshair and the visible time range of
+    /// every chart on the page.
+    #[wasm_bindgen(js_name = setLinked)]
+    pub fn set_linked(crosshair: bool, range: bool);
 }
 
 type HoverCallback = Closure<dyn FnMut(Option<String>)>;
@@ -141,7 +145,7 @@ pub fn mount(
     container: NodeRef<Div>,
     view: ChartView,
     feed: SharedChartFeed,
-    selection: Selection,
+    selection: Charted,
 ) -> Canvas {
     let canvas = Canvas(StoredValue::new_local(None));
     let drawn = RwSignal::new(false);
@@ -214,7 +218,7 @@ fn create(
     view: ChartView,
     feed: SharedChartFeed,
     showing: Option<Series>,
-    selection: Selection,
+    selection: Charted,
 ) -> Mounted {
     let studies = SharedStudies::default();
     // The chart, once made (the older-bars callback is made before it).
@@ -331,7 +335,7 @@ fn alert_levels(rules: &[crate::protocol::Alert], symbol: Option<&str>) -> Strin
 /// Draws the symbols compared with the charted one: their bars at the
 /// chart's interval from `GET /api/candles`, then their live price at the
 /// newest bar's time (the quote table has it).
-fn follow_compare(canvas: Canvas, drawn: RwSignal<bool>, selection: Selection) {
+fn follow_compare(canvas: Canvas, drawn: RwSignal<bool>, selection: Charted) {
     #[derive(serde::Serialize)]
     struct CompareLine {
         colour: &'static str,

@@ -6,6 +6,7 @@
 mod controls;
 #[cfg(feature = "hydrate")]
 mod drawing;
+mod linked;
 mod readout;
 #[cfg(feature = "hydrate")]
 mod studies;
@@ -17,7 +18,11 @@ use leptos::prelude::*;
 
 use crate::selection::Selection;
 use crate::store::QuoteStore;
-use controls::{ClockButton, CompareLegend, IndicatorMenu, IntervalButtons, ModeButtons};
+use controls::{
+    ClockButton, CompareLegend, IndicatorMenu, IntervalButtons, LayoutButtons, ModeButtons,
+};
+pub use controls::Links;
+use linked::LinkedCharts;
 use readout::Readout;
 use title::ChartTitle;
 pub use view::{ChartMode, ChartView};
@@ -37,7 +42,7 @@ pub fn ChartPanel() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     let canvas = {
         let feed = expect_context::<crate::chart_feed::ChartFeeds>().0[0];
-        drawing::mount(container, view, feed, selection)
+        drawing::mount(container, view, feed, selection.into())
     };
     let back_to_live = move |_| {
         #[cfg(feature = "hydrate")]
@@ -53,6 +58,7 @@ pub fn ChartPanel() -> impl IntoView {
                     <ModeButtons />
                     <ClockButton />
                     <IndicatorMenu />
+                    <LayoutButtons />
                 </div>
             </div>
             <Readout />
@@ -78,6 +84,19 @@ pub fn ChartPanel() -> impl IntoView {
             </div>
             <Attribution />
         </section>
+    }
+}
+
+/// The main chart and, in a layout of 2 or 4, the charts beside it.
+#[component]
+pub fn ChartGrid() -> impl IntoView {
+    let layout = expect_context::<Selection>().layout;
+    let class = move || format!("charts layout-{}", layout.count.get());
+    view! {
+        <div class=class data-testid="charts">
+            <ChartPanel />
+            <LinkedCharts />
+        </div>
     }
 }
 

@@ -2,8 +2,50 @@
 
 use leptos::prelude::*;
 
+use std::sync::Arc;
+
 use crate::indicators::{Spec, Values};
-use crate::protocol::{Candle, TradingDay};
+use crate::protocol::{Candle, Interval, TradingDay};
+use crate::selection::Selection;
+
+/// What one chart draws: its series, its indicators and the symbols it
+/// compares with. The main chart's come from the [`Selection`]; a linked
+/// chart's from the layout (with the main chart's indicators, no comparisons).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub struct Charted {
+    pub symbol: Signal<Option<Arc<str>>>,
+    pub interval: Signal<Interval>,
+    pub indicators: Signal<Vec<Spec>>,
+    pub compare: Signal<Vec<Arc<str>>>,
+}
+
+impl From<Selection> for Charted {
+    fn from(selection: Selection) -> Charted {
+        Charted {
+            symbol: selection.symbol.into(),
+            interval: selection.interval.into(),
+            indicators: selection.indicators.into(),
+            compare: selection.compare.into(),
+        }
+    }
+}
+
+impl Charted {
+    /// Chart `chart` of the layout.
+    pub fn linked(selection: Selection, chart: u8) -> Charted {
+        let layout = selection.layout;
+        let series = Memo::new(move |_| layout.series(chart));
+        Charted {
+            symbol: Signal::derive(move || series.with(|s| s.as_ref().map(|s| s.symbol.as_str().into()))),
+            interval: Signal::derive(move || {
+                series.with(|s| s.as_ref().map(|s| s.interval).unwrap_or_default())
+            }),
+            indicators: selection.indicators.into(),
+            compare: Signal::stored(Vec::new()),
+        }
+    }
+}
 
 /// How the price is drawn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
