@@ -168,7 +168,7 @@ export class PriceChart {
     };
     this.chart.subscribeCrosshairMove(this.onCrosshair);
     this.onTimeRange = (range) => {
-      if (range && linked.range) others(this, (chart) => chart.showRange(range));
+      if (range && linked.range) others(this, (chart) => chart.showRange(range, this.atLive()));
     };
     this.chart.timeScale().subscribeVisibleTimeRangeChange(this.onTimeRange);
     charts.add(this);
@@ -294,11 +294,28 @@ export class PriceChart {
     this.el.dataset.crosshair = String(bar.t);
   }
 
-  /** Shows the time range another chart shows (as far as there are bars). */
-  showRange(range) {
+  /** Whether the newest bar is in view. */
+  atLive() {
+    const range = this.chart.timeScale().getVisibleLogicalRange();
+    return !range || range.to >= this.bars.length - 1.5;
+  }
+
+  /**
+   * Shows the time range another chart shows (as far as there are bars);
+   * if that one shows its newest bar, the same span up to this one's newest
+   * (their newest bars start at different times when their intervals differ).
+   */
+  showRange(range, atLive) {
     if (!this.bars.length) return;
+    const time = this.chart.timeScale();
     try {
-      this.chart.timeScale().setVisibleRange(range);
+      if (atLive) {
+        const last = chartTime(this.bars[this.bars.length - 1].t, this.daily);
+        time.setVisibleRange({ from: last - (range.to - range.from), to: last });
+        time.scrollToPosition(time.options().rightOffset, false);
+      } else {
+        time.setVisibleRange(range);
+      }
     } catch {
       // Nothing of this chart's in that range: it stays where it is.
     }

@@ -317,3 +317,56 @@ fn unusable_ticks_are_ignored() {
     let quote = &hub.published().snapshot(&Subscription::all()).1[0];
     assert_eq!((quote.bid, quote.ask, quote.prev_close), (5.0, 5.0, 5.0));
 }
+
+#[test]
+fn a_client_behind_gets_the_newest_trades_and_the_newest_whole_book() {
+    use crate::market::{Depth, DepthChange};
+    use app::protocol::{TRADES_PER_MESSAGE, Trade};
+    let (hub, mut task) = hub_keeping(&["A", "B"], 10);
+    let (_tape, _book) = (
+        hub.depths().watch(0, Watched::Trades),
+        hub.depths().watch(0, Watched::Book),
+    );
+    let book = |bid: f64| {
+        Event::Depth(Depth {
+            symbol: "A".into(),
+            ts: 1,
+            change: DepthChange::Snapshot {
+                bids: vec![(bid, 1.0)],
+                asks: vec![(bid + 1.0, 1.0)],
+            },
+        })
+    };
+    // Three flushes of 40 trades each, the book changing at each.
+    for flush in 0..3 {
+        for i in 0..40 {
+            let n = flush * 40 + i;
+            task.apply(Event::Trade(tick("A", 10.0 + n as f64, 1, n)));
+        }
+        task.apply(book(10.0 + flush as f64));
+        task.flush(1_000 + flush);
+    }
+    let batches = hub.published().batches_after(0).unwrap();
+    assert_eq!(batches.len(), 3);
+    let frame = crate::wire::trades_frame(&batches, 0, hub.depths()).unwrap();
+    let ServerMsg::Trades { trades, .. } = serde_json::from_str(&frame).unwrap() else {
+        panic!("{frame}")
+    };
+    let times: Vec<i64> = trades.iter().map(|t: &Trade| t.t).collect();
+    let newest: Vec<i64> = (120 - TRADES_PER_MESSAGE as i64..120).collect();
+    assert_eq!(times, newest, "the newest, oldest first");
+    // One batch: its own trades, shared.
+    let one = crate::wire::trades_frame(&batches[2..], 0, hub.depths()).unwrap();
+    assert_eq!(one, batches[2].trades[0].json);
+
+    let all: Vec<&Arc<Batch>> = batches.iter().collect();
+    let whole = crate::wire::book_frame(&all, 0).unwrap();
+    let ServerMsg::Book { snapshot, bids, .. } = serde_json::from_str(whole).unwrap() else {
+        panic!("{whole}")
+    };
+    assert!(snapshot, "several changes: the whole book");
+    assert_eq!(bids, [(12.0, 1.0)]);
+    let diff = crate::wire::book_frame(&all[2..], 0).unwrap();
+    assert!(diff.contains("\"snapshot\":false"), "{diff}");
+    assert!(batches.iter().all(|b| b.trades.iter().all(|e| e.id == 0)), "B is not watched");
+}

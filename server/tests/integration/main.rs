@@ -12,6 +12,7 @@ mod bad_feeds;
 mod binary;
 mod bus_access;
 mod candles;
+mod chart_depth;
 mod cluster;
 mod cluster_alerts;
 mod cluster_copies;

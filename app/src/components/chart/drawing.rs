@@ -93,7 +93,10 @@ impl Drawing for LightweightChart {
 
     fn candle(&mut self, candle: &Candle) {
         if self.chart.update(&json(candle)) {
-            if let Some(points) = self.studies.borrow_mut().candle(candle) {
+            // No borrow is held across a call into the chart: its events
+            // (a linked crosshair's hover) call back into the studies.
+            let points = self.studies.borrow_mut().candle(candle);
+            if let Some(points) = points {
                 self.chart.update_studies(&points);
             }
             self.view.show_candle(*candle);
@@ -186,8 +189,8 @@ pub fn mount(
         canvas.0.with_value(|mounted| {
             if let Some(m) = mounted {
                 let day = view.calendar.get_untracked();
-                m.chart
-                    .set_studies(&m.studies.borrow_mut().choose(specs, day));
+                let drawn = m.studies.borrow_mut().choose(specs, day);
+                m.chart.set_studies(&drawn);
                 show_values(view, &m.studies);
             }
         });
@@ -252,7 +255,8 @@ fn create(
                 .and_then(|t| serde_json::from_str::<Vec<Candle>>(t).ok())
                 && let Some(chart) = chart.borrow().as_ref()
             {
-                chart.set_studies(&studies.borrow_mut().older(&older));
+                let drawn = studies.borrow_mut().older(&older);
+                chart.set_studies(&drawn);
             }
             Ok(text.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
         })

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use tickertape::AppState;
 use tickertape::config::Config;
-use tickertape::feed::{Feed, FeedError, FeedOutput, Tick};
+use tickertape::feed::{Depth, Feed, FeedError, FeedOutput, Tick};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -41,6 +41,18 @@ impl TestServer {
         let (feed, ticks) = ScriptedFeed::new(symbols);
         let state = AppState::start_with_feeds(&config(args), vec![Box::new(feed)]).expect("start");
         (TestServer::serve(state).await, ticks)
+    }
+
+    /// The real server fed by a scripted feed of trades and order books.
+    pub async fn scripted_with_depth(
+        args: &[&str],
+        symbols: &[&str],
+    ) -> (TestServer, mpsc::Sender<Tick>, mpsc::Sender<Depth>) {
+        let (mut feed, ticks) = ScriptedFeed::new(symbols);
+        let (books, rx) = mpsc::channel(1024);
+        feed.depth = Some(rx);
+        let state = AppState::start_with_feeds(&config(args), vec![Box::new(feed)]).expect("start");
+        (TestServer::serve(state).await, ticks, books)
     }
 
     /// The real server on `state`, built by the caller (custom feeds).
@@ -101,6 +113,8 @@ pub fn config(args: &[&str]) -> Config {
 pub struct ScriptedFeed {
     symbols: Vec<String>,
     rx: mpsc::Receiver<Tick>,
+    /// Order-book events, if the test sends any.
+    depth: Option<mpsc::Receiver<Depth>>,
 }
 
 impl ScriptedFeed {
@@ -110,6 +124,7 @@ impl ScriptedFeed {
             ScriptedFeed {
                 symbols: symbols.iter().map(|s| s.to_string()).collect(),
                 rx,
+                depth: None,
             },
             tx,
         )
@@ -144,6 +159,9 @@ impl Feed for ScriptedFeed {
                     Some(tick) => out.send(tick).await?,
                     None => return Err(FeedError::Upstream("script ended".into())),
                 },
+                Some(depth) = async { self.depth.as_mut()?.recv().await }, if self.depth.is_some() => {
+                    out.send_depth(depth).await?;
+                }
             }
         }
     }
