@@ -57,6 +57,8 @@ const SHADE = { 1: "rgba(79, 140, 255, 0.11)", 2: "rgba(79, 140, 255, 0.11)", 3:
 const charts = new Set();
 const linked = { crosshair: true, range: true };
 let syncing = false;
+/** How long after following another chart a chart's own range changes are taken as that move's. */
+const FOLLOW_MS = 100;
 
 /** Links (or unlinks) every chart's crosshair and visible time range. */
 export function setLinked(crosshair, range) {
@@ -104,6 +106,7 @@ export class PriceChart {
     this.studySeries = [];
     // Compared symbols' close lines.
     this.compareSeries = [];
+    this.followedAt = -Infinity;
     this.chart = createChart(el, {
       localization: { timeFormatter: (time) => this.formatTime(time) },
       autoSize: true,
@@ -168,7 +171,13 @@ export class PriceChart {
     };
     this.chart.subscribeCrosshairMove(this.onCrosshair);
     this.onTimeRange = (range) => {
-      if (range && linked.range) others(this, (chart) => chart.showRange(range, this.atLive()));
+      if (!range) return;
+      // What tests read: the span in view (chart time).
+      this.el.dataset.visibleFrom = String(range.from);
+      this.el.dataset.visibleTo = String(range.to);
+      // A move that follows another chart's (now or in the next frame) is not passed back.
+      const following = performance.now() - this.followedAt < FOLLOW_MS;
+      if (linked.range && !following) others(this, (chart) => chart.showRange(range, this.atLive()));
     };
     this.chart.timeScale().subscribeVisibleTimeRangeChange(this.onTimeRange);
     charts.add(this);
@@ -307,6 +316,7 @@ export class PriceChart {
    */
   showRange(range, atLive) {
     if (!this.bars.length) return;
+    this.followedAt = performance.now();
     const time = this.chart.timeScale();
     try {
       if (atLive) {

@@ -228,6 +228,27 @@ fn encode_list(value: &str) -> String {
         .join(",")
 }
 
+/// Fills `charts` up to `n` with the next rows' symbols not charted yet, at `interval`.
+fn fill(
+    charts: &mut Vec<(Arc<str>, Interval)>,
+    n: usize,
+    store: QuoteStore,
+    main: Option<Arc<str>>,
+    interval: Interval,
+) {
+    let rows = store
+        .rows
+        .with_untracked(|rows| rows.iter().map(|r| r.symbol.clone()).collect::<Vec<_>>());
+    for symbol in rows {
+        if charts.len() >= n {
+            break;
+        }
+        if Some(&symbol) != main.as_ref() && !charts.iter().any(|(s, _)| *s == symbol) {
+            charts.push((symbol, interval));
+        }
+    }
+}
+
 /// How many charts the page shows at most, and their choices.
 pub const LAYOUTS: [usize; 3] = [1, 2, 4];
 
@@ -242,6 +263,9 @@ pub struct Layout {
     /// Charts 1 to `count - 1`: symbol and interval each.
     pub others: Memo<Vec<(Arc<str>, Interval)>>,
     query: RwSignal<PageUrl>,
+    store: QuoteStore,
+    main: Memo<Option<Arc<str>>>,
+    interval: Memo<Interval>,
 }
 
 impl Layout {
@@ -258,7 +282,7 @@ impl Layout {
         let others = Memo::new(move |_| {
             let n = count.get() - 1;
             let listed = query.with(|q| q.get("charts")).unwrap_or_default();
-            let (main, interval) = (main.get(), interval.get());
+            let interval = interval.get();
             store.rows.track();
             let mut out: Vec<(Arc<str>, Interval)> = Vec::new();
             for item in listed.split(',').take(n) {
@@ -266,24 +290,16 @@ impl Layout {
                 let Some(row) = store.row(name) else { continue };
                 out.push((row.symbol, iv.parse().unwrap_or(interval)));
             }
-            // Filled with the next rows' symbols not charted yet.
-            let rows = store.rows.with(|rows| {
-                rows.iter().map(|r| r.symbol.clone()).collect::<Vec<_>>()
-            });
-            for symbol in rows {
-                if out.len() >= n {
-                    break;
-                }
-                if Some(&symbol) != main.as_ref() && !out.iter().any(|(s, _)| *s == symbol) {
-                    out.push((symbol, interval));
-                }
-            }
+            fill(&mut out, n, store, main.get(), interval);
             out
         });
         Layout {
             count,
             others,
             query,
+            store,
+            main,
+            interval,
         }
     }
 
@@ -294,9 +310,12 @@ impl Layout {
             .with(|o| o.get(index).map(|(s, i)| crate::chart_feed::Series::new(s, *i)))
     }
 
-    /// Shows `count` charts.
+    /// Shows `count` charts (the URL names each).
     pub fn set_count(&self, count: usize) {
-        let others = self.others.get_untracked();
+        let mut others = self.others.get_untracked();
+        let (main, interval) = (self.main.get_untracked(), self.interval.get_untracked());
+        fill(&mut others, count.saturating_sub(1), self.store, main, interval);
+        others.truncate(count.saturating_sub(1));
         self.write(count, &others);
     }
 

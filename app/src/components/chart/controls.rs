@@ -84,14 +84,20 @@ impl Links {
     #[cfg(feature = "hydrate")]
     fn follow(self) {
         let storage = || web_sys::window()?.local_storage().ok().flatten();
-        if let Some(saved) = storage().and_then(|s| s.get_item(LINKS_KEY).ok().flatten()) {
-            self.crosshair.set(saved.contains("crosshair"));
-            self.range.set(saved.contains("range"));
-        }
-        Effect::new(move |first: Option<()>| {
-            let (crosshair, range) = (self.crosshair.get(), self.range.get());
+        // Effects run once the page is hydrated: what the server rendered
+        // (both linked) changes then, not under hydration's feet.
+        Effect::new(move |loaded: Option<()>| {
+            self.crosshair.track();
+            self.range.track();
+            if loaded.is_none()
+                && let Some(saved) = storage().and_then(|s| s.get_item(LINKS_KEY).ok().flatten())
+            {
+                self.crosshair.set(saved.contains("crosshair"));
+                self.range.set(saved.contains("range"));
+            }
+            let (crosshair, range) = (self.crosshair.get_untracked(), self.range.get_untracked());
             super::drawing::set_linked(crosshair, range);
-            if first.is_some()
+            if loaded.is_some()
                 && let Some(s) = storage()
             {
                 let saved = [(crosshair, "crosshair"), (range, "range")]
