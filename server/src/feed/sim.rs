@@ -22,12 +22,21 @@
 //! `--sim-speed` times as fast as the wall clock; a clock that is not the
 //! wall clock's is recorded time, and the simulator tells the hub each time
 //! its calendar's session changes, so sessions move while nothing trades.
+//!
+//! Order books: each symbol has a made-up book of [`BOOK_LEVELS`] levels a
+//! side, its best bid and ask the last trade's quote, the others on a grid
+//! of about a basis point of the price (at least a cent), with round-lot
+//! sizes and now and then a large one. Every run starts with a snapshot of
+//! each; then a step in which a symbol traded sends the levels that
+//! changed: those the new quote leaves inside the spread or beyond the
+//! depth go (size 0), new ones come, and a few sizes change. The books draw
+//! on an RNG of their own, so the trades are the same with or without them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{
-    Candle, Interval, MarketSession, Quote, SymbolInfo, TradeSide, TradingDay,
+    Candle, Interval, Level, MarketSession, Quote, SymbolInfo, TradeSide, TradingDay,
 };
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
@@ -38,11 +47,15 @@ use tokio_util::sync::CancellationToken;
 use super::backfill;
 use super::universe::Instrument;
 use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
-use super::{Feed, FeedError, FeedOutput, History, Resume, Session, Tick};
+use super::{Depth, DepthChange, Feed, FeedError, FeedOutput, History, Resume, Session, Tick};
 use crate::market::now_ms;
 
 /// Mixed into the seed for the history's own RNG.
 const HISTORY_SEED: u64 = 0x4849_5354_4f52_5921;
+/// Mixed into the seed for the order books' own RNG.
+const BOOK_SEED: u64 = 0x424f_4f4b_5345_4544;
+/// Price levels per side of a simulated order book.
+pub const BOOK_LEVELS: usize = 25;
 
 /// What the simulator trades and how fast.
 #[derive(Clone, Debug)]
@@ -102,12 +115,16 @@ struct Walker {
     resumed: bool,
     /// Halted until this simulated time.
     halted_until: Option<i64>,
+    /// The order book around its quote, once it has traded.
+    book: Option<Ladder>,
 }
 
 /// The simulator; see the module docs.
 pub struct Simulator {
     config: SimConfig,
     rng: ChaCha8Rng,
+    /// The order books' (apart, so they leave the trades as they are).
+    book_rng: ChaCha8Rng,
     walkers: Vec<Walker>,
     opened: bool,
     /// The simulated clock's origin: (wall ms, simulated ms) at start.
@@ -130,6 +147,7 @@ impl Simulator {
         let symbols = walkers.iter().map(|w: &Walker| w.symbol.clone()).collect();
         Simulator {
             origin: (wall, config.start.unwrap_or(wall)),
+            book_rng: ChaCha8Rng::seed_from_u64(config.seed ^ BOOK_SEED),
             config,
             rng,
             walkers,
@@ -167,13 +185,31 @@ impl Simulator {
     pub fn open(&mut self, ts: i64) -> Vec<Tick> {
         self.opened = true;
         let rng = &mut self.rng;
+        let book_rng = &mut self.book_rng;
         self.walkers
             .iter_mut()
             .map(|w| {
                 let mut tick = w.trade(rng, ts);
                 tick.size = rng.random_range(20_000..400_000) as f64;
                 tick.session = w.opening_figures(tick.price, tick.size);
+                if let (Some(bid), Some(ask)) = (tick.bid, tick.ask) {
+                    w.book = Some(Ladder::new(bid, ask, book_rng));
+                }
                 tick
+            })
+            .collect()
+    }
+
+    /// Every symbol's whole order book (those that have one), at `ts`.
+    pub fn snapshots(&self, ts: i64) -> Vec<Depth> {
+        self.walkers
+            .iter()
+            .filter_map(|w| {
+                Some(Depth {
+                    symbol: w.symbol.clone(),
+                    ts,
+                    change: w.book.as_ref()?.snapshot(),
+                })
             })
             .collect()
     }
@@ -181,11 +217,12 @@ impl Simulator {
     /// One step of the walk: the trades printed during one tick interval
     /// ending at simulated time `ts`.
     pub fn step(&mut self, ts: i64) -> Vec<Tick> {
-        self.step_with_halts(ts).0
+        self.step_with_halts(ts).ticks
     }
 
-    /// A step, and the halts it started or ended: (symbol, halted).
-    fn step_with_halts(&mut self, ts: i64) -> (Vec<Tick>, Vec<(Arc<str>, bool)>) {
+    /// A step, with the halts it started or ended and the changes to the
+    /// books of the symbols that traded.
+    fn step_with_halts(&mut self, ts: i64) -> Step {
         let session = self.calendar().session_at(ts);
         let activity = Simulator::activity(session);
         let halt_chance = if self.config.halts && session == MarketSession::Regular {
@@ -194,8 +231,10 @@ impl Simulator {
             0.0
         };
         let rng = &mut self.rng;
+        let book_rng = &mut self.book_rng;
         let mut ticks = Vec::new();
         let mut halts = Vec::new();
+        let mut depths = Vec::new();
         for w in &mut self.walkers {
             w.walk(rng);
             match w.halted_until {
@@ -214,11 +253,25 @@ impl Simulator {
             if activity < 1.0 && rng.random::<f64>() >= activity {
                 continue;
             }
+            let first = ticks.len();
             for _ in 0..w.trades_now(rng) {
                 ticks.push(w.trade(rng, ts));
             }
+            // Within a step the quote stays: the last trade's is the book's.
+            if let Some(&Tick {
+                bid: Some(bid),
+                ask: Some(ask),
+                ..
+            }) = ticks[first..].last()
+            {
+                depths.extend(w.follow_book(bid, ask, book_rng, ts));
+            }
         }
-        (ticks, halts)
+        Step {
+            ticks,
+            halts,
+            depths,
+        }
     }
 
     /// Continues from stored history, as of `now_ms` (see the module docs).
@@ -266,6 +319,168 @@ impl Simulator {
         }
         Ok(())
     }
+
+    async fn publish_depths(out: &mut FeedOutput, depths: Vec<Depth>) -> Result<(), FeedError> {
+        for depth in depths {
+            out.send_depth(depth).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What one step of the walk printed.
+struct Step {
+    ticks: Vec<Tick>,
+    /// Halts started or ended: (symbol, halted).
+    halts: Vec<(Arc<str>, bool)>,
+    depths: Vec<Depth>,
+}
+
+/// A simulated order book: prices in cents, each side ascending by price
+/// (the best bid last, the best ask first).
+#[derive(Clone, Debug)]
+struct Ladder {
+    /// Cents between the levels behind the best.
+    step: i64,
+    bids: Vec<(i64, f64)>,
+    asks: Vec<(i64, f64)>,
+}
+
+impl Ladder {
+    fn new(bid: f64, ask: f64, rng: &mut impl Rng) -> Ladder {
+        // About a basis point of the price, at least a cent.
+        let step = ((bid * 0.01).round() as i64).max(1);
+        let mut sized = |prices: Vec<i64>| -> Vec<(i64, f64)> {
+            prices.into_iter().map(|p| (p, resting_size(rng))).collect()
+        };
+        Ladder {
+            bids: sized(bid_prices(cents(bid), step)),
+            asks: sized(ask_prices(cents(ask), step)),
+            step,
+        }
+    }
+
+    /// The whole book, best levels first.
+    fn snapshot(&self) -> DepthChange {
+        DepthChange::Snapshot {
+            bids: self
+                .bids
+                .iter()
+                .rev()
+                .map(|&(p, s)| (dollars(p), s))
+                .collect(),
+            asks: self.asks.iter().map(|&(p, s)| (dollars(p), s)).collect(),
+        }
+    }
+
+    /// Moves the book onto a new quote, and a few sizes change: the
+    /// levels that changed, (bids, asks).
+    fn follow(&mut self, bid: f64, ask: f64, rng: &mut impl Rng) -> (Vec<Level>, Vec<Level>) {
+        let (mut bid_changes, mut ask_changes) = (Vec::new(), Vec::new());
+        let (bid, ask) = (cents(bid), cents(ask));
+        if self.bids.last().map(|l| l.0) != Some(bid) {
+            let prices = bid_prices(bid, self.step);
+            retarget(&mut self.bids, &prices, rng, &mut bid_changes);
+        }
+        if self.asks.first().map(|l| l.0) != Some(ask) {
+            let prices = ask_prices(ask, self.step);
+            retarget(&mut self.asks, &prices, rng, &mut ask_changes);
+        }
+        for _ in 0..rng.random_range(1..=3) {
+            let (side, changes) = if rng.random::<bool>() {
+                (&mut self.bids, &mut bid_changes)
+            } else {
+                (&mut self.asks, &mut ask_changes)
+            };
+            if side.is_empty() {
+                continue;
+            }
+            let level = rng.random_range(0..side.len());
+            let size = resting_size(rng);
+            side[level].1 = size;
+            set_level(changes, (dollars(side[level].0), size));
+        }
+        (bid_changes, ask_changes)
+    }
+}
+
+/// The bid prices of a book whose best bid is `best`, ascending: `best`
+/// and the grid points below it.
+fn bid_prices(best: i64, step: i64) -> Vec<i64> {
+    let mut prices = Vec::with_capacity(BOOK_LEVELS);
+    prices.push(best);
+    let mut price = (best - 1).div_euclid(step) * step;
+    while prices.len() < BOOK_LEVELS && price > 0 {
+        prices.push(price);
+        price -= step;
+    }
+    prices.reverse();
+    prices
+}
+
+/// The ask prices of a book whose best ask is `best`, ascending.
+fn ask_prices(best: i64, step: i64) -> Vec<i64> {
+    let mut prices = Vec::with_capacity(BOOK_LEVELS);
+    prices.push(best);
+    let mut price = (best.div_euclid(step) + 1) * step;
+    while prices.len() < BOOK_LEVELS {
+        prices.push(price);
+        price += step;
+    }
+    prices
+}
+
+/// Puts one side on `prices` (ascending): levels not among them go (size
+/// 0), new ones get a size; each change is added to `changes`.
+fn retarget(
+    side: &mut Vec<(i64, f64)>,
+    prices: &[i64],
+    rng: &mut impl Rng,
+    changes: &mut Vec<Level>,
+) {
+    for &(price, _) in side.iter() {
+        if prices.binary_search(&price).is_err() {
+            changes.push((dollars(price), 0.0));
+        }
+    }
+    let next = prices
+        .iter()
+        .map(|&price| match side.binary_search_by_key(&price, |l| l.0) {
+            Ok(i) => side[i],
+            Err(_) => {
+                let size = resting_size(rng);
+                changes.push((dollars(price), size));
+                (price, size)
+            }
+        })
+        .collect();
+    *side = next;
+}
+
+/// Sets a level in a list of changes, once.
+fn set_level(changes: &mut Vec<Level>, level: Level) {
+    match changes.iter_mut().find(|l| l.0 == level.0) {
+        Some(known) => known.1 = level.1,
+        None => changes.push(level),
+    }
+}
+
+/// What rests at a level: round lots, now and then a large one.
+fn resting_size(rng: &mut impl Rng) -> f64 {
+    let lots: u32 = if rng.random_range(0..12) == 0 {
+        rng.random_range(20..=200)
+    } else {
+        rng.random_range(1..=15)
+    };
+    f64::from(lots * 100)
+}
+
+fn cents(price: f64) -> i64 {
+    (price * 100.0).round() as i64
+}
+
+fn dollars(cents: i64) -> f64 {
+    cents as f64 / 100.0
 }
 
 impl Walker {
@@ -294,6 +509,7 @@ impl Walker {
             day: None,
             resumed: false,
             halted_until: None,
+            book: None,
         }
     }
 
@@ -350,6 +566,21 @@ impl Walker {
     fn walk(&mut self, rng: &mut impl Rng) {
         // The -σ²/2 drift keeps the expected price flat (a martingale).
         self.mid *= (self.sigma * normal(rng) - 0.5 * self.sigma * self.sigma).exp();
+    }
+
+    /// Moves the book onto the quote `bid` / `ask`: the change, unless
+    /// the book is new.
+    fn follow_book(&mut self, bid: f64, ask: f64, rng: &mut impl Rng, ts: i64) -> Option<Depth> {
+        let Some(book) = &mut self.book else {
+            self.book = Some(Ladder::new(bid, ask, rng));
+            return None;
+        };
+        let (bids, asks) = book.follow(bid, ask, rng);
+        Some(Depth {
+            symbol: self.symbol.clone(),
+            ts,
+            change: DepthChange::Update { bids, asks },
+        })
     }
 
     fn trade(&self, rng: &mut impl Rng, ts: i64) -> Tick {
@@ -479,12 +710,16 @@ impl Feed for Simulator {
         out: &mut FeedOutput,
         stop: CancellationToken,
     ) -> Result<(), FeedError> {
+        let now = self.sim_time(now_ms());
         if !self.opened {
-            let now = self.sim_time(now_ms());
             let ticks = self.open(now);
             Self::publish(out, ticks).await?;
             self.tell_clock(out, now).await?;
         }
+        // Every run starts with the whole books (a restart too: the hub
+        // may have let them go while the feed was down).
+        let books = self.snapshots(now);
+        Self::publish_depths(out, books).await?;
         let mut interval = tokio::time::interval(self.config.tick);
         interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
         interval.tick().await;
@@ -495,11 +730,12 @@ impl Feed for Simulator {
                 _ = interval.tick() => {
                     let now = self.sim_time(now_ms());
                     self.tell_clock(out, now).await?;
-                    let (ticks, halts) = self.step_with_halts(now);
-                    for (symbol, halted) in halts {
+                    let step = self.step_with_halts(now);
+                    for (symbol, halted) in step.halts {
                         out.send_halt(symbol, halted, now).await?;
                     }
-                    Self::publish(out, ticks).await?;
+                    Self::publish(out, step.ticks).await?;
+                    Self::publish_depths(out, step.depths).await?;
                 }
             }
         }
@@ -508,7 +744,10 @@ impl Feed for Simulator {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{HashMap, HashSet};
+
     use super::*;
+    use crate::book::OrderBook;
     use crate::feed::universe::DEFAULT_INSTRUMENTS;
 
     fn sim(seed: u64) -> Simulator {
@@ -729,6 +968,165 @@ mod tests {
             "{per_symbol_second} trades/symbol/s"
         );
         assert_eq!(s.symbols().len(), 100);
+    }
+
+    /// Applies `depth` to the hub-side book of its symbol.
+    fn apply(books: &mut HashMap<Arc<str>, OrderBook>, depth: &Depth) {
+        let book = books.entry(depth.symbol.clone()).or_default();
+        match &depth.change {
+            DepthChange::Snapshot { bids, asks } => book.snapshot(bids, asks),
+            DepthChange::Update { bids, asks } => book.update(bids, asks),
+            DepthChange::Lost => book.lose(),
+        }
+    }
+
+    #[test]
+    fn the_book_sits_on_the_last_quote_and_never_crosses() {
+        let mut s = sim(21);
+        let mut quotes: HashMap<Arc<str>, (f64, f64)> = s
+            .open(0)
+            .into_iter()
+            .map(|t| (t.symbol, (t.bid.unwrap(), t.ask.unwrap())))
+            .collect();
+        let mut books = HashMap::new();
+        let snapshots = s.snapshots(0);
+        assert_eq!(snapshots.len(), DEFAULT_INSTRUMENTS.len(), "one per symbol");
+        for depth in &snapshots {
+            let DepthChange::Snapshot { bids, asks } = &depth.change else {
+                panic!("{depth:?}")
+            };
+            assert_eq!((bids.len(), asks.len()), (BOOK_LEVELS, BOOK_LEVELS));
+            apply(&mut books, depth);
+        }
+        let (mut updates, mut changed) = (0, 0);
+        for step in 1..=4_000 {
+            let Step { ticks, depths, .. } = s.step_with_halts(step * 100);
+            let traded: HashSet<Arc<str>> = ticks.iter().map(|t| t.symbol.clone()).collect();
+            for t in ticks {
+                quotes.insert(t.symbol, (t.bid.unwrap(), t.ask.unwrap()));
+            }
+            assert_eq!(
+                depths.len(),
+                traded.len(),
+                "an update per symbol that traded"
+            );
+            for depth in &depths {
+                let DepthChange::Update { bids, asks } = &depth.change else {
+                    panic!("{depth:?}")
+                };
+                assert!(traded.contains(&depth.symbol));
+                assert_eq!(depth.ts, step * 100);
+                for &(price, size) in bids.iter().chain(asks) {
+                    assert_eq!(round_cents(price), price, "{depth:?}");
+                    assert!(size == 0.0 || (size >= 100.0 && size % 100.0 == 0.0));
+                }
+                updates += 1;
+                changed += bids.len() + asks.len();
+                apply(&mut books, depth);
+            }
+            for (symbol, book) in &books {
+                let view = book.top(BOOK_LEVELS + 10);
+                let (bid, ask) = quotes[symbol];
+                assert_eq!(view.bids[0].0, bid, "{symbol} at step {step}");
+                assert_eq!(view.asks[0].0, ask, "{symbol} at step {step}");
+                assert!(!view.crossed());
+                assert!(
+                    (BOOK_LEVELS - 1..=BOOK_LEVELS).contains(&view.bids.len())
+                        && (BOOK_LEVELS - 1..=BOOK_LEVELS).contains(&view.asks.len()),
+                    "{symbol}: {} bids, {} asks",
+                    view.bids.len(),
+                    view.asks.len()
+                );
+            }
+        }
+        let per_update = changed as f64 / updates as f64;
+        assert!(updates > 10_000, "{updates} updates");
+        assert!(
+            per_update < 10.0,
+            "{per_update} levels per update: only what changed"
+        );
+    }
+
+    #[test]
+    fn the_books_repeat_by_seed_and_leave_the_trades_as_they_are() {
+        let run = |seed: u64, book_seed: Option<u64>| {
+            let mut s = sim(seed);
+            if let Some(book_seed) = book_seed {
+                s.book_rng = ChaCha8Rng::seed_from_u64(book_seed);
+            }
+            let mut ticks = s.open(0);
+            let mut depths = s.snapshots(0);
+            for step in 1..=200 {
+                let step = s.step_with_halts(step * 100);
+                ticks.extend(step.ticks);
+                depths.extend(step.depths);
+            }
+            (ticks, depths)
+        };
+        let (ticks, depths) = run(8, None);
+        assert_eq!((ticks.clone(), depths.clone()), run(8, None));
+        assert_ne!(depths, run(9, None).1);
+        // Other books, the same trades: the books draw on an RNG of their own.
+        let (other_ticks, other_depths) = run(8, Some(1));
+        assert_ne!(depths, other_depths);
+        assert_eq!(ticks, other_ticks);
+    }
+
+    /// A hub stand-in: every event into a channel.
+    struct Sink(tokio::sync::mpsc::Sender<crate::market::Event>);
+
+    impl crate::feed::FeedSink for Sink {
+        fn events(&self) -> tokio::sync::mpsc::Sender<crate::market::Event> {
+            self.0.clone()
+        }
+        fn set_state(&self, _: crate::market::FeedId, _: app::protocol::FeedState) {}
+        fn set_error(&self, _: crate::market::FeedId, _: String) {}
+        fn history(&self, _: Vec<History>, _: i64) {}
+    }
+
+    #[tokio::test]
+    async fn a_run_starts_with_each_symbols_book_then_sends_changes() {
+        use crate::market::Event;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let mut out = FeedOutput::new(
+            0,
+            "sim".into(),
+            Arc::new(Sink(tx)),
+            crate::feed::ClockBounds::default(),
+            &crate::metrics::Metrics::new(),
+        );
+        let mut s = Simulator::new(SimConfig {
+            tick: Duration::from_millis(5),
+            ..sim(4).config
+        });
+        let stop = CancellationToken::new();
+        let run = tokio::spawn({
+            let stop = stop.clone();
+            async move { s.run(&mut out, stop).await }
+        });
+        let symbols = DEFAULT_INSTRUMENTS.len();
+        let mut snapshots = HashSet::new();
+        let mut updates = 0;
+        while updates < 5 * symbols {
+            let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("the simulator goes on")
+                .expect("running");
+            let Event::Depth(depth) = event else { continue };
+            match depth.change {
+                DepthChange::Snapshot { .. } => {
+                    assert_eq!(updates, 0, "the books come first");
+                    assert!(snapshots.insert(depth.symbol), "one snapshot a symbol");
+                }
+                DepthChange::Update { .. } => {
+                    assert_eq!(snapshots.len(), symbols, "after every symbol's book");
+                    updates += 1;
+                }
+                DepthChange::Lost => panic!("the simulator never loses a book"),
+            }
+        }
+        stop.cancel();
+        run.await.unwrap().unwrap();
     }
 
     #[test]

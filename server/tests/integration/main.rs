@@ -16,6 +16,7 @@ mod chart_depth;
 mod cluster;
 mod cluster_alerts;
 mod cluster_copies;
+mod coinbase_level2;
 mod connections;
 mod hardening;
 mod http_api;

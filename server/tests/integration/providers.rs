@@ -208,7 +208,7 @@ async fn coinbase_ticker_heartbeat_gap_recovery_and_errors() {
     ];
     let server = TestServer::start(&[&args[..], &["--flush-ms", "20"]].concat()).await;
     let mut conn = mock.accept().await;
-    let subscribe = json!({"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channels": ["ticker", "heartbeat"]});
+    let subscribe = json!({"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channels": ["ticker", "heartbeat", "level2_batch"]});
     assert_eq!(conn.recv().await, subscribe);
     conn.send(json!({"type": "subscriptions", "channels": [{"name": "ticker", "product_ids": ["BTC-USD", "ETH-USD"]}]})).await;
     live(&server).await;
