@@ -150,7 +150,15 @@ impl MarketDepth {
     }
 
     /// A `book` message of `symbol`.
-    pub fn book(&self, symbol: &str, snapshot: bool, live: bool, bids: &[Level], asks: &[Level], ts: i64) {
+    pub fn book(
+        &self,
+        symbol: &str,
+        snapshot: bool,
+        live: bool,
+        bids: &[Level],
+        asks: &[Level],
+        ts: i64,
+    ) {
         self.follow(symbol);
         self.book.update(|book| {
             if snapshot {
@@ -188,7 +196,11 @@ mod tests {
             depth.tape.with_untracked(|tape| {
                 assert_eq!(tape.len(), TAPE_ROWS);
                 assert_eq!(tape[0].trade.t, 69);
-                assert!(tape.iter().zip(tape.iter().skip(1)).all(|(a, b)| a.id > b.id));
+                assert!(
+                    tape.iter()
+                        .zip(tape.iter().skip(1))
+                        .all(|(a, b)| a.id > b.id)
+                );
             });
             // Another symbol starts over.
             depth.trades("B", &[trade(5, 1.0, 1.0)], false);
@@ -203,7 +215,9 @@ mod tests {
             let sizes = [100.0, 100.0, 200.0, 100.0, 1_000.0];
             let trades: Vec<Trade> = (0..5).map(|i| trade(i, 1.0, sizes[i as usize])).collect();
             depth.trades("A", &trades, true);
-            let large: Vec<bool> = depth.tape.with_untracked(|t| t.iter().map(|r| r.large).collect());
+            let large: Vec<bool> = depth
+                .tape
+                .with_untracked(|t| t.iter().map(|r| r.large).collect());
             assert_eq!(large, [true, false, false, false, false]);
             depth.large.set(Some(150.0));
             depth.trades("A", &[trade(9, 1.0, 160.0)], false);
@@ -215,8 +229,22 @@ mod tests {
     fn book_diffs_apply_onto_the_snapshot_and_a_crossed_book_is_not_live() {
         Owner::new().with(|| {
             let depth = MarketDepth::new();
-            depth.book("A", true, true, &[(99.0, 1.0), (100.0, 2.0)], &[(101.0, 3.0)], 1);
-            depth.book("A", false, true, &[(100.0, 0.0), (99.5, 4.0)], &[(100.5, 1.0)], 2);
+            depth.book(
+                "A",
+                true,
+                true,
+                &[(99.0, 1.0), (100.0, 2.0)],
+                &[(101.0, 3.0)],
+                1,
+            );
+            depth.book(
+                "A",
+                false,
+                true,
+                &[(100.0, 0.0), (99.5, 4.0)],
+                &[(100.5, 1.0)],
+                2,
+            );
             let book = depth.book.get_untracked();
             assert_eq!(book.bids, [(99.5, 4.0), (99.0, 1.0)]);
             assert_eq!(book.asks, [(100.5, 1.0), (101.0, 3.0)]);

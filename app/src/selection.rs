@@ -306,15 +306,23 @@ impl Layout {
     /// What chart `chart` shows (0 is the main chart's, not the layout's).
     pub fn series(&self, chart: u8) -> Option<crate::chart_feed::Series> {
         let index = usize::from(chart).checked_sub(1)?;
-        self.others
-            .with(|o| o.get(index).map(|(s, i)| crate::chart_feed::Series::new(s, *i)))
+        self.others.with(|o| {
+            o.get(index)
+                .map(|(s, i)| crate::chart_feed::Series::new(s, *i))
+        })
     }
 
     /// Shows `count` charts (the URL names each).
     pub fn set_count(&self, count: usize) {
         let mut others = self.others.get_untracked();
         let (main, interval) = (self.main.get_untracked(), self.interval.get_untracked());
-        fill(&mut others, count.saturating_sub(1), self.store, main, interval);
+        fill(
+            &mut others,
+            count.saturating_sub(1),
+            self.store,
+            main,
+            interval,
+        );
         others.truncate(count.saturating_sub(1));
         self.write(count, &others);
     }
@@ -322,7 +330,10 @@ impl Layout {
     /// Shows `symbol` at `interval` on chart `chart` (1 and up).
     pub fn set_chart(&self, chart: u8, symbol: &str, interval: Interval) {
         let mut others = self.others.get_untracked();
-        if let Some(slot) = usize::from(chart).checked_sub(1).and_then(|i| others.get_mut(i)) {
+        if let Some(slot) = usize::from(chart)
+            .checked_sub(1)
+            .and_then(|i| others.get_mut(i))
+        {
             *slot = (symbol.into(), interval);
             self.write(self.count.get_untracked(), &others);
         }

@@ -624,8 +624,13 @@ impl Session {
         let Some(chart) = self.charts[slot].as_ref() else {
             return Ok(());
         };
-        let (no, id, interval, limit, since_batch) =
-            (chart.no, chart.id, chart.interval, chart.limit, chart.since_batch);
+        let (no, id, interval, limit, since_batch) = (
+            chart.no,
+            chart.id,
+            chart.interval,
+            chart.limit,
+            chart.since_batch,
+        );
         let (tape, book_since) = (chart.trades.is_some(), chart.book.as_ref().map(|b| b.1));
         let fresh = batches
             .iter()

@@ -163,7 +163,7 @@ pub fn trades_frame(batches: &[Arc<Batch>], id: SymbolId, depths: &Depths) -> Op
 pub fn book_frame<'a>(batches: &[&'a Arc<Batch>], id: SymbolId) -> Option<&'a str> {
     let mut entries = batches.iter().flat_map(|b| &b.books).filter(|e| e.id == id);
     let first = entries.next()?;
-    Some(match entries.last() {
+    Some(match entries.next_back() {
         None => &first.diff,
         Some(newest) => &newest.snapshot,
     })

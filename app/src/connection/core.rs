@@ -162,7 +162,10 @@ pub enum Action {
         candles: Vec<Candle>,
     },
     /// One bar of a chart's series changed.
-    ChartCandle { chart: u8, candle: Candle },
+    ChartCandle {
+        chart: u8,
+        candle: Candle,
+    },
     /// Trades of the main chart's symbol, oldest first; `replace`: the
     /// first after asking, the server's latest rather than new ones.
     Trades {
@@ -652,9 +655,7 @@ impl ConnectionCore {
 
     /// Whether the main chart shows `symbol` with its tape and book.
     fn shows_depth_of(&self, symbol: &str) -> bool {
-        self.depth
-            && !self.hidden
-            && self.charted[0].as_ref().is_some_and(|s| s.symbol == symbol)
+        self.depth && !self.hidden && self.charted[0].as_ref().is_some_and(|s| s.symbol == symbol)
     }
 
     /// History for a chart, unless it is of a series no longer charted.

@@ -31,9 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-pub use crate::market::{
-    Book, Depth, DepthChange, Event, FeedId, History, Resume, Session, Tick,
-};
+pub use crate::market::{Book, Depth, DepthChange, Event, FeedId, History, Resume, Session, Tick};
 use crate::metrics::Metrics;
 
 /// Why a feed stopped.
@@ -223,7 +221,10 @@ impl FeedOutput {
         for symbol in std::mem::take(&mut self.books) {
             let change = DepthChange::Lost;
             let lost = Event::Depth(Depth { symbol, ts, change });
-            self.events.send(lost).await.map_err(|_| FeedError::HubGone)?;
+            self.events
+                .send(lost)
+                .await
+                .map_err(|_| FeedError::HubGone)?;
         }
         Ok(())
     }

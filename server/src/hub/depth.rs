@@ -85,7 +85,10 @@ impl Depths {
 
     /// The `trades` message with the symbol's newest trades (chart 0).
     pub fn recent_frame(&self, id: SymbolId) -> String {
-        let trades = lock(&self.shared.symbols[id].recent).iter().copied().collect();
+        let trades = lock(&self.shared.symbols[id].recent)
+            .iter()
+            .copied()
+            .collect();
         self.trades_frame(id, trades)
     }
 

@@ -334,11 +334,12 @@ impl Folder {
     /// where the feed does not say).
     fn tape(&mut self, id: SymbolId, tick: &Tick) {
         let tape = &mut self.tapes[id];
-        let side = tick.side.or_else(|| match tape.last {
+        let tested = match tape.last {
             Some(last) if tick.price > last => Some(TradeSide::Up),
             Some(last) if tick.price < last => Some(TradeSide::Down),
             _ => tape.direction,
-        });
+        };
+        let side = tick.side.or(tested);
         if tick.side.is_none() {
             tape.direction = side;
         }

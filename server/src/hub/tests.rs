@@ -368,5 +368,8 @@ fn a_client_behind_gets_the_newest_trades_and_the_newest_whole_book() {
     assert_eq!(bids, [(12.0, 1.0)]);
     let diff = crate::wire::book_frame(&all[2..], 0).unwrap();
     assert!(diff.contains("\"snapshot\":false"), "{diff}");
-    assert!(batches.iter().all(|b| b.trades.iter().all(|e| e.id == 0)), "B is not watched");
+    assert!(
+        batches.iter().all(|b| b.trades.iter().all(|e| e.id == 0)),
+        "B is not watched"
+    );
 }

@@ -55,12 +55,18 @@ async fn each_chart_gets_its_own_series_and_only_other_charts_are_named() {
         .await;
     let first = next_of(&mut client, "candles").await;
     assert_eq!(first["symbol"], "AAA");
-    assert!(first.get("chart").is_none(), "chart 0 is not named: {first}");
+    assert!(
+        first.get("chart").is_none(),
+        "chart 0 is not named: {first}"
+    );
     client
         .send_json(json!({"op": "chart", "symbol": "BBB", "interval": "5s", "chart": 2}))
         .await;
     let second = next_of(&mut client, "candles").await;
-    assert_eq!((&second["symbol"], &second["chart"]), (&json!("BBB"), &json!(2)));
+    assert_eq!(
+        (&second["symbol"], &second["chart"]),
+        (&json!("BBB"), &json!(2))
+    );
     assert_eq!(second["interval"], "5s");
 
     feed.send(tick("AAA", 10.5, 1)).await.unwrap();
@@ -82,7 +88,12 @@ async fn each_chart_gets_its_own_series_and_only_other_charts_are_named() {
         .await;
     let error = next_of(&mut client, "error").await;
     assert_eq!(error["code"], "bad_request");
-    assert!(error["message"].as_str().unwrap().contains("chart must be between 0 and 3"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("chart must be between 0 and 3")
+    );
 
     // Chart 2 stops: only chart 0's bars come.
     client.send_json(json!({"op": "chart", "chart": 2})).await;
@@ -144,7 +155,9 @@ async fn the_tape_starts_with_the_latest_trades_then_brings_each_new_one_in_orde
         ]
     );
 
-    feed.send(trade(10.3, 7, 4, Some(TradeSide::Sell))).await.unwrap();
+    feed.send(trade(10.3, 7, 4, Some(TradeSide::Sell)))
+        .await
+        .unwrap();
     feed.send(trade(10.4, 8, 5, None)).await.unwrap();
     feed.send(tick("BBB", 2.0, 1)).await.unwrap();
     let mut new = Vec::new();
@@ -213,7 +226,10 @@ async fn the_book_is_a_snapshot_then_changes_and_is_never_live_crossed_or_lost()
         .await;
     let mut book = ClientBook::default();
     let first = next_of(&mut client, "book").await;
-    assert_eq!((&first["snapshot"], &first["chart"]), (&json!(true), &json!(1)));
+    assert_eq!(
+        (&first["snapshot"], &first["chart"]),
+        (&json!(true), &json!(1))
+    );
     book.apply(&first);
     assert_eq!(
         book,

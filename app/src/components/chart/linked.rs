@@ -41,10 +41,24 @@ fn LinkedChart(chart: u8) -> impl IntoView {
         let feed = expect_context::<crate::chart_feed::ChartFeeds>().0[usize::from(chart)];
         super::drawing::mount(container, view, feed, charted);
     }
-    let symbols = move || store.rows.with(|rows| rows.iter().map(|r| r.symbol.clone()).collect::<Vec<_>>());
-    let current = move || charted.symbol.get().map(|s| s.to_string()).unwrap_or_default();
+    let symbols = move || {
+        store
+            .rows
+            .with(|rows| rows.iter().map(|r| r.symbol.clone()).collect::<Vec<_>>())
+    };
+    let current = move || {
+        charted
+            .symbol
+            .get()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    };
     let pick_symbol = move |ev: leptos::ev::Event| {
-        layout.set_chart(chart, &event_target_value(&ev), charted.interval.get_untracked());
+        layout.set_chart(
+            chart,
+            &event_target_value(&ev),
+            charted.interval.get_untracked(),
+        );
     };
     let pick_interval = move |ev: leptos::ev::Event| {
         if let (Ok(interval), Some(symbol)) = (
@@ -55,18 +69,31 @@ fn LinkedChart(chart: u8) -> impl IntoView {
         }
     };
     let row = move || charted.symbol.get().and_then(|s| store.row(&s));
-    let price = move || row().map(|r| format::price(r.price()())).unwrap_or_default();
+    let price = move || {
+        row()
+            .map(|r| format::price(r.price()()))
+            .unwrap_or_default()
+    };
     let change = move || {
         row().map(|r| {
             let (_, pct) = r.day_change();
             let pct = pct();
-            (format::change_pct(pct), format!("chart-change {}", format::direction(pct).class()))
+            (
+                format::change_pct(pct),
+                format!("chart-change {}", format::direction(pct).class()),
+            )
         })
     };
     let hovered = move || {
-        view.hovered
-            .get()
-            .map(|bar| format!("O {}  H {}  L {}  C {}", format::price(bar.o), format::price(bar.h), format::price(bar.l), format::price(bar.c)))
+        view.hovered.get().map(|bar| {
+            format!(
+                "O {}  H {}  L {}  C {}",
+                format::price(bar.o),
+                format::price(bar.h),
+                format::price(bar.l),
+                format::price(bar.c)
+            )
+        })
     };
     view! {
         <section class="panel chart-panel linked-chart" aria-label=format!("Chart {}", chart + 1)>

@@ -18,10 +18,10 @@ use leptos::prelude::*;
 
 use crate::selection::Selection;
 use crate::store::QuoteStore;
+pub use controls::Links;
 use controls::{
     ClockButton, CompareLegend, IndicatorMenu, IntervalButtons, LayoutButtons, ModeButtons,
 };
-pub use controls::Links;
 use linked::LinkedCharts;
 use readout::Readout;
 use title::ChartTitle;

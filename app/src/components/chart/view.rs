@@ -37,7 +37,9 @@ impl Charted {
         let layout = selection.layout;
         let series = Memo::new(move |_| layout.series(chart));
         Charted {
-            symbol: Signal::derive(move || series.with(|s| s.as_ref().map(|s| s.symbol.as_str().into()))),
+            symbol: Signal::derive(move || {
+                series.with(|s| s.as_ref().map(|s| s.symbol.as_str().into()))
+            }),
             interval: Signal::derive(move || {
                 series.with(|s| s.as_ref().map(|s| s.interval).unwrap_or_default())
             }),

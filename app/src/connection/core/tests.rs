@@ -653,9 +653,9 @@ fn a_new_chart_selection_asks_for_its_series_and_drops_bars_of_the_old_one() {
     assert_eq!(sent(&five), [chart(Some(("MSFT", Interval::S5)))]);
     assert_eq!(
         page.on(Event::Charting {
-        chart: 0,
-        series: Some(Series::new("MSFT", Interval::S5)),
-    }),
+            chart: 0,
+            series: Some(Series::new("MSFT", Interval::S5)),
+        }),
         []
     );
     let bar = Candle::open(0, 1.0, 1);
@@ -689,10 +689,13 @@ fn a_new_chart_selection_asks_for_its_series_and_drops_bars_of_the_old_one() {
             candle: bar
         }]
     );
-    assert_eq!(sent(&page.on(Event::Charting {
-        chart: 0,
-        series: None,
-    })), [chart(None)]);
+    assert_eq!(
+        sent(&page.on(Event::Charting {
+            chart: 0,
+            series: None,
+        })),
+        [chart(None)]
+    );
 }
 
 #[test]
@@ -710,7 +713,7 @@ fn linked_charts_each_ask_for_their_series_and_get_only_their_bars() {
         trades: false,
         book: false,
     };
-    assert_eq!(sent(&second), [asked.clone()]);
+    assert_eq!(sent(&second), std::slice::from_ref(&asked));
     let bar = Candle::open(0, 1.0, 1);
     let on = |chart, symbol: &str| ServerMsg::Candle {
         symbol: symbol.into(),
