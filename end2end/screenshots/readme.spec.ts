@@ -148,3 +148,21 @@ test("chart-indicators.png", async ({ page }) => {
   await page.waitForTimeout(1_500);
   await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "chart-indicators.png") });
 });
+
+// Four linked charts at different intervals, two indicators each, the
+// crosshair on one moment in all of them.
+test("charts-linked.png", async ({ page }) => {
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await page.goto(`${server.url}/?symbol=NVDA&interval=1m&ind=sma20,rsi14&layout=4&charts=AAPL:5m,MSFT:1m,TSLA:15m`);
+  await expect(page.getByTestId("connection")).toHaveText("Live");
+  for (const chart of await page.getByTestId("linked-chart").all()) {
+    await expect(chart).toHaveAttribute("data-bars", /^[1-9]/);
+  }
+  await page.waitForTimeout(1_000);
+  const box = (await page.getByTestId("chart").boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.62, box.y + box.height * 0.4);
+  await expect(page.getByTestId("linked-chart").first()).toHaveAttribute("data-crosshair", /^\d+$/);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "charts-linked.png") });
+});
