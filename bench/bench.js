@@ -3,7 +3,7 @@
 // BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
 // tickertape/peer ratios measured in the same run.
 //
-// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,cluster,storm,resync,store-capacity,chart-load,...] [--out BENCHMARKS.md]
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,trader,cluster,storm,resync,store-capacity,chart-load,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 //        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
 //        [--before PATH --before-commit SHA]   an older tickertape binary (built from SHA), measured with
@@ -379,6 +379,82 @@ function renderBrowser(p, b) {
   stale(p, m.commit, ["app", "frontend", "style", "public", "server"], "browser");
 }
 
+// Targets for the trader's screen (bench/trader.js): absolute, on its own medians.
+const TRADER_BUSY_TARGET_PCT = 35;
+const TRADER_FRAME_P95_TARGET_MS = 8;
+
+/** The trader's screen next to the single-chart page, measured alternating (bench/trader.js). */
+function renderTrader(p, t) {
+  const tr = t.summary.trader;
+  const si = t.summary.single;
+  const runs = `${t.runs} run${t.runs === 1 ? "" : "s"}`;
+  const q = (key, bold = false) => {
+    const r = t.ratios?.[key]?.median;
+    const text = r === null || r === undefined ? "–" : r.toFixed(2);
+    return bold ? `**${text}**` : text;
+  };
+  const cpu = (c) => `${fmt(c.totalPct, 1)} % (${fmt(c.userPct, 1)} / ${fmt(c.systemPct, 1)})`;
+  const frames = (f) => `${fmt(f.p50, 2)} / ${fmt(f.p95, 2)} / ${fmt(f.p99, 2)} / ${fmt(f.max, 1)}`;
+  p("## trader: the trader's screen, 4 linked charts with 2 indicators each and the tape and order book open, symbols at 10 Hz");
+  p();
+  wrap(
+    `Headless Chromium ${t.chromium}, viewport ${t.viewport}. The trader's screen is \`${t.pages.trader.path}\`: four linked charts of 1 s ` +
+      "bars (a new bar every second on each, the most chart work per second), SMA 20 and RSI 14 on every chart, and the order book and " +
+      `trades tape open (the panel's remembered choice: localStorage \`${t.depth.key}\` = \`${t.depth.value}\`). The single chart is ` +
+      `\`${t.pages.single.path}\` with nothing remembered: one chart, no indicators, the panel closed. Each page gets a fresh server and a ` +
+      `fresh Chromium, the two alternating within each run (each run swaps which goes first). Once the page is live and drawn (every ` +
+      `chart over 100 bars with its indicators; tape and book rows shown) and has warmed up ${t.warmupSecs} s, a ${t.secs} s window records: ` +
+      "**chart frame time**, the time spent in requestAnimationFrame callbacks per frame that has any (where the charts paint); the " +
+      "**frame interval** between animation frames (the page has a callback requested every frame to see them, on both pages alike); " +
+      "**main thread busy**, the renderer main thread's CDP Performance `TaskDuration` / wall time; script seconds (`ScriptDuration`); and " +
+      "the CPU of the renderer processes (the page's, and the browser's idle spare ones) and of all Chromium processes " +
+      "(`/proc/<pid>/stat` user and system time) as % of one core. The " +
+      `server runs on the same machine but is not counted. Medians of ${runs}; trader / single is the median of the per-run ratios.`,
+  ).forEach((l) => p(l));
+  p();
+  p("| | trader's screen | single chart | trader / single | target |");
+  p("|---|---|---|---|---|");
+  p(`| chart frame time p50 / p95 / p99 / max (ms) | ${frames(tr.frameMs)} | ${frames(si.frameMs)} | ${q("frameP95", true)} (p95) | p95 ≤ ${TRADER_FRAME_P95_TARGET_MS} ms: ${tr.frameMs.p95 === null ? "–" : mark(tr.frameMs.p95 <= TRADER_FRAME_P95_TARGET_MS)} |`);
+  p(`| frames with chart work per second | ${fmt(tr.framesPerSec, 1)} | ${fmt(si.framesPerSec, 1)} | ${ratio(tr.framesPerSec, si.framesPerSec)} | |`);
+  p(`| frame interval p50 / p95 (ms) | ${fmt(tr.intervalMs.p50, 1)} / ${fmt(tr.intervalMs.p95, 1)} | ${fmt(si.intervalMs.p50, 1)} / ${fmt(si.intervalMs.p95, 1)} | ${ratio(tr.intervalMs.p95, si.intervalMs.p95)} (p95) | |`);
+  p(`| main thread busy | ${fmt(tr.busyPct, 1)} % | ${fmt(si.busyPct, 1)} % | ${q("busyPct", true)} | ≤ ${TRADER_BUSY_TARGET_PCT} %: ${tr.busyPct === null ? "–" : mark(tr.busyPct <= TRADER_BUSY_TARGET_PCT)} |`);
+  p(`| script in the window (s) | ${fmt(tr.scriptSecs, 2)} | ${fmt(si.scriptSecs, 2)} | ${ratio(tr.scriptSecs, si.scriptSecs)} | |`);
+  p(`| renderer CPU, % of one core: total (user / system) | ${cpu(tr.renderer)} | ${cpu(si.renderer)} | ${q("rendererPct")} | |`);
+  p(`| all Chromium processes' CPU, % of one core: total (user / system) | ${cpu(tr.chromium)} | ${cpu(si.chromium)} | ${ratio(tr.chromium.totalPct, si.chromium.totalPct)} | |`);
+  if (tr.diffsPerSec !== null || si.diffsPerSec !== null)
+    p(`| quote diffs applied per second | ${fmt(tr.diffsPerSec, 1)} | ${fmt(si.diffsPerSec, 1)} | | |`);
+  p();
+  p("Each run (main thread busy; chart frame time p95; renderer CPU, user / system):");
+  p();
+  p("| run | trader's screen | single chart | trader / single: busy; frame p95 |");
+  p("|---|---|---|---|");
+  const one = (r) => (r ? `${fmt(r.busyPct, 1)} %; ${fmt(r.frameMs.p95, 2)} ms; ${fmt(r.renderer.userPct, 1)} / ${fmt(r.renderer.systemPct, 1)} %` : "–");
+  t.perRun.trader.forEach((r, i) => {
+    const per = (key) => {
+      const x = t.ratios?.[key]?.perRun?.[i];
+      return x === null || x === undefined ? "–" : x.toFixed(2);
+    };
+    p(`| ${r.run} | ${one(r)} | ${one(t.perRun.single[i])} | ${per("busyPct")}; ${per("frameP95")} |`);
+  });
+  p();
+  const toggled = t.perRun.trader.filter((r) => r.depthOpenedBy === "toggle").length;
+  if (toggled) {
+    p(`In ${toggled} of ${runs} the remembered choice did not open the panel and its toggle button was clicked instead.`);
+    p();
+  }
+  const errors = Object.values(t.perRun).flat().filter((r) => r.consoleErrorCount);
+  if (errors.length) {
+    const first = errors[0].consoleErrors[0];
+    wrap(`**⚠ the pages logged console errors in ${errors.length} measurement${errors.length === 1 ? "" : "s"}**; the first: \`${first.replace(/`/g, "'").slice(0, 200)}\`.`).forEach((l) => p(l));
+    p();
+  }
+  const m = t.measured ?? {};
+  p(`Command: \`${t.command}\`; server: \`${t.server}\`; Chromium ${t.chromium}; measured ${m.date}, commit ${m.commit}${m.dirty ? " (with uncommitted changes to the page or server)" : ""}.`);
+  p();
+  buildWarnings(p, t, "trader");
+  stale(p, m.commit, ["app", "frontend", "style", "public", "server"], "trader");
+}
+
 /** A column heading naming the commit a binary was built from: "after (c1c47ac)". */
 function builtFrom(side, b) {
   if (!b) return side;
@@ -716,10 +792,10 @@ function renderHeader(p, m, prov, old) {
   }
 }
 
-/** `own`: the sections with their own scripts and provenance (browser, cluster, storm, resync), each null if not measured. */
+/** `own`: the sections with their own scripts and provenance (browser, trader, cluster, storm, resync, …), each null if not measured. */
 function render(results, m, own, measured = {}, old = previousOutput()) {
   results = results ?? {};
-  const { browser, cluster, storm, resync, store, chartLoad } = own;
+  const { browser, trader, cluster, storm, resync, store, chartLoad } = own;
   const lines = [];
   const p = (s = "") => lines.push(s);
   /** A section with nothing new to show: the previous file's text, verbatim. */
@@ -733,7 +809,7 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
     if (results[name]) prov.push({ name, scenario: true, ...(measured[name] ?? { date: m.date, commit: m.commit }), runs: new Set(results[name].map((r) => r.run)).size });
     else if (old.sections[name]) prov.push(old.measured[name] ? { name, scenario: true, kept: true, ...old.measured[name] } : { name, scenario: true, kept: true, unknown: true });
   }
-  for (const [name, data] of Object.entries({ browser, cluster, storm, resync })) {
+  for (const [name, data] of Object.entries({ browser, trader, cluster, storm, resync })) {
     if (!data && !old.sections[name]) continue;
     // A kept section says in its text when it was measured ("measured <date>, commit <sha>"), if it does.
     const said = !data && /measured (\d{4}-\d{2}-\d{2}), commit (\w+)/.exec(old.sections[name].join(" "));
@@ -800,6 +876,8 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
   }
   if (browser) renderBrowser(p, browser);
   else if (old.sections.browser) keep("browser");
+  if (trader) renderTrader(p, trader);
+  else if (old.sections.trader) keep("trader");
   if (!cluster && old.sections.cluster) keep("cluster");
   if (cluster) {
     const [one, two] = [cluster.one, cluster.two];
@@ -853,6 +931,7 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
   p("```sh");
   p("make bench            # builds release binaries, installs bench/ npm deps, runs everything above (~20 min)");
   p("node bench/bench.js --runs 3 --only fanout-2000   # one scenario");
+  p("node bench/bench.js --runs 3 --only trader        # the trader's screen in headless Chromium (bench/trader.js)");
   p("node bench/bench.js --runs 3 --only storm,resync --before <an older tickertape binary> --before-commit <its commit>");
   p("```");
   p();
@@ -902,11 +981,16 @@ async function browserBench() {
   return JSON.parse(out.toString());
 }
 
+function traderBench() {
+  const out = execSync(`node ${path.join(__dirname, "trader.js")} --runs ${RUNS}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
+}
+
 (async () => {
   const savedPath = path.resolve(root, args.results ?? "target/bench-results.json");
   if (args["render-only"]) {
     const saved = JSON.parse(fs.readFileSync(savedPath, "utf8"));
-    const own = { browser: saved.browser, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, store: saved.store ?? null, chartLoad: saved.chartLoad ?? null };
+    const own = { browser: saved.browser, trader: saved.trader ?? null, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, store: saved.store ?? null, chartLoad: saved.chartLoad ?? null };
     fs.writeFileSync(OUT, render(saved.results, machine(), own, savedMeasured(saved)));
     return console.error(`rewrote ${path.relative(root, OUT)} from ${path.relative(root, savedPath)}`);
   }
@@ -922,6 +1006,7 @@ async function browserBench() {
     measured[name] = { date, commit };
   }
   const browser = !ONLY || ONLY.has("browser") ? await browserBench() : saved.browser ?? null;
+  const trader = !ONLY || ONLY.has("trader") ? traderBench() : saved.trader ?? null;
   const cluster = !ONLY || ONLY.has("cluster") ? clusterBench() : saved.cluster ?? null;
   const storm = !ONLY || ONLY.has("storm") ? stormBench() : saved.storm ?? null;
   const resync = !ONLY || ONLY.has("resync") ? resyncBench() : saved.resync ?? null;
@@ -930,8 +1015,8 @@ async function browserBench() {
   // The header names when each scenario section was measured (one date and
   // commit when a single run measured them all).
   const meta = machine();
-  fs.writeFileSync(OUT, render(results, meta, { browser, cluster, storm, resync, store, chartLoad }, measured));
+  fs.writeFileSync(OUT, render(results, meta, { browser, trader, cluster, storm, resync, store, chartLoad }, measured));
   fs.mkdirSync(path.dirname(savedPath), { recursive: true });
-  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, cluster, storm, resync, store, chartLoad, meta: { date: meta.date, commit: meta.commit } }, null, 1));
+  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, trader, cluster, storm, resync, store, chartLoad, meta: { date: meta.date, commit: meta.commit } }, null, 1));
   console.error(`wrote ${path.relative(root, OUT)}`);
 })();
