@@ -60,6 +60,23 @@ let syncing = false;
 /** How long after following another chart a chart's own range changes are taken as that move's. */
 const FOLLOW_MS = 100;
 
+/**
+ * Charts with live bars to draw, drawn one per animation frame: each draw
+ * makes the library paint that chart in the next frame, so four charts
+ * updating together paint in four frames rather than all in one.
+ */
+const toDraw = new Set();
+let drawFrame = 0;
+
+function drawNext() {
+  drawFrame = 0;
+  const [next] = toDraw;
+  if (!next) return;
+  toDraw.delete(next);
+  next.draw();
+  if (toDraw.size) drawFrame = requestAnimationFrame(drawNext);
+}
+
 /** Links (or unlinks) every chart's crosshair and visible time range. */
 export function setLinked(crosshair, range) {
   linked.crosshair = crosshair;
@@ -88,9 +105,10 @@ export class PriceChart {
     this.onOlder = onOlder;
     this.el = el;
     this.bars = [];
-    // Live bars not drawn yet, by time; when they were last drawn; the newest bar drawn.
+    // Live bars and indicator points not drawn yet, by time (and line); when
+    // they were last drawn; the newest bar drawn.
     this.pending = new Map();
-    this.frame = 0;
+    this.pendingStudies = new Map();
     this.quietTimer = 0;
     this.lastFlush = -Infinity;
     this.drawnTime = -Infinity;
@@ -417,8 +435,9 @@ export class PriceChart {
       this.bars.push(bar);
     }
     this.pending.set(bar.t, bar);
-    if (!this.frame && performance.now() - this.lastFlush >= LIVE_EVERY_MS) {
-      this.frame = requestAnimationFrame(() => this.draw());
+    if (!toDraw.has(this) && performance.now() - this.lastFlush >= LIVE_EVERY_MS) {
+      toDraw.add(this);
+      if (!drawFrame) drawFrame = requestAnimationFrame(drawNext);
     }
     clearTimeout(this.quietTimer);
     this.quietTimer = setTimeout(() => this.draw(), QUIET_MS);
@@ -428,9 +447,8 @@ export class PriceChart {
 
   /** Hands the pending live bars to the series, oldest first. */
   draw() {
-    cancelAnimationFrame(this.frame);
-    this.frame = 0;
-    if (this.pending.size === 0) return;
+    toDraw.delete(this);
+    if (this.pending.size === 0 && this.pendingStudies.size === 0) return;
     this.lastFlush = performance.now();
     const bars = [...this.pending.values()].sort((a, b) => a.t - b.t);
     this.pending.clear();
@@ -440,6 +458,15 @@ export class PriceChart {
       this.volume.update(toVolume(bar, this.daily), historical);
       if (this.sessionOf && !this.daily) this.shade.update(toShade(bar, this.sessionOf), historical);
       if (!historical) this.drawnTime = bar.t;
+    }
+    const points = [...this.pendingStudies.values()].sort((a, b) => a[1] - b[1]);
+    this.pendingStudies.clear();
+    for (const [line, t, value] of points) {
+      try {
+        this.studySeries[line]?.update({ time: chartTime(t, this.daily), value });
+      } catch {
+        // Older than the line's newest point: it keeps the newer one.
+      }
     }
   }
 
@@ -462,6 +489,8 @@ export class PriceChart {
    * the ones drawn; panes left empty go.
    */
   setStudies(json) {
+    // Points of the lines being replaced are in what this draws.
+    this.pendingStudies.clear();
     for (const series of this.studySeries) this.chart.removeSeries(series);
     this.studySeries = [];
     while (this.chart.panes().length > 1) this.chart.removePane(this.chart.panes().length - 1);
@@ -510,10 +539,9 @@ export class PriceChart {
   }
 
   /** Live indicator points (JSON `[[line, t, value], …]`). */
+  /** Indicator points of a live bar: drawn with the bar (see `update`). */
   updateStudies(json) {
-    for (const [line, t, value] of JSON.parse(json)) {
-      this.studySeries[line]?.update({ time: chartTime(t, this.daily), value });
-    }
+    for (const point of JSON.parse(json)) this.pendingStudies.set(`${point[0]}:${point[1]}`, point);
   }
 
   /** Alert levels (JSON `[{price, title}]`), each drawn as a dashed line with its price on the axis. */
@@ -544,7 +572,7 @@ export class PriceChart {
   }
 
   remove() {
-    cancelAnimationFrame(this.frame);
+    toDraw.delete(this);
     clearTimeout(this.quietTimer);
     this.themeObserver.disconnect();
     this.chart.unsubscribeCrosshairMove(this.onCrosshair);

@@ -29,7 +29,7 @@ async function expectDrawn(page: Page, count: number) {
 }
 
 test("a four-chart view in the URL is drawn, its crosshair linked across intervals, and a link restores it", async ({ page }) => {
-  const view = "/?symbol=NVDA&interval=1m&ind=sma20&layout=4&charts=AAPL:5m,MSFT:1m,TSLA:15m";
+  const view = "/?symbol=NVDA&interval=1m&ind=sma20&cmp=AMD&layout=4&charts=AAPL:5m,MSFT:1m,TSLA:15m";
   await page.goto(`${server.url}${view}`);
   await expect(page.getByTestId("connection")).toHaveText("Live");
   await expectDrawn(page, 3);
@@ -83,6 +83,8 @@ test("a four-chart view in the URL is drawn, its crosshair linked across interva
   expect(await page.getByTestId("linked-symbol").evaluateAll((els) => els.map((e) => (e as HTMLSelectElement).value))).toEqual(symbols);
   await expect(page.getByTestId("link-crosshair")).toHaveAttribute("aria-pressed", "false");
   await expect(page.getByTestId("readout").locator('[data-study="sma20"]')).toBeVisible();
+  await expect(page.getByTestId("compare")).toContainText("AMD");
+  await expect(page).toHaveURL(new RegExp(view.replace(/[?]/g, "\\?")));
   await page.getByTestId("link-crosshair").click();
 });
 
