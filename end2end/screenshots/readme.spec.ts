@@ -166,3 +166,20 @@ test("charts-linked.png", async ({ page }) => {
   await page.waitForTimeout(300);
   await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "charts-linked.png") });
 });
+
+// The order book and trades tape open under the side panel.
+test("book-and-tape.png", async ({ page }) => {
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.setViewportSize({ width: 1440, height: 1700 });
+  await page.addInitScript(() => localStorage.setItem("tickertape.depth", "open"));
+  await page.goto(`${server.url}/?symbol=NVDA&interval=1m`);
+  await expect(page.getByTestId("connection")).toHaveText("Live");
+  await expect(page.getByTestId("book-bid")).toHaveCount(10);
+  await expect(page.getByTestId("tape-row").nth(15)).toBeVisible({ timeout: 15_000 });
+  await page.waitForTimeout(500);
+  // The side column: the symbol's panel, then the book and the tape.
+  const detail = (await page.getByTestId("detail").boundingBox())!;
+  const depth = (await page.getByTestId("depth").boundingBox())!;
+  const clip = { x: detail.x - 12, y: detail.y - 12, width: detail.width + 24, height: depth.y + depth.height - detail.y + 24 };
+  await page.screenshot({ path: resolve(repoRoot, "docs", "screenshots", "book-and-tape.png"), clip });
+});
