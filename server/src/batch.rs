@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use app::protocol::{Candle, Change, Interval, Trade};
 
+use crate::book::BookView;
 use crate::market::SymbolId;
 
 /// One symbol's changes within a batch.
@@ -29,23 +30,36 @@ pub struct CandleEntry {
     pub json: Option<String>,
 }
 
-/// A watched symbol's trades during one flush interval, oldest first.
+/// A symbol's trades during one flush interval, oldest first (a watched
+/// symbol's, or every symbol's on a hub that publishes to the bus).
 #[derive(Debug)]
 pub struct TradesEntry {
     pub id: SymbolId,
     pub trades: Vec<Trade>,
-    /// The `trades` message (chart 0), encoded once.
-    pub json: String,
+    /// The `trades` message (chart 0), encoded once if someone watched the
+    /// symbol's trades when the batch was made.
+    pub json: Option<String>,
 }
 
-/// A watched symbol's book changed during one flush interval.
+/// A symbol's book changed during one flush interval (a watched symbol's,
+/// or any symbol's on a hub that publishes to the bus).
 #[derive(Debug)]
 pub struct BookEntry {
     pub id: SymbolId,
-    /// The `book` message (chart 0) with what changed since the symbol's
-    /// previous entry (a snapshot if it had none).
+    /// The best levels as of this batch, and whether they can be trusted.
+    pub view: BookView,
+    pub live: bool,
+    /// The `book` messages for sessions, if someone watched the book.
+    pub frames: Option<BookFrames>,
+}
+
+/// The `book` messages (chart 0) of one [`BookEntry`].
+#[derive(Debug)]
+pub struct BookFrames {
+    /// What changed since the symbol's previous frames (a snapshot if it
+    /// had none).
     pub diff: String,
-    /// The `book` message with the whole book as of this batch.
+    /// The whole book as of this batch.
     pub snapshot: Arc<str>,
 }
 

@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use app::protocol::Level;
+use app::protocol::{Level, apply_levels};
 
 /// A price as a map key: ordered by value (prices are finite and positive).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,10 +113,10 @@ impl BookView {
         }
     }
 
-    /// Applies a [`BookView::diff`]; `descending` for bids.
+    /// Applies a [`BookView::diff`].
     pub fn apply(&mut self, diff: &BookView) {
-        apply_side(&mut self.bids, &diff.bids, true);
-        apply_side(&mut self.asks, &diff.asks, false);
+        apply_levels(&mut self.bids, &diff.bids, true, usize::MAX);
+        apply_levels(&mut self.asks, &diff.asks, false, usize::MAX);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,19 +136,6 @@ fn side_diff(old: &[Level], new: &[Level]) -> Vec<Level> {
         .map(|&(price, _)| (price, 0.0));
     out.extend(gone);
     out
-}
-
-fn apply_side(levels: &mut Vec<Level>, diff: &[Level], descending: bool) {
-    for &(price, size) in diff {
-        levels.retain(|(p, _)| *p != price);
-        if size > 0.0 {
-            levels.push((price, size));
-        }
-    }
-    levels.sort_by(|a, b| {
-        let order = a.0.total_cmp(&b.0);
-        if descending { order.reverse() } else { order }
-    });
 }
 
 #[cfg(test)]

@@ -208,8 +208,9 @@ struct Chart {
     /// The history sent covers every batch up to this one; older batches'
     /// candles (and trades) would be stale, so they are skipped.
     since_batch: u64,
-    /// Interest in the symbol's trades, if the tape is shown.
-    trades: Option<DepthWatch>,
+    /// Interest in the symbol's trades, if the tape is shown, and the batch
+    /// the trades sent are current as of: older batches' are skipped.
+    trades: Option<(DepthWatch, u64)>,
     /// Interest in its book, if shown, and the batch the book sent is
     /// current as of: older batches' book messages are skipped.
     book: Option<(DepthWatch, u64)>,
@@ -471,10 +472,14 @@ impl Session {
             self.batch = since_batch;
         }
         self.send_chart_frame(no, &history).await?;
-        if trades.is_some() {
-            let recent = self.hub.depths().recent_frame(id);
-            self.send_chart_frame(no, &recent).await?;
-        }
+        let trades = match trades {
+            Some(watch) => {
+                let (as_of, recent) = self.hub.depths().recent_frame(id);
+                self.send_chart_frame(no, &recent).await?;
+                Some((watch, as_of))
+            }
+            None => None,
+        };
         let book = match (book, self.hub.depths().book(id)) {
             (Some(watch), Some(shown)) => {
                 self.send_chart_frame(no, &shown.frame).await?;
@@ -631,7 +636,8 @@ impl Session {
             chart.limit,
             chart.since_batch,
         );
-        let (tape, book_since) = (chart.trades.is_some(), chart.book.as_ref().map(|b| b.1));
+        let tape_since = chart.trades.as_ref().map(|t| t.1);
+        let book_since = chart.book.as_ref().map(|b| b.1);
         let fresh = batches
             .iter()
             .position(|b| b.no > since_batch)
@@ -646,8 +652,14 @@ impl Session {
                 self.send_chart_frame(no, frame).await?;
             }
         }
-        if tape && let Some(frame) = wire::trades_frame(fresh, id, self.hub.depths()) {
-            self.send_chart_frame(no, &frame).await?;
+        if let Some(since) = tape_since {
+            let newer = batches
+                .iter()
+                .position(|b| b.no > since)
+                .unwrap_or(batches.len());
+            if let Some(frame) = wire::trades_frame(&batches[newer..], id, self.hub.depths()) {
+                self.send_chart_frame(no, &frame).await?;
+            }
         }
         if let Some(since) = book_since {
             let newer: Vec<&Arc<Batch>> = batches.iter().filter(|b| b.no > since).collect();

@@ -148,8 +148,10 @@ pub fn trades_frame(batches: &[Arc<Batch>], id: SymbolId, depths: &Depths) -> Op
         .filter(|e| e.id == id)
         .peekable();
     let first = entries.next()?;
-    if entries.peek().is_none() {
-        return Some(first.json.clone());
+    if entries.peek().is_none()
+        && let Some(json) = &first.json
+    {
+        return Some(json.clone());
     }
     let mut trades: Vec<_> = first.trades.clone();
     trades.extend(entries.flat_map(|e| e.trades.iter().copied()));
@@ -161,9 +163,13 @@ pub fn trades_frame(batches: &[Arc<Batch>], id: SymbolId, depths: &Depths) -> Op
 /// The `book` message of `batches` for one symbol: its one change, or the
 /// whole book as of the newest batch when several changed it.
 pub fn book_frame<'a>(batches: &[&'a Arc<Batch>], id: SymbolId) -> Option<&'a str> {
-    let mut entries = batches.iter().flat_map(|b| &b.books).filter(|e| e.id == id);
-    let first = entries.next()?;
-    Some(match entries.next_back() {
+    let mut frames = batches
+        .iter()
+        .flat_map(|b| &b.books)
+        .filter(|e| e.id == id)
+        .filter_map(|e| e.frames.as_ref());
+    let first = frames.next()?;
+    Some(match frames.next_back() {
         None => &first.diff,
         Some(newest) => &newest.snapshot,
     })

@@ -22,8 +22,9 @@ use super::{
 };
 use crate::alerts::AlertBook;
 use crate::backoff::Backoff;
+use crate::book::BookView;
 use crate::candles::CAPACITY;
-use crate::hub::{Hub, HubConfig, Mirror, SymbolId};
+use crate::hub::{CopiedDepth, Hub, HubConfig, Mirror, SymbolId};
 use crate::market::now_ms;
 use crate::metrics::SharedMetrics;
 
@@ -632,7 +633,25 @@ impl Follower {
             }
             candles.push((id, c.interval, c.candle));
         }
-        self.mirror.publish(batch.ts, changes, candles, false, &[]);
+        let mut depth = CopiedDepth::default();
+        for t in batch.trades {
+            let Some(id) = hub.lookup(&t.symbol) else {
+                return Some(Resync::Universe);
+            };
+            depth.trades.push((id, t.trades));
+        }
+        for b in batch.books {
+            let Some(id) = hub.lookup(&b.symbol) else {
+                return Some(Resync::Universe);
+            };
+            let view = BookView {
+                bids: b.bids,
+                asks: b.asks,
+            };
+            depth.books.push((id, view, b.live));
+        }
+        self.mirror
+            .publish(batch.ts, changes, candles, depth, false, &[]);
         self.seq = batch.seq;
         self.metrics.bus_seq.set(self.seq as i64);
         None
@@ -796,8 +815,12 @@ impl Follower {
                 (None, None) => {}
             }
         }
+        // Books are copied whole as they change: until then, the ones held
+        // may have missed changes.
+        self.mirror.lose_books();
+        let depth = CopiedDepth::default();
         self.mirror
-            .publish(now_ms(), changes, Vec::new(), resync, &withdrawn);
+            .publish(now_ms(), changes, Vec::new(), depth, resync, &withdrawn);
         self.metrics.bus_seq.set(self.seq as i64);
         self.set_feeds(&state.feeds);
         self.set_health(if self.linked {

@@ -18,9 +18,9 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AlertsReply, AlertsRequest, AnswerAlerts, BusAccess, BusBatch, BusCandle, BusError, BusFeed,
-    BusHealth, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT, STATE_WINDOW, SYMBOLS_PER_PART,
-    StateAck, StatePart, StateRequest, Subjects, SymbolRow,
+    AlertsReply, AlertsRequest, AnswerAlerts, BusAccess, BusBatch, BusBook, BusCandle, BusError,
+    BusFeed, BusHealth, BusTrades, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT, STATE_WINDOW,
+    SYMBOLS_PER_PART, StateAck, StatePart, StateRequest, Subjects, SymbolRow,
 };
 use crate::candles::CAPACITY;
 use crate::hub::{Hub, Lagged};
@@ -188,6 +188,24 @@ impl Ingest {
                             symbol: symbols[c.id].symbol.clone(),
                             interval: c.interval,
                             candle: c.candle,
+                        })
+                        .collect(),
+                    trades: batch
+                        .trades
+                        .iter()
+                        .map(|t| BusTrades {
+                            symbol: symbols[t.id].symbol.clone(),
+                            trades: t.trades.clone(),
+                        })
+                        .collect(),
+                    books: batch
+                        .books
+                        .iter()
+                        .map(|b| BusBook {
+                            symbol: symbols[b.id].symbol.clone(),
+                            live: b.live,
+                            bids: b.view.bids.clone(),
+                            asks: b.view.asks.clone(),
                         })
                         .collect(),
                 };

@@ -34,7 +34,7 @@ pub mod ingest;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use app::protocol::{Candle, Change, FeedState, Interval, Quote, SymbolInfo};
+use app::protocol::{Candle, Change, FeedState, Interval, Level, Quote, SymbolInfo, Trade};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
@@ -51,6 +51,30 @@ pub struct BusBatch {
     pub ts: i64,
     pub changes: Vec<Change>,
     pub candles: Vec<BusCandle>,
+    /// Each symbol's trades folded in the batch, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trades: Vec<BusTrades>,
+    /// Each book the batch changed: its best levels, whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub books: Vec<BusBook>,
+}
+
+/// A symbol's trades in one batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusTrades {
+    pub symbol: String,
+    pub trades: Vec<Trade>,
+}
+
+/// A symbol's book after a batch: the best levels a side, best first, and
+/// whether it can be trusted (whole: an edge that missed batches is right
+/// again at the next).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BusBook {
+    pub symbol: String,
+    pub live: bool,
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
 }
 
 /// A bar as it stands after a batch.

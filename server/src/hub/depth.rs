@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use app::protocol::{ServerMsg, TRADES_PER_MESSAGE, Trade};
 
+use crate::batch::BookFrames;
+use crate::book::BookView;
 use crate::market::{SymbolId, Universe};
 use crate::wire;
 
@@ -22,8 +24,9 @@ pub struct BookFrame {
 
 #[derive(Default)]
 struct PerSymbol {
-    /// The newest trades, oldest first, at most [`TRADES_PER_MESSAGE`].
-    recent: Mutex<VecDeque<Trade>>,
+    /// The newest trades, oldest first, at most [`TRADES_PER_MESSAGE`]: all
+    /// those of the batches up to the one numbered with them.
+    recent: Mutex<(u64, VecDeque<Trade>)>,
     book: Mutex<Option<BookFrame>>,
     trade_watchers: AtomicUsize,
     book_watchers: AtomicUsize,
@@ -83,13 +86,14 @@ impl Depths {
         self.counter(id, what).load(Ordering::Relaxed) > 0
     }
 
-    /// The `trades` message with the symbol's newest trades (chart 0).
-    pub fn recent_frame(&self, id: SymbolId) -> String {
-        let trades = lock(&self.shared.symbols[id].recent)
-            .iter()
-            .copied()
-            .collect();
-        self.trades_frame(id, trades)
+    /// The `trades` message with the symbol's newest trades (chart 0), and
+    /// the batch it is current as of: later batches carry newer trades.
+    pub fn recent_frame(&self, id: SymbolId) -> (u64, String) {
+        let (no, trades) = {
+            let recent = lock(&self.shared.symbols[id].recent);
+            (recent.0, recent.1.iter().copied().collect())
+        };
+        (no, self.trades_frame(id, trades))
     }
 
     /// A `trades` message of `trades` (chart 0).
@@ -101,12 +105,13 @@ impl Depths {
         })
     }
 
-    /// Keeps the newest trades of a symbol.
-    pub(super) fn record_trades(&self, id: SymbolId, trades: &[Trade]) {
+    /// Keeps the newest trades of a symbol, those of batch `no` added.
+    fn record_trades(&self, id: SymbolId, trades: &[Trade], no: u64) {
         let mut recent = lock(&self.shared.symbols[id].recent);
-        recent.extend(trades.iter().copied());
-        let over = recent.len().saturating_sub(TRADES_PER_MESSAGE);
-        recent.drain(..over);
+        recent.0 = no;
+        recent.1.extend(trades.iter().copied());
+        let over = recent.1.len().saturating_sub(TRADES_PER_MESSAGE);
+        recent.1.drain(..over);
     }
 
     /// The symbol's book as last published, if it has one.
@@ -114,9 +119,60 @@ impl Depths {
         lock(&self.shared.symbols[id].book).clone()
     }
 
-    pub(super) fn publish_book(&self, id: SymbolId, frame: BookFrame) {
+    /// The `book` messages that bring sessions from `shown` (the book as
+    /// they were last sent it) to `view` as of batch `no`, if it changed;
+    /// the whole of it is kept for sessions that start watching.
+    pub(super) fn book_frames(
+        &self,
+        id: SymbolId,
+        shown: &mut Option<(BookView, bool)>,
+        view: &BookView,
+        live: bool,
+        (no, ts): (u64, i64),
+    ) -> Option<BookFrames> {
+        let symbol = &self.shared.universe.symbols()[id].symbol;
+        let diff = match shown.as_ref() {
+            Some((was, was_live)) if was == view && *was_live == live => return None,
+            Some((was, _)) => book_message(symbol, false, live, was.diff(view), ts),
+            None => book_message(symbol, true, live, view.clone(), ts),
+        };
+        let snapshot: Arc<str> = book_message(symbol, true, live, view.clone(), ts).into();
+        let frame = BookFrame {
+            no,
+            frame: snapshot.clone(),
+        };
         *lock(&self.shared.symbols[id].book) = Some(frame);
+        *shown = Some((view.clone(), live));
+        Some(BookFrames { diff, snapshot })
     }
+
+    /// A symbol's trades as batch `no` carries them (encoded if someone
+    /// watches its tape), kept among its newest.
+    pub(super) fn trades_entry(
+        &self,
+        id: SymbolId,
+        trades: Vec<Trade>,
+        no: u64,
+    ) -> crate::batch::TradesEntry {
+        self.record_trades(id, &trades, no);
+        let json = self
+            .is_watched(id, Watched::Trades)
+            .then(|| self.trades_frame(id, trades.clone()));
+        crate::batch::TradesEntry { id, trades, json }
+    }
+}
+
+/// A `book` message (chart 0).
+fn book_message(symbol: &str, snapshot: bool, live: bool, view: BookView, ts: i64) -> String {
+    wire::encode(&ServerMsg::Book {
+        symbol: symbol.to_string(),
+        snapshot,
+        live,
+        bids: view.bids,
+        asks: view.asks,
+        ts,
+        chart: 0,
+    })
 }
 
 /// Interest in a symbol's trades or book; see [`Depths::watch`].

@@ -11,15 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{
-    BOOK_DEPTH, Change, DAY_MS, FeedState, Interval, MarketSession, Quote, ServerMsg,
-    TRADES_PER_MESSAGE, Trade, TradeSide, TradingDay,
+    BOOK_DEPTH, Change, DAY_MS, FeedState, Interval, MarketSession, Quote, TRADES_PER_MESSAGE,
+    Trade, TradeSide, TradingDay,
 };
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::charts::Charts;
-use super::depth::{BookFrame, Depths, Watched};
+use super::depth::{Depths, Watched};
 use super::feeds::FeedReports;
 use super::published::Publisher;
 use crate::batch::{Batch, BookEntry, CandleEntry, Entry, TradesEntry};
@@ -350,13 +350,10 @@ impl Folder {
             s: tick.size,
             side,
         };
-        self.depths.record_trades(id, &[trade]);
-        if self.depths.is_watched(id, Watched::Trades) {
-            if tape.pending.is_empty() {
-                self.traded.push(id);
-            }
-            tape.pending.push(trade);
+        if tape.pending.is_empty() {
+            self.traded.push(id);
         }
+        tape.pending.push(trade);
     }
 
     /// Applies a change to a symbol's order book.
@@ -386,7 +383,7 @@ impl Folder {
         let entries = self.quote_entries();
         self.record(&entries);
         let candles = self.candle_entries();
-        let trades = self.trades_entries();
+        let trades = self.trades_entries(self.no + 1);
         let books = self.book_entries(self.no + 1, ts);
         if entries.is_empty() && candles.is_empty() && trades.is_empty() && books.is_empty() {
             return;
@@ -415,50 +412,58 @@ impl Folder {
             .publish(batch, updated.into_iter().map(|(id, q)| (id, Some(q))));
     }
 
-    /// The trades of each watched symbol since the last flush (the newest
-    /// [`TRADES_PER_MESSAGE`]).
-    fn trades_entries(&mut self) -> Vec<TradesEntry> {
+    /// The trades of each symbol since the last flush (the newest
+    /// [`TRADES_PER_MESSAGE`]), as batch `no` carries them.
+    fn trades_entries(&mut self, no: u64) -> Vec<TradesEntry> {
         self.traded.sort_unstable();
         let mut entries = Vec::with_capacity(self.traded.len());
         for id in self.traded.drain(..) {
             let mut trades = std::mem::take(&mut self.tapes[id].pending);
             let over = trades.len().saturating_sub(TRADES_PER_MESSAGE);
             trades.drain(..over);
-            let json = self.depths.trades_frame(id, trades.clone());
-            entries.push(TradesEntry { id, trades, json });
+            entries.push(self.depths.trades_entry(id, trades, no));
         }
         entries
     }
 
-    /// Each watched book that changed since it was last published (or was
-    /// never published): what changed, and the whole of it, as of batch `no`.
+    /// Each book that changed since it was last published (or was never
+    /// published), for the sessions watching it (what changed, and the
+    /// whole of it, as of batch `no`) and, on a hub that publishes to the
+    /// bus, for the bus (the best levels).
     fn book_entries(&mut self, no: u64, ts: i64) -> Vec<BookEntry> {
         let mut entries = Vec::new();
         for (id, tape) in self.tapes.iter_mut().enumerate() {
-            let unpublished = tape.shown.is_none() && tape.book.is_synced();
-            if !(tape.book_changed || unpublished) || !self.depths.is_watched(id, Watched::Book) {
+            let watched = self.depths.is_watched(id, Watched::Book);
+            let bus = self.all_candles;
+            let synced = tape.book.is_synced();
+            let unpublished =
+                synced && ((watched && tape.shown.is_none()) || (bus && tape.bus_shown.is_none()));
+            if !(tape.book_changed || unpublished) || !(watched || bus) {
                 continue;
             }
             tape.book_changed = false;
             let view = tape.book.top(BOOK_DEPTH);
             // A book that crossed is missing updates: never shown as live.
-            let live = tape.book.is_synced() && !view.crossed();
-            let symbol = &self.names[id];
-            let diff = match &tape.shown {
-                Some((shown, was_live)) if *shown == view && *was_live == live => continue,
-                Some((shown, _)) => book_message(symbol, false, live, shown.diff(&view), ts),
-                None => book_message(symbol, true, live, view.clone(), ts),
-            };
-            let snapshot: Arc<str> = book_message(symbol, true, live, view.clone(), ts).into();
-            self.depths.publish_book(
-                id,
-                BookFrame {
-                    no,
-                    frame: snapshot.clone(),
-                },
-            );
-            tape.shown = Some((view, live));
-            entries.push(BookEntry { id, diff, snapshot });
+            let live = synced && !view.crossed();
+            let frames = watched
+                .then(|| {
+                    let shown = &mut tape.shown;
+                    self.depths.book_frames(id, shown, &view, live, (no, ts))
+                })
+                .flatten();
+            let for_bus =
+                bus && !matches!(&tape.bus_shown, Some((v, l)) if *v == view && *l == live);
+            if for_bus {
+                tape.bus_shown = Some((view.clone(), live));
+            }
+            if frames.is_some() || for_bus {
+                entries.push(BookEntry {
+                    id,
+                    view,
+                    live,
+                    frames,
+                });
+            }
         }
         entries
     }
@@ -571,19 +576,8 @@ struct Tape {
     book: OrderBook,
     /// The book changed since it was last published.
     book_changed: bool,
-    /// The book as last published, and whether it was live.
+    /// The book as last published to sessions, and whether it was live.
     shown: Option<(BookView, bool)>,
-}
-
-/// A `book` message (chart 0).
-fn book_message(symbol: &str, snapshot: bool, live: bool, view: BookView, ts: i64) -> String {
-    wire::encode(&ServerMsg::Book {
-        symbol: symbol.to_string(),
-        snapshot,
-        live,
-        bids: view.bids,
-        asks: view.asks,
-        ts,
-        chart: 0,
-    })
+    /// The same, as last published to the bus.
+    bus_shown: Option<(BookView, bool)>,
 }

@@ -33,7 +33,7 @@ pub use self::depth::{DepthWatch, Depths, Watched};
 pub use self::feeds::{FeedBoard, FeedReports};
 pub use self::fold::{FeedPort, Folder};
 pub use self::handle::Hub;
-pub use self::mirror::Mirror;
+pub use self::mirror::{CopiedDepth, Mirror};
 pub use self::published::{Lagged, Published, Publisher};
 pub use crate::batch::{Batch, BookEntry, CandleEntry, Entry, TradesEntry};
 use crate::candles::CAPACITY;
@@ -146,6 +146,11 @@ impl Hub {
             reports,
         } = Hub::parts(symbols, feed_names, config, None);
         Mirror {
+            books: std::sync::Mutex::new(
+                (0..hub.universe.len())
+                    .map(|_| Default::default())
+                    .collect(),
+            ),
             charts: hub.charts.clone(),
             hub,
             publisher,

@@ -92,6 +92,8 @@ async fn forge(forger: &async_nats::Client, listener: &async_nats::Client, edge:
             ..Change::full(&aapl)
         }],
         candles: Vec::new(),
+        trades: Vec::new(),
+        books: Vec::new(),
     };
     let payload = serde_json::to_vec(&forged).unwrap();
     forger

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use app::protocol::{Level, ServerMsg, Trade, TradeSide};
+use app::protocol::{ServerMsg, Trade, TradeSide};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tickertape::feed::{Depth, DepthChange, Tick};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Client, TestServer, WAIT, tick};
+use crate::common::{Client, ClientBook, TestServer, WAIT, tick};
 
 /// The next text frame, as JSON (pings skipped).
 async fn next_json(client: &mut Client) -> Value {
@@ -172,43 +172,6 @@ async fn the_tape_starts_with_the_latest_trades_then_brings_each_new_one_in_orde
     );
     assert!(new.windows(2).all(|w| w[0].t <= w[1].t));
     server.shutdown().await;
-}
-
-/// A book as a client keeps it: `book` messages applied in order.
-#[derive(Debug, Default, PartialEq)]
-struct ClientBook {
-    bids: Vec<Level>,
-    asks: Vec<Level>,
-    live: bool,
-}
-
-impl ClientBook {
-    fn apply(&mut self, msg: &Value) {
-        let levels = |side: &str| -> Vec<Level> {
-            serde_json::from_value(msg[side].clone()).expect("levels")
-        };
-        if msg["snapshot"] == true {
-            *self = ClientBook::default();
-        }
-        for (side, descending) in [("bids", true), ("asks", false)] {
-            let book = if descending {
-                &mut self.bids
-            } else {
-                &mut self.asks
-            };
-            for (price, size) in levels(side) {
-                book.retain(|(p, _)| *p != price);
-                if size > 0.0 {
-                    book.push((price, size));
-                }
-            }
-            book.sort_by(|a, b| {
-                let order = a.0.total_cmp(&b.0);
-                if descending { order.reverse() } else { order }
-            });
-        }
-        self.live = msg["live"] == true;
-    }
 }
 
 #[tokio::test]

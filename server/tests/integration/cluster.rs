@@ -8,6 +8,7 @@ use app::protocol::FeedState;
 use futures_util::StreamExt;
 
 use crate::common::cluster::{Nats, Node, Watcher, by_symbol};
+use crate::common::{Client, ClientBook, Read};
 
 /// Fast heartbeats keep the test short: stale after 3 × 200 ms.
 const HEARTBEAT: &[&str] = &["--bus-heartbeat-ms", "200"];
@@ -65,9 +66,8 @@ async fn edges_serve_identical_state_through_an_ingest_restart_and_a_late_start(
     w1.until_feed("sim", FeedState::Live).await;
     w2.until_feed("sim", FeedState::Live).await;
     let (quotes1, quotes2) = (w1.quotes.clone(), w2.quotes.clone());
-    w1.follow_for(Duration::from_millis(800)).await;
-    w2.follow_for(Duration::from_millis(10)).await;
-    assert_ne!(w1.quotes, quotes1, "edge 1 streams live prices");
+    assert!(w1.moves_from(&quotes1).await, "edge 1 streams live prices");
+    assert!(w2.moves_from(&quotes2).await, "edge 2 streams live prices");
 
     // The ingest node dies: both edges keep the last state and say stale.
     ingest.signal("KILL");
@@ -78,7 +78,6 @@ async fn edges_serve_identical_state_through_an_ingest_restart_and_a_late_start(
         // noticed the silence.
         w.follow_for(Duration::from_millis(300)).await;
     }
-    assert_ne!(w2.quotes, quotes2, "edge 2 streamed live prices");
     assert_identical(&[&edge1, &edge2], &[&w1, &w2]).await;
     let ready = edge1.get("/readyz").await;
     assert_eq!(ready.status(), 503);
@@ -119,8 +118,10 @@ async fn edges_serve_identical_state_through_an_ingest_restart_and_a_late_start(
         w.until_feed("sim", FeedState::Live).await;
     }
     let before = w3.quotes.clone();
-    w3.follow_for(Duration::from_millis(800)).await;
-    assert_ne!(w3.quotes, before, "prices move again on the late edge");
+    assert!(
+        w3.moves_from(&before).await,
+        "prices move again on the late edge"
+    );
 }
 
 #[tokio::test]
@@ -142,9 +143,8 @@ async fn edges_ride_out_a_nats_restart() {
     let _nats = Nats::start_on(Some(port));
     watcher.until_feed("sim", FeedState::Live).await;
     let before = watcher.quotes.clone();
-    watcher.follow_for(Duration::from_millis(800)).await;
-    assert_ne!(
-        watcher.quotes, before,
+    assert!(
+        watcher.moves_from(&before).await,
         "prices flow again after NATS returns"
     );
     assert_eq!(
@@ -209,8 +209,7 @@ async fn an_ingest_node_serves_machines_not_browsers_and_edges_shrug_off_garbage
     assert!(String::from_utf8_lossy(&first.payload).contains("\"part\":\"head\""));
 
     let before = watcher.quotes.clone();
-    watcher.follow_for(Duration::from_millis(800)).await;
-    assert_ne!(watcher.quotes, before, "the edge still streams");
+    assert!(watcher.moves_from(&before).await, "the edge still streams");
     assert_eq!(watcher.feeds.get("sim"), Some(&FeedState::Live));
     let metrics = edge.metrics().await;
     let errors = sample(&metrics, "tickertape_bus_errors_total{kind=\"batch_in\"}").unwrap()
@@ -220,4 +219,84 @@ async fn an_ingest_node_serves_machines_not_browsers_and_edges_shrug_off_garbage
         )
         .unwrap();
     assert_eq!(errors, 8.0, "{metrics}");
+}
+
+/// What a client charting a symbol with its tape and book has seen.
+#[derive(Default)]
+struct Seen {
+    book: ClientBook,
+    books: usize,
+    trades: Vec<app::protocol::Trade>,
+}
+
+/// Reads `client`'s chart messages for `time`, applying them.
+async fn follow_depth(client: &mut Client, seen: &mut Seen, time: Duration) {
+    let until = tokio::time::Instant::now() + time;
+    while let Ok(read) = tokio::time::timeout_at(until, client.read()).await {
+        let Read::Msg(msg) = read else {
+            panic!("closed")
+        };
+        match msg {
+            app::protocol::ServerMsg::Book { .. } => {
+                seen.book.apply(&serde_json::to_value(&msg).unwrap());
+                seen.books += 1;
+                assert!(
+                    !seen.book.live || seen.book.bids[0].0 < seen.book.asks[0].0,
+                    "a live book is never crossed: {:?}",
+                    seen.book
+                );
+            }
+            app::protocol::ServerMsg::Trades { trades, .. } => seen.trades.extend(trades),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn edges_relay_the_trades_tape_and_the_order_book() {
+    let nats = Nats::start();
+    let bus = nats.url();
+    let ingest = Node::ingest(&bus, &ingest_args());
+    let edges = [Node::edge(&bus, HEARTBEAT), Node::edge(&bus, HEARTBEAT)];
+    let mut clients = Vec::new();
+    for edge in &edges {
+        let mut w = Watcher::connect(edge).await;
+        w.until_feed("sim", FeedState::Live).await;
+        let mut client = Client::connect(&edge.ws_url()).await;
+        let chart =
+            serde_json::json!({"op": "chart", "symbol": "AAPL", "trades": true, "book": true});
+        client.send_json(chart).await;
+        clients.push((client, Seen::default()));
+    }
+    for (client, seen) in &mut clients {
+        follow_depth(client, seen, Duration::from_millis(1_500)).await;
+    }
+    // Frozen, the ingest node publishes nothing more: what each client
+    // holds is where the edges' copies stand.
+    ingest.signal("STOP");
+    for (client, seen) in &mut clients {
+        follow_depth(client, seen, Duration::from_millis(800)).await;
+    }
+    let quote = by_symbol(edges[0].quotes().await)
+        .into_iter()
+        .find(|q| q.symbol == "AAPL")
+        .unwrap();
+    for (_, seen) in &clients {
+        let book = &seen.book;
+        assert!(seen.books > 2, "the book changes as it trades");
+        assert!(book.live, "{book:?}");
+        assert_eq!((book.bids.len(), book.asks.len()), (20, 20));
+        // The simulator's book sits on its last quote.
+        assert_eq!((book.bids[0].0, book.asks[0].0), (quote.bid, quote.ask));
+        assert_eq!(book, &clients[0].1.book, "both edges serve one book");
+        let trades = &seen.trades;
+        assert!(trades.len() > 10, "the tape runs: {}", trades.len());
+        assert!(trades.windows(2).all(|w| w[0].t <= w[1].t), "in order");
+        assert_eq!(trades.last().unwrap().p, quote.last);
+        assert!(
+            trades.iter().all(|t| t.side.is_some()),
+            "the simulator says the side"
+        );
+    }
+    ingest.signal("CONT");
 }

@@ -335,6 +335,20 @@ impl Watcher {
         }
     }
 
+    /// Applies messages until a quote differs from `before` (or 20 s
+    /// pass); whether one did. A busy machine may take a while to deliver
+    /// the first change, so waiting a fixed time would fail by chance.
+    pub async fn moves_from(&mut self, before: &BTreeMap<String, Quote>) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.quotes == *before {
+            match self.next_before(deadline).await {
+                Some(msg) => self.apply(msg),
+                None => return false,
+            }
+        }
+        true
+    }
+
     pub fn quote_list(&self) -> Vec<Quote> {
         self.quotes.values().cloned().collect()
     }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use app::protocol::{Quote, ServerMsg, SymbolInfo};
+use app::protocol::{Level, Quote, ServerMsg, SymbolInfo};
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use tickertape::AppState;
@@ -436,3 +436,40 @@ pub fn regular_ts() -> i64 {
 
 /// Flags that let a server take trades stamped up to ten days back.
 pub const OLD_EVENTS: [&str; 2] = ["--max-event-age", "864000"];
+
+/// A book as a client keeps it: `book` messages applied in order.
+#[derive(Debug, Default, PartialEq)]
+pub struct ClientBook {
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+    pub live: bool,
+}
+
+impl ClientBook {
+    pub fn apply(&mut self, msg: &serde_json::Value) {
+        let levels = |side: &str| -> Vec<Level> {
+            serde_json::from_value(msg[side].clone()).expect("levels")
+        };
+        if msg["snapshot"] == true {
+            *self = ClientBook::default();
+        }
+        for (side, descending) in [("bids", true), ("asks", false)] {
+            let book = if descending {
+                &mut self.bids
+            } else {
+                &mut self.asks
+            };
+            for (price, size) in levels(side) {
+                book.retain(|(p, _)| *p != price);
+                if size > 0.0 {
+                    book.push((price, size));
+                }
+            }
+            book.sort_by(|a, b| {
+                let order = a.0.total_cmp(&b.0);
+                if descending { order.reverse() } else { order }
+            });
+        }
+        self.live = msg["live"] == true;
+    }
+}
