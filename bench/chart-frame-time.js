@@ -10,7 +10,7 @@
 //   - main-thread busy % (Chrome DevTools Protocol Performance metrics).
 
 "use strict";
-const { startServer, launchChromium } = require("./lib");
+const { frameProbe, startServer, launchChromium } = require("./lib");
 
 const seconds = Number(process.argv[2] ?? 10);
 const interval = process.argv[3] ?? "1s";
@@ -27,32 +27,7 @@ const round = (x) => Math.round(x * 100) / 100;
     const browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     // Time every requestAnimationFrame callback, grouped by frame.
-    await page.addInitScript(() => {
-      const frames = [];
-      let current = null;
-      const raf = window.requestAnimationFrame.bind(window);
-      window.requestAnimationFrame = (cb) =>
-        raf((ts) => {
-          if (!current || current.ts !== ts) {
-            current = { ts, work: 0 };
-            frames.push(current);
-          }
-          const t0 = performance.now();
-          try {
-            cb(ts);
-          } finally {
-            current.work += performance.now() - t0;
-          }
-        });
-      window.__frames = frames;
-      const ticks = [];
-      const loop = (ts) => {
-        ticks.push(ts);
-        raf(loop);
-      };
-      raf(loop);
-      window.__ticks = ticks;
-    });
+    await page.addInitScript(frameProbe);
     await page.goto(`${server.url}/?symbol=AAPL&interval=${interval}`);
     await page.getByTestId("connection").filter({ hasText: "Live" }).waitFor();
     await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart]")?.dataset.bars) >= 1000);

@@ -372,7 +372,41 @@ function inMemory(binary) {
   return ephemeralFlags.get(binary);
 }
 
+/**
+ * Page script (run with page.addInitScript before the page loads): times
+ * every requestAnimationFrame callback, grouped by frame, into
+ * `window.__frames` ({ts, work} per frame, ms), and records every frame's
+ * time in `window.__ticks`.
+ */
+function frameProbe() {
+  const frames = [];
+  let current = null;
+  const raf = window.requestAnimationFrame.bind(window);
+  window.requestAnimationFrame = (cb) =>
+    raf((ts) => {
+      if (!current || current.ts !== ts) {
+        current = { ts, work: 0 };
+        frames.push(current);
+      }
+      const t0 = performance.now();
+      try {
+        cb(ts);
+      } finally {
+        current.work += performance.now() - t0;
+      }
+    });
+  window.__frames = frames;
+  const ticks = [];
+  const loop = (ts) => {
+    ticks.push(ts);
+    raf(loop);
+  };
+  raf(loop);
+  window.__ticks = ticks;
+}
+
 module.exports = {
+  frameProbe,
   inMemory,
   root,
   chromium,

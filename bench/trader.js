@@ -27,7 +27,7 @@
 "use strict";
 const { resolve } = require("node:path");
 const { statSync } = require("node:fs");
-const { root, startServer, launchChromium, chromiumPid, median, parseArgs, sleep, sampleTree, cpuDelta, measuredBuild, SOURCES } = require("./lib");
+const { frameProbe, root, startServer, launchChromium, chromiumPid, median, parseArgs, sleep, sampleTree, cpuDelta, measuredBuild, SOURCES } = require("./lib");
 
 const args = parseArgs();
 const RUNS = Number(args.runs ?? 3);
@@ -131,6 +131,8 @@ async function once(name, sc) {
       if (msg.type() === "error") consoleErrors.push(msg.text().slice(0, 500));
     });
     page.on("pageerror", (e) => pageErrors.push(String(e?.stack ?? e).slice(0, 500)));
+    // Time every requestAnimationFrame callback, grouped by frame.
+    await page.addInitScript(frameProbe);
     await page.addInitScript(
       ({ key, value, open }) => {
         // The panel's remembered choice: open for the trader's screen, nothing remembered for the single chart.
@@ -138,31 +140,6 @@ async function once(name, sc) {
           if (open) localStorage.setItem(key, value);
           else localStorage.clear();
         } catch {}
-        // Time every requestAnimationFrame callback, grouped by frame (as bench/chart-frame-time.js).
-        const frames = [];
-        let current = null;
-        const raf = window.requestAnimationFrame.bind(window);
-        window.requestAnimationFrame = (cb) =>
-          raf((ts) => {
-            if (!current || current.ts !== ts) {
-              current = { ts, work: 0 };
-              frames.push(current);
-            }
-            const t0 = performance.now();
-            try {
-              cb(ts);
-            } finally {
-              current.work += performance.now() - t0;
-            }
-          });
-        window.__frames = frames;
-        const ticks = [];
-        const loop = (ts) => {
-          ticks.push(ts);
-          raf(loop);
-        };
-        raf(loop);
-        window.__ticks = ticks;
       },
       { key: DEPTH_KEY, value: DEPTH_OPEN, open: sc.depth },
     );

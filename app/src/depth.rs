@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
-use crate::protocol::{BOOK_DEPTH, Level, Trade};
+use crate::protocol::{BOOK_DEPTH, Level, Trade, apply_levels};
 
 /// Trades the tape keeps (newest first).
 pub const TAPE_ROWS: usize = 60;
@@ -52,17 +52,7 @@ impl BookShown {
 
     fn apply(&mut self, levels: &[Level], bids: bool) {
         let side = if bids { &mut self.bids } else { &mut self.asks };
-        for &(price, size) in levels {
-            side.retain(|(p, _)| *p != price);
-            if size > 0.0 {
-                side.push((price, size));
-            }
-        }
-        side.sort_by(|a, b| {
-            let order = a.0.total_cmp(&b.0);
-            if bids { order.reverse() } else { order }
-        });
-        side.truncate(BOOK_DEPTH);
+        apply_levels(side, levels, bids, BOOK_DEPTH);
     }
 }
 

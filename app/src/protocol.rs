@@ -268,6 +268,22 @@ pub struct Trade {
 /// One price level of a book: `[price, size]`; size 0 in a diff removes it.
 pub type Level = (f64, f64);
 
+/// Applies a `book` message's changed levels (size 0: gone) to one side of
+/// a book, best first (`bids`: the highest first), keeping the best `depth`.
+pub fn apply_levels(side: &mut Vec<Level>, changes: &[Level], bids: bool, depth: usize) {
+    for &(price, size) in changes {
+        side.retain(|(p, _)| *p != price);
+        if size > 0.0 {
+            side.push((price, size));
+        }
+    }
+    side.sort_by(|a, b| {
+        let order = a.0.total_cmp(&b.0);
+        if bids { order.reverse() } else { order }
+    });
+    side.truncate(depth);
+}
+
 /// A candle interval.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
