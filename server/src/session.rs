@@ -657,7 +657,7 @@ impl Session {
                 .iter()
                 .position(|b| b.no > since)
                 .unwrap_or(batches.len());
-            if let Some(frame) = wire::trades_frame(&batches[newer..], id, self.hub.depths()) {
+            if let Some(frame) = self.hub.depths().trades_of(&batches[newer..], id) {
                 self.send_chart_frame(no, &frame).await?;
             }
         }

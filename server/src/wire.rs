@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, btree_map};
 use std::fmt::Write;
 use std::sync::Arc;
 
-use app::protocol::{Change, Interval, Quote, ServerMsg, TRADES_PER_MESSAGE};
+use app::protocol::{Change, Interval, Quote, ServerMsg};
 use serde::Serialize;
 
 use crate::batch::Batch;
-use crate::hub::Depths;
 use crate::market::SymbolId;
 use crate::subscription::Subscription;
 
@@ -137,27 +136,6 @@ pub fn for_chart(frame: &str, chart: u8) -> Cow<'_, str> {
         (0, _) | (_, None) => Cow::Borrowed(frame),
         (n, Some(rest)) => Cow::Owned(format!("{{\"chart\":{n},{rest}")),
     }
-}
-
-/// The `trades` message of `batches` for one symbol: the shared one when a
-/// single batch has its trades, else their newest [`TRADES_PER_MESSAGE`].
-pub fn trades_frame(batches: &[Arc<Batch>], id: SymbolId, depths: &Depths) -> Option<String> {
-    let mut entries = batches
-        .iter()
-        .flat_map(|b| &b.trades)
-        .filter(|e| e.id == id)
-        .peekable();
-    let first = entries.next()?;
-    if entries.peek().is_none()
-        && let Some(json) = &first.json
-    {
-        return Some(json.clone());
-    }
-    let mut trades: Vec<_> = first.trades.clone();
-    trades.extend(entries.flat_map(|e| e.trades.iter().copied()));
-    let over = trades.len().saturating_sub(TRADES_PER_MESSAGE);
-    trades.drain(..over);
-    Some(depths.trades_frame(id, trades))
 }
 
 /// The `book` message of `batches` for one symbol: its one change, or the

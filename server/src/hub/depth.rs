@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use app::protocol::{ServerMsg, TRADES_PER_MESSAGE, Trade};
 
-use crate::batch::BookFrames;
+use crate::batch::{Batch, BookFrames};
 use crate::book::BookView;
 use crate::market::{SymbolId, Universe};
 use crate::wire;
@@ -103,6 +103,27 @@ impl Depths {
             trades,
             chart: 0,
         })
+    }
+
+    /// The `trades` message of `batches` for one symbol: the shared one when
+    /// a single batch has its trades, else their newest [`TRADES_PER_MESSAGE`].
+    pub fn trades_of(&self, batches: &[Arc<Batch>], id: SymbolId) -> Option<String> {
+        let mut entries = batches
+            .iter()
+            .flat_map(|b| &b.trades)
+            .filter(|e| e.id == id)
+            .peekable();
+        let first = entries.next()?;
+        if entries.peek().is_none()
+            && let Some(json) = &first.json
+        {
+            return Some(json.clone());
+        }
+        let mut trades: Vec<_> = first.trades.clone();
+        trades.extend(entries.flat_map(|e| e.trades.iter().copied()));
+        let over = trades.len().saturating_sub(TRADES_PER_MESSAGE);
+        trades.drain(..over);
+        Some(self.trades_frame(id, trades))
     }
 
     /// Keeps the newest trades of a symbol, those of batch `no` added.

@@ -348,7 +348,7 @@ fn a_client_behind_gets_the_newest_trades_and_the_newest_whole_book() {
     }
     let batches = hub.published().batches_after(0).unwrap();
     assert_eq!(batches.len(), 3);
-    let frame = crate::wire::trades_frame(&batches, 0, hub.depths()).unwrap();
+    let frame = hub.depths().trades_of(&batches, 0).unwrap();
     let ServerMsg::Trades { trades, .. } = serde_json::from_str(&frame).unwrap() else {
         panic!("{frame}")
     };
@@ -356,7 +356,7 @@ fn a_client_behind_gets_the_newest_trades_and_the_newest_whole_book() {
     let newest: Vec<i64> = (120 - TRADES_PER_MESSAGE as i64..120).collect();
     assert_eq!(times, newest, "the newest, oldest first");
     // One batch: its own trades, shared.
-    let one = crate::wire::trades_frame(&batches[2..], 0, hub.depths()).unwrap();
+    let one = hub.depths().trades_of(&batches[2..], 0).unwrap();
     assert_eq!(Some(one), batches[2].trades[0].json);
 
     let all: Vec<&Arc<Batch>> = batches.iter().collect();

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::view::{ChartMode, ChartView};
+use super::view::{ChartMode, ChartView, Links};
 use crate::indicators::{MAX_STUDIES, PRESETS, Spec};
 use crate::protocol::Interval;
 use crate::selection::{MAX_COMPARE, Selection};
@@ -53,68 +53,6 @@ pub fn LayoutButtons() -> impl IntoView {
                 {toggle(links.range, "link-range", "Time")}
             </div>
         </Show>
-    }
-}
-
-/// Whether the charts' crosshairs and visible time ranges move together
-/// (both by default); remembered in the browser.
-#[derive(Clone, Copy)]
-pub struct Links {
-    pub crosshair: RwSignal<bool>,
-    pub range: RwSignal<bool>,
-}
-
-/// Where the links are remembered: `crosshair,range`, either, or nothing.
-#[cfg(feature = "hydrate")]
-const LINKS_KEY: &str = "tickertape.links";
-
-impl Links {
-    pub fn new() -> Links {
-        let links = Links {
-            crosshair: RwSignal::new(true),
-            range: RwSignal::new(true),
-        };
-        #[cfg(feature = "hydrate")]
-        links.follow();
-        links
-    }
-
-    /// Reads the remembered links once, then tells the charts and
-    /// remembers every change.
-    #[cfg(feature = "hydrate")]
-    fn follow(self) {
-        let storage = || web_sys::window()?.local_storage().ok().flatten();
-        // Effects run once the page is hydrated: what the server rendered
-        // (both linked) changes then, not under hydration's feet.
-        Effect::new(move |loaded: Option<()>| {
-            self.crosshair.track();
-            self.range.track();
-            if loaded.is_none()
-                && let Some(saved) = storage().and_then(|s| s.get_item(LINKS_KEY).ok().flatten())
-            {
-                self.crosshair.set(saved.contains("crosshair"));
-                self.range.set(saved.contains("range"));
-            }
-            let (crosshair, range) = (self.crosshair.get_untracked(), self.range.get_untracked());
-            super::drawing::set_linked(crosshair, range);
-            if loaded.is_some()
-                && let Some(s) = storage()
-            {
-                let saved = [(crosshair, "crosshair"), (range, "range")]
-                    .iter()
-                    .filter(|(on, _)| *on)
-                    .map(|(_, name)| *name)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let _ = s.set_item(LINKS_KEY, &saved);
-            }
-        });
-    }
-}
-
-impl Default for Links {
-    fn default() -> Self {
-        Links::new()
     }
 }
 

@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 use super::controls::COMPARE_COLOURS;
 use super::studies::Studies;
-use super::view::{ChartView, Charted};
+use super::view::{ChartView, Charted, Links};
 use crate::alerts::{Alerts, is_price};
 use crate::chart_feed::{ChartFeed, Drawing, Series, SharedChartFeed};
 use crate::protocol::{Candle, Interval, MarketSession, TradingDay};
@@ -54,7 +54,7 @@ extern "C" {
     /// Links (or unlinks) the crosshair and the visible time range of
     /// every chart on the page.
     #[wasm_bindgen(js_name = setLinked)]
-    pub fn set_linked(crosshair: bool, range: bool);
+    fn set_linked(crosshair: bool, range: bool);
 }
 
 type HoverCallback = Closure<dyn FnMut(Option<String>)>;
@@ -387,6 +387,40 @@ fn follow_compare(canvas: Canvas, drawn: RwSignal<bool>, selection: Charted) {
             }
             let t = ts - ts.rem_euclid(interval.ms());
             canvas.with_chart(|chart| chart.update_compare(i, t as f64, last));
+        }
+    });
+}
+
+/// Where the links are remembered: `crosshair,range`, either, or nothing.
+const LINKS_KEY: &str = "tickertape.links";
+
+/// Reads the viewer's remembered links once, then tells the charts and
+/// remembers every change.
+pub fn follow_links(links: Links) {
+    let storage = || web_sys::window()?.local_storage().ok().flatten();
+    // Effects run once the page is hydrated: what the server rendered
+    // (both linked) changes then, not under hydration's feet.
+    Effect::new(move |loaded: Option<()>| {
+        links.crosshair.track();
+        links.range.track();
+        if loaded.is_none()
+            && let Some(saved) = storage().and_then(|s| s.get_item(LINKS_KEY).ok().flatten())
+        {
+            links.crosshair.set(saved.contains("crosshair"));
+            links.range.set(saved.contains("range"));
+        }
+        let (crosshair, range) = (links.crosshair.get_untracked(), links.range.get_untracked());
+        set_linked(crosshair, range);
+        if loaded.is_some()
+            && let Some(s) = storage()
+        {
+            let saved = [(crosshair, "crosshair"), (range, "range")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| *name)
+                .collect::<Vec<_>>()
+                .join(",");
+            let _ = s.set_item(LINKS_KEY, &saved);
         }
     });
 }

@@ -18,14 +18,13 @@ use leptos::prelude::*;
 
 use crate::selection::Selection;
 use crate::store::QuoteStore;
-pub use controls::Links;
 use controls::{
     ClockButton, CompareLegend, IndicatorMenu, IntervalButtons, LayoutButtons, ModeButtons,
 };
 use linked::LinkedCharts;
 use readout::Readout;
 use title::ChartTitle;
-pub use view::{ChartMode, ChartView};
+pub use view::{ChartMode, ChartView, Links};
 
 #[component]
 pub fn ChartPanel() -> impl IntoView {
@@ -91,6 +90,8 @@ pub fn ChartPanel() -> impl IntoView {
 #[component]
 pub fn ChartGrid() -> impl IntoView {
     let layout = expect_context::<Selection>().layout;
+    #[cfg(feature = "hydrate")]
+    drawing::follow_links(expect_context::<Links>());
     let class = move || format!("charts layout-{}", layout.count.get());
     view! {
         <div class=class data-testid="charts">

@@ -78,6 +78,30 @@ impl ChartMode {
     }
 }
 
+/// Whether the charts' crosshairs and visible time ranges move together
+/// (both by default); remembered in the browser.
+#[derive(Clone, Copy)]
+pub struct Links {
+    pub crosshair: RwSignal<bool>,
+    pub range: RwSignal<bool>,
+}
+
+impl Links {
+    /// Both linked (the drawing reads the viewer's choice once hydrated).
+    pub fn new() -> Links {
+        Links {
+            crosshair: RwSignal::new(true),
+            range: RwSignal::new(true),
+        }
+    }
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links::new()
+    }
+}
+
 /// What the chart shows beyond its drawing, provided as context.
 #[derive(Clone, Copy)]
 pub struct ChartView {
