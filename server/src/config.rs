@@ -187,6 +187,10 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
 
+    /// Secret a push feed's pushers present (Bearer header); without it only this machine may push.
+    #[arg(long, env = "TICKERTAPE_PUSH_TOKEN", hide_env_values = true)]
+    pub push_token: Option<String>,
+
     /// Seconds an `every` alert waits after firing before it can fire again.
     #[arg(long, env = "TICKERTAPE_ALERT_COOLDOWN", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=DAY_S))]
     pub alert_cooldown: u64,

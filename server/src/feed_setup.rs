@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::feed::alpaca::{Alpaca, AlpacaConfig};
 use crate::feed::coinbase::{self, Coinbase, CoinbaseConfig};
 use crate::feed::finnhub::{Finnhub, FinnhubConfig};
+use crate::feed::push::PushFeed;
 use crate::feed::replay::{Recording, Replay, ReplayError};
 use crate::feed::sim::{SimConfig, Simulator};
 use crate::feed::universe::{self, DEFAULT_INSTRUMENTS, Instrument, find};
@@ -108,6 +109,16 @@ fn feed(config: &Config, spec: &FeedSpec) -> Result<Box<dyn Feed>, FeedConfigErr
             rest_url: config.alpaca_rest_url.clone(),
             depth: config.backfill_bars,
         })),
+        FeedSpec::Push(name) => {
+            if config.symbols.is_empty() {
+                return Err(FeedConfigError::Missing {
+                    feed: "push",
+                    what: "--symbols: the symbols pushed to it",
+                });
+            }
+            let symbols = config.symbols.iter().map(|s| crate::feed::equity_info(s));
+            Box::new(PushFeed::new(name, symbols.collect(), idle))
+        }
     })
 }
 

@@ -46,6 +46,7 @@ pub mod listen;
 pub mod market;
 pub mod metrics;
 pub mod page;
+pub mod push;
 pub mod quotes;
 pub mod session;
 pub mod store;
@@ -88,6 +89,8 @@ pub struct AppState {
     pub page: page::Page,
     /// The checks every request passes.
     pub policy: guard::Policy,
+    /// `/api/feeds/…`: where push feeds take trades.
+    pub push: push::PushApi,
     /// Fires when the server shuts down; feeds, the hub and sessions watch it.
     pub shutdown: CancellationToken,
     /// Where history is kept (none with `--ephemeral`, and on edges).
@@ -190,6 +193,11 @@ impl AppState {
             }
         }
         let names = feeds.iter().map(|f| f.name().to_owned()).collect();
+        let inlets = feeds
+            .iter()
+            .filter_map(|f| f.inlet())
+            .map(|inlet| (inlet.name.to_string(), inlet))
+            .collect();
         let hub_config = hub_config(config);
         let store = open_store(config, &hub_config)?;
         let (hub, mut folder) = match store.clone() {
@@ -212,6 +220,7 @@ impl AppState {
             tokio::spawn(feed::supervise(feed, out, Backoff::default(), stop));
         }
         let mut state = AppState::assemble(config, hub, owners.into(), shutdown);
+        state.push.inlets = Arc::new(inlets);
         state.api.readiness.store = store.clone();
         state.store = store;
         Ok(state)
@@ -251,6 +260,16 @@ impl AppState {
             sessions,
             page,
             policy: http_policy(config),
+            push: push::PushApi {
+                inlets: Arc::default(),
+                token: config
+                    .push_token
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .map(guard::Token::new),
+                trust_proxy: config.trust_proxy,
+                bounds: feed_clock(config),
+            },
             shutdown,
             store: None,
             tls_acceptor: None,
@@ -385,7 +404,8 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(page::router(state.page))
         .merge(session::router(state.sessions))
-        .merge(api::router(state.api));
+        .merge(api::router(state.api))
+        .merge(push::router(state.push));
     guard::guarded(routes, state.policy)
 }
 

@@ -109,7 +109,7 @@ pub async fn serve_router(
     let graceful = GracefulShutdown::new();
     let open = Arc::new(AtomicUsize::new(0));
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -131,6 +131,7 @@ pub async fn serve_router(
         let service = Watched {
             inner: TowerToHyperService::new(router.clone()),
             stage,
+            peer,
         };
         let (builder, tls) = (builder.clone(), tls.clone());
         let watcher = graceful.watcher();
@@ -404,6 +405,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
 struct Watched<S> {
     inner: S,
     stage: Arc<Stage>,
+    /// The connection's peer, for handlers that ask (`ConnectInfo`).
+    peer: std::net::SocketAddr,
 }
 
 impl<S, B, R> hyper::service::Service<Request<B>> for Watched<S>
@@ -415,7 +418,10 @@ where
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Response<R>, S::Error>> + Send>>;
 
-    fn call(&self, request: Request<B>) -> Self::Future {
+    fn call(&self, mut request: Request<B>) -> Self::Future {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
         self.stage.started.store(true, Ordering::Release);
         let in_flight = InFlight::new(self.stage.clone());
         let connect = request.method() == Method::CONNECT;

@@ -93,6 +93,15 @@ pub enum DepthChange {
     Lost,
 }
 
+/// Where trades pushed to a push feed go (`--feed push:<name>`): its name,
+/// the symbols it serves, and the channel into it. Held by the HTTP route.
+#[derive(Clone, Debug)]
+pub struct PushInlet {
+    pub name: Arc<str>,
+    pub symbols: Arc<std::collections::HashSet<String>>,
+    pub tx: tokio::sync::mpsc::Sender<Vec<Tick>>,
+}
+
 /// What a feed hands the hub.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {

@@ -11,6 +11,7 @@ pub mod alpaca;
 pub mod backfill;
 pub mod coinbase;
 pub mod finnhub;
+pub mod push;
 pub mod replay;
 pub mod rest;
 pub mod sim;
@@ -31,7 +32,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-pub use crate::market::{Book, Depth, DepthChange, Event, FeedId, History, Resume, Session, Tick};
+pub use crate::market::{
+    Book, Depth, DepthChange, Event, FeedId, History, PushInlet, Resume, Session, Tick,
+};
 use crate::metrics::Metrics;
 
 /// Why a feed stopped.
@@ -55,6 +58,11 @@ pub trait Feed: Send {
     }
     /// The instruments this feed quotes; the hub serves their union.
     fn symbols(&self) -> Vec<SymbolInfo>;
+    /// Where other programs push this feed's trades, for a push feed
+    /// (default: none).
+    fn inlet(&self) -> Option<PushInlet> {
+        None
+    }
     /// Where stored history left off (last quotes, newest bars), told once
     /// before [`Feed::history`]; a feed that can continue it does (default:
     /// ignored).
@@ -301,6 +309,11 @@ impl FeedOutput {
         }
     }
 
+    /// Marks the feed stale: nothing comes (a push feed nobody pushes to).
+    pub fn set_stale(&mut self) {
+        self.report(FeedState::Stale);
+    }
+
     pub fn set_live(&mut self) {
         if !self.live {
             self.report(FeedState::Live);
@@ -417,6 +430,8 @@ pub enum FeedSpec {
     Finnhub,
     Coinbase,
     Alpaca,
+    /// Trades other programs push over HTTP, under this name.
+    Push(String),
 }
 
 impl std::str::FromStr for FeedSpec {
@@ -428,13 +443,26 @@ impl std::str::FromStr for FeedSpec {
             "finnhub" => Ok(FeedSpec::Finnhub),
             "coinbase" => Ok(FeedSpec::Coinbase),
             "alpaca" => Ok(FeedSpec::Alpaca),
-            _ => match spec.strip_prefix("replay:") {
-                Some("") => Err("replay needs a file: replay:<path.csv>".into()),
-                Some(path) => Ok(FeedSpec::Replay(path.into())),
-                None => Err(format!(
-                    "unknown feed {spec:?} (known: sim, replay:<file>, finnhub, coinbase, alpaca)"
-                )),
-            },
+            _ => {
+                if let Some(name) = spec.strip_prefix("push:") {
+                    let good = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+                    return if (1..=32).contains(&name.len()) && name.chars().all(good) {
+                        Ok(FeedSpec::Push(name.into()))
+                    } else {
+                        Err(
+                            "a push feed's name is 1 to 32 letters, digits, - or _: push:<name>"
+                                .into(),
+                        )
+                    };
+                }
+                match spec.strip_prefix("replay:") {
+                    Some("") => Err("replay needs a file: replay:<path.csv>".into()),
+                    Some(path) => Ok(FeedSpec::Replay(path.into())),
+                    None => Err(format!(
+                        "unknown feed {spec:?} (known: sim, replay:<file>, finnhub, coinbase, alpaca, push:<name>)"
+                    )),
+                }
+            }
         }
     }
 }
@@ -474,9 +502,15 @@ mod tests {
         );
         let err = "nope".parse::<FeedSpec>().unwrap_err();
         assert!(
-            err.contains("known: sim, replay:<file>, finnhub, coinbase, alpaca"),
+            err.contains("known: sim, replay:<file>, finnhub, coinbase, alpaca, push:<name>"),
             "{err}"
         );
+        assert_eq!(
+            "push:desk-1".parse::<FeedSpec>(),
+            Ok(FeedSpec::Push("desk-1".into()))
+        );
+        assert!("push:".parse::<FeedSpec>().is_err());
+        assert!("push:a/b".parse::<FeedSpec>().is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod http_api;
 mod loadgen;
 mod market_time;
 mod providers;
+mod push;
 mod replay;
 mod store;
 mod ws_protocol;

@@ -1,0 +1,190 @@
+//! The route push feeds take trades on: `POST /api/feeds/{name}/ticks`
+//! (a JSON array of trades, or one JSON object per line). With
+//! `--push-token` it needs that token (`Authorization: Bearer …`), apart
+//! from the viewers' `--auth-token`; without one, only peers on this
+//! machine (loopback) may push, and behind a proxy (`--trust-proxy`, where
+//! every peer looks local) nobody may.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Router};
+use serde_json::json;
+
+use crate::api::json_error;
+use crate::feed::ClockBounds;
+use crate::feed::push::{MAX_TICKS, Refused, push};
+use crate::guard::Token;
+use crate::market::PushInlet;
+use crate::market::now_ms;
+
+/// The largest body a push may have.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What the push route needs.
+#[derive(Clone, Default)]
+pub struct PushApi {
+    /// Each push feed's inlet, by feed name.
+    pub inlets: Arc<HashMap<String, PushInlet>>,
+    pub token: Option<Token>,
+    pub trust_proxy: bool,
+    pub bounds: ClockBounds,
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(api: PushApi) -> Router<S> {
+    Router::new()
+        .route("/api/feeds/{name}/ticks", post(ticks))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+async fn ticks(
+    State(api): State<PushApi>,
+    Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err((status, why)) = admit(&api, peer.map(|c| c.0.0), &headers) {
+        return json_error(status, why);
+    }
+    let Some(inlet) = api.inlets.get(&name) else {
+        let names: Vec<&str> = api.inlets.keys().map(String::as_str).collect();
+        let known = if names.is_empty() {
+            "none: start with --feed push:<name>".to_string()
+        } else {
+            names.join(", ")
+        };
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("no push feed {name:?} (push feeds: {known})"),
+        );
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return json_error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    match push(inlet, text, now_ms(), api.bounds) {
+        Ok(accepted) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "accepted": accepted })),
+        )
+            .into_response(),
+        Err(Refused::Bad(why)) => json_error(
+            StatusCode::BAD_REQUEST,
+            format!("{why}; nothing was accepted"),
+        ),
+        Err(Refused::TooMany(n)) => json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{n} trades; at most {MAX_TICKS} a request"),
+        ),
+        Err(Refused::Busy) => {
+            let mut response = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "the server is behind with this feed's trades; retry shortly",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            response
+        }
+        Err(Refused::Gone) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        ),
+    }
+}
+
+/// Whether this peer may push: the push token, or a loopback peer without one.
+fn admit(
+    api: &PushApi,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Result<(), (StatusCode, &'static str)> {
+    match &api.token {
+        Some(token) => {
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            if bearer.is_some_and(|b| token.matches(b)) {
+                Ok(())
+            } else {
+                Err((
+                    StatusCode::UNAUTHORIZED,
+                    "pushing needs the push token: Authorization: Bearer <--push-token>",
+                ))
+            }
+        }
+        None if api.trust_proxy => Err((
+            StatusCode::FORBIDDEN,
+            "behind a proxy every peer looks local: set --push-token to push",
+        )),
+        None if peer.is_some_and(|p| p.ip().is_loopback()) => Ok(()),
+        None => Err((
+            StatusCode::FORBIDDEN,
+            "without --push-token only this machine may push",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(token: Option<&str>, trust_proxy: bool) -> PushApi {
+        PushApi {
+            token: token.map(Token::new),
+            trust_proxy,
+            ..PushApi::default()
+        }
+    }
+
+    fn status(result: Result<(), (StatusCode, &str)>) -> StatusCode {
+        result.map_or_else(|(s, _)| s, |()| StatusCode::OK)
+    }
+
+    #[test]
+    fn without_a_token_only_this_machine_may_push_and_never_behind_a_proxy() {
+        let (local, remote) = ("127.0.0.1:5000".parse().ok(), "192.0.2.7:5000".parse().ok());
+        let none = HeaderMap::new();
+        assert_eq!(
+            status(admit(&api(None, false), local, &none)),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(admit(&api(None, false), remote, &none)),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(admit(&api(None, false), None, &none)),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(admit(&api(None, true), local, &none)),
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[test]
+    fn with_a_token_anyone_presenting_it_may_push() {
+        let mut good = HeaderMap::new();
+        good.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        let mut bad = HeaderMap::new();
+        bad.insert(header::AUTHORIZATION, "Bearer nope".parse().unwrap());
+        let remote = "192.0.2.7:5000".parse().ok();
+        let api = api(Some("s3cret"), true);
+        assert_eq!(status(admit(&api, remote, &good)), StatusCode::OK);
+        assert_eq!(status(admit(&api, remote, &bad)), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            status(admit(&api, remote, &HeaderMap::new())),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
