@@ -269,6 +269,7 @@ impl AppState {
                     .map(guard::Token::new),
                 trust_proxy: config.trust_proxy,
                 bounds: feed_clock(config),
+                shutdown: shutdown.clone(),
             },
             shutdown,
             store: None,

@@ -1,5 +1,8 @@
-//! The route push feeds take trades on: `POST /api/feeds/{name}/ticks`
-//! (a JSON array of trades, or one JSON object per line). With
+//! The routes push feeds take trades on: `POST /api/feeds/{name}/ticks`
+//! (a JSON array of trades, or one JSON object per line), and for a
+//! streaming source the WebSocket `/api/feeds/{name}/ws`, whose text
+//! frames are the same (a frame that is not is answered with
+//! `{"error":…}` and the socket stays open). With
 //! `--push-token` it needs that token (`Authorization: Bearer …`), apart
 //! from the viewers' `--auth-token`; without one, only peers on this
 //! machine (loopback) may push, and behind a proxy (`--trust-proxy`, where
@@ -10,16 +13,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::json_error;
 use crate::feed::ClockBounds;
-use crate::feed::push::{MAX_TICKS, Refused, push};
+use crate::feed::push::{MAX_TICKS, Refused, push, read};
 use crate::guard::Token;
 use crate::market::PushInlet;
 use crate::market::now_ms;
@@ -35,11 +40,14 @@ pub struct PushApi {
     pub token: Option<Token>,
     pub trust_proxy: bool,
     pub bounds: ClockBounds,
+    /// Fires at shutdown: streaming pushers are closed (1001).
+    pub shutdown: CancellationToken,
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(api: PushApi) -> Router<S> {
     Router::new()
         .route("/api/feeds/{name}/ticks", post(ticks))
+        .route("/api/feeds/{name}/ws", get(stream))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }
@@ -51,20 +59,9 @@ async fn ticks(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err((status, why)) = admit(&api, peer.map(|c| c.0.0), &headers) {
-        return json_error(status, why);
-    }
-    let Some(inlet) = api.inlets.get(&name) else {
-        let names: Vec<&str> = api.inlets.keys().map(String::as_str).collect();
-        let known = if names.is_empty() {
-            "none: start with --feed push:<name>".to_string()
-        } else {
-            names.join(", ")
-        };
-        return json_error(
-            StatusCode::NOT_FOUND,
-            format!("no push feed {name:?} (push feeds: {known})"),
-        );
+    let inlet = match inlet(&api, &name, peer, &headers) {
+        Ok(inlet) => inlet,
+        Err(refusal) => return refusal,
     };
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
@@ -97,6 +94,93 @@ async fn ticks(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
         ),
+    }
+}
+
+/// The push feed `name`, if this peer may push to it.
+fn inlet<'a>(
+    api: &'a PushApi,
+    name: &str,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Result<&'a PushInlet, Response> {
+    admit(api, peer.map(|c| c.0.0), headers).map_err(|(status, why)| json_error(status, why))?;
+    api.inlets.get(name).ok_or_else(|| {
+        let names: Vec<&str> = api.inlets.keys().map(String::as_str).collect();
+        let known = if names.is_empty() {
+            "none: start with --feed push:<name>".to_string()
+        } else {
+            names.join(", ")
+        };
+        json_error(
+            StatusCode::NOT_FOUND,
+            format!("no push feed {name:?} (push feeds: {known})"),
+        )
+    })
+}
+
+/// `GET /api/feeds/{name}/ws`: a streaming pusher.
+async fn stream(
+    State(api): State<PushApi>,
+    Path(name): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let inlet = match inlet(&api, &name, peer, &headers) {
+        Ok(inlet) => inlet.clone(),
+        Err(refusal) => return refusal,
+    };
+    upgrade
+        .max_message_size(MAX_BODY)
+        .on_upgrade(move |socket| pushing(socket, inlet, api))
+}
+
+/// Takes one pusher's frames until it leaves or the server stops; a frame
+/// waits while the hub is behind (the pusher feels it as backpressure).
+async fn pushing(mut socket: WebSocket, inlet: PushInlet, api: PushApi) {
+    loop {
+        let frame = tokio::select! {
+            _ = api.shutdown.cancelled() => {
+                let close = axum::extract::ws::CloseFrame {
+                    code: 1001,
+                    reason: "server shutting down".into(),
+                };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                return;
+            }
+            frame = socket.recv() => frame,
+        };
+        let text = match frame {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                let error = json!({ "error": "send trades as text frames of JSON" });
+                if socket.send(Message::text(error.to_string())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+        };
+        let ticks = match read(&inlet, text.as_str(), now_ms(), api.bounds) {
+            Ok(ticks) => ticks,
+            Err(refused) => {
+                let why = match refused {
+                    Refused::Bad(why) => format!("{why}; nothing of this frame was accepted"),
+                    Refused::TooMany(n) => format!("{n} trades; at most {MAX_TICKS} a frame"),
+                    Refused::Busy | Refused::Gone => "the server cannot take it".into(),
+                };
+                let error = json!({ "error": why });
+                if socket.send(Message::text(error.to_string())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if !ticks.is_empty() && inlet.tx.send(ticks).await.is_err() {
+            return;
+        }
     }
 }
 

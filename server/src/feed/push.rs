@@ -58,7 +58,7 @@ pub fn push(
     now: i64,
     bounds: ClockBounds,
 ) -> Result<usize, Refused> {
-    let ticks = Reader { inlet, now, bounds }.parse(body)?;
+    let ticks = read(inlet, body, now, bounds)?;
     let n = ticks.len();
     if n == 0 {
         return Ok(0);
@@ -68,6 +68,16 @@ pub fn push(
         Err(mpsc::error::TrySendError::Full(_)) => Err(Refused::Busy),
         Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::Gone),
     }
+}
+
+/// The trades of `body` for the feed `inlet` leads to (see [`push`]).
+pub fn read(
+    inlet: &PushInlet,
+    body: &str,
+    now: i64,
+    bounds: ClockBounds,
+) -> Result<Vec<Tick>, Refused> {
+    Reader { inlet, now, bounds }.parse(body)
 }
 
 /// Reads a push's trades for one feed.

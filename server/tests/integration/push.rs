@@ -172,3 +172,64 @@ async fn a_push_feed_needs_its_symbols() {
     let error = tickertape::AppState::start(&config).err().expect("refused");
     assert!(error.to_string().contains("--symbols"), "{error}");
 }
+
+#[tokio::test]
+async fn a_streaming_pusher_s_prices_reach_a_client_in_order_and_a_bad_frame_is_answered() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = TestServer::start(ARGS).await;
+    let mut client = server.connect().await;
+    client.subscribe(&["AAPL", "MSFT"]).await;
+    let url = format!("ws://{}/api/feeds/desk/ws", server.addr);
+    let (mut pusher, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+
+    // A frame with a bad line: answered, nothing taken, the socket stays.
+    let bad = "{\"symbol\":\"AAPL\",\"price\":5}\n{\"symbol\":\"AAPL\",\"price\":\"x\"}";
+    pusher.send(Message::text(bad)).await.unwrap();
+    let answer = tokio::time::timeout(crate::common::WAIT, pusher.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let answer: Value = serde_json::from_str(answer.to_text().unwrap()).unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().starts_with("line 2:"),
+        "{answer}"
+    );
+
+    // Sixty prices, one frame each (objects, arrays, lines alike).
+    let prices: Vec<f64> = (0..60).map(|i| 100.0 + f64::from(i) * 0.25).collect();
+    for (i, price) in prices.iter().enumerate() {
+        let trade = format!(r#"{{"symbol":"AAPL","price":{price},"size":1}}"#);
+        let frame = if i % 2 == 0 {
+            trade
+        } else {
+            format!("[{trade}]")
+        };
+        pusher.send(Message::text(frame)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    client
+        .until(|m| {
+            if let ServerMsg::Diff { changes, .. } = m {
+                seen.extend(
+                    changes
+                        .iter()
+                        .filter(|c| c.symbol == "AAPL")
+                        .filter_map(|c| c.last),
+                );
+            }
+            (seen.last() == prices.last()).then_some(())
+        })
+        .await;
+    assert!(
+        !seen.contains(&5.0),
+        "the bad frame's good line was not taken"
+    );
+    // Batched, a client may see fewer prices, but only pushed ones, in order.
+    let mut pushed = prices.iter();
+    assert!(seen.iter().all(|p| pushed.any(|q| q == p)), "{seen:?}");
+    server.shutdown().await;
+}
