@@ -61,7 +61,7 @@ async fn ticks(
 ) -> Response {
     let inlet = match inlet(&api, &name, peer, &headers) {
         Ok(inlet) => inlet,
-        Err(refusal) => return refusal,
+        Err((status, why)) => return json_error(status, why),
     };
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
@@ -103,8 +103,8 @@ fn inlet<'a>(
     name: &str,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
-) -> Result<&'a PushInlet, Response> {
-    admit(api, peer.map(|c| c.0.0), headers).map_err(|(status, why)| json_error(status, why))?;
+) -> Result<&'a PushInlet, (StatusCode, String)> {
+    admit(api, peer.map(|c| c.0.0), headers).map_err(|(status, why)| (status, why.to_string()))?;
     api.inlets.get(name).ok_or_else(|| {
         let names: Vec<&str> = api.inlets.keys().map(String::as_str).collect();
         let known = if names.is_empty() {
@@ -112,7 +112,7 @@ fn inlet<'a>(
         } else {
             names.join(", ")
         };
-        json_error(
+        (
             StatusCode::NOT_FOUND,
             format!("no push feed {name:?} (push feeds: {known})"),
         )
@@ -129,7 +129,7 @@ async fn stream(
 ) -> Response {
     let inlet = match inlet(&api, &name, peer, &headers) {
         Ok(inlet) => inlet.clone(),
-        Err(refusal) => return refusal,
+        Err((status, why)) => return json_error(status, why),
     };
     upgrade
         .max_message_size(MAX_BODY)
