@@ -55,6 +55,7 @@ pub mod webhook;
 pub mod wire;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -391,12 +392,39 @@ fn http_policy(config: &Config) -> guard::Policy {
 }
 
 fn leptos_options(config: &Config) -> LeptosOptions {
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("site")));
+    let site = locate_site(&config.site_root, beside_binary.as_deref());
     LeptosOptions::builder()
         .output_name("tickertape")
-        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_root(site.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .build()
+}
+
+/// The page's script, which a built site holds.
+const SITE_SCRIPT: &str = "pkg/tickertape.js";
+
+/// Where the built site is: `given` (`--site-root`) if it holds the page's
+/// script; else the `site` folder beside the binary's (`target/site` for
+/// `target/release/tickertape`), so the binary serves its page from
+/// wherever it is started; else `given`, saying loudly that the page will
+/// have no script.
+fn locate_site(given: &Path, beside_binary: Option<&Path>) -> PathBuf {
+    if given.join(SITE_SCRIPT).is_file() {
+        return given.to_path_buf();
+    }
+    if let Some(found) = beside_binary.filter(|b| b.join(SITE_SCRIPT).is_file()) {
+        tracing::info!(site = %found.display(), not_at = %given.display(), "serving the page's files from beside the binary");
+        return found.to_path_buf();
+    }
+    tracing::error!(
+        site_root = %given.display(),
+        "the page's files are not there ({SITE_SCRIPT} is missing): pages will show the server-rendered quotes but never go live; build them with `make build` or point --site-root at the built site"
+    );
+    given.to_path_buf()
 }
 
 /// The whole HTTP surface: page, assets, API, probes and `/ws`, behind the
@@ -445,4 +473,31 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_is_found_where_given_else_beside_the_binary() {
+        let scratch = std::env::temp_dir().join(format!("tickertape-site-{}", std::process::id()));
+        let (given, beside) = (scratch.join("given"), scratch.join("beside"));
+        for dir in [&given, &beside] {
+            std::fs::create_dir_all(dir.join("pkg")).unwrap();
+        }
+        let nowhere = scratch.join("nowhere");
+        // Neither holds the script: the given one, as it is.
+        assert_eq!(locate_site(&given, Some(&beside)), given);
+        std::fs::write(beside.join(SITE_SCRIPT), "").unwrap();
+        assert_eq!(locate_site(&nowhere, Some(&beside)), beside);
+        assert_eq!(locate_site(&nowhere, None), nowhere);
+        std::fs::write(given.join(SITE_SCRIPT), "").unwrap();
+        assert_eq!(
+            locate_site(&given, Some(&beside)),
+            given,
+            "the given one first"
+        );
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
 }
