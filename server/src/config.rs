@@ -138,6 +138,10 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_SIM_HALTS")]
     pub sim_halts: bool,
 
+    /// Start the simulator paused: it trades only when the control API steps it (needs --control-token).
+    #[arg(long, env = "TICKERTAPE_SIM_PAUSED", requires = "control_token")]
+    pub sim_paused: bool,
+
     /// Milliseconds between steps of the simulator's walk.
     #[arg(long, env = "TICKERTAPE_TICK_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub tick_ms: u64,
@@ -190,6 +194,12 @@ pub struct Config {
     /// Secret a push feed's pushers present (Bearer header); without it only this machine may push.
     #[arg(long, env = "TICKERTAPE_PUSH_TOKEN", hide_env_values = true)]
     pub push_token: Option<String>,
+
+    /// Turns on the control API at /api/control/… for end-to-end tests (pause and step the
+    /// simulator, set prices, halt symbols, fail feeds, drop every WebSocket); requests need
+    /// Authorization: Bearer <token>. Never on a server real users see.
+    #[arg(long, env = "TICKERTAPE_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
 
     /// Seconds an `every` alert waits after firing before it can fire again.
     #[arg(long, env = "TICKERTAPE_ALERT_COOLDOWN", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=DAY_S))]
@@ -347,6 +357,11 @@ pub struct Config {
     /// TOML file with defaults for any of these flags, keyed by long name (e.g. flush-ms = 250).
     #[arg(long, env = "TICKERTAPE_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Whether `--feed` (or its variable, or the file) named the feeds, or
+    /// they are the default.
+    #[arg(skip)]
+    pub feeds_given: bool,
 }
 
 /// The longest any timeout may be: beyond it, deadlines overflow the clock.
@@ -435,7 +450,7 @@ impl Config {
         let command = Config::command();
         let matches = command.clone().try_get_matches_from(&args)?;
         let Some(path) = matches.get_one::<PathBuf>("config") else {
-            return Config::from_arg_matches(&matches)?.checked();
+            return Config::parsed(&matches);
         };
         let file_args = file_arguments(path, &command, &matches)?;
         let merged = args
@@ -445,7 +460,15 @@ impl Config {
             .chain(file_args)
             .chain(args.iter().skip(1).cloned());
         let matches = command.try_get_matches_from(merged)?;
-        Config::from_arg_matches(&matches)?.checked()
+        Config::parsed(&matches)
+    }
+
+    fn parsed(matches: &clap::ArgMatches) -> Result<Config, ConfigError> {
+        let mut config = Config::from_arg_matches(matches)?;
+        config.feeds_given = matches
+            .value_source("feeds")
+            .is_some_and(|source| source != ValueSource::DefaultValue);
+        config.checked()
     }
 
     /// How `every` alerts are re-armed.

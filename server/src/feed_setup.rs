@@ -56,6 +56,7 @@ fn feed(config: &Config, spec: &FeedSpec) -> Result<Box<dyn Feed>, FeedConfigErr
                 start: config.sim_start.map(|t| t.timestamp_millis()),
                 speed: config.sim_speed,
                 halts: config.sim_halts,
+                paused: config.sim_paused,
             }))
         }
         FeedSpec::Replay(path) => {

@@ -188,13 +188,24 @@ fn forwarded_https(headers: &HeaderMap) -> bool {
         .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
+/// The value of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Middleware: refuses requests without the token (when one is configured).
 pub async fn require_token(State(state): State<Policy>, request: Request, next: Next) -> Response {
     let Some(token) = state.auth_token.clone() else {
         return next.run(request).await;
     };
-    // Push feeds' routes have a token of their own (`crate::push`).
-    if request.uri().path() == "/healthz" || request.uri().path().starts_with("/api/feeds/") {
+    // Push feeds' and the control API's routes have tokens of their own
+    // (`crate::push`, `crate::control`).
+    let path = request.uri().path();
+    if path == "/healthz" || path.starts_with("/api/feeds/") || path.starts_with("/api/control") {
         return next.run(request).await;
     }
     let presented = presented(request.headers(), request.uri().query());

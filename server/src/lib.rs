@@ -36,6 +36,7 @@ pub mod book;
 pub mod bus;
 pub mod candles;
 pub mod config;
+pub mod control;
 pub mod feed;
 pub mod feed_setup;
 #[doc(hidden)]
@@ -46,6 +47,7 @@ pub mod listen;
 pub mod market;
 pub mod metrics;
 pub mod page;
+mod process;
 pub mod push;
 pub mod quotes;
 pub mod session;
@@ -54,28 +56,37 @@ pub mod subscription;
 pub mod webhook;
 pub mod wire;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::SymbolInfo;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, Role};
-use crate::feed::{Feed, FeedOutput, FeedSink};
+use crate::feed::FeedSink;
 use crate::hub::{Hub, HubConfig};
 pub use crate::market::now_ms;
+pub use crate::process::{run, run_with_feeds};
+// Everything an adapter's `impl Feed` names, from one place: an adapter
+// outside this repository needs only `tickertape` (see
+// docs/writing-a-feed-adapter.md).
+pub use crate::feed::{
+    Book, Depth, DepthChange, Feed, FeedError, FeedOutput, History, Resume, Session, Tick,
+};
 use crate::metrics::Metrics;
 use crate::session::SessionConfig;
 use crate::store::SharedStore;
+pub use app::protocol::{Candle, Interval, Level, Quote, SymbolInfo, TradeSide, TradingDay};
+pub use async_trait::async_trait;
+pub use tokio_util::sync::CancellationToken;
 
 /// A running node: the hub, and what each part of the HTTP surface uses
 /// of it. Cheap to clone.
@@ -92,6 +103,8 @@ pub struct AppState {
     pub policy: guard::Policy,
     /// `/api/feeds/…`: where push feeds take trades.
     pub push: push::PushApi,
+    /// `/api/control/…`, with `--control-token`.
+    pub control: Option<control::ControlApi>,
     /// Fires when the server shuts down; feeds, the hub and sessions watch it.
     pub shutdown: CancellationToken,
     /// Where history is kept (none with `--ephemeral`, and on edges).
@@ -111,6 +124,9 @@ pub enum StartError {
     Bus(#[from] bus::BusError),
     #[error("history store: {0}")]
     Store(#[from] store::StoreError),
+    /// Flags that would be ignored: refused instead.
+    #[error("{0}")]
+    NotApplicable(&'static str),
 }
 
 impl AppState {
@@ -118,13 +134,34 @@ impl AppState {
     /// publishing to the bus (`ingest`), or a mirror of the ingest node
     /// (`edge`, which returns once it holds the ingest node's state).
     pub async fn start_node(config: &Config) -> Result<AppState, StartError> {
+        AppState::start_node_with(config, Vec::new()).await
+    }
+
+    /// [`AppState::start_node`] with `feeds` beside those `--feed` names
+    /// (without `--feed`, only `feeds`): how a program of its own serves
+    /// its adapters ([`run_with_feeds`]). An edge runs no feeds: given
+    /// any, it refuses to start.
+    pub async fn start_node_with(
+        config: &Config,
+        feeds: Vec<Box<dyn Feed>>,
+    ) -> Result<AppState, StartError> {
         let tls = tls_acceptor(config)?;
         let heartbeat = config.bus_heartbeat();
         let (access, prefix) = (config.bus_access(), config.bus_subject.as_str());
+        if config.role == Role::Edge && !feeds.is_empty() {
+            return Err(StartError::NotApplicable(
+                "--role edge mirrors the ingest node and runs no feeds: run custom feeds with --role all or ingest",
+            ));
+        }
+        if config.role == Role::Edge && config.control_token.is_some() {
+            return Err(StartError::NotApplicable(
+                "--control-token drives feeds, which an edge does not run: give it to the ingest node (or --role all)",
+            ));
+        }
         let state = match (config.role, access) {
-            (Role::All, _) | (_, None) => AppState::start_feeds(config)?,
+            (Role::All, _) | (_, None) => AppState::start_feeds(config, feeds)?,
             (Role::Ingest, Some(access)) => {
-                let mut state = AppState::start_feeds(config)?;
+                let mut state = AppState::start_feeds(config, feeds)?;
                 let (hub, feeds, stop) = (
                     state.hub.clone(),
                     state.page.symbol_feeds.clone(),
@@ -158,12 +195,16 @@ impl AppState {
     /// current runtime. They run until [`AppState::shutdown`] fires.
     pub fn start(config: &Config) -> Result<AppState, StartError> {
         let tls = tls_acceptor(config)?;
-        Ok(AppState::start_feeds(config)?.with_tls(tls))
+        Ok(AppState::start_feeds(config, Vec::new())?.with_tls(tls))
     }
 
-    fn start_feeds(config: &Config) -> Result<AppState, StartError> {
-        let feeds = feed_setup::build(config)?;
-        AppState::start_with_feeds(config, feeds)
+    /// `feeds` and those `--feed` names (all of them without `feeds`; with
+    /// them, only if `--feed` is given).
+    fn start_feeds(config: &Config, mut feeds: Vec<Box<dyn Feed>>) -> Result<AppState, StartError> {
+        if feeds.is_empty() || config.feeds_given {
+            feeds.extend(feed_setup::build(config)?);
+        }
+        AppState::start_hub(config, feeds)
     }
 
     fn with_tls(mut self, tls: Option<TlsAcceptor>) -> AppState {
@@ -172,14 +213,31 @@ impl AppState {
         self
     }
 
-    /// Starts a hub fed by `feeds`, built by the caller: how a custom
-    /// adapter is plugged in, and how tests script a feed. (No TLS: the
-    /// caller's listener decides.) Fails only if the history store cannot
-    /// be opened.
+    /// Starts one node (`--role all`) fed by `feeds` alone, built by the
+    /// caller: how tests script a feed, and how a program that runs its
+    /// own listener plugs in an adapter ([`run_with_feeds`] does all the
+    /// rest too). `--tls-cert`/`--tls-key` apply; `--feed` and `--role`
+    /// would not, so they are refused.
     pub fn start_with_feeds(
         config: &Config,
         feeds: Vec<Box<dyn Feed>>,
     ) -> Result<AppState, StartError> {
+        if config.role != Role::All {
+            return Err(StartError::NotApplicable(
+                "start_with_feeds starts one node: for --role ingest or edge use start_node_with or run_with_feeds",
+            ));
+        }
+        if config.feeds_given {
+            return Err(StartError::NotApplicable(
+                "start_with_feeds serves the feeds it is given, not --feed's: build those with feed_setup::build, or use run_with_feeds",
+            ));
+        }
+        let tls = tls_acceptor(config)?;
+        Ok(AppState::start_hub(config, feeds)?.with_tls(tls))
+    }
+
+    /// A hub fed by `feeds`, started on the current runtime.
+    fn start_hub(config: &Config, feeds: Vec<Box<dyn Feed>>) -> Result<AppState, StartError> {
         // The universe: every feed's symbols; a symbol two feeds name is the first's.
         let mut symbols: Vec<SymbolInfo> = Vec::new();
         let mut owners: Vec<String> = Vec::new();
@@ -193,7 +251,8 @@ impl AppState {
                 }
             }
         }
-        let names = feeds.iter().map(|f| f.name().to_owned()).collect();
+        let names: Vec<String> = feeds.iter().map(|f| f.name().to_owned()).collect();
+        let sim = feeds.iter().find_map(|f| f.remote());
         let inlets = feeds
             .iter()
             .filter_map(|f| f.inlet())
@@ -214,14 +273,32 @@ impl AppState {
         let port: Arc<dyn FeedSink> = Arc::new(folder.port());
         let shutdown = CancellationToken::new();
         tokio::spawn(folder.run(shutdown.clone()));
+        let mut outages = HashMap::new();
         for (id, feed) in feeds.into_iter().enumerate() {
             let name = feed.name().to_owned();
+            let (outage, held) = tokio::sync::watch::channel(None);
+            outages.entry(name.clone()).or_insert(outage);
             let out = FeedOutput::new(id, name, port.clone(), feed_clock(config), hub.metrics());
             let stop = shutdown.clone();
-            tokio::spawn(feed::supervise(feed, out, Backoff::default(), stop));
+            tokio::spawn(feed::supervise(feed, out, Backoff::default(), stop, held));
         }
-        let mut state = AppState::assemble(config, hub, owners.into(), shutdown);
+        let owners: Arc<[String]> = owners.into();
+        let mut state = AppState::assemble(config, hub, owners.clone(), shutdown);
         state.push.inlets = Arc::new(inlets);
+        state.control = config
+            .control_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|token| control::ControlApi {
+                token: guard::Token::new(token),
+                hub: state.hub.clone(),
+                sim,
+                outages: Arc::new(outages),
+                symbol_feeds: owners,
+                events: port.events(),
+                cutter: state.sessions.cutter.clone(),
+                sessions: state.sessions.tracker.clone(),
+            });
         state.api.readiness.store = store.clone();
         state.store = store;
         Ok(state)
@@ -240,6 +317,7 @@ impl AppState {
             slots: Arc::new(Semaphore::new(config.max_connections as usize)),
             tracker: TaskTracker::new(),
             shutdown: shutdown.clone(),
+            cutter: session::Cutter::default(),
         };
         let readiness = api::Readiness {
             hub: hub.clone(),
@@ -272,6 +350,7 @@ impl AppState {
                 bounds: feed_clock(config),
                 shutdown: shutdown.clone(),
             },
+            control: None,
             shutdown,
             store: None,
             tls_acceptor: None,
@@ -434,7 +513,8 @@ pub fn app(state: AppState) -> Router {
         .merge(page::router(state.page))
         .merge(session::router(state.sessions))
         .merge(api::router(state.api))
-        .merge(push::router(state.push));
+        .merge(push::router(state.push))
+        .merge(state.control.map(control::router).unwrap_or_default());
     guard::guarded(routes, state.policy)
 }
 

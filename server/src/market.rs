@@ -121,6 +121,41 @@ pub enum Event {
         symbols: Arc<[Arc<str>]>,
         ts: i64,
     },
+    /// Not market data: answered once every event before it is published
+    /// (the control API waits on it, so its answer shows what it did).
+    Sync(Synced),
+}
+
+/// The answer to an [`Event::Sync`]: fires after the hub's next flush.
+#[derive(Clone)]
+pub struct Synced(Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>);
+
+impl Synced {
+    /// A sync point, and what completes once the hub has passed it.
+    pub fn new() -> (Synced, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Synced(Arc::new(std::sync::Mutex::new(Some(tx)))), rx)
+    }
+
+    /// Says the hub has passed it.
+    pub fn done(&self) {
+        let waiting = self.0.lock().ok().and_then(|mut tx| tx.take());
+        if let Some(tx) = waiting {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl PartialEq for Synced {
+    fn eq(&self, other: &Synced) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Synced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Synced")
+    }
 }
 
 /// Bars a feed knows from before it started, to draw charts with.

@@ -88,6 +88,27 @@ pub struct Sessions {
     pub tracker: TaskTracker,
     /// Fires when the server shuts down: sessions close with 1001.
     pub shutdown: CancellationToken,
+    /// Cuts every session without a close frame (the control API's).
+    pub cutter: Cutter,
+}
+
+/// Cuts every open session at once, without a close frame, as a network
+/// failure would: clients see their connection drop and reconnect.
+#[derive(Clone, Default)]
+pub struct Cutter(Arc<std::sync::Mutex<CancellationToken>>);
+
+impl Cutter {
+    /// What the sessions open now watch.
+    fn current(&self) -> CancellationToken {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Cuts the sessions open now; later ones are not.
+    pub fn cut(&self) {
+        if let Ok(mut current) = self.0.lock() {
+            std::mem::take(&mut *current).cancel();
+        }
+    }
 }
 
 /// The `/ws` route.
@@ -149,8 +170,10 @@ pub async fn upgrade(
         config,
         tracker,
         shutdown,
+        cutter,
         ..
     } = state;
+    let cut = cutter.current();
     ws.protocols([SUBPROTOCOL_JSON])
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
@@ -162,7 +185,7 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                run(socket, hub, config, shutdown).await;
+                run(socket, hub, config, shutdown, cut).await;
                 drop(slot);
             })
         })
@@ -238,18 +261,20 @@ fn close_with(code: u16, reason: impl Into<String>) -> Stop {
     Stop::Close(code, reason.into())
 }
 
-/// Serves one client until it leaves, misbehaves, or `shutdown` fires.
+/// Serves one client until it leaves, misbehaves, or `shutdown` fires;
+/// dropped without a word when `cut` fires.
 pub async fn run(
     socket: WebSocket,
     hub: Hub,
     config: Arc<SessionConfig>,
     shutdown: CancellationToken,
+    cut: CancellationToken,
 ) {
     let metrics = hub.metrics();
     metrics.sessions_opened.inc();
     metrics.connections.inc();
     let mut session = Session::new(socket, hub.clone(), config);
-    let code = match session.serve(&shutdown).await {
+    let code = match session.serve(&shutdown, &cut).await {
         Ok(()) | Err(Stop::Gone) => "none".to_string(),
         Err(Stop::Close(code, reason)) => {
             if code == close::TRY_AGAIN_LATER {
@@ -310,7 +335,11 @@ impl Session {
         }
     }
 
-    async fn serve(&mut self, shutdown: &CancellationToken) -> Result<(), Stop> {
+    async fn serve(
+        &mut self,
+        shutdown: &CancellationToken,
+        cut: &CancellationToken,
+    ) -> Result<(), Stop> {
         self.greet().await?;
         let mut heartbeat = tokio::time::interval_at(
             Instant::now() + self.config.heartbeat,
@@ -319,12 +348,14 @@ impl Session {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Made once: re-registering with the token on every wake-up costs.
         let mut shutdown = std::pin::pin!(shutdown.cancelled());
+        let mut cut = std::pin::pin!(cut.cancelled());
         let mut first_message =
             std::pin::pin!(tokio::time::sleep(self.config.first_message_timeout));
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return Err(close_with(close::GOING_AWAY, "server shutting down")),
+                _ = &mut cut => return Err(Stop::Gone),
                 _ = &mut first_message, if !self.heard_from => {
                     return Err(close_with(close::POLICY, "no message from the client in time"));
                 }

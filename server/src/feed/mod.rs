@@ -5,13 +5,16 @@
 //! into a [`FeedSink`]; sources never see what is behind it (the hub).
 //! [`supervise`] runs one feed, restarts it with capped exponential backoff
 //! and jitter when it fails, and reports the feed's state (`live` / `stale` /
-//! `reconnecting`) to the sink, whose owner tells clients.
+//! `reconnecting`) to the sink, whose owner tells clients. An [`Outage`]
+//! (the control API's) takes a feed down as a failing source would, until
+//! it is lifted.
 
 pub mod alpaca;
 pub mod backfill;
 pub mod coinbase;
 pub mod finnhub;
 pub mod push;
+pub mod remote;
 pub mod replay;
 pub mod rest;
 pub mod sim;
@@ -27,7 +30,7 @@ use std::time::Duration;
 use app::protocol::{FeedState, SymbolInfo, TradingDay};
 use async_trait::async_trait;
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +64,10 @@ pub trait Feed: Send {
     /// Where other programs push this feed's trades, for a push feed
     /// (default: none).
     fn inlet(&self) -> Option<PushInlet> {
+        None
+    }
+    /// The simulator's remote control, for the control API (default: none).
+    fn remote(&self) -> Option<remote::SimRemote> {
         None
     }
     /// Where stored history left off (last quotes, newest bars), told once
@@ -265,7 +272,7 @@ impl FeedOutput {
             Event::Trade(t) => (&t.symbol, t.ts),
             Event::Book(b) => (&b.symbol, b.ts),
             Event::Depth(d) => (&d.symbol, d.ts),
-            Event::Halt { .. } | Event::Clock { .. } => return Ok(()),
+            Event::Halt { .. } | Event::Clock { .. } | Event::Sync(_) => return Ok(()),
         };
         if self.wall_clock
             && let Some(skew) = self.clock.judge(ts, crate::market::now_ms())
@@ -326,12 +333,22 @@ impl FeedOutput {
     }
 }
 
-/// Runs `feed` until `stop` fires, restarting it whenever it fails.
+/// A feed's outage switch: while it holds a reason, the feed is down as if
+/// its source had failed with that error (stale, its books lost); lifted,
+/// the feed reconnects. The receiving side is [`supervise`]'s.
+pub type Outage = watch::Sender<Option<String>>;
+
+/// How long a feed taken down by an [`Outage`] gets to stop by itself.
+const OUTAGE_STOP: Duration = Duration::from_secs(1);
+
+/// Runs `feed` until `stop` fires, restarting it whenever it fails or
+/// `outage` lets it up again.
 pub async fn supervise(
     mut feed: Box<dyn Feed>,
     mut out: FeedOutput,
     backoff: Backoff,
     stop: CancellationToken,
+    mut outage: watch::Receiver<Option<String>>,
 ) {
     out.wall_clock = !feed.recorded_time();
     let from = out.sink.resume();
@@ -345,9 +362,20 @@ pub async fn supervise(
         let started = Instant::now();
         // An adapter that panics fails like one that errs: stale, the panic
         // as its error, restarted with backoff.
-        let result = AssertUnwindSafe(feed.run(&mut out, stop.clone()))
-            .catch_unwind()
-            .await
+        let run_stop = stop.child_token();
+        let ran = {
+            let run = AssertUnwindSafe(feed.run(&mut out, run_stop.clone())).catch_unwind();
+            let mut run = std::pin::pin!(run);
+            tokio::select! {
+                ran = &mut run => Some(ran),
+                () = outage_begins(&mut outage) => {
+                    run_stop.cancel();
+                    tokio::time::timeout(OUTAGE_STOP, run).await.ok()
+                }
+            }
+        };
+        let result = ran
+            .unwrap_or(Ok(Ok(())))
             .unwrap_or_else(|panic| Err(FeedError::Upstream(panicked(panic.as_ref()))));
         if stop.is_cancelled() {
             return;
@@ -355,6 +383,19 @@ pub async fn supervise(
         out.report(FeedState::Stale);
         if out.lose_books().await.is_err() {
             return;
+        }
+        let down = outage.borrow().clone();
+        if let Some(reason) = down {
+            tracing::warn!(feed = feed.name(), %reason, "feed taken down");
+            out.sink.set_error(out.id, reason);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = outage.wait_for(Option::is_none) => {}
+            }
+            tracing::info!(feed = feed.name(), "feed let up again");
+            attempt = 0;
+            out.report(FeedState::Reconnecting);
+            continue;
         }
         match result {
             Err(FeedError::HubGone) => return,
@@ -375,6 +416,13 @@ pub async fn supervise(
             _ = tokio::time::sleep(delay) => {}
         }
         out.report(FeedState::Reconnecting);
+    }
+}
+
+/// Completes when an outage begins (never, once nobody can start one).
+async fn outage_begins(outage: &mut watch::Receiver<Option<String>>) {
+    if outage.wait_for(Option::is_some).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -31,6 +31,12 @@
 //! changed: those the new quote leaves inside the spread or beyond the
 //! depth go (size 0), new ones come, and a few sizes change. The books draw
 //! on an RNG of their own, so the trades are the same with or without them.
+//!
+//! Remote control ([`SimRemote`], the control API's): paused (from the
+//! start with `--sim-paused`), the walk takes steps only when told to, so
+//! the same seed and the same number of steps give the same prices; a
+//! symbol can be made to trade at a given price (the walk goes on from
+//! there) or be halted until told otherwise.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,10 +47,13 @@ use app::protocol::{
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::backfill;
+use super::remote::Command;
+pub use super::remote::{MAX_STEPS, NotRunning, SimRemote};
 use super::universe::Instrument;
 use super::walk::{TRADING_SECONDS_PER_YEAR, Walk, normal, round_cents};
 use super::{Depth, DepthChange, Feed, FeedError, FeedOutput, History, Resume, Session, Tick};
@@ -75,6 +84,8 @@ pub struct SimConfig {
     pub speed: f64,
     /// Halt a symbol now and then (market time only).
     pub halts: bool,
+    /// Starts paused: no steps until [`SimRemote`] asks for them.
+    pub paused: bool,
 }
 
 /// `--sim-clock`.
@@ -132,6 +143,9 @@ pub struct Simulator {
     /// When the calendar's session next changes, in simulated time.
     next_change: Option<i64>,
     symbols: Arc<[Arc<str>]>,
+    /// What the remote control asks; its handle is [`Feed::remote`]'s.
+    commands: mpsc::Receiver<Command>,
+    remote: SimRemote,
 }
 
 impl Simulator {
@@ -145,7 +159,10 @@ impl Simulator {
             .collect();
         let wall = now_ms();
         let symbols = walkers.iter().map(|w: &Walker| w.symbol.clone()).collect();
+        let (remote, commands) = SimRemote::new(config.paused);
         Simulator {
+            commands,
+            remote,
             origin: (wall, config.start.unwrap_or(wall)),
             book_rng: ChaCha8Rng::seed_from_u64(config.seed ^ BOOK_SEED),
             config,
@@ -218,6 +235,62 @@ impl Simulator {
     /// ending at simulated time `ts`.
     pub fn step(&mut self, ts: i64) -> Vec<Tick> {
         self.step_with_halts(ts).ticks
+    }
+
+    /// Takes a step at `now` and hands the hub what it printed.
+    async fn step_out(&mut self, out: &mut FeedOutput, now: i64) -> Result<(), FeedError> {
+        self.remote.stepped();
+        self.tell_clock(out, now).await?;
+        let step = self.step_with_halts(now);
+        for (symbol, halted) in step.halts {
+            out.send_halt(symbol, halted, now).await?;
+        }
+        Self::publish(out, step.ticks).await?;
+        Self::publish_depths(out, step.depths).await
+    }
+
+    /// Does what the remote control asks, and says when it is done.
+    async fn obey(&mut self, command: Command, out: &mut FeedOutput) -> Result<(), FeedError> {
+        if command.abandoned() {
+            return Ok(());
+        }
+        match command {
+            Command::Step(n, done) => {
+                for _ in 0..n {
+                    let now = self.sim_time(now_ms());
+                    self.step_out(out, now).await?;
+                }
+                let _ = done.send(());
+            }
+            Command::Trade(symbol, price, size, done) => {
+                let now = self.sim_time(now_ms());
+                let Some(w) = self.walkers.iter_mut().find(|w| w.symbol == symbol) else {
+                    let _ = done.send(false);
+                    return Ok(());
+                };
+                let tick = w.trade_at(price, size, now);
+                let depth = w.follow_book(
+                    tick.bid.unwrap_or(price),
+                    tick.ask.unwrap_or(price),
+                    &mut self.book_rng,
+                    now,
+                );
+                out.send(tick).await?;
+                Self::publish_depths(out, depth.into_iter().collect()).await?;
+                let _ = done.send(true);
+            }
+            Command::Halt(symbol, halted, done) => {
+                let now = self.sim_time(now_ms());
+                let Some(w) = self.walkers.iter_mut().find(|w| w.symbol == symbol) else {
+                    let _ = done.send(false);
+                    return Ok(());
+                };
+                w.halted_until = halted.then_some(i64::MAX);
+                out.send_halt(symbol, halted, now).await?;
+                let _ = done.send(true);
+            }
+        }
+        Ok(())
     }
 
     /// A step, with the halts it started or ended and the changes to the
@@ -605,6 +678,20 @@ impl Walker {
             side: Some(side),
         }
     }
+
+    /// A trade at `price` (the remote control's), quoted around it; the
+    /// walk goes on from there.
+    fn trade_at(&mut self, price: f64, size: f64, ts: i64) -> Tick {
+        self.mid = price;
+        let half = (price * self.half_spread).max(0.005);
+        let bid = cents_down(price - half).max(0.01).min(price);
+        let ask = round_cents(cents_up(price + half).max(bid + 0.01)).max(price);
+        Tick {
+            bid: Some(bid),
+            ask: Some(ask),
+            ..Tick::trade(self.symbol.clone(), price, size, ts)
+        }
+    }
 }
 
 /// Mostly round lots, some odd lots, the occasional block.
@@ -668,6 +755,10 @@ impl Feed for Simulator {
         self.config.start.is_some() || self.config.speed != 1.0
     }
 
+    fn remote(&self) -> Option<SimRemote> {
+        Some(self.remote.clone())
+    }
+
     fn resume(&mut self, from: &Resume) {
         let now = self.sim_time(now_ms());
         self.resume_at(from, now);
@@ -727,15 +818,12 @@ impl Feed for Simulator {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ok(()),
+                Some(command) = self.commands.recv() => self.obey(command, out).await?,
                 _ = interval.tick() => {
-                    let now = self.sim_time(now_ms());
-                    self.tell_clock(out, now).await?;
-                    let step = self.step_with_halts(now);
-                    for (symbol, halted) in step.halts {
-                        out.send_halt(symbol, halted, now).await?;
+                    if !self.remote.paused() {
+                        let now = self.sim_time(now_ms());
+                        self.step_out(out, now).await?;
                     }
-                    Self::publish(out, step.ticks).await?;
-                    Self::publish_depths(out, step.depths).await?;
                 }
             }
         }
@@ -760,6 +848,7 @@ mod tests {
             start: None,
             speed: 1.0,
             halts: false,
+            paused: false,
         })
     }
 
@@ -960,6 +1049,7 @@ mod tests {
             start: None,
             speed: 1.0,
             halts: false,
+            paused: false,
         });
         let trades: usize = (0..100).map(|i| s.step(i).len()).sum();
         let per_symbol_second = trades as f64 / 100.0 / 10.0;

@@ -26,7 +26,8 @@ use crate::batch::{Batch, BookEntry, CandleEntry, Entry, TradesEntry};
 use crate::book::{BookView, OrderBook};
 use crate::feed::FeedSink;
 use crate::market::{
-    Book, Depth, DepthChange, Event, FeedId, History, Resume, SymbolId, Tick, Universe, now_ms,
+    Book, Depth, DepthChange, Event, FeedId, History, Resume, SymbolId, Synced, Tick, Universe,
+    now_ms,
 };
 use crate::metrics::SharedMetrics;
 use crate::quotes::{self, Working};
@@ -105,6 +106,8 @@ pub struct Folder {
     recorded: Vec<bool>,
     /// When each calendar (UTC, New York) next changes session or day.
     next_sweep: [i64; 2],
+    /// Waiting for the next flush ([`Event::Sync`]).
+    synced: Vec<Synced>,
 }
 
 /// What a [`Folder`] is built from.
@@ -170,6 +173,7 @@ impl Folder {
             traded: Vec::new(),
             calendars,
             next_sweep: [i64::MIN; 2],
+            synced: Vec::new(),
         }
     }
 
@@ -227,6 +231,9 @@ impl Folder {
                     let started = std::time::Instant::now();
                     self.flush(now_ms());
                     metrics.batch_encode_seconds.observe(started.elapsed().as_secs_f64());
+                    for synced in self.synced.drain(..) {
+                        synced.done();
+                    }
                 }
                 Some(event) = self.rx.recv() => self.apply(event),
             }
@@ -245,6 +252,7 @@ impl Folder {
                     self.mark_dirty(id);
                 }
             }
+            Event::Sync(synced) => self.synced.push(synced),
             Event::Clock { symbols, ts } => {
                 for symbol in symbols.iter() {
                     if let Some(id) = self.symbol_id(symbol)

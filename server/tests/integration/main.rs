@@ -18,6 +18,7 @@ mod cluster_alerts;
 mod cluster_copies;
 mod coinbase_level2;
 mod connections;
+mod control;
 mod hardening;
 mod http_api;
 mod loadgen;
