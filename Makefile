@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/frontend/node_modules/.bin:$(CURDIR)/end2end/node_modul
 # asks for tickertape_bg.wasm and never hydrates.
 export LEPTOS_OUTPUT_NAME := tickertape
 
-.PHONY: run build test unit e2e lint bench fuzz screenshots setup-build setup-test
+.PHONY: run build test unit e2e lint protocol-types bench fuzz screenshots setup-build setup-test
 
 # cargo-leptos re-runs wasm-bindgen and wasm-opt on every build (~15 s), so the
 # release build is redone only when a source file is newer than its stamp.
@@ -38,12 +38,22 @@ unit:
 e2e:
 	cd end2end && npx playwright test --project e2e
 
-## Formatting, lints for both the server (ssr) and browser (hydrate) builds, and no module import cycles
+## Formatting, lints for both the server (ssr) and browser (hydrate) builds, no module import cycles, and docs/protocol current
 lint: setup-build
 	node .ci/module-cycles.js server/src app/src
 	cargo fmt --all -- --check
 	cargo clippy -p app -p tickertape --all-targets --features app/ssr -- -D warnings
 	cargo clippy -p app -p frontend --all-targets --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	$(PROTOCOL_TYPES) -- "$$scratch" && \
+	{ diff -u docs/protocol/tickertape.ts "$$scratch/tickertape.ts" && diff -ru docs/protocol/schema "$$scratch/schema"; } || \
+	{ echo "docs/protocol is not what app/src/protocol.rs gives: run 'make protocol-types' ($(PROTOCOL_TYPES)) and commit the result" >&2; exit 1; }
+	tsc --noEmit --strict --target es2022 --module commonjs docs/protocol/tickertape.ts docs/protocol/samples.ts
+
+## Protocol v1 for other languages, from app/src/protocol.rs: docs/protocol/tickertape.ts and docs/protocol/schema/*.json
+PROTOCOL_TYPES := cargo run -q -p app --features typescript --example protocol-types
+protocol-types:
+	$(PROTOCOL_TYPES)
 
 ## Benchmarks: tickertape vs a Node.js ws peer, same load generator, one edge vs two on NATS, a resync storm and a cluster resync; writes BENCHMARKS.md (~30 min)
 bench: setup-test build

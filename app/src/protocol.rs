@@ -14,6 +14,7 @@ pub const SUBPROTOCOL_JSON: &str = "tickertape.v1.json";
 pub const ALL_SYMBOLS: &str = "*";
 
 /// One instrument the server knows (`GET /api/symbols`).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SymbolInfo {
     pub symbol: String,
@@ -31,6 +32,8 @@ macro_rules! quote_fields {
         /// The full current state of one symbol. Prices are in the symbol's
         /// currency.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
         pub struct Quote {
             pub symbol: String,
             $($(#[$doc])* pub $field: $ty,)*
@@ -39,9 +42,13 @@ macro_rules! quote_fields {
         /// The fields of one quote that changed since the previous message.
         /// A symbol the receiver has not seen yet arrives with every field set.
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
         pub struct Change {
             pub symbol: String,
             $(#[serde(default, skip_serializing_if = "Option::is_none")]
+            #[cfg_attr(feature = "schema", schema(nullable = false))]
+            #[cfg_attr(feature = "typescript", ts(optional))]
             pub $field: Option<$ty>,)*
         }
 
@@ -119,6 +126,8 @@ quote_fields! {
 /// the regular session, after hours, or closed (nights, weekends,
 /// holidays); crypto: always regular. `halted`: its market stopped trading
 /// it for now (a feed says so).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MarketSession {
@@ -182,6 +191,8 @@ pub fn pct_change(value: f64, base: f64) -> f64 {
 }
 
 /// A message from a client (text frame, JSON, tagged by `op`).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ClientMsg {
@@ -192,7 +203,11 @@ pub enum ClientMsg {
     /// Asks for a fresh snapshot of the current subscription.
     Resync,
     /// Latency probe; `t` is echoed verbatim in the `pong`.
-    Ping { t: Number },
+    Ping {
+        #[cfg_attr(feature = "schema", schema(value_type = f64))]
+        #[cfg_attr(feature = "typescript", ts(type = "number"))]
+        t: Number,
+    },
     /// Chooses the symbol and interval one of this connection's charts
     /// shows: answered by `candles` (history, oldest first, at most
     /// `limit`), then a `candle` whenever one of its candles changes.
@@ -203,10 +218,13 @@ pub enum ClientMsg {
     /// book (`book` messages) where its feed has depth.
     Chart {
         #[serde(default)]
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
         symbol: Option<String>,
         #[serde(default)]
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
         interval: Option<Interval>,
         #[serde(default)]
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
         limit: Option<usize>,
         #[serde(default, skip_serializing_if = "is_zero")]
         chart: u8,
@@ -235,6 +253,8 @@ fn is_false(b: &bool) -> bool {
 /// Which side a trade was on: the buyer's or seller's initiative where the
 /// feed says (`buy`: a buyer took an offer), else the tick test (`up`: above
 /// the previous different price, `down`: below it).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TradeSide {
@@ -252,6 +272,8 @@ impl TradeSide {
 }
 
 /// One trade on the tape.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trade {
     /// Unix milliseconds.
@@ -262,6 +284,8 @@ pub struct Trade {
     /// Unknown for the first trade a server sees of a symbol whose feed does
     /// not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub side: Option<TradeSide>,
 }
 
@@ -285,6 +309,8 @@ pub fn apply_levels(side: &mut Vec<Level>, changes: &[Level], bids: bool, depth:
 }
 
 /// A candle interval.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
@@ -365,6 +391,7 @@ impl Interval {
 }
 
 /// The calendar day an instrument's daily bars and session follow.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TradingDay {
@@ -461,6 +488,8 @@ impl std::str::FromStr for Interval {
 }
 
 /// One OHLCV bar; `t` is the bucket start, Unix milliseconds.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candle {
     pub t: i64,
@@ -505,6 +534,8 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
 }
 
 /// The state of one feed as clients see it.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedState {
@@ -514,6 +545,8 @@ pub enum FeedState {
 }
 
 /// Machine-readable reason in an `error` message.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -522,12 +555,15 @@ pub enum ErrorCode {
     RateLimited,
     /// A subscribe named more symbols than one connection may have.
     TooManySymbols,
-    /// A code this client does not know yet.
-    #[serde(other)]
+    /// A code this client does not know yet. Never sent.
+    #[serde(other, skip_serializing)]
+    #[cfg_attr(feature = "typescript", ts(skip))]
     Other,
 }
 
 /// A message from the server (JSON, tagged by `type`).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
@@ -550,6 +586,8 @@ pub enum ServerMsg {
         state: FeedState,
     },
     Pong {
+        #[cfg_attr(feature = "schema", schema(value_type = f64))]
+        #[cfg_attr(feature = "typescript", ts(type = "number"))]
         t: Number,
         server_time: i64,
     },
@@ -592,7 +630,9 @@ pub enum ServerMsg {
         symbol: String,
         snapshot: bool,
         live: bool,
+        #[cfg_attr(feature = "schema", schema(value_type = Vec<(f64, f64)>))]
         bids: Vec<Level>,
+        #[cfg_attr(feature = "schema", schema(value_type = Vec<(f64, f64)>))]
         asks: Vec<Level>,
         /// Server time of the state it describes, Unix milliseconds.
         ts: i64,
@@ -621,13 +661,16 @@ pub enum ServerMsg {
     AlertUpdated {
         alert: Alert,
     },
-    /// A message type this client does not know yet; ignored.
-    #[serde(other)]
+    /// A message type this client does not know yet; ignored. Never sent.
+    #[serde(other, skip_serializing)]
+    #[cfg_attr(feature = "typescript", ts(skip))]
     Unknown,
 }
 
 /// What an alert watches: the price crossing a level, or the change from
 /// the previous close (in percent) crossing a value.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertCondition {
@@ -640,6 +683,8 @@ pub enum AlertCondition {
 /// Whether an alert fires once (then it is disarmed) or every time it
 /// crosses again (re-armed once the figure has moved back past its value by
 /// a margin and a cool-down has passed).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertRepeat {
@@ -649,6 +694,8 @@ pub enum AlertRepeat {
 }
 
 /// An alert rule as stored (`GET /api/alerts`).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: u64,
@@ -658,11 +705,17 @@ pub struct Alert {
     #[serde(default)]
     pub repeat: AlertRepeat,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub note: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub webhook: Option<String>,
     /// After this time (Unix ms) it no longer fires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub expires: Option<i64>,
     /// Whether it fires at the next crossing.
     pub armed: bool,
@@ -679,15 +732,21 @@ pub const ALERT_HISTORY: usize = 20;
 
 /// One firing of an alert: the trade it fired on, and its webhook delivery
 /// when the alert has a webhook.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Firing {
     pub ts: i64,
     pub price: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub webhook: Option<Delivery>,
 }
 
 /// Where a webhook delivery stands.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub state: DeliveryState,
@@ -695,14 +754,20 @@ pub struct Delivery {
     pub attempts: u32,
     /// The receiver's last HTTP status, if it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub status: Option<u16>,
     /// Why the last attempt failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub error: Option<String>,
 }
 
 /// `pending` while attempts remain, then `delivered` (a 2xx answer) or
 /// `failed` (every attempt failed, or the receiver refused it with a 4xx).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
@@ -712,6 +777,7 @@ pub enum DeliveryState {
 }
 
 /// `GET /api/quotes`.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuotesResponse {
     pub seq: u64,
@@ -719,6 +785,7 @@ pub struct QuotesResponse {
 }
 
 /// The body of every non-2xx JSON answer of the HTTP API.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {
     pub error: String,

@@ -262,15 +262,20 @@ pub const MAX_RULES: usize = 10_000;
 /// Alert messages a slow page may fall behind by before it misses some.
 const FANOUT: usize = 1_024;
 
-/// What `POST /api/alerts` asks for.
-#[derive(Clone, Debug)]
+/// What `POST /api/alerts` asks for (its schema is the request body's in
+/// `/api/openapi.json`; [`NewAlert::parse`] reads it).
+#[derive(Clone, Debug, utoipa::ToSchema)]
 pub struct NewAlert {
     pub symbol: String,
     pub condition: AlertCondition,
     pub value: f64,
+    /// Default `once`.
+    #[schema(required = false)]
     pub repeat: AlertRepeat,
     pub note: Option<String>,
+    /// Where to POST each firing (allowed by `--webhook-allow`).
     pub webhook: Option<String>,
+    /// Unix ms after which it no longer fires.
     pub expires: Option<i64>,
 }
 

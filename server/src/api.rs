@@ -1,6 +1,8 @@
-//! The JSON HTTP API and the health probes.
+//! The JSON HTTP API and the health probes, and `/api/openapi.json`, their
+//! description (OpenAPI 3.1) generated from the handlers' `#[utoipa::path]`
+//! and the wire types' schemas: see [`openapi`].
 
-use app::protocol::{ApiError, Candle, FeedState, Interval, QuotesResponse, SymbolInfo};
+use app::protocol::{Alert, ApiError, Candle, FeedState, Interval, QuotesResponse, SymbolInfo};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -10,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::alerts::{NewAlert, Refused};
 use crate::bus::edge::IngestAlerts;
@@ -18,6 +21,8 @@ use crate::candles::{self, MAX_LIMIT};
 use crate::hub::Hub;
 use crate::store::{Health, SharedStore};
 use crate::subscription::Subscription;
+
+pub use crate::wire::json_error;
 
 /// What `/readyz` reads: feeds' status, the bus's on ingest and edge nodes,
 /// and the history store's where there is one.
@@ -64,21 +69,98 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
         .with_state(state)
 }
 
-/// A JSON `{"error": ...}` answer.
-pub fn json_error(status: StatusCode, error: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ApiError {
-            error: error.into(),
-        }),
-    )
-        .into_response()
+/// The HTTP API as OpenAPI 3.1: every route of this module and of
+/// [`crate::push`]. A new route: give its handler a `#[utoipa::path]` and
+/// name it in `paths` here (`server/tests/integration/openapi.rs` fails
+/// until it is, and checks its answers against what it says).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "tickertape",
+        description = "A live market dashboard's HTTP API. The WebSocket protocol (`GET /ws`) is in docs/DESIGN.md; its messages are the `ServerMsg` and `ClientMsg` schemas here.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    paths(
+        symbols,
+        quotes,
+        candles,
+        get_alerts,
+        post_alert,
+        delete_alert,
+        crate::push::ticks,
+        crate::push::stream,
+        healthz,
+        readyz,
+        metrics,
+        openapi,
+    ),
+    components(schemas(app::protocol::ServerMsg, app::protocol::ClientMsg)),
+    modifiers(&Tokens),
+    security(("viewer_token" = []), ()),
+    tags(
+        (name = "market", description = "Symbols, quotes and bars"),
+        (name = "alerts", description = "Price alert rules"),
+        (name = "push", description = "Push feeds' trades (`--feed push:<name>`)"),
+        (name = "operations", description = "Probes, metrics and this document"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The two bearer tokens: the viewers' and the pushers'.
+struct Tokens;
+
+impl utoipa::Modify for Tokens {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "viewer_token",
+            bearer("`--auth-token`, needed by every route but /healthz and the push routes when the server has one (also taken as `?token=` or the `tickertape_token` cookie)"),
+        );
+        components.add_security_scheme(
+            "push_token",
+            bearer("`--push-token`, needed by the push routes when the server has one; without one, only this machine may push"),
+        );
+    }
+}
+
+/// `GET /api/openapi.json`: [`ApiDoc`].
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "operations",
+    responses(
+        (status = 200, description = "This document (OpenAPI 3.1)", body = Object),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+    ),
+)]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 /// `GET /api/symbols`.
+#[utoipa::path(
+    get,
+    path = "/api/symbols",
+    tag = "market",
+    description = "Every instrument the server serves, in its order.",
+    responses(
+        (status = 200, description = "The symbols", body = Vec<SymbolInfo>),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+    ),
+)]
 pub async fn symbols(State(hub): State<Hub>) -> Json<Vec<SymbolInfo>> {
     Json(hub.symbols().to_vec())
 }
@@ -90,6 +172,19 @@ pub struct QuotesQuery {
 }
 
 /// `GET /api/quotes[?symbols=AAPL,MSFT]`: unknown symbols are ignored.
+#[utoipa::path(
+    get,
+    path = "/api/quotes",
+    tag = "market",
+    description = "The current quote of every symbol (or of those named), in the server's symbol order; `seq` is the hub's batch number.",
+    params(
+        ("symbols" = Option<String>, Query, description = "Comma-separated symbols; unknown ones are ignored", example = "AAPL,MSFT"),
+    ),
+    responses(
+        (status = 200, description = "The quotes", body = QuotesResponse),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+    ),
+)]
 pub async fn quotes(
     State(hub): State<Hub>,
     Query(query): Query<QuotesQuery>,
@@ -119,6 +214,25 @@ pub struct CandlesQuery {
 /// `GET /api/candles/{symbol}?interval=1s|5s|1m|5m&limit=N&before=<ms>`: the newest
 /// `limit` bars starting strictly before `before` (default: all), oldest first;
 /// from the history store for bars older than memory holds.
+#[utoipa::path(
+    get,
+    path = "/api/candles/{symbol}",
+    tag = "market",
+    description = "A symbol's bars, oldest first: the newest `limit` starting strictly before `before`.",
+    params(
+        ("symbol" = String, Path, description = "A symbol the server serves", example = "AAPL"),
+        ("interval" = Option<Interval>, Query, description = "Bar length (default 1m)"),
+        ("limit" = Option<u32>, Query, description = "Bars at most (default 500)", minimum = 1, maximum = 5000),
+        ("before" = Option<i64>, Query, description = "Unix ms: only bars starting strictly before it"),
+    ),
+    responses(
+        (status = 200, description = "The bars", body = Vec<Candle>),
+        (status = 400, description = "A bad interval, limit or `before`", body = ApiError),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+        (status = 404, description = "An unknown symbol", body = ApiError),
+        (status = 503, description = "Stored history cannot be read right now", body = ApiError),
+    ),
+)]
 pub async fn candles(
     State(hub): State<Hub>,
     Path(symbol): Path<String>,
@@ -193,6 +307,17 @@ impl FromRef<ApiState> for AlertsApi {
 pub const MAX_ALERT_BODY: usize = 64 * 1024;
 
 /// `GET /api/alerts`: every alert rule.
+#[utoipa::path(
+    get,
+    path = "/api/alerts",
+    tag = "alerts",
+    description = "Every alert rule, by id.",
+    responses(
+        (status = 200, description = "The rules", body = Vec<Alert>),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+        (status = 503, description = "On an edge: the ingest node did not answer", body = ApiError),
+    ),
+)]
 pub async fn get_alerts(State(api): State<AlertsApi>) -> Response {
     let reply = match api {
         AlertsApi::Local(hub) => list_alerts(&hub),
@@ -203,6 +328,21 @@ pub async fn get_alerts(State(api): State<AlertsApi>) -> Response {
 
 /// `POST /api/alerts`: 201 with the rule made; 400 naming a bad field; 404
 /// for a symbol the server does not serve; 413 over [`MAX_ALERT_BODY`].
+#[utoipa::path(
+    post,
+    path = "/api/alerts",
+    tag = "alerts",
+    description = "Makes an alert rule. Fields other than these are refused.",
+    request_body(content = NewAlert, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The rule made", body = Alert),
+        (status = 400, description = "`<field>: <what is wrong>`", body = ApiError),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+        (status = 404, description = "A symbol the server does not serve", body = ApiError),
+        (status = 413, description = "A body over 64 KiB", body = ApiError),
+        (status = 503, description = "On an edge: the ingest node did not answer", body = ApiError),
+    ),
+)]
 pub async fn post_alert(
     State(api): State<AlertsApi>,
     body: Result<Bytes, BytesRejection>,
@@ -230,6 +370,19 @@ pub async fn post_alert(
 }
 
 /// `DELETE /api/alerts/{id}`: 204, or 404 for no such alert.
+#[utoipa::path(
+    delete,
+    path = "/api/alerts/{id}",
+    tag = "alerts",
+    params(("id" = u64, Path, description = "The rule's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "An id that is not a whole number", body = ApiError),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+        (status = 404, description = "No such rule", body = ApiError),
+        (status = 503, description = "On an edge: the ingest node did not answer", body = ApiError),
+    ),
+)]
 pub async fn delete_alert(State(api): State<AlertsApi>, Path(id): Path<String>) -> Response {
     let reply = match (parse_alert_id(&id), api) {
         (Err(refused), _) => refused,
@@ -360,6 +513,15 @@ fn respond((status, body): Reply) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format, metric names prefixed `tickertape_`", body = String, content_type = "text/plain"),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+    ),
+)]
 pub async fn metrics(State(hub): State<Hub>) -> Response {
     let content_type = [(
         axum::http::header::CONTENT_TYPE,
@@ -369,27 +531,47 @@ pub async fn metrics(State(hub): State<Hub>) -> Response {
 }
 
 /// `GET /healthz`: the process serves.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The process serves", body = String, content_type = "text/plain", example = "ok")),
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
-#[derive(Debug, Serialize)]
+/// Why `/readyz` is not ready.
+#[derive(Debug, Serialize, ToSchema)]
 struct NotReady {
     ready: bool,
     reason: String,
     feeds: Vec<FeedReport>,
 }
 
-#[derive(Debug, Serialize)]
+/// One feed's state, and its last failure.
+#[derive(Debug, Serialize, ToSchema)]
 struct FeedReport {
     name: String,
     state: FeedState,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     error: Option<String>,
 }
 
 /// `GET /readyz`: 200 once at least one feed is live (and, on ingest and
 /// edge nodes, the bus is up), else 503 saying why.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "At least one feed is live (and the bus is up, the history store writes)", body = String, content_type = "text/plain", example = "ready"),
+        (status = 401, description = "No or a wrong `--auth-token`", body = ApiError),
+        (status = 503, description = "Not ready, and why", body = NotReady),
+    ),
+)]
 pub async fn readyz(State(state): State<Readiness>) -> Response {
     let bus_down = match state.bus.as_ref().map(|b| b.borrow().clone()) {
         Some(BusHealth::Down(reason)) => Some(reason),

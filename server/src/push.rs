@@ -12,15 +12,19 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use app::protocol::ApiError;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
 
 use crate::api::json_error;
 use crate::feed::ClockBounds;
@@ -52,26 +56,78 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: PushApi) -> Router<S> {
         .with_state(api)
 }
 
-async fn ticks(
+/// One pushed trade (what `feed::push` reads; fields other than these are refused).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema: the route parses the body itself
+struct PushedTrade {
+    symbol: String,
+    /// Above 0.
+    price: f64,
+    /// Default 0.
+    size: Option<f64>,
+    bid: Option<f64>,
+    ask: Option<f64>,
+    /// Unix ms, within the server's clock bounds; default the arrival time.
+    ts: Option<i64>,
+}
+
+/// A push taken: how many trades.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub accepted: usize,
+}
+
+/// `POST /api/feeds/{name}/ticks`: a push feed's trades, all or none.
+#[utoipa::path(
+    post,
+    path = "/api/feeds/{name}/ticks",
+    tag = "push",
+    description = "Trades for the push feed `name` (`--feed push:<name>`): a JSON array of trades or one JSON trade per line (NDJSON), taken all or none. Not behind `--auth-token`.",
+    params(("name" = String, Path, description = "The push feed's name", example = "desk")),
+    request_body(
+        description = "A JSON array of trades, or one trade object per line",
+        content(
+            (Vec<PushedTrade> = "application/json"),
+            (String = "application/x-ndjson"),
+        ),
+    ),
+    security(("push_token" = []), ()),
+    responses(
+        (status = 202, description = "Every trade was taken", body = Accepted),
+        (status = 400, description = "The first bad line (an unknown symbol or field, a price that is not positive, a `ts` outside the clock bounds); nothing was taken", body = ApiError),
+        (status = 401, description = "No or a wrong `--push-token`", body = ApiError),
+        (status = 403, description = "No `--push-token` configured, and the peer is another machine (or the server trusts a proxy)", body = ApiError),
+        (status = 404, description = "No push feed of that name", body = ApiError),
+        (status = 413, description = "A body over 1 MiB, or over 10,000 trades", body = ApiError),
+        (status = 429, description = "The server is behind with this feed's trades", body = ApiError,
+            headers(("Retry-After" = u32, description = "Seconds to wait: 1"))),
+        (status = 503, description = "The server is shutting down", body = ApiError),
+    ),
+)]
+pub async fn ticks(
     State(api): State<PushApi>,
     Path(name): Path<String>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let inlet = match inlet(&api, &name, peer, &headers) {
         Ok(inlet) => inlet,
         Err((status, why)) => return json_error(status, why),
     };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let why = format!("body: at most {MAX_BODY} bytes");
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, why);
+        }
+        Err(rejection) => return json_error(rejection.status(), rejection.body_text()),
+    };
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
     };
     match push(inlet, text, now_ms(), api.bounds) {
-        Ok(accepted) => (
-            StatusCode::ACCEPTED,
-            axum::Json(json!({ "accepted": accepted })),
-        )
-            .into_response(),
+        Ok(accepted) => (StatusCode::ACCEPTED, axum::Json(Accepted { accepted })).into_response(),
         Err(Refused::Bad(why)) => json_error(
             StatusCode::BAD_REQUEST,
             format!("{why}; nothing was accepted"),
@@ -120,7 +176,22 @@ fn inlet<'a>(
 }
 
 /// `GET /api/feeds/{name}/ws`: a streaming pusher.
-async fn stream(
+#[utoipa::path(
+    get,
+    path = "/api/feeds/{name}/ws",
+    tag = "push",
+    description = "A WebSocket for a streaming pusher: its text frames are what the POST takes (an object, an array or lines). A frame with a bad line is answered `{\"error\":…}` and the socket stays open; frames wait while the server is behind; shutdown closes it with 1001. Same token and peer rules as the POST.",
+    params(("name" = String, Path, description = "The push feed's name", example = "desk")),
+    security(("push_token" = []), ()),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = String, content_type = "text/plain"),
+        (status = 401, description = "No or a wrong `--push-token`", body = ApiError),
+        (status = 403, description = "No `--push-token` configured, and the peer is another machine (or the server trusts a proxy)", body = ApiError),
+        (status = 404, description = "No push feed of that name", body = ApiError),
+    ),
+)]
+pub async fn stream(
     State(api): State<PushApi>,
     Path(name): Path<String>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,

@@ -1,12 +1,16 @@
 //! Encoding of server messages, including diffs assembled from the hub's
-//! pre-encoded fragments so no session re-serialises a batch.
+//! pre-encoded fragments so no session re-serialises a batch, and the HTTP
+//! surface's JSON error answer.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, btree_map};
 use std::fmt::Write;
 use std::sync::Arc;
 
-use app::protocol::{Change, Interval, Quote, ServerMsg};
+use app::protocol::{ApiError, Change, Interval, Quote, ServerMsg};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::batch::Batch;
@@ -20,6 +24,17 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
         tracing::error!(error = %e, "could not encode a message");
         "{}".into()
     })
+}
+
+/// A JSON `{"error": ...}` answer: every refusal of the HTTP surface.
+pub fn json_error(status: StatusCode, error: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: error.into(),
+        }),
+    )
+        .into_response()
 }
 
 pub fn encode(msg: &ServerMsg) -> String {

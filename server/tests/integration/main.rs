@@ -23,6 +23,7 @@ mod hardening;
 mod http_api;
 mod loadgen;
 mod market_time;
+mod openapi;
 mod providers;
 mod push;
 mod replay;
