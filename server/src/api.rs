@@ -73,8 +73,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         .with_state(state)
 }
 
-/// The HTTP API as OpenAPI 3.1: every route of this module and of
-/// [`crate::push`]. A new route: give its handler a `#[utoipa::path]` and
+/// The HTTP API as OpenAPI 3.1: every route of this module, of
+/// [`crate::push`] and of [`crate::control`]. A new route: give its handler a `#[utoipa::path]` and
 /// name it in `paths` here (`server/tests/integration/openapi.rs` fails
 /// until it is, and checks its answers against what it says).
 #[derive(utoipa::OpenApi)]
@@ -93,6 +93,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         delete_alert,
         crate::push::ticks,
         crate::push::stream,
+        crate::control::status,
+        crate::control::pause,
+        crate::control::resume,
+        crate::control::step,
+        crate::control::price,
+        crate::control::halt,
+        crate::control::unhalt,
+        crate::control::fail,
+        crate::control::restore,
+        crate::control::drop_connections,
         healthz,
         readyz,
         metrics,
@@ -105,6 +115,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ApiState) -> Router<S> {
         (name = "market", description = "Symbols, quotes and bars"),
         (name = "alerts", description = "Price alert rules"),
         (name = "push", description = "Push feeds' trades (`--feed push:<name>`)"),
+        (name = "control", description = "Driving the market from end-to-end tests (`--control-token`; 404 without)"),
         (name = "operations", description = "Probes, metrics and this document"),
     ),
 )]
@@ -132,6 +143,10 @@ impl utoipa::Modify for Tokens {
         components.add_security_scheme(
             "push_token",
             bearer("`--push-token`, needed by the push routes when the server has one; without one, only this machine may push"),
+        );
+        components.add_security_scheme(
+            "control_token",
+            bearer("`--control-token`, needed by every control route (which exist only with it), from any peer"),
         );
     }
 }

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::protocol::ApiError;
 use app::protocol::{FeedState, Quote};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -27,8 +28,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
 
-use crate::api::json_error;
 use crate::feed::Outage;
 use crate::feed::sim::{MAX_STEPS, NotRunning, SimRemote};
 use crate::guard::Token;
@@ -36,6 +37,7 @@ use crate::hub::Hub;
 use crate::market::{Event, Synced, Tick, now_ms};
 use crate::session::Cutter;
 use crate::subscription::Subscription;
+use crate::wire::json_error;
 
 /// How long an answer waits for the hub, or for a feed to change state.
 const WAIT: Duration = Duration::from_secs(5);
@@ -72,30 +74,31 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: ControlApi) -> Router<S> {
         .route("/api/control/feeds/{name}/fail", post(fail))
         .route("/api/control/feeds/{name}/restore", post(restore))
         .route("/api/control/connections/drop", post(drop_connections))
-        .route_layer(axum::middleware::from_fn_with_state(
-            api.token.clone(),
-            require_control_token,
-        ))
         .with_state(api)
 }
 
-/// Refuses requests without the control token.
-async fn require_control_token(
-    State(token): State<Token>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if crate::guard::bearer(request.headers()).is_some_and(|b| token.matches(b)) {
-        return next.run(request).await;
+/// A request that presented the control token: every handler takes one.
+pub struct Authorized;
+
+impl axum::extract::FromRequestParts<ControlApi> for Authorized {
+    type Rejection = Refused;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        api: &ControlApi,
+    ) -> Result<Authorized, Refused> {
+        match crate::guard::bearer(&parts.headers) {
+            Some(presented) if api.token.matches(presented) => Ok(Authorized),
+            _ => Err(Refused::new(
+                StatusCode::UNAUTHORIZED,
+                "the control API needs its token: Authorization: Bearer <--control-token>",
+            )),
+        }
     }
-    json_error(
-        StatusCode::UNAUTHORIZED,
-        "the control API needs its token: Authorization: Bearer <--control-token>",
-    )
 }
 
 /// The simulator as `GET /api/control` and the `sim` routes show it.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct SimState {
     pub paused: bool,
     /// Steps the walk has taken since the start.
@@ -103,7 +106,7 @@ pub struct SimState {
 }
 
 /// A feed as the control routes show it.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct FeedControl {
     pub name: String,
     pub state: FeedState,
@@ -112,14 +115,25 @@ pub struct FeedControl {
 }
 
 /// `GET /api/control`.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ControlState {
     /// Absent without a simulated feed.
     pub sim: Option<SimState>,
     pub feeds: Vec<FeedControl>,
 }
 
-async fn status(State(api): State<ControlApi>) -> Json<ControlState> {
+#[utoipa::path(
+    get,
+    path = "/api/control",
+    tag = "control",
+    description = "The simulator's state and every feed's.",
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "The state", body = ControlState),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn status(_: Authorized, State(api): State<ControlApi>) -> Json<ControlState> {
     let feeds = api.hub.feeds().all();
     Json(ControlState {
         sim: api.sim.as_ref().map(sim_state),
@@ -180,19 +194,43 @@ fn the_running_sim(api: &ControlApi) -> Result<&SimRemote, Refused> {
     }
 }
 
-async fn pause(State(api): State<ControlApi>) -> Answer<SimState> {
+#[utoipa::path(
+    post,
+    path = "/api/control/sim/pause",
+    tag = "control",
+    description = "Stops the simulator's walk: it takes steps only when asked.",
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "Paused", body = SimState),
+        (status = 404, description = "No simulated feed (`--feed sim`)", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn pause(_: Authorized, State(api): State<ControlApi>) -> Answer<SimState> {
     let sim = the_sim(&api)?;
     sim.set_paused(true);
     Ok(Json(sim_state(sim)))
 }
 
-async fn resume(State(api): State<ControlApi>) -> Answer<SimState> {
+#[utoipa::path(
+    post,
+    path = "/api/control/sim/resume",
+    tag = "control",
+    description = "Lets the simulator walk on its own again.",
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "Walking", body = SimState),
+        (status = 404, description = "No simulated feed (`--feed sim`)", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn resume(_: Authorized, State(api): State<ControlApi>) -> Answer<SimState> {
     let sim = the_sim(&api)?;
     sim.set_paused(false);
     Ok(Json(sim_state(sim)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StepRequest {
     ticks: Option<u32>,
@@ -200,7 +238,23 @@ struct StepRequest {
 
 /// `POST /api/control/sim/step`: `{"ticks": N}` (default 1) steps now,
 /// answered once the hub has published them.
-async fn step(State(api): State<ControlApi>, body: Bytes) -> Answer<SimState> {
+#[utoipa::path(
+    post,
+    path = "/api/control/sim/step",
+    tag = "control",
+    description = "Takes `ticks` steps of the walk now (default 1, at most 10,000), answered once the hub has published them. With `--seed` and `--sim-paused`, the same steps give the same prices.",
+    request_body(content = StepRequest, description = "Empty, or the number of steps"),
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "Stepped and published", body = SimState),
+        (status = 400, description = "An unreadable body, or ticks outside 1 to 10,000", body = ApiError),
+        (status = 404, description = "No simulated feed (`--feed sim`)", body = ApiError),
+        (status = 409, description = "The simulator is down (failed by this API): restore it first", body = ApiError),
+        (status = 503, description = "The hub did not publish in time, or the server is shutting down", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn step(_: Authorized, State(api): State<ControlApi>, body: Bytes) -> Answer<SimState> {
     let sim = the_running_sim(&api)?;
     let request: StepRequest = read_body(&body)?;
     let ticks = request.ticks.unwrap_or(1);
@@ -215,7 +269,7 @@ async fn step(State(api): State<ControlApi>, body: Bytes) -> Answer<SimState> {
     Ok(Json(sim_state(sim)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriceRequest {
     price: f64,
@@ -224,7 +278,25 @@ struct PriceRequest {
 
 /// `POST /api/control/symbols/{symbol}/price`: a trade at that price now;
 /// answers the symbol's quote as published.
-async fn price(
+#[utoipa::path(
+    post,
+    path = "/api/control/symbols/{symbol}/price",
+    tag = "control",
+    description = "A trade at `price` (of `size`, default 100) in `symbol` now; the simulator walks on from that price. Answers the quote as published.",
+    params(("symbol" = String, Path, description = "A symbol the server serves", example = "AAPL")),
+    request_body(content = PriceRequest),
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "The symbol's quote with the trade", body = Quote),
+        (status = 400, description = "An unreadable body, or a price or size that is not a positive number", body = ApiError),
+        (status = 404, description = "Unknown symbol", body = ApiError),
+        (status = 409, description = "The simulator serving the symbol is down, or the symbol has no quote yet", body = ApiError),
+        (status = 503, description = "The hub did not publish in time, or the server is shutting down", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn price(
+    _: Authorized,
     State(api): State<ControlApi>,
     Path(symbol): Path<String>,
     body: Bytes,
@@ -258,11 +330,49 @@ async fn price(
     quote_after_sync(&api, id).await
 }
 
-async fn halt(State(api): State<ControlApi>, Path(symbol): Path<String>) -> Answer<Quote> {
+#[utoipa::path(
+    post,
+    path = "/api/control/symbols/{symbol}/halt",
+    tag = "control",
+    description = "Halts trading in `symbol` (its session becomes `halted`; the simulator stops trading it) until resumed. Answers the quote as published.",
+    params(("symbol" = String, Path, description = "A symbol the server serves", example = "AAPL")),
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "The halted quote", body = Quote),
+        (status = 404, description = "Unknown symbol", body = ApiError),
+        (status = 409, description = "The simulator serving the symbol is down, or the symbol has no quote yet", body = ApiError),
+        (status = 503, description = "The hub did not publish in time, or the server is shutting down", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn halt(
+    _: Authorized,
+    State(api): State<ControlApi>,
+    Path(symbol): Path<String>,
+) -> Answer<Quote> {
     set_halted(api, symbol, true).await
 }
 
-async fn unhalt(State(api): State<ControlApi>, Path(symbol): Path<String>) -> Answer<Quote> {
+#[utoipa::path(
+    post,
+    path = "/api/control/symbols/{symbol}/resume",
+    tag = "control",
+    description = "Ends a halt: the session is its calendar's again. Answers the quote as published.",
+    params(("symbol" = String, Path, description = "A symbol the server serves", example = "AAPL")),
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "The quote", body = Quote),
+        (status = 404, description = "Unknown symbol", body = ApiError),
+        (status = 409, description = "The simulator serving the symbol is down, or the symbol has no quote yet", body = ApiError),
+        (status = 503, description = "The hub did not publish in time, or the server is shutting down", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn unhalt(
+    _: Authorized,
+    State(api): State<ControlApi>,
+    Path(symbol): Path<String>,
+) -> Answer<Quote> {
     set_halted(api, symbol, false).await
 }
 
@@ -281,7 +391,7 @@ async fn set_halted(api: ControlApi, symbol: String, halted: bool) -> Answer<Quo
     quote_after_sync(&api, id).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FailRequest {
     error: Option<String>,
@@ -290,7 +400,23 @@ struct FailRequest {
 /// `POST /api/control/feeds/{name}/fail`: the feed goes down as an outage
 /// would take it (stale, its error the given one) until restored;
 /// answered once it is stale.
-async fn fail(
+#[utoipa::path(
+    post,
+    path = "/api/control/feeds/{name}/fail",
+    tag = "control",
+    description = "Takes the feed down as an outage would: `stale` with `error` (default \"failed by the control API\") as its reason in `/readyz`, its order books lost, until restored. Answered once it is stale.",
+    params(("name" = String, Path, description = "A feed's name as `status` messages give it", example = "sim")),
+    request_body(content = FailRequest, description = "Empty, or the error to report"),
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "The feed, down", body = FeedControl),
+        (status = 400, description = "An unreadable body", body = ApiError),
+        (status = 404, description = "No feed of that name", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn fail(
+    _: Authorized,
     State(api): State<ControlApi>,
     Path(name): Path<String>,
     body: Bytes,
@@ -306,19 +432,47 @@ async fn fail(
 
 /// `POST /api/control/feeds/{name}/restore`: the feed reconnects;
 /// answered once it is live again (or after 5 s, as it is then).
-async fn restore(State(api): State<ControlApi>, Path(name): Path<String>) -> Answer<FeedControl> {
+#[utoipa::path(
+    post,
+    path = "/api/control/feeds/{name}/restore",
+    tag = "control",
+    description = "Ends an outage: the feed reconnects. Answered once it is live again, or after 5 s as it is then.",
+    params(("name" = String, Path, description = "A feed's name as `status` messages give it", example = "sim")),
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "The feed", body = FeedControl),
+        (status = 404, description = "No feed of that name", body = ApiError),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn restore(
+    _: Authorized,
+    State(api): State<ControlApi>,
+    Path(name): Path<String>,
+) -> Answer<FeedControl> {
     outage_of(&api, &name)?.send_replace(None);
     Ok(Json(feed_when(&api, &name, FeedState::Live).await))
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Dropped {
     /// Sessions open when they were cut.
     pub dropped: usize,
 }
 
 /// `POST /api/control/connections/drop`.
-async fn drop_connections(State(api): State<ControlApi>) -> Json<Dropped> {
+#[utoipa::path(
+    post,
+    path = "/api/control/connections/drop",
+    tag = "control",
+    description = "Cuts every `/ws` session at once without a close frame, as a network failure would: clients reconnect. Later sessions are not cut.",
+    security(("control_token" = [])),
+    responses(
+        (status = 200, description = "How many were cut", body = Dropped),
+        (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
+    ),
+)]
+pub async fn drop_connections(_: Authorized, State(api): State<ControlApi>) -> Json<Dropped> {
     let dropped = api.sessions.len();
     api.cutter.cut();
     tracing::info!(dropped, "every WebSocket session cut by the control API");

@@ -26,7 +26,11 @@ const ARGS: &[&str] = &[
     "AAPL,MSFT",
     "--flush-ms",
     "20",
+    "--control-token",
+    CONTROL,
 ];
+
+const CONTROL: &str = "in-control";
 
 /// Routes served to browsers, not part of the HTTP API the document
 /// describes: the page and the WebSocket protocol (docs/DESIGN.md).
@@ -284,6 +288,7 @@ async fn every_answer_has_a_documented_status_and_fits_its_schema() {
 
     candles(&mut api, &server).await;
     alerts(&mut api, &server).await;
+    control_every_way(&mut api, &server).await;
     let metrics = api.call("get", "/metrics", get("/metrics")).await;
     assert!(String::from_utf8_lossy(&metrics.body).contains("tickertape_"));
 
@@ -364,6 +369,155 @@ async fn push_every_way(api: &mut Contract, server: &TestServer) {
     let unknown = upgrade(&url, None).await;
     assert_eq!(unknown.status, 404);
     api.check("get", ws, &unknown);
+}
+
+/// The control routes on a push feed (no simulator: its routes are 404),
+/// good and bad, and without the token; then on a paused simulator.
+async fn control_every_way(api: &mut Contract, server: &TestServer) {
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: &str| {
+        http.post(server.url(path))
+            .bearer_auth(CONTROL)
+            .body(body.to_string())
+    };
+    let status = http.get(server.url("/api/control")).bearer_auth(CONTROL);
+    let state = api.call("get", "/api/control", status).await;
+    assert_eq!(state.json()["sim"], Value::Null);
+    let unauthorised = http.get(server.url("/api/control")).bearer_auth("viewer");
+    assert_eq!(
+        api.call("get", "/api/control", unauthorised).await.status,
+        401
+    );
+    for (template, path, body, want) in [
+        ("/api/control/sim/pause", "/api/control/sim/pause", "", 404),
+        (
+            "/api/control/sim/resume",
+            "/api/control/sim/resume",
+            "",
+            404,
+        ),
+        ("/api/control/sim/step", "/api/control/sim/step", "{}", 404),
+        (
+            "/api/control/symbols/{symbol}/price",
+            "/api/control/symbols/AAPL/price",
+            r#"{"price":99.5}"#,
+            200,
+        ),
+        (
+            "/api/control/symbols/{symbol}/price",
+            "/api/control/symbols/AAPL/price",
+            r#"{"price":0}"#,
+            400,
+        ),
+        (
+            "/api/control/symbols/{symbol}/price",
+            "/api/control/symbols/NOPE/price",
+            r#"{"price":1}"#,
+            404,
+        ),
+        (
+            "/api/control/symbols/{symbol}/halt",
+            "/api/control/symbols/AAPL/halt",
+            "",
+            200,
+        ),
+        (
+            "/api/control/symbols/{symbol}/halt",
+            "/api/control/symbols/NOPE/halt",
+            "",
+            404,
+        ),
+        (
+            "/api/control/symbols/{symbol}/resume",
+            "/api/control/symbols/AAPL/resume",
+            "",
+            200,
+        ),
+        (
+            "/api/control/feeds/{name}/fail",
+            "/api/control/feeds/desk/fail",
+            r#"{"error":"cable cut"}"#,
+            200,
+        ),
+        (
+            "/api/control/feeds/{name}/fail",
+            "/api/control/feeds/desk/fail",
+            "{",
+            400,
+        ),
+        (
+            "/api/control/feeds/{name}/fail",
+            "/api/control/feeds/nope/fail",
+            "",
+            404,
+        ),
+        (
+            "/api/control/feeds/{name}/restore",
+            "/api/control/feeds/desk/restore",
+            "",
+            200,
+        ),
+        (
+            "/api/control/feeds/{name}/restore",
+            "/api/control/feeds/nope/restore",
+            "",
+            404,
+        ),
+        (
+            "/api/control/connections/drop",
+            "/api/control/connections/drop",
+            "",
+            200,
+        ),
+    ] {
+        let answer = api.call("post", template, post(path, body)).await;
+        assert_eq!(answer.status, want, "{path} {body}");
+    }
+
+    let args = [
+        "--control-token",
+        CONTROL,
+        "--sim-paused",
+        "--seed",
+        "4",
+        "--symbols",
+        "AAPL",
+        "--flush-ms",
+        "20",
+    ];
+    let sim = TestServer::start(&args).await;
+    let post = |path: &str, body: &str| {
+        http.post(sim.url(path))
+            .bearer_auth(CONTROL)
+            .body(body.to_string())
+    };
+    let state = api
+        .call(
+            "get",
+            "/api/control",
+            http.get(sim.url("/api/control")).bearer_auth(CONTROL),
+        )
+        .await;
+    assert_eq!(state.json()["sim"]["paused"], true);
+    for (template, body, want) in [
+        ("/api/control/sim/step", r#"{"ticks":3}"#, 200),
+        ("/api/control/sim/step", r#"{"ticks":0}"#, 400),
+        ("/api/control/sim/resume", "", 200),
+        ("/api/control/sim/pause", "", 200),
+        ("/api/control/feeds/sim/fail", "", 200),
+        ("/api/control/sim/step", "", 409),
+        ("/api/control/feeds/sim/restore", "", 200),
+    ] {
+        let path = template.replace("{name}", "sim");
+        let template = if template.contains("/feeds/") {
+            template.replace("/sim/", "/{name}/")
+        } else {
+            template.to_string()
+        };
+        let answer = api.call("post", &template, post(&path, body)).await;
+        assert_eq!(answer.status, want, "{path} {body}");
+    }
+    sim.shutdown().await;
 }
 
 /// A WebSocket handshake's answer (101 with no body, or the refusal).
