@@ -475,6 +475,12 @@ fn leptos_options(config: &Config) -> LeptosOptions {
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.join("site")));
     let site = locate_site(&config.site_root, beside_binary.as_deref());
+    if option_env!("LEPTOS_OUTPUT_NAME").is_none() {
+        // Leptos then asks for `tickertape_bg.wasm`, which the site has not.
+        tracing::error!(
+            "built without LEPTOS_OUTPUT_NAME=tickertape: pages will never go live; build with that variable set (docs/writing-a-feed-adapter.md)"
+        );
+    }
     LeptosOptions::builder()
         .output_name("tickertape")
         .site_root(site.to_string_lossy().into_owned())

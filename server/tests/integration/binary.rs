@@ -139,3 +139,94 @@ async fn sigterm_closes_clients_with_1001_and_exits_zero() {
         "JSON logs: {log}"
     );
 }
+
+/// An example program, built beside the test binaries (`cargo test` builds
+/// every example).
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = examples.join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test -p tickertape` builds it (or `cargo build -p tickertape --example {name}`)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn an_adapter_written_outside_serves_through_run_with_feeds() {
+    let exe = example("custom_feed");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(&exe)
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--ephemeral"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its prices reach /api/quotes; without --feed, no simulator beside it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let quotes = loop {
+        let answer = reqwest::get(format!("{base}/api/quotes")).await;
+        if let Ok(body) = answer {
+            let body: serde_json::Value = body.json().await.unwrap();
+            let quotes = body["quotes"].as_array().cloned().unwrap_or_default();
+            if quotes.len() == 2 {
+                break quotes;
+            }
+        }
+        assert!(Instant::now() < deadline, "no quotes from the example");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for (quote, (symbol, around)) in quotes.iter().zip([("BEAM", 42.0), ("TIDE", 7.5)]) {
+        assert_eq!(quote["symbol"], symbol);
+        let last = quote["last"].as_f64().unwrap();
+        assert!((last / around - 1.0).abs() <= 0.021, "{quote}");
+    }
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // SIGTERM: clients are told 1001 and it exits cleanly, as the binary does.
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .unwrap();
+    let mut client = Client { ws };
+    client.subscribe(&["*"]).await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(client.close_code().await, Some(1001));
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+
+    // A flag that cannot apply to its feeds stops it with the reason.
+    let out = Command::new(&exe)
+        .args([
+            "--role",
+            "edge",
+            "--bus",
+            "nats://127.0.0.1:1",
+            "--ephemeral",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("--role edge mirrors the ingest node"),
+        "{said}"
+    );
+}
