@@ -34,7 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Every declaration the roots need, each once, in the order first reached.
+/// Every declaration the roots need, each once: the roots in their order,
+/// then the rest by name. (Not in the order ts-rs visits them: its derive
+/// lists a type's dependencies in an order that changes from build to
+/// build, and `make lint` compares this file with the checked-in one.)
 fn typescript() -> String {
     // JSON numbers are JavaScript numbers: integers stay below 2^53 here
     // (milliseconds, counts), so `number`, not `bigint`.
@@ -42,7 +45,7 @@ fn typescript() -> String {
     let mut decls = Declarations {
         config,
         seen: HashSet::new(),
-        text: String::new(),
+        found: Vec::new(),
     };
     decls.visit::<ServerMsg>();
     decls.visit::<ClientMsg>();
@@ -50,18 +53,30 @@ fn typescript() -> String {
     decls.visit::<Change>();
     decls.visit::<Candle>();
     decls.visit::<Alert>();
+    let roots = [
+        "ServerMsg",
+        "ClientMsg",
+        "Quote",
+        "Change",
+        "Candle",
+        "Alert",
+    ];
+    let rank = |name: &str| roots.iter().position(|r| *r == name).unwrap_or(roots.len());
+    decls
+        .found
+        .sort_by(|(a, _), (b, _)| (rank(a), a).cmp(&(rank(b), b)));
+    let text: String = decls.found.into_iter().map(|(_, text)| text).collect();
     format!(
         "// tickertape WebSocket protocol v1 (docs/DESIGN.md), generated from\n\
-         // app/src/protocol.rs. Do not edit: run `{REGENERATE}`.\n\n{}",
-        decls.text
+         // app/src/protocol.rs. Do not edit: run `{REGENERATE}`.\n\n{text}"
     )
 }
 
-/// Collects `export type` declarations, depth first.
+/// Collects `export type` declarations: (name, text).
 struct Declarations {
     config: ts_rs::Config,
     seen: HashSet<TypeId>,
-    text: String,
+    found: Vec<(String, String)>,
 }
 
 impl TypeVisitor for Declarations {
@@ -71,12 +86,9 @@ impl TypeVisitor for Declarations {
             T::visit_dependencies(self);
             return;
         }
-        if let Some(docs) = T::docs() {
-            self.text.push_str(&docs);
-        }
-        self.text.push_str("export ");
-        self.text.push_str(&T::decl(&self.config));
-        self.text.push_str("\n\n");
+        let docs = T::docs().unwrap_or_default();
+        let text = format!("{docs}export {}\n\n", T::decl(&self.config));
+        self.found.push((T::ident(&self.config), text));
         T::visit_dependencies(self);
     }
 }

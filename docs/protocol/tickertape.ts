@@ -15,58 +15,9 @@ chart?: number, } | { "type": "candle", symbol: string, interval: Interval, cand
 ts: number, chart?: number, } | { "type": "alert", id: number, symbol: string, condition: AlertCondition, value: number, price: number, ts: number, } | { "type": "alert_created", alert: Alert, } | { "type": "alert_deleted", id: number, } | { "type": "alert_updated", alert: Alert, };
 
 /**
- * A candle interval.
+ * A message from a client (text frame, JSON, tagged by `op`).
  */
-export type Interval = "1s" | "5s" | "1m" | "5m" | "15m" | "1h" | "1d";
-
-/**
- * What an alert watches: the price crossing a level, or the change from
- * the previous close (in percent) crossing a value.
- */
-export type AlertCondition = "above" | "below" | "change_pct_above" | "change_pct_below";
-
-/**
- * One trade on the tape.
- */
-export type Trade = { 
-/**
- * Unix milliseconds.
- */
-t: number, p: number, 
-/**
- * Shares or units.
- */
-s: number, 
-/**
- * Unknown for the first trade a server sees of a symbol whose feed does
- * not say.
- */
-side?: TradeSide, };
-
-/**
- * Which side a trade was on: the buyer's or seller's initiative where the
- * feed says (`buy`: a buyer took an offer), else the tick test (`up`: above
- * the previous different price, `down`: below it).
- */
-export type TradeSide = "buy" | "sell" | "up" | "down";
-
-/**
- * Machine-readable reason in an `error` message.
- */
-export type ErrorCode = "bad_request" | "unknown_symbol" | "rate_limited" | "too_many_symbols";
-
-/**
- * Which part of the trading day a symbol is in. US equities: pre-market,
- * the regular session, after hours, or closed (nights, weekends,
- * holidays); crypto: always regular. `halted`: its market stopped trading
- * it for now (a feed says so).
- */
-export type MarketSession = "pre" | "regular" | "post" | "closed" | "halted";
-
-/**
- * One OHLCV bar; `t` is the bucket start, Unix milliseconds.
- */
-export type Candle = { t: number, o: number, h: number, l: number, c: number, v: number, };
+export type ClientMsg = { "op": "subscribe", symbols: Array<string>, } | { "op": "unsubscribe", symbols: Array<string>, } | { "op": "resync" } | { "op": "ping", t: number, } | { "op": "chart", symbol?: string | null, interval?: Interval | null, limit?: number | null, chart?: number, trades?: boolean, book?: boolean, };
 
 /**
  * The full current state of one symbol. Prices are in the symbol's
@@ -111,6 +62,11 @@ close: number, };
 export type Change = { symbol: string, last?: number, bid?: number, ask?: number, open?: number, high?: number, low?: number, prev_close?: number, volume?: number, ts?: number, session?: MarketSession, close?: number, };
 
 /**
+ * One OHLCV bar; `t` is the bucket start, Unix milliseconds.
+ */
+export type Candle = { t: number, o: number, h: number, l: number, c: number, v: number, };
+
+/**
  * An alert rule as stored (`GET /api/alerts`).
  */
 export type Alert = { id: number, symbol: string, condition: AlertCondition, value: number, repeat: AlertRepeat, note?: string, webhook?: string, 
@@ -132,10 +88,17 @@ created: number, last_fired: number | null,
 history?: Array<Firing>, };
 
 /**
- * One firing of an alert: the trade it fired on, and its webhook delivery
- * when the alert has a webhook.
+ * What an alert watches: the price crossing a level, or the change from
+ * the previous close (in percent) crossing a value.
  */
-export type Firing = { ts: number, price: number, webhook?: Delivery, };
+export type AlertCondition = "above" | "below" | "change_pct_above" | "change_pct_below";
+
+/**
+ * Whether an alert fires once (then it is disarmed) or every time it
+ * crosses again (re-armed once the figure has moved back past its value by
+ * a margin and a cool-down has passed).
+ */
+export type AlertRepeat = "once" | "every";
 
 /**
  * Where a webhook delivery stands.
@@ -161,11 +124,9 @@ error?: string, };
 export type DeliveryState = "pending" | "delivered" | "failed";
 
 /**
- * Whether an alert fires once (then it is disarmed) or every time it
- * crosses again (re-armed once the figure has moved back past its value by
- * a margin and a cool-down has passed).
+ * Machine-readable reason in an `error` message.
  */
-export type AlertRepeat = "once" | "every";
+export type ErrorCode = "bad_request" | "unknown_symbol" | "rate_limited" | "too_many_symbols";
 
 /**
  * The state of one feed as clients see it.
@@ -173,7 +134,46 @@ export type AlertRepeat = "once" | "every";
 export type FeedState = "live" | "stale" | "reconnecting";
 
 /**
- * A message from a client (text frame, JSON, tagged by `op`).
+ * One firing of an alert: the trade it fired on, and its webhook delivery
+ * when the alert has a webhook.
  */
-export type ClientMsg = { "op": "subscribe", symbols: Array<string>, } | { "op": "unsubscribe", symbols: Array<string>, } | { "op": "resync" } | { "op": "ping", t: number, } | { "op": "chart", symbol?: string | null, interval?: Interval | null, limit?: number | null, chart?: number, trades?: boolean, book?: boolean, };
+export type Firing = { ts: number, price: number, webhook?: Delivery, };
+
+/**
+ * A candle interval.
+ */
+export type Interval = "1s" | "5s" | "1m" | "5m" | "15m" | "1h" | "1d";
+
+/**
+ * Which part of the trading day a symbol is in. US equities: pre-market,
+ * the regular session, after hours, or closed (nights, weekends,
+ * holidays); crypto: always regular. `halted`: its market stopped trading
+ * it for now (a feed says so).
+ */
+export type MarketSession = "pre" | "regular" | "post" | "closed" | "halted";
+
+/**
+ * One trade on the tape.
+ */
+export type Trade = { 
+/**
+ * Unix milliseconds.
+ */
+t: number, p: number, 
+/**
+ * Shares or units.
+ */
+s: number, 
+/**
+ * Unknown for the first trade a server sees of a symbol whose feed does
+ * not say.
+ */
+side?: TradeSide, };
+
+/**
+ * Which side a trade was on: the buyer's or seller's initiative where the
+ * feed says (`buy`: a buyer took an offer), else the tick test (`up`: above
+ * the previous different price, `down`: below it).
+ */
+export type TradeSide = "buy" | "sell" | "up" | "down";
 
