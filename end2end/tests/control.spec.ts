@@ -141,7 +141,9 @@ test("the same seed stepped the same number of times: the page shows the prices 
       expect(await control(server, "/sim/step", { ticks: 60 })).toEqual({ paused: true, steps: 60 });
     }
     const theirs = await apiQuotes(second);
-    // What the page shows, last, bid and ask of every row, against the other server's quotes.
+    // What the page shows, last, bid and ask of every row, against the other
+    // server's quotes. (Not the day's open, high, low or volume: the
+    // simulator makes those up back from its start time, which differs.)
     const matches = async () => {
       const mismatched: string[] = [];
       for (const tr of await page.locator("tr[data-symbol]").all()) {
