@@ -169,12 +169,7 @@ async fn a_set_price_trades_now_and_the_walk_goes_on_from_there() {
     let server = TestServer::start(&paused("3")).await;
     opened(&server).await;
     let mut client = server.connect().await;
-    client
-        .send_json(json!({"op": "subscribe", "symbols": ["AAPL"]}))
-        .await;
-    client
-        .until(|m| matches!(m, ServerMsg::Snapshot { .. }).then_some(()))
-        .await;
+    client.subscribe(&["AAPL"]).await;
 
     let (status, quote) = control(
         &server,
@@ -293,18 +288,13 @@ async fn a_failed_feed_is_stale_with_its_error_until_restored() {
     let server = TestServer::start(&paused("9")).await;
     opened(&server).await;
     let mut client = server.connect().await;
-    client
-        .send_json(json!({"op": "subscribe", "symbols": ["AAPL"]}))
-        .await;
+    client.subscribe(&["AAPL"]).await;
     let until_state = |want: FeedState| {
         move |m: ServerMsg| match m {
             ServerMsg::Status { feed, state } if feed == "sim" && state == want => Some(()),
             _ => None,
         }
     };
-    client
-        .until(|m| matches!(m, ServerMsg::Snapshot { .. }).then_some(()))
-        .await;
 
     let (status, body) = control(
         &server,
@@ -342,12 +332,7 @@ async fn drop_cuts_every_session_without_a_close_frame_and_clients_come_back() {
     let mut clients = Vec::new();
     for _ in 0..3 {
         let mut client = server.connect().await;
-        client
-            .send_json(json!({"op": "subscribe", "symbols": ["AAPL"]}))
-            .await;
-        client
-            .until(|m| matches!(m, ServerMsg::Snapshot { .. }).then_some(()))
-            .await;
+        client.subscribe(&["AAPL"]).await;
         clients.push(client);
     }
     let (status, body) = control(&server, "/api/control/connections/drop", json!({})).await;
@@ -369,12 +354,7 @@ async fn drop_cuts_every_session_without_a_close_frame_and_clients_come_back() {
     }
     // A new session is not cut by the earlier drop.
     let mut again = Client::connect(&server.ws_url()).await;
-    again
-        .send_json(json!({"op": "subscribe", "symbols": ["AAPL"]}))
-        .await;
-    again
-        .until(|m| matches!(m, ServerMsg::Snapshot { .. }).then_some(()))
-        .await;
+    again.subscribe(&["AAPL"]).await;
     server.shutdown().await;
 }
 
