@@ -94,7 +94,7 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_SERVE_BROWSERS")]
     pub serve_browsers: bool,
 
-    /// Market-data source; repeat for several: sim, replay:<file.csv>, finnhub, coinbase, alpaca.
+    /// Market-data source; repeat for several: sim, replay:<file.csv>, push:<name>, finnhub, coinbase, alpaca.
     #[arg(
         long = "feed",
         env = "TICKERTAPE_FEED",

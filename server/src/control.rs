@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::ApiError;
-use app::protocol::{FeedState, Quote};
+use app::protocol::{FeedState, MarketSession, Quote};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -34,7 +34,7 @@ use crate::feed::Outage;
 use crate::feed::sim::{MAX_STEPS, NotRunning, SimRemote};
 use crate::guard::Token;
 use crate::hub::Hub;
-use crate::market::{Event, Synced, Tick, now_ms};
+use crate::market::{Event, PushInlet, Pushed, Synced, Tick, now_ms};
 use crate::session::Cutter;
 use crate::subscription::Subscription;
 use crate::wire::json_error;
@@ -57,6 +57,8 @@ pub struct ControlApi {
     pub symbol_feeds: Arc<[String]>,
     /// Straight into the hub: trades and halts of feeds other than the simulator.
     pub events: mpsc::Sender<Event>,
+    /// Push feeds' inlets, by name: a price for their symbols goes in as a push.
+    pub inlets: Arc<HashMap<String, PushInlet>>,
     pub cutter: Cutter,
     pub sessions: tokio_util::task::TaskTracker,
 }
@@ -282,7 +284,7 @@ struct PriceRequest {
     post,
     path = "/api/control/symbols/{symbol}/price",
     tag = "control",
-    description = "A trade at `price` (of `size`, default 100) in `symbol` now; the simulator walks on from that price. Answers the quote as published.",
+    description = "A trade at `price` (of `size`, default 100) in `symbol` now, through its feed where it can take it: the simulator walks on from that price; a push feed takes it as a push (it counts as the feed's activity). Answers the quote as published.",
     params(("symbol" = String, Path, description = "A symbol the server serves", example = "AAPL")),
     request_body(content = PriceRequest),
     security(("control_token" = [])),
@@ -290,7 +292,7 @@ struct PriceRequest {
         (status = 200, description = "The symbol's quote with the trade", body = Quote),
         (status = 400, description = "An unreadable body, or a price or size that is not a positive number", body = ApiError),
         (status = 404, description = "Unknown symbol", body = ApiError),
-        (status = 409, description = "The simulator serving the symbol is down, or the symbol has no quote yet", body = ApiError),
+        (status = 409, description = "The symbol is halted, its feed is failed, or it has no quote yet", body = ApiError),
         (status = 503, description = "The hub did not publish in time, or the server is shutting down", body = ApiError),
         (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
     ),
@@ -316,16 +318,34 @@ pub async fn price(
             "size must be a positive number",
         ));
     }
-    let by_sim = match simulated(&api, id)? {
-        Some(sim) => sim
-            .trade(&symbol, request.price, size)
-            .await
-            .map_err(not_running)?,
-        None => false,
-    };
-    if !by_sim {
-        let tick = Tick::trade(symbol.as_str(), request.price, size, now_ms());
-        send(&api, Event::Trade(tick)).await?;
+    if published(&api, id).is_some_and(|q| q.session == MarketSession::Halted) {
+        return Err(Refused::new(
+            StatusCode::CONFLICT,
+            format!("{symbol} is halted: nothing trades until it is resumed"),
+        ));
+    }
+    let route = route_of(&api, id)?;
+    let tick = Tick::trade(symbol.as_str(), request.price, size, now_ms());
+    match route {
+        Route::Sim(sim) => {
+            sim.trade(&symbol, request.price, size)
+                .await
+                .map_err(not_running)?;
+        }
+        // Through the push feed, as a push: it counts as the feed's activity.
+        Route::Push(inlet) => {
+            let (point, passed) = Synced::new();
+            let pushed = Pushed {
+                ticks: vec![tick],
+                then: Some(point),
+            };
+            inlet.tx.send(pushed).await.map_err(|_| shutting_down())?;
+            return match tokio::time::timeout(WAIT, passed).await {
+                Ok(Ok(())) => quote_of(&api, id),
+                _ => Err(not_published()),
+            };
+        }
+        Route::Hub => send(&api, Event::Trade(tick)).await?,
     }
     quote_after_sync(&api, id).await
 }
@@ -340,7 +360,7 @@ pub async fn price(
     responses(
         (status = 200, description = "The halted quote", body = Quote),
         (status = 404, description = "Unknown symbol", body = ApiError),
-        (status = 409, description = "The simulator serving the symbol is down, or the symbol has no quote yet", body = ApiError),
+        (status = 409, description = "The symbol's feed is failed, or the symbol has no quote yet", body = ApiError),
         (status = 503, description = "The hub did not publish in time, or the server is shutting down", body = ApiError),
         (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
     ),
@@ -363,7 +383,7 @@ pub async fn halt(
     responses(
         (status = 200, description = "The quote", body = Quote),
         (status = 404, description = "Unknown symbol", body = ApiError),
-        (status = 409, description = "The simulator serving the symbol is down, or the symbol has no quote yet", body = ApiError),
+        (status = 409, description = "The symbol's feed is failed, or the symbol has no quote yet", body = ApiError),
         (status = 503, description = "The hub did not publish in time, or the server is shutting down", body = ApiError),
         (status = 401, description = "No or a wrong `--control-token`", body = ApiError),
     ),
@@ -380,11 +400,9 @@ pub async fn unhalt(
 /// trading it too.
 async fn set_halted(api: ControlApi, symbol: String, halted: bool) -> Answer<Quote> {
     let id = known(&api, &symbol)?;
-    let by_sim = match simulated(&api, id)? {
-        Some(sim) => sim.halt(&symbol, halted).await.map_err(not_running)?,
-        None => false,
-    };
-    if !by_sim {
+    if let Route::Sim(sim) = route_of(&api, id)? {
+        sim.halt(&symbol, halted).await.map_err(not_running)?;
+    } else {
         let (symbol, ts) = (symbol.as_str().into(), now_ms());
         send(&api, Event::Halt { symbol, halted, ts }).await?;
     }
@@ -504,12 +522,31 @@ fn known(api: &ControlApi, symbol: &str) -> Result<usize, Refused> {
         .ok_or_else(|| Refused::new(StatusCode::NOT_FOUND, format!("unknown symbol {symbol:?}")))
 }
 
-/// The simulator, if it serves symbol `id` (refused if it is down).
-fn simulated(api: &ControlApi, id: usize) -> Result<Option<&SimRemote>, Refused> {
-    match api.symbol_feeds.get(id) {
-        Some(feed) if feed == "sim" && api.sim.is_some() => the_running_sim(api).map(Some),
-        _ => Ok(None),
+/// How a trade or halt in a symbol gets to the hub: through its feed
+/// where the feed can take it (so the walk, or the push feed's activity,
+/// agrees), else straight in.
+enum Route<'a> {
+    Sim(&'a SimRemote),
+    Push(&'a PushInlet),
+    Hub,
+}
+
+/// The route to symbol `id`'s feed; refused while the feed is failed.
+fn route_of(api: &ControlApi, id: usize) -> Result<Route<'_>, Refused> {
+    let Some(feed) = api.symbol_feeds.get(id) else {
+        return Ok(Route::Hub);
+    };
+    if let Some(reason) = api.outages.get(feed).and_then(|o| o.borrow().clone()) {
+        return Err(Refused::new(
+            StatusCode::CONFLICT,
+            format!("feed {feed:?} is failed ({reason}): restore it first"),
+        ));
     }
+    Ok(match (&api.sim, api.inlets.get(feed)) {
+        (Some(sim), _) if feed == "sim" => Route::Sim(sim),
+        (_, Some(inlet)) => Route::Push(inlet),
+        _ => Route::Hub,
+    })
 }
 
 fn outage_of<'a>(api: &'a ControlApi, name: &str) -> Result<&'a Outage, Refused> {
@@ -528,12 +565,21 @@ fn not_running(e: NotRunning) -> Refused {
 }
 
 async fn send(api: &ControlApi, event: Event) -> Result<(), Refused> {
-    api.events.send(event).await.map_err(|_| {
-        Refused::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        )
-    })
+    api.events.send(event).await.map_err(|_| shutting_down())
+}
+
+fn shutting_down() -> Refused {
+    Refused::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is shutting down",
+    )
+}
+
+fn not_published() -> Refused {
+    Refused::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the hub did not publish in time",
+    )
 }
 
 /// Waits until the hub has published every event sent before.
@@ -542,19 +588,25 @@ async fn synced(api: &ControlApi) -> Result<(), Refused> {
     send(api, Event::Sync(point)).await?;
     match tokio::time::timeout(WAIT, passed).await {
         Ok(Ok(())) => Ok(()),
-        _ => Err(Refused::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the hub did not publish in time",
-        )),
+        _ => Err(not_published()),
     }
 }
 
 async fn quote_after_sync(api: &ControlApi, id: usize) -> Answer<Quote> {
     synced(api).await?;
+    quote_of(api, id)
+}
+
+/// Symbol `id`'s quote as published.
+fn published(api: &ControlApi, id: usize) -> Option<Quote> {
     let mut sub = Subscription::default();
     sub.insert(id);
     let (_, quotes) = api.hub.published().snapshot(&sub);
-    quotes.into_iter().next().map(Json).ok_or_else(|| {
+    quotes.into_iter().next()
+}
+
+fn quote_of(api: &ControlApi, id: usize) -> Answer<Quote> {
+    published(api, id).map(Json).ok_or_else(|| {
         Refused::new(
             StatusCode::CONFLICT,
             "the symbol has no quote yet (its feed has not traded it)",

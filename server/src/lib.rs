@@ -285,6 +285,12 @@ impl AppState {
         let owners: Arc<[String]> = owners.into();
         let mut state = AppState::assemble(config, hub, owners.clone(), shutdown);
         state.push.inlets = Arc::new(inlets);
+        state.push.outages = Arc::new(
+            outages
+                .iter()
+                .map(|(name, outage)| (name.clone(), outage.subscribe()))
+                .collect(),
+        );
         state.control = config
             .control_token
             .as_deref()
@@ -296,6 +302,7 @@ impl AppState {
                 outages: Arc::new(outages),
                 symbol_feeds: owners,
                 events: port.events(),
+                inlets: state.push.inlets.clone(),
                 cutter: state.sessions.cutter.clone(),
                 sessions: state.sessions.tracker.clone(),
             });
@@ -341,6 +348,7 @@ impl AppState {
             policy: http_policy(config),
             push: push::PushApi {
                 inlets: Arc::default(),
+                outages: Arc::default(),
                 token: config
                     .push_token
                     .as_deref()

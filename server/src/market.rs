@@ -99,7 +99,21 @@ pub enum DepthChange {
 pub struct PushInlet {
     pub name: Arc<str>,
     pub symbols: Arc<std::collections::HashSet<String>>,
-    pub tx: tokio::sync::mpsc::Sender<Vec<Tick>>,
+    pub tx: tokio::sync::mpsc::Sender<Pushed>,
+}
+
+/// What goes into a push feed: trades, in order, and (from the control
+/// API) a sync point the feed hands the hub after them.
+#[derive(Debug)]
+pub struct Pushed {
+    pub ticks: Vec<Tick>,
+    pub then: Option<Synced>,
+}
+
+impl Pushed {
+    pub fn trades(ticks: Vec<Tick>) -> Pushed {
+        Pushed { ticks, then: None }
+    }
 }
 
 /// What a feed hands the hub.

@@ -81,7 +81,7 @@ fn raise_fd_limit() {
     }
 }
 
-/// Logs to stderr at `TICKERTAPE_LOG` (default `info`); a program that set
+/// Logs to stdout at `TICKERTAPE_LOG` (default `info`); a program that set
 /// up its own subscriber keeps it.
 fn init_logging(format: LogFormat) {
     let filter =

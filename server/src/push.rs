@@ -30,8 +30,8 @@ use crate::api::json_error;
 use crate::feed::ClockBounds;
 use crate::feed::push::{MAX_TICKS, Refused, push, read};
 use crate::guard::Token;
-use crate::market::PushInlet;
 use crate::market::now_ms;
+use crate::market::{PushInlet, Pushed};
 
 /// The largest body a push may have.
 pub const MAX_BODY: usize = 1 << 20;
@@ -41,6 +41,8 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct PushApi {
     /// Each push feed's inlet, by feed name.
     pub inlets: Arc<HashMap<String, PushInlet>>,
+    /// Each feed's outage (the control API's): a failed feed takes nothing.
+    pub outages: Arc<HashMap<String, tokio::sync::watch::Receiver<Option<String>>>>,
     pub token: Option<Token>,
     pub trust_proxy: bool,
     pub bounds: ClockBounds,
@@ -101,7 +103,7 @@ pub struct Accepted {
         (status = 413, description = "A body over 1 MiB, or over 10,000 trades", body = ApiError),
         (status = 429, description = "The server is behind with this feed's trades", body = ApiError,
             headers(("Retry-After" = u32, description = "Seconds to wait: 1"))),
-        (status = 503, description = "The server is shutting down", body = ApiError),
+        (status = 503, description = "The feed is failed by the control API, or the server is shutting down", body = ApiError),
     ),
 )]
 pub async fn ticks(
@@ -161,6 +163,9 @@ fn inlet<'a>(
     headers: &HeaderMap,
 ) -> Result<&'a PushInlet, (StatusCode, String)> {
     admit(api, peer.map(|c| c.0.0), headers).map_err(|(status, why)| (status, why.to_string()))?;
+    if let Some(why) = down(api, name) {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, why));
+    }
     api.inlets.get(name).ok_or_else(|| {
         let names: Vec<&str> = api.inlets.keys().map(String::as_str).collect();
         let known = if names.is_empty() {
@@ -173,6 +178,14 @@ fn inlet<'a>(
             format!("no push feed {name:?} (push feeds: {known})"),
         )
     })
+}
+
+/// Why feed `name` takes nothing now: failed by the control API.
+fn down(api: &PushApi, name: &str) -> Option<String> {
+    let reason = api.outages.get(name)?.borrow().clone()?;
+    Some(format!(
+        "feed {name:?} is failed ({reason}): nothing is taken until it is restored"
+    ))
 }
 
 /// `GET /api/feeds/{name}/ws`: a streaming pusher.
@@ -189,6 +202,7 @@ fn inlet<'a>(
         (status = 401, description = "No or a wrong `--push-token`", body = ApiError),
         (status = 403, description = "No `--push-token` configured, and the peer is another machine (or the server trusts a proxy)", body = ApiError),
         (status = 404, description = "No push feed of that name", body = ApiError),
+        (status = 503, description = "The feed is failed by the control API", body = ApiError),
     ),
 )]
 pub async fn stream(
@@ -249,7 +263,14 @@ async fn pushing(mut socket: WebSocket, inlet: PushInlet, api: PushApi) {
                 continue;
             }
         };
-        if !ticks.is_empty() && inlet.tx.send(ticks).await.is_err() {
+        if let Some(why) = down(&api, &inlet.name) {
+            let error = json!({ "error": why });
+            if socket.send(Message::text(error.to_string())).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        if !ticks.is_empty() && inlet.tx.send(Pushed::trades(ticks)).await.is_err() {
             return;
         }
     }

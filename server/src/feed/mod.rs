@@ -257,6 +257,15 @@ impl FeedOutput {
             .map_err(|_| FeedError::HubGone)
     }
 
+    /// Hands the hub a sync point after this feed's events so far (the
+    /// control API's, through a push feed).
+    pub async fn pass_sync(&mut self, synced: crate::market::Synced) -> Result<(), FeedError> {
+        self.events
+            .send(Event::Sync(synced))
+            .await
+            .map_err(|_| FeedError::HubGone)
+    }
+
     /// Tells the hub this feed's recorded clock is at `ts` for `symbols`.
     pub async fn send_clock(&mut self, symbols: Arc<[Arc<str>]>, ts: i64) -> Result<(), FeedError> {
         self.events

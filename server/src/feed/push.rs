@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{ClockBounds, Feed, FeedError, FeedOutput, PushInlet, Skew, Tick};
+use crate::market::Pushed;
 
 /// Trades one request may carry at most.
 pub const MAX_TICKS: usize = 10_000;
@@ -22,7 +23,7 @@ const QUEUE: usize = 64;
 /// One pushed trade, as JSON.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Pushed {
+struct PushedTrade {
     symbol: String,
     price: f64,
     #[serde(default)]
@@ -63,7 +64,7 @@ pub fn push(
     if n == 0 {
         return Ok(0);
     }
-    match inlet.tx.try_send(ticks) {
+    match inlet.tx.try_send(Pushed::trades(ticks)) {
         Ok(()) => Ok(n),
         Err(mpsc::error::TrySendError::Full(_)) => Err(Refused::Busy),
         Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::Gone),
@@ -90,7 +91,7 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn parse(&self, body: &str) -> Result<Vec<Tick>, Refused> {
         let text = body.trim_start();
-        let items: Vec<(String, Result<Pushed, String>)> = if text.starts_with('[') {
+        let items: Vec<(String, Result<PushedTrade, String>)> = if text.starts_with('[') {
             let values: Vec<serde_json::Value> = serde_json::from_str(text)
                 .map_err(|e| Refused::Bad(format!("malformed JSON array: {e}")))?;
             if values.len() > MAX_TICKS {
@@ -133,7 +134,7 @@ impl Reader<'_> {
             .collect()
     }
 
-    fn tick(&self, t: Pushed) -> Result<Tick, String> {
+    fn tick(&self, t: PushedTrade) -> Result<Tick, String> {
         let (now, bounds) = (self.now, self.bounds);
         if !self.inlet.symbols.contains(&t.symbol) {
             return Err(format!(
@@ -176,7 +177,7 @@ impl Reader<'_> {
 pub struct PushFeed {
     symbols: Vec<SymbolInfo>,
     inlet: PushInlet,
-    rx: mpsc::Receiver<Vec<Tick>>,
+    rx: mpsc::Receiver<Pushed>,
     /// Silence this long makes the feed stale.
     idle: Duration,
 }
@@ -225,10 +226,13 @@ impl Feed for PushFeed {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 pushed = tokio::time::timeout(self.idle, self.rx.recv()) => match pushed {
-                    Ok(Some(ticks)) => {
+                    Ok(Some(pushed)) => {
                         live = true;
-                        for tick in ticks {
+                        for tick in pushed.ticks {
                             out.send(tick).await?;
+                        }
+                        if let Some(synced) = pushed.then {
+                            out.pass_sync(synced).await?;
                         }
                     }
                     Ok(None) => return Err(FeedError::HubGone),

@@ -474,6 +474,19 @@ async fn control_every_way(api: &mut Contract, server: &TestServer) {
         assert_eq!(answer.status, want, "{path} {body}");
     }
 
+    // A failed push feed refuses pushes (503).
+    let fail = post("/api/control/feeds/desk/fail", "");
+    api.call("post", "/api/control/feeds/{name}/fail", fail)
+        .await;
+    let refused = http
+        .post(server.url("/api/feeds/desk/ticks"))
+        .body(r#"[{"symbol":"AAPL","price":1}]"#);
+    let refused = api.call("post", "/api/feeds/{name}/ticks", refused).await;
+    assert_eq!(refused.status, 503);
+    let restore = post("/api/control/feeds/desk/restore", "");
+    api.call("post", "/api/control/feeds/{name}/restore", restore)
+        .await;
+
     let args = [
         "--control-token",
         CONTROL,
