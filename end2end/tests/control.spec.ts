@@ -52,7 +52,7 @@ test("halting a symbol marks its row and detail panel Halted and freezes its pri
   }
 });
 
-test("failing a feed shows it stale in the footer and greys its rows, the link staying Live; restoring brings it back live", async ({ page }) => {
+test("failing a feed shows it stale in the header and the footer and greys its rows, the link staying Live; restoring brings it back live", async ({ page }) => {
   const server = await startServer(pausedSim(22));
   try {
     await page.goto(server.url);
@@ -63,6 +63,8 @@ test("failing a feed shows it stale in the footer and greys its rows, the link s
     await expect(rows).toHaveCount(3);
     await expect(feed).toHaveText("sim: live");
     await expect(page.locator("tr[data-symbol].stale")).toHaveCount(0);
+    const warning = page.getByTestId("feeds-down");
+    await expect(warning).toHaveCount(0);
     const before = await aapl.locator("td.last").innerText();
 
     const failed = await control(server, "/feeds/sim/fail", { error: "exchange unreachable" });
@@ -74,11 +76,15 @@ test("failing a feed shows it stale in the footer and greys its rows, the link s
     // The last known price stays on screen, greyed; the page's own link is fine.
     await expect(aapl.locator("td.last")).toHaveText(before);
     await expect(badge(page)).toHaveText("Live");
+    // At the top of the page, beside the link's badge: which feed is down.
+    await expect(warning).toHaveText("sim stale");
+    await expect(warning).toHaveAttribute("title", /sim/);
 
     const restored = await control(server, "/feeds/sim/restore");
     expect(restored).toEqual({ name: "sim", state: "live", failed: false });
     await expect(feed).toHaveText("sim: live");
     await expect(page.locator("tr[data-symbol].stale")).toHaveCount(0);
+    await expect(warning).toHaveCount(0);
     await expect(aapl.locator("td.last")).toHaveCSS("opacity", "1");
     await control(server, "/symbols/AAPL/price", { price: 199.99 });
     await expect(aapl.locator("td.last")).toHaveText("199.99");

@@ -75,7 +75,11 @@ fn DetailBody(row: Row) -> impl IntoView {
             " ("
             {move || format::change_pct(pct())}
             ")"
-            {move || (session.get() != MarketSession::Regular && extended().is_none()).then_some(" At close")}
+            // A halt is not a close: the badge says halted.
+            {move || {
+                let closed = !matches!(session.get(), MarketSession::Regular | MarketSession::Halted);
+                (closed && extended().is_none()).then_some(" At close")
+            }}
         </div>
         {
             let symbol = symbol.clone();

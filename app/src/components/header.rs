@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use super::alerts::AlertsButton;
 use crate::connection::{Link, LinkState, Polling};
 use crate::format::{self, Direction};
+use crate::protocol::FeedState;
 use crate::store::QuoteStore;
 use crate::theme::ThemeToggle;
 
@@ -22,6 +23,7 @@ pub fn Header() -> impl IntoView {
             <div class="topbar-right">
                 <AlertsButton />
                 <Latency />
+                <FeedsDown />
                 <ConnectionBadge />
                 <Clock />
                 <ThemeToggle />
@@ -105,6 +107,44 @@ fn ConnectionBadge() -> impl IntoView {
             <span class="dot" aria-hidden="true"></span>
             <span class="badge-text">{text}</span>
         </span>
+    }
+}
+
+/// While the page is live but a feed is not, says which: their prices may
+/// be old (the footer says the same, out of sight on a small screen).
+#[component]
+fn FeedsDown() -> impl IntoView {
+    let link = expect_context::<Link>();
+    let down = move || {
+        if link.state.get() != LinkState::Live {
+            return Vec::new();
+        }
+        link.feeds.with(|feeds| {
+            feeds
+                .iter()
+                .filter(|(_, state)| *state != FeedState::Live)
+                .map(|(name, _)| name.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    move || {
+        let names = down();
+        (!names.is_empty()).then(|| {
+            let text = match names.as_slice() {
+                [one] => format!("{one} stale"),
+                many => format!("{} feeds stale", many.len()),
+            };
+            let title = format!(
+                "No fresh data from {}: its prices may be old",
+                names.join(", ")
+            );
+            view! {
+                <span class="badge feeds-down" role="status" title=title data-testid="feeds-down">
+                    <span class="dot" aria-hidden="true"></span>
+                    <span class="badge-text">{text}</span>
+                </span>
+            }
+        })
     }
 }
 
