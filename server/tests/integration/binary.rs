@@ -112,25 +112,7 @@ async fn sigterm_closes_clients_with_1001_and_exits_zero() {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    client.subscribe(&["*"]).await;
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(client.close_code().await, Some(1001));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "did not exit after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(status.success(), "{status}");
+    terminate_closes_clients_with_1001(&mut child, &mut client).await;
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -199,18 +181,7 @@ async fn an_adapter_written_outside_serves_through_run_with_feeds() {
         .await
         .unwrap();
     let mut client = Client { ws };
-    client.subscribe(&["*"]).await;
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(client.close_code().await, Some(1001));
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status}");
+    terminate_closes_clients_with_1001(&mut child, &mut client).await;
 
     // A flag that cannot apply to its feeds stops it with the reason.
     let out = Command::new(&exe)
@@ -229,4 +200,28 @@ async fn an_adapter_written_outside_serves_through_run_with_feeds() {
         said.contains("--role edge mirrors the ingest node"),
         "{said}"
     );
+}
+
+/// SIGTERM to `child`: `client` (subscribed here) is closed with 1001 and
+/// the process exits with success within 10 s.
+async fn terminate_closes_clients_with_1001(child: &mut std::process::Child, client: &mut Client) {
+    client.subscribe(&["*"]).await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(client.close_code().await, Some(1001));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
 }
