@@ -202,6 +202,14 @@ pub enum ClientMsg {
     Unsubscribe { symbols: Vec<String> },
     /// Asks for a fresh snapshot of the current subscription.
     Resync,
+    /// Asks for at most `max_hz` messages about quotes and charts a second
+    /// (each the merged change since the last, so the state stays exact);
+    /// without it, every batch again.
+    Rate {
+        #[serde(default)]
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+        max_hz: Option<f64>,
+    },
     /// Latency probe; `t` is echoed verbatim in the `pong`.
     Ping {
         #[cfg_attr(feature = "schema", schema(value_type = f64))]
@@ -527,7 +535,16 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
         Some(_) => return Err(DecodeError("\"op\" must be a string".into())),
         None => return Err(DecodeError("missing \"op\"".into())),
     };
-    if !["subscribe", "unsubscribe", "resync", "ping", "chart"].contains(&op.as_str()) {
+    if ![
+        "subscribe",
+        "unsubscribe",
+        "resync",
+        "rate",
+        "ping",
+        "chart",
+    ]
+    .contains(&op.as_str())
+    {
         return Err(DecodeError(format!("unknown op {op:?}")));
     }
     serde_json::from_value(value).map_err(|e| DecodeError(format!("bad {op:?} message: {e}")))

@@ -17,7 +17,7 @@ ts: number, chart?: number, } | { "type": "alert", id: number, symbol: string, c
 /**
  * A message from a client (text frame, JSON, tagged by `op`).
  */
-export type ClientMsg = { "op": "subscribe", symbols: Array<string>, } | { "op": "unsubscribe", symbols: Array<string>, } | { "op": "resync" } | { "op": "ping", t: number, } | { "op": "chart", symbol?: string | null, interval?: Interval | null, limit?: number | null, chart?: number, trades?: boolean, book?: boolean, };
+export type ClientMsg = { "op": "subscribe", symbols: Array<string>, } | { "op": "unsubscribe", symbols: Array<string>, } | { "op": "resync" } | { "op": "rate", max_hz?: number | null, } | { "op": "ping", t: number, } | { "op": "chart", symbol?: string | null, interval?: Interval | null, limit?: number | null, chart?: number, trades?: boolean, book?: boolean, };
 
 /**
  * The full current state of one symbol. Prices are in the symbol's

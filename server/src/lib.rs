@@ -461,6 +461,8 @@ fn session_config(config: &Config) -> SessionConfig {
             .collect(),
         max_symbols: config.max_symbols_per_client as usize,
         first_message_timeout: Duration::from_secs(config.first_message_timeout),
+        // Half what the hub retains: a paced client is never a slow consumer.
+        max_pace: config.flush() * RETAINED_BATCHES as u32 / 2,
     }
 }
 

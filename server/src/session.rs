@@ -73,6 +73,9 @@ pub struct SessionConfig {
     pub max_symbols: usize,
     /// A new client must send its first message within this.
     pub first_message_timeout: Duration,
+    /// The longest a client's `rate` may hold batches back: under what the
+    /// hub retains, so a paced client is never a slow consumer.
+    pub max_pace: Duration,
 }
 
 /// What `/ws` uses: the hub sessions read, their limits, and the means to
@@ -312,6 +315,11 @@ struct Session {
     /// Whether the client has sent any message yet.
     heard_from: bool,
     limiter: RateLimiter,
+    /// The client's `rate`: at most one message about quotes and charts this often.
+    pace: Option<Duration>,
+    /// When the next may go, and whether batches wait for it.
+    next_send: Instant,
+    held: bool,
 }
 
 impl Session {
@@ -332,6 +340,9 @@ impl Session {
             last_heard: Instant::now(),
             heard_from: false,
             limiter,
+            pace: None,
+            next_send: Instant::now(),
+            held: false,
         }
     }
 
@@ -349,6 +360,8 @@ impl Session {
         // Made once: re-registering with the token on every wake-up costs.
         let mut shutdown = std::pin::pin!(shutdown.cancelled());
         let mut cut = std::pin::pin!(cut.cancelled());
+        // When batches held back for the client's `rate` go.
+        let mut pace = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
         let mut first_message =
             std::pin::pin!(tokio::time::sleep(self.config.first_message_timeout));
         loop {
@@ -363,8 +376,13 @@ impl Session {
                 _ = heartbeat.tick() => self.on_heartbeat().await?,
                 head = self.head.changed(), if !self.sub.is_empty() || self.charting() => {
                     head.map_err(|_| close_with(close::GOING_AWAY, "server shutting down"))?;
-                    self.on_batch().await?;
+                    if self.hold_back() {
+                        pace.as_mut().reset(self.next_send);
+                    } else {
+                        self.on_paced_batch().await?;
+                    }
                 }
+                () = &mut pace, if self.held => self.on_paced_batch().await?,
                 Ok(()) = self.feeds.changed() => self.on_feed_status().await?,
                 alert = self.alerts.recv() => match alert {
                     Ok(json) => self.send(Message::text(json.to_string())).await?,
@@ -431,6 +449,7 @@ impl Session {
             ClientMsg::Subscribe { symbols } => self.subscribe(&symbols).await,
             ClientMsg::Unsubscribe { symbols } => self.unsubscribe(&symbols).await,
             ClientMsg::Resync => self.snapshot().await,
+            ClientMsg::Rate { max_hz } => self.rate(max_hz).await,
             ClientMsg::Ping { t } => self.pong(t).await,
             ClientMsg::Chart {
                 symbol,
@@ -450,6 +469,50 @@ impl Session {
                 self.chart(symbol, asked).await
             }
         }
+    }
+
+    /// `{"op":"rate","max_hz":…}`: at most that many messages a second
+    /// (no slower than the hub's retention allows); none: every batch.
+    async fn rate(&mut self, max_hz: Option<f64>) -> Result<(), Stop> {
+        match max_hz {
+            None => {
+                self.pace = None;
+                // What was held back goes now.
+                if std::mem::take(&mut self.held) {
+                    self.on_batch().await?;
+                }
+                Ok(())
+            }
+            Some(hz) if hz.is_finite() && hz > 0.0 => {
+                let every = Duration::from_secs_f64((1.0 / hz).min(3600.0));
+                self.pace = Some(every.min(self.config.max_pace));
+                Ok(())
+            }
+            Some(hz) => {
+                let message =
+                    format!("max_hz must be a positive number of messages a second, not {hz}");
+                self.send_error(ErrorCode::BadRequest, message).await
+            }
+        }
+    }
+
+    /// Whether a batch must wait for the client's pace; if so, it is
+    /// sent (merged with what follows) when the pace allows.
+    fn hold_back(&mut self) -> bool {
+        let waits = self.pace.is_some() && Instant::now() < self.next_send;
+        self.held |= waits;
+        waits
+    }
+
+    /// Sends what the batches since the last change, and sets when the
+    /// next may go at the client's pace.
+    async fn on_paced_batch(&mut self) -> Result<(), Stop> {
+        self.held = false;
+        self.on_batch().await?;
+        if let Some(every) = self.pace {
+            self.next_send = Instant::now() + every;
+        }
+        Ok(())
     }
 
     fn charting(&self) -> bool {

@@ -26,6 +26,7 @@ mod market_time;
 mod openapi;
 mod providers;
 mod push;
+mod rates;
 mod replay;
 mod store;
 mod ws_protocol;
