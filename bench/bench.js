@@ -207,6 +207,9 @@ function summarise(rows, kind, variant = "main") {
     p99: pick((r) => r.report.latency_ms.p99),
     max: pick((r) => r.report.latency_ms.max),
     cpuPerMillion: pick((r) => r.report.server?.cpu_secs_per_million_changes),
+    userPerMillion: pick((r) => r.report.server?.user_secs_per_million_changes),
+    systemPerMillion: pick((r) => r.report.server?.system_secs_per_million_changes),
+    wireBytesPerChange: pick((r) => r.report.wire_bytes_per_change),
     cpuSecs: pick((r) => r.report.server?.cpu_secs),
     rssPeakMiB: pick((r) => r.report.server?.rss_peak_kib / 1024),
     rssPerClientKiB: pick((r) => (r.report.server ? (r.report.server.rss_end_kib - r.baselineRss) / r.report.connected : null)),
@@ -863,6 +866,9 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
       p(`| delivery latency p99 (ms) | ${fmt(t.p99)} | ${fmt(peer.p99)} | **${ratio(t.p99, peer.p99)}** |`);
       p(`| delivery latency max (ms) | ${fmt(t.max)} | ${fmt(peer.max)} | ${ratio(t.max, peer.max)} |`);
       p(`| server CPU seconds per million delivered changes | ${fmt(t.cpuPerMillion, 3)} | ${fmt(peer.cpuPerMillion, 3)} | **${ratio(t.cpuPerMillion, peer.cpuPerMillion)}** |`);
+      p(`| … of it in user space | ${fmt(t.userPerMillion, 3)} | ${fmt(peer.userPerMillion, 3)} | **${ratio(t.userPerMillion, peer.userPerMillion)}** |`);
+      p(`| … of it in the kernel (system) | ${fmt(t.systemPerMillion, 3)} | ${fmt(peer.systemPerMillion, 3)} | ${ratio(t.systemPerMillion, peer.systemPerMillion)} |`);
+      p(`| WebSocket bytes per delivered change (payload + frame headers) | ${fmt(t.wireBytesPerChange, 1)} | ${fmt(peer.wireBytesPerChange, 1)} | ${ratio(t.wireBytesPerChange, peer.wireBytesPerChange)} |`);
     }
     p(`| server RSS peak | ${fmt(t.rssPeakMiB, 1)} MiB | ${fmt(peer.rssPeakMiB, 1)} MiB | ${ratio(t.rssPeakMiB, peer.rssPeakMiB)} |`);
     if (sc.load.subscribe === "none") {

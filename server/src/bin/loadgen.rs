@@ -126,6 +126,9 @@ struct Totals {
     messages: AtomicU64,
     changes: AtomicU64,
     bytes: AtomicU64,
+    /// Payload plus each WebSocket frame's header: what the server wrote,
+    /// short of TCP and IP.
+    wire_bytes: AtomicU64,
     gaps: AtomicU64,
 }
 
@@ -211,6 +214,8 @@ struct Report {
     messages_per_sec: f64,
     changes_per_sec: f64,
     bytes_per_sec: f64,
+    /// WebSocket bytes (payload and frame headers) per delivered change.
+    wire_bytes_per_change: Option<f64>,
     latency_ms: Latency,
     closed_by_server: std::collections::BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -257,10 +262,15 @@ struct Latency {
 #[derive(Debug, Serialize)]
 struct ServerUse {
     cpu_secs: f64,
+    /// The part of `cpu_secs` in user space and in the kernel.
+    user_secs: f64,
+    system_secs: f64,
     rss_start_kib: u64,
     rss_end_kib: u64,
     rss_peak_kib: u64,
     cpu_secs_per_million_changes: Option<f64>,
+    user_secs_per_million_changes: Option<f64>,
+    system_secs_per_million_changes: Option<f64>,
 }
 
 #[tokio::main]
@@ -629,6 +639,10 @@ impl<'a> Reader<'a> {
                 .totals
                 .bytes
                 .fetch_add(text.len() as u64, Ordering::Relaxed);
+            shared
+                .totals
+                .wire_bytes
+                .fetch_add(frame_size(text.len()), Ordering::Relaxed);
         }
     }
 
@@ -657,25 +671,37 @@ fn field_u64(text: &str, key: &str) -> Option<u64> {
 /// The server's CPU seconds and RSS across the measured window.
 async fn sample_server(pid: u32, start: Instant, end: Instant) -> Option<ServerUse> {
     tokio::time::sleep_until(start.into()).await;
-    let (cpu_start, rss_start) = (cpu_secs(pid)?, rss_kib(pid)?);
+    let (cpu_start, rss_start) = (cpu_times(pid)?, rss_kib(pid)?);
     let mut peak = rss_start;
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
         peak = peak.max(rss_kib(pid).unwrap_or(0));
     }
     let rss_end = rss_kib(pid)?;
+    let (user, system) = cpu_times(pid)?;
+    let (user_secs, system_secs) = (user - cpu_start.0, system - cpu_start.1);
     Some(ServerUse {
-        cpu_secs: cpu_secs(pid)? - cpu_start,
+        cpu_secs: user_secs + system_secs,
+        user_secs,
+        system_secs,
         rss_start_kib: rss_start,
         rss_end_kib: rss_end,
         rss_peak_kib: peak.max(rss_end),
         cpu_secs_per_million_changes: None,
+        user_secs_per_million_changes: None,
+        system_secs_per_million_changes: None,
     })
 }
 
-/// User + system CPU time of a process, from /proc/<pid>/stat.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    cpu_times(pid).map(|(user, system)| user + system)
+/// A server's (unmasked) text frame of `payload` bytes on the wire: the
+/// payload and a 2-byte header, plus 2 for a 16-bit or 8 for a 64-bit length.
+fn frame_size(payload: usize) -> u64 {
+    let extended = match payload {
+        0..=125 => 0,
+        126..=65_535 => 2,
+        _ => 8,
+    };
+    (payload + 2 + extended) as u64
 }
 
 /// User and system CPU seconds of a process, from /proc/<pid>/stat.
@@ -713,7 +739,10 @@ async fn report(
     let changes = t.changes.load(Ordering::Relaxed);
     let latency = shared.latency.lock().await.clone();
     if let Some(s) = server.as_mut() {
-        s.cpu_secs_per_million_changes = (changes > 0).then(|| s.cpu_secs / changes as f64 * 1e6);
+        let per_million = |secs: f64| (changes > 0).then(|| secs / changes as f64 * 1e6);
+        s.cpu_secs_per_million_changes = per_million(s.cpu_secs);
+        s.user_secs_per_million_changes = per_million(s.user_secs);
+        s.system_secs_per_million_changes = per_million(s.system_secs);
     }
     Report {
         url: shared.args.url.clone(),
@@ -726,6 +755,8 @@ async fn report(
         messages_per_sec: t.messages.load(Ordering::Relaxed) as f64 / window,
         changes_per_sec: changes as f64 / window,
         bytes_per_sec: t.bytes.load(Ordering::Relaxed) as f64 / window,
+        wire_bytes_per_change: (changes > 0)
+            .then(|| t.wire_bytes.load(Ordering::Relaxed) as f64 / changes as f64),
         latency_ms: Latency {
             samples: latency.count,
             p50: latency.percentile(50.0),
@@ -780,8 +811,10 @@ fn table(r: &Report) -> String {
     );
     if let Some(s) = &r.server {
         out.push_str(&format!(
-            "\nserver: {:.2} CPU s in window, RSS {} → {} KiB (peak {}), {} CPU s per million changes",
+            "\nserver: {:.2} CPU s in window ({:.2} user, {:.2} system), RSS {} → {} KiB (peak {}), {} CPU s per million changes",
             s.cpu_secs,
+            s.user_secs,
+            s.system_secs,
             s.rss_start_kib,
             s.rss_end_kib,
             s.rss_peak_kib,
@@ -835,6 +868,15 @@ mod tests {
         assert_eq!(field_u64(text, "\"seq\":"), Some(42));
         assert_eq!(field_u64(text, "\"ts\":"), Some(1_700_000_000_123));
         assert_eq!(text.matches("\"symbol\"").count(), 2);
+    }
+
+    #[test]
+    fn a_frame_on_the_wire_is_its_payload_and_header() {
+        assert_eq!(frame_size(0), 2);
+        assert_eq!(frame_size(125), 127);
+        assert_eq!(frame_size(126), 130);
+        assert_eq!(frame_size(65_535), 65_539);
+        assert_eq!(frame_size(65_536), 65_546);
     }
 
     #[test]
