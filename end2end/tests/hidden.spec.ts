@@ -25,9 +25,9 @@ async function setHidden(page: Page, hidden: boolean) {
   }, hidden);
 }
 
-test("a hidden tab asks for the charted symbol only and catches up when shown", async ({ page }) => {
-  const sent: Array<{ op: string; symbols?: string[]; symbol?: string }> = [];
-  const received: Array<{ type: string; changes?: Array<{ symbol: string }>; quotes?: unknown[] }> = [];
+test("a hidden tab slows to one message a second and catches up when shown, with no gap and no resync", async ({ page }) => {
+  const sent: Array<{ op: string; symbols?: string[]; symbol?: string | null; max_hz?: number | null }> = [];
+  const received: Array<{ type: string; seq?: number; changes?: Array<{ symbol: string }>; quotes?: unknown[] }> = [];
   page.on("websocket", (ws) => {
     ws.on("framesent", (f) => typeof f.payload === "string" && sent.push(JSON.parse(f.payload)));
     ws.on("framereceived", (f) => typeof f.payload === "string" && received.push(JSON.parse(f.payload)));
@@ -35,19 +35,25 @@ test("a hidden tab asks for the charted symbol only and catches up when shown", 
   await page.goto(`${server.url}/?symbol=MSFT&interval=1s`);
   await expect(page.getByTestId("connection")).toHaveText("Live");
   await expect(page.getByTestId("chart")).toHaveAttribute("data-bars", /^[1-9]\d*$/);
+  const snapshots = () => received.filter((m) => m.type === "snapshot").length;
+  const before = snapshots();
 
   await setHidden(page, true);
-  await expect.poll(() => sent.some((m) => m.op === "subscribe" && m.symbols?.join() === "MSFT")).toBe(true);
+  await expect.poll(() => sent.some((m) => m.op === "rate" && m.max_hz === 1)).toBe(true);
   const hiddenAt = sent.length;
-  expect(sent.slice(hiddenAt - 3).map((m) => m.op)).toEqual(["unsubscribe", "subscribe", "chart"]);
+  expect(sent.slice(hiddenAt - 2).map((m) => m.op)).toEqual(["rate", "chart"]);
   expect(sent.at(-1)!.symbol ?? null).toBeNull(); // the chart stream stops
-  // Once the server has taken the new subscription, only MSFT's quotes and no bars arrive.
-  await page.waitForTimeout(1_000);
+  expect(sent.slice(hiddenAt - 2).some((m) => m.op === "subscribe" || m.op === "unsubscribe")).toBe(false);
+  // Once the server has the rate: about one diff a second, about every
+  // symbol, and no bars.
+  await page.waitForTimeout(1_500);
   const from = received.length;
-  await page.waitForTimeout(3_000);
+  await page.waitForTimeout(4_000);
   const meanwhile = received.slice(from);
-  const symbols = new Set(meanwhile.flatMap((m) => (m.type === "diff" ? m.changes!.map((c) => c.symbol) : [])));
-  expect([...symbols]).toEqual(["MSFT"]);
+  const diffs = meanwhile.filter((m) => m.type === "diff");
+  expect(diffs.length).toBeGreaterThanOrEqual(3);
+  expect(diffs.length).toBeLessThanOrEqual(6); // 10 a second when shown
+  expect(new Set(diffs.flatMap((m) => m.changes!.map((c) => c.symbol))).size).toBeGreaterThan(1);
   expect(meanwhile.filter((m) => m.type === "candle")).toEqual([]);
   // The tab's title still follows MSFT, and every row is still there.
   await expect
@@ -55,14 +61,18 @@ test("a hidden tab asks for the charted symbol only and catches up when shown", 
     .toBe(true);
   expect(await page.locator("table.quotes tbody tr[data-symbol]").count()).toBeGreaterThanOrEqual(30);
 
-  // Shown again: everything, and the chart's history, come back at once.
+  // Shown again: every batch again and the chart's history, with seq
+  // running on: no snapshot, no resync.
   const applied = await appliedChanges(page);
   await setHidden(page, false);
-  await expect.poll(() => sent.slice(hiddenAt).some((m) => m.op === "subscribe" && m.symbols?.join() === "*")).toBe(true);
+  await expect.poll(() => sent.slice(hiddenAt).some((m) => m.op === "rate" && m.max_hz == null)).toBe(true);
   await expect.poll(() => sent.slice(hiddenAt).some((m) => m.op === "chart" && m.symbol === "MSFT")).toBe(true);
-  await expect.poll(() => received.slice(from).some((m) => m.type === "snapshot" && (m.quotes?.length ?? 0) >= 30)).toBe(true);
   await expect.poll(() => appliedChanges(page)).toBeGreaterThan(applied);
   await expectPricesToMove(page);
   const bars = Number(await page.getByTestId("chart").getAttribute("data-bars"));
   await expect.poll(async () => Number(await page.getByTestId("chart").getAttribute("data-bars"))).toBeGreaterThan(bars);
+  expect(snapshots()).toBe(before);
+  expect(sent.some((m) => m.op === "resync")).toBe(false);
+  const seqs = received.filter((m) => m.type === "diff" || m.type === "snapshot").map((m) => m.seq!);
+  seqs.forEach((seq, i) => i > 0 && expect(seq).toBe(seqs[i - 1] + 1));
 });

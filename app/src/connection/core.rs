@@ -30,6 +30,9 @@ pub const DEGRADED_RETRY_MS: f64 = 10_000.0;
 pub const DEFAULT_SILENCE_MS: f64 = 30_000.0;
 /// How often a hidden tab applies the charted symbol's price (its title).
 pub const TITLE_EVERY_MS: f64 = 1_000.0;
+/// Messages a second a hidden tab asks the server for (`rate`): each the
+/// merged change since the last, so it stays exact and is never resynced.
+pub const HIDDEN_HZ: f64 = 1.0;
 
 /// The connection as the badge shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -217,8 +220,8 @@ pub struct ConnectionCore {
     socket: Socket,
     link: LinkState,
     online: bool,
-    /// The tab is hidden: the page asks only for the charted symbol's
-    /// quotes and no chart, and holds what comes (see [`Held`]).
+    /// The tab is hidden: the page asks for its quotes at [`HIDDEN_HZ`] and
+    /// no chart, and holds what comes (see [`Held`]).
     hidden: bool,
     held: Held,
     watching: Option<Vec<String>>,
@@ -457,20 +460,23 @@ impl ConnectionCore {
 
     // --- What the page asks the server for ---
 
-    /// Subscribes to what the page watches; a hidden tab to the charted
-    /// symbol alone, if any.
+    /// Subscribes to what the page watches; a hidden tab asks for it at
+    /// [`HIDDEN_HZ`] (a new connection sends every batch until told).
     fn subscribe(&mut self) {
-        let symbols = if self.hidden {
-            match &self.charted[0] {
-                Some(series) => vec![series.symbol.clone()],
-                None => return,
-            }
-        } else {
-            self.watching
-                .clone()
-                .unwrap_or_else(|| vec![ALL_SYMBOLS.into()])
-        };
+        let symbols = self
+            .watching
+            .clone()
+            .unwrap_or_else(|| vec![ALL_SYMBOLS.into()]);
         self.send(ClientMsg::Subscribe { symbols });
+        if self.hidden {
+            self.send_rate();
+        }
+    }
+
+    /// The rate the tab's visibility asks for.
+    fn send_rate(&mut self) {
+        let max_hz = self.hidden.then_some(HIDDEN_HZ);
+        self.send(ClientMsg::Rate { max_hz });
     }
 
     fn resubscribe(&mut self) {
@@ -542,9 +548,10 @@ impl ConnectionCore {
         }
     }
 
-    /// A hidden tab asks for the charted symbol's quotes only and no chart;
-    /// shown again, it applies what it held and asks for everything again:
-    /// a snapshot and the chart's history bring it up to date at once.
+    /// A hidden tab asks for its quotes once a second ([`HIDDEN_HZ`]) and
+    /// no chart; shown again, it applies what it held and asks for every
+    /// batch again and the chart's history. The subscription stays, so
+    /// `seq` runs on: no snapshot, no resync.
     fn on_visibility(&mut self, hidden: bool) {
         if hidden == self.hidden {
             return;
@@ -556,7 +563,7 @@ impl ConnectionCore {
                 self.apply(ts, changes);
             }
         }
-        self.resubscribe();
+        self.send_rate();
         self.request_charts();
     }
 

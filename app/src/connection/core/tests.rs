@@ -811,31 +811,35 @@ fn charting_msft() -> Page {
     page
 }
 
+fn rate(max_hz: Option<f64>) -> ClientMsg {
+    ClientMsg::Rate { max_hz }
+}
+
 #[test]
-fn a_hidden_tab_asks_for_the_charted_symbol_alone_and_no_chart() {
+fn a_hidden_tab_slows_to_one_message_a_second_and_no_chart_keeping_its_subscription() {
     let mut page = charting_msft();
     let hidden = page.on(Event::Visibility { hidden: true });
-    assert_eq!(
-        sent(&hidden),
-        [unsubscribe_all(), subscribe(&["MSFT"]), chart(None)]
-    );
+    assert_eq!(sent(&hidden), [rate(Some(HIDDEN_HZ)), chart(None)]);
     assert_eq!(page.on(Event::Visibility { hidden: true }), [], "no change");
     let shown = page.on(Event::Visibility { hidden: false });
     assert_eq!(
         sent(&shown),
-        [
-            unsubscribe_all(),
-            subscribe(&["*"]),
-            chart(Some(("MSFT", Interval::M1)))
-        ]
+        [rate(None), chart(Some(("MSFT", Interval::M1)))],
+        "no resubscribe: seq runs on, no snapshot"
     );
 }
 
 #[test]
-fn a_hidden_tab_with_nothing_charted_subscribes_to_nothing() {
+fn a_tab_hidden_when_it_connects_asks_for_everything_at_the_hidden_rate() {
     let mut page = Page::live();
-    let hidden = page.on(Event::Visibility { hidden: true });
-    assert_eq!(sent(&hidden), [unsubscribe_all(), chart(None)]);
+    page.on(Event::Visibility { hidden: true });
+    let reconnect = page.fail_connect();
+    assert!(has(&reconnect, &Action::Open), "{reconnect:?}");
+    let opened = page.on(Event::Opened);
+    assert_eq!(
+        sent(&opened)[..2],
+        [subscribe(&["*"]), rate(Some(HIDDEN_HZ))]
+    );
 }
 
 #[test]
