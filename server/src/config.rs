@@ -195,6 +195,11 @@ pub struct Config {
     #[arg(long, env = "TICKERTAPE_PUSH_TOKEN", hide_env_values = true)]
     pub push_token: Option<String>,
 
+    /// At shutdown (SIGTERM), clients are closed with 1012 and told to reconnect after a random
+    /// delay within this many ms, so a restart does not bring them all back in the same second.
+    #[arg(long, env = "TICKERTAPE_RESTART_SPREAD_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub restart_spread_ms: u64,
+
     /// Turns on the control API at /api/control/… for end-to-end tests (pause and step the
     /// simulator, set prices, halt symbols, fail feeds, drop every WebSocket); requests need
     /// Authorization: Bearer <token>. Never on a server real users see.

@@ -463,6 +463,7 @@ fn session_config(config: &Config) -> SessionConfig {
         first_message_timeout: Duration::from_secs(config.first_message_timeout),
         // Half what the hub retains: a paced client is never a slow consumer.
         max_pace: config.flush() * RETAINED_BATCHES as u32 / 2,
+        restart_spread: Duration::from_millis(config.restart_spread_ms),
     }
 }
 
@@ -535,7 +536,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops
-/// accepting, closes every WebSocket with 1001 and waits for requests in
+/// accepting, closes every session with 1012 (and pushers with 1001) and waits for requests in
 /// flight and sessions, `--shutdown-timeout` at most in all.
 pub async fn serve(
     listener: TcpListener,

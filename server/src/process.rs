@@ -2,7 +2,7 @@
 //! its own calls with its feeds: configuration (command line, environment,
 //! file), logging, the open-file limit, the node its role asks for (TLS,
 //! history, bus), serving until SIGINT or SIGTERM (every WebSocket closed
-//! with 1001), and writing what history is pending before exit.
+//! with 1012 and a retry hint), and writing what history is pending before exit.
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;

@@ -50,7 +50,17 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    pub const SERVICE_RESTART: u16 = 1012;
     pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// The reason of a shutdown's close (1012): come back after this many ms,
+/// each client its own draw within `--restart-spread-ms`, so they do not
+/// all reconnect in the same second. The page reads `retry_after_ms=`.
+fn restart_reason(spread: Duration) -> String {
+    let spread = u64::try_from(spread.as_millis()).unwrap_or(u64::MAX).max(1);
+    let after = rand::random_range(0..spread);
+    format!("service restart; retry_after_ms={after}")
 }
 
 /// Per-connection limits, derived once from the configuration.
@@ -76,6 +86,9 @@ pub struct SessionConfig {
     /// The longest a client's `rate` may hold batches back: under what the
     /// hub retains, so a paced client is never a slow consumer.
     pub max_pace: Duration,
+    /// At shutdown, clients are told to come back within this, each after
+    /// its own random delay.
+    pub restart_spread: Duration,
 }
 
 /// What `/ws` uses: the hub sessions read, their limits, and the means to
@@ -89,7 +102,7 @@ pub struct Sessions {
     pub slots: Arc<Semaphore>,
     /// Every session, so shutdown can wait for their close frames.
     pub tracker: TaskTracker,
-    /// Fires when the server shuts down: sessions close with 1001.
+    /// Fires when the server shuts down: sessions close with 1012.
     pub shutdown: CancellationToken,
     /// Cuts every session without a close frame (the control API's).
     pub cutter: Cutter,
@@ -367,7 +380,7 @@ impl Session {
         loop {
             tokio::select! {
                 biased;
-                _ = &mut shutdown => return Err(close_with(close::GOING_AWAY, "server shutting down")),
+                _ = &mut shutdown => return Err(close_with(close::SERVICE_RESTART, restart_reason(self.config.restart_spread))),
                 _ = &mut cut => return Err(Stop::Gone),
                 _ = &mut first_message, if !self.heard_from => {
                     return Err(close_with(close::POLICY, "no message from the client in time"));

@@ -28,6 +28,23 @@ pub const FALLBACK_AFTER: u32 = 3;
 pub const DEGRADED_RETRY_MS: f64 = 10_000.0;
 /// Without a heartbeat from the server, silence this long means a dead socket.
 pub const DEFAULT_SILENCE_MS: f64 = 30_000.0;
+/// Close code of a server going down to restart (its reason may say when
+/// to come back: `retry_after_ms=N`).
+pub const SERVICE_RESTART: u16 = 1012;
+/// The longest a restart hint is honoured for.
+pub const MAX_RESTART_WAIT_MS: f64 = 60_000.0;
+
+/// The wait a restarting server asked for in its close reason, if any.
+pub fn restart_hint(code: u16, reason: &str) -> Option<f64> {
+    if code != SERVICE_RESTART {
+        return None;
+    }
+    let (_, after) = reason.split_once("retry_after_ms=")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let ms: f64 = digits.parse().ok()?;
+    Some(ms.min(MAX_RESTART_WAIT_MS))
+}
+
 /// How often a hidden tab applies the charted symbol's price (its title).
 pub const TITLE_EVERY_MS: f64 = 1_000.0;
 /// Messages a second a hidden tab asks the server for (`rate`): each the
@@ -371,8 +388,28 @@ impl ConnectionCore {
     fn on_close(&mut self, code: u16, reason: &str) {
         if self.socket != Socket::None {
             self.emit(Action::Log(format!("connection closed: {code} {reason}")));
-            self.schedule_reconnect();
+            match restart_hint(code, reason) {
+                // The server restarts and says when to come back: then,
+                // not at once with every other page.
+                Some(ms) => self.reconnect_after(ms),
+                None => self.schedule_reconnect(),
+            }
         }
+    }
+
+    /// Drops the socket and connects again after `ms`, as a restarting
+    /// server asked; not a failure (no backoff, no fallback to polling).
+    fn reconnect_after(&mut self, ms: f64) {
+        self.drop_socket();
+        self.failures = 0;
+        self.attempt = 0;
+        self.set_link(LinkState::Reconnecting {
+            at_ms: self.now + ms,
+        });
+        self.tickets = self.tickets.wrapping_add(1);
+        let ticket = Ticket(self.tickets);
+        self.reconnect = Some(ticket);
+        self.emit(Action::ReconnectAfter { ms, ticket });
     }
 
     fn drop_socket(&mut self) {

@@ -85,7 +85,7 @@ fn bad_flags_fail_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn sigterm_closes_clients_with_1001_and_exits_zero() {
+async fn sigterm_closes_clients_with_1012_and_exits_zero() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -112,7 +112,7 @@ async fn sigterm_closes_clients_with_1001_and_exits_zero() {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    terminate_closes_clients_with_1001(&mut child, &mut client).await;
+    terminate_closes_clients_with_1012(&mut child, &mut client).await;
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -176,12 +176,12 @@ async fn an_adapter_written_outside_serves_through_run_with_feeds() {
     }
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
-    // SIGTERM: clients are told 1001 and it exits cleanly, as the binary does.
+    // SIGTERM: clients are told 1012 (come back later) and it exits cleanly, as the binary does.
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
         .await
         .unwrap();
     let mut client = Client { ws };
-    terminate_closes_clients_with_1001(&mut child, &mut client).await;
+    terminate_closes_clients_with_1012(&mut child, &mut client).await;
 
     // A flag that cannot apply to its feeds stops it with the reason.
     let out = Command::new(&exe)
@@ -202,16 +202,16 @@ async fn an_adapter_written_outside_serves_through_run_with_feeds() {
     );
 }
 
-/// SIGTERM to `child`: `client` (subscribed here) is closed with 1001 and
+/// SIGTERM to `child`: `client` (subscribed here) is closed with 1012 and
 /// the process exits with success within 10 s.
-async fn terminate_closes_clients_with_1001(child: &mut std::process::Child, client: &mut Client) {
+async fn terminate_closes_clients_with_1012(child: &mut std::process::Child, client: &mut Client) {
     client.subscribe(&["*"]).await;
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
-    assert_eq!(client.close_code().await, Some(1001));
+    assert_eq!(client.close_code().await, Some(1012));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

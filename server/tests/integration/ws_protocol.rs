@@ -431,13 +431,30 @@ async fn the_server_pings_and_drops_a_silent_peer() {
 }
 
 #[tokio::test]
-async fn shutdown_closes_every_client_with_1001() {
-    let server = TestServer::start(&[]).await;
-    let mut a = server.connect().await;
-    let mut b = server.connect().await;
-    a.subscribe(&["*"]).await;
-    b.msg().await;
+async fn shutdown_closes_every_client_with_1012_and_a_spread_of_retry_times() {
+    let server = TestServer::start(&["--restart-spread-ms", "3000"]).await;
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let mut client = server.connect().await;
+        client.subscribe(&["*"]).await;
+        clients.push(client);
+    }
     server.shutdown().await;
-    assert_eq!(a.close_code().await, Some(1001));
-    assert_eq!(b.close_code().await, Some(1001));
+    let mut waits = std::collections::BTreeSet::new();
+    for client in &mut clients {
+        let frame = loop {
+            if let crate::common::Read::Closed(frame) = client.read().await {
+                break frame.expect("a close frame");
+            }
+        };
+        assert_eq!(u16::from(frame.code), 1012, "service restart");
+        let reason = frame.reason.to_string();
+        let ms: u64 = reason
+            .split_once("retry_after_ms=")
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or_else(|| panic!("no retry hint in {reason:?}"));
+        assert!(ms < 3000, "{reason}");
+        waits.insert(ms);
+    }
+    assert!(waits.len() >= 6, "each client its own wait: {waits:?}");
 }

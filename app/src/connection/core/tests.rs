@@ -928,3 +928,33 @@ fn polls_ask_for_what_the_page_watches() {
     );
     assert_eq!(quotes_url(Some(&[])), "/api/quotes?symbols=");
 }
+
+// --- A restarting server ---
+
+#[test]
+fn a_restarting_server_is_reconnected_to_when_it_says_not_at_once() {
+    let mut page = Page::live();
+    let closed = page.on(Event::Closed {
+        code: SERVICE_RESTART,
+        reason: "service restart; retry_after_ms=4321".into(),
+    });
+    let Some(Action::ReconnectAfter { ms, .. }) = closed
+        .iter()
+        .find(|a| matches!(a, Action::ReconnectAfter { .. }))
+    else {
+        panic!("no reconnect: {closed:?}");
+    };
+    assert_eq!(*ms, 4321.0);
+    assert!(
+        !has(&closed, &Action::StartPolling),
+        "a restart is not a failure"
+    );
+    // A hint beyond reason is capped; none, or another code, is the backoff.
+    assert_eq!(
+        restart_hint(1012, "retry_after_ms=9999999"),
+        Some(MAX_RESTART_WAIT_MS)
+    );
+    assert_eq!(restart_hint(1012, "service restart"), None);
+    assert_eq!(restart_hint(1001, "retry_after_ms=5"), None);
+    assert_eq!(restart_hint(1012, "retry_after_ms=x"), None);
+}
