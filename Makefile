@@ -63,7 +63,7 @@ bench: setup-test build
 
 ## Fuzz every parser a peer can reach, FUZZ_SECONDS each (default 120); needs nightly Rust
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS := client_message provider_messages replay_csv quote_rules
+FUZZ_TARGETS := client_message binary_frames provider_messages replay_csv quote_rules
 fuzz:
 	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
 	@for target in $(FUZZ_TARGETS); do \

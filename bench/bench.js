@@ -108,10 +108,12 @@ async function stopServer(server) {
 }
 
 /** Runs the load generator against `server`; returns its JSON report. */
-function loadgen(server, s) {
+function loadgen(server, s, kind) {
   const argv = [
     "--url", `ws://127.0.0.1:${server.port}/ws`, "--clients", s.clients, "--ramp-secs", s.ramp, "--duration", s.duration,
     "--warmup", s.warmup, "--subscribe", s.subscribe, "--stall", s.stall ?? 0, "--server-pid", server.child.pid,
+    // `binary`: the same server, its clients on tickertape.v1.bin.
+    ...(kind === "binary" ? ["--encoding", "bin"] : []),
   ].map(String);
   return new Promise((ok, fail) => {
     const child = spawn(LOADGEN, argv, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
@@ -124,7 +126,7 @@ function loadgen(server, s) {
 const fanout = (clients) => ({
   workload: { symbols: 100, rate: 10, flush: 100 },
   load: { clients, ramp: 5, duration: 15, warmup: 3, subscribe: "*" },
-  servers: ["tickertape", "peer"],
+  servers: ["tickertape", "binary", "peer"],
 });
 
 const SCENARIOS = {
@@ -161,7 +163,7 @@ async function runScenario(name, sc) {
         const server = await startServer(kind, sc.workload);
         let row = null;
         try {
-          const { report, command } = await loadgen(server, load);
+          const { report, command } = await loadgen(server, load, kind);
           const commit = kind === "before" ? args["before-commit"] : undefined;
           row = { kind, variant, run, report, baselineRss: server.baselineRss, serverCommand: server.command, loadCommand: command, commit };
           rows.push(row);
@@ -217,6 +219,35 @@ function summarise(rows, kind, variant = "main") {
     serverCommand: rs[0]?.serverCommand?.replace(/127\.0\.0\.1:\d+/, "127.0.0.1:<port>"),
     loadCommand: rs[0]?.loadCommand,
   };
+}
+
+/** A fan-out section with tickertape's JSON and binary clients next to the peer's (JSON), all in one run. */
+function renderEncodings(p, t, b, peer) {
+  p("| | tickertape, JSON | tickertape, binary | peer (JSON) | JSON / peer | binary / peer | binary / JSON |");
+  p("|---|---|---|---|---|---|---|");
+  const row = (label, f, digits = 0, bold = []) => {
+    const [x, y, z] = [f(t), f(b), f(peer)];
+    const r = (a, c, key) => (bold.includes(key) ? `**${ratio(a, c)}**` : ratio(a, c));
+    p(`| ${label} | ${fmt(x, digits)} | ${fmt(y, digits)} | ${fmt(z, digits)} | ${r(x, z, "jp")} | ${r(y, z, "bp")} | ${r(y, x, "bj")} |`);
+  };
+  p(`| clients connected (failed) | ${fmt(t.connected)} (${t.failed}) | ${fmt(b.connected)} (${b.failed}) | ${fmt(peer.connected)} (${peer.failed}) | | | |`);
+  p(`| seq gaps | ${t.gaps} | ${b.gaps} | ${peer.gaps} | | | |`);
+  row("changes delivered per second", (s) => s.changesPerSec);
+  row("delivery latency p50 (ms)", (s) => s.p50);
+  row("delivery latency p99 (ms)", (s) => s.p99, 0, ["jp", "bp"]);
+  row("delivery latency max (ms)", (s) => s.max);
+  row("server CPU seconds per million delivered changes", (s) => s.cpuPerMillion, 3, ["jp", "bp"]);
+  row("… of it in user space", (s) => s.userPerMillion, 3, ["jp", "bp"]);
+  row("… of it in the kernel (system)", (s) => s.systemPerMillion, 3);
+  row("WebSocket bytes per delivered change (payload + frame headers)", (s) => s.wireBytesPerChange, 1, ["bj"]);
+  row("server RSS peak (MiB)", (s) => s.rssPeakMiB, 1);
+  p();
+  const bytes = b.wireBytesPerChange / t.wireBytesPerChange;
+  const user = b.userPerMillion / peer.userPerMillion;
+  const total = b.cpuPerMillion / peer.cpuPerMillion;
+  p(`Targets (issue 19, binary against the peer and JSON): bytes per change ≤ 0.35× JSON: ${fmt(bytes, 2)}× ${mark(bytes <= 0.35)};`);
+  p(`user-space CPU per change ≤ 0.5× the peer's: ${fmt(user, 2)}× ${mark(user <= 0.5)}; total ≤ 0.8×: ${fmt(total, 2)}× ${mark(total <= 0.8)}.`);
+  p();
 }
 
 /** The store's section: the same fan-out with the store on and off, alternated in one run. */
@@ -856,6 +887,14 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
       continue;
     }
     const peer = summarise(rows, "peer");
+    if (rows.some((r) => r.kind === "binary")) {
+      renderEncodings(p, t, summarise(rows, "binary"), peer);
+      const before = rows.find((r) => r.kind === "before");
+      if (before) renderBefore(p, t, summarise(rows, "before"), sc, before.commit);
+      p(`Commands: \`${t.serverCommand}\` / \`node bench/peer/server.js --port <port> --symbols ${sc.workload.symbols} --rate ${sc.workload.rate} --flush-ms ${sc.workload.flush} --seed 1\`; load: \`${t.loadCommand}\` (and \`--encoding bin\` for binary).`);
+      p();
+      continue;
+    }
     p("| | tickertape | peer | tickertape / peer |");
     p("|---|---|---|---|");
     p(`| clients connected (failed) | ${fmt(t.connected)} (${t.failed}) | ${fmt(peer.connected)} (${peer.failed}) | |`);

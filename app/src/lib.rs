@@ -4,6 +4,7 @@
 //! module never imports one that imports it):
 //!
 //! - [`protocol`]: the wire types, plain serde; used by the server, the browser and every test client.
+//! - [`binary`]: `snapshot` and `diff` in the compact frames of `tickertape.v1.bin` (pure); used by the server and `connection`.
 //! - [`calendar`]: market time, which session a symbol trades in (pure); used by the server and `components`.
 //! - [`format`]: how numbers, changes and times read on screen (pure); used by components and server tests.
 //! - [`alerts`]: the viewer's price alerts as the page knows them (rules, firings log, toasts, form); written by `connection`, read and changed by `components`.
@@ -26,6 +27,7 @@
 #![recursion_limit = "256"]
 
 pub mod alerts;
+pub mod binary;
 pub mod board;
 pub mod calendar;
 pub mod chart_feed;

@@ -10,6 +10,9 @@ use serde_json::Number;
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The WebSocket subprotocol for JSON text frames (the default).
 pub const SUBPROTOCOL_JSON: &str = "tickertape.v1.json";
+/// The WebSocket subprotocol of protocol v1 with `snapshot` and `diff` in
+/// their compact binary form ([`crate::binary`]); everything else as JSON.
+pub const SUBPROTOCOL_BIN: &str = "tickertape.v1.bin";
 /// The symbol that subscribes to every symbol, present and future.
 pub const ALL_SYMBOLS: &str = "*";
 
@@ -80,6 +83,12 @@ macro_rules! quote_fields {
             /// True when the change carries no field.
             pub fn is_empty(&self) -> bool {
                 true $(&& self.$field.is_none())*
+            }
+
+            /// True when the change carries every field (how a symbol first
+            /// reaches a client).
+            pub fn is_full(&self) -> bool {
+                true $(&& self.$field.is_some())*
             }
 
             /// The quote this change describes, if it carries every field.

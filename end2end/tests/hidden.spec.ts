@@ -1,6 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
 import { appliedChanges, expectPricesToMove } from "./page";
 import { startServer, type Server } from "./server";
+import { frameReader } from "./wire";
 
 let server: Server;
 
@@ -30,7 +31,8 @@ test("a hidden tab slows to one message a second and catches up when shown, with
   const received: Array<{ type: string; seq?: number; changes?: Array<{ symbol: string }>; quotes?: unknown[] }> = [];
   page.on("websocket", (ws) => {
     ws.on("framesent", (f) => typeof f.payload === "string" && sent.push(JSON.parse(f.payload)));
-    ws.on("framereceived", (f) => typeof f.payload === "string" && received.push(JSON.parse(f.payload)));
+    const read = frameReader();
+    ws.on("framereceived", (f) => received.push(read(f.payload)));
   });
   await page.goto(`${server.url}/?symbol=MSFT&interval=1s`);
   await expect(page.getByTestId("connection")).toHaveText("Live");

@@ -1,5 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { startServer, type Server } from "./server";
+import { frameReader } from "./wire";
 
 let server: Server;
 
@@ -18,13 +19,14 @@ test("a watchlist: made, filled from a search over all symbols, reordered, persi
   // Every symbol the server sends in diffs, from the page's own WebSocket.
   let sentSince = 0;
   const sent = new Set<string>();
-  page.on("websocket", (ws) =>
+  page.on("websocket", (ws) => {
+    const read = frameReader();
     ws.on("framereceived", (frame) => {
-      if (!sentSince || Date.now() < sentSince || typeof frame.payload !== "string") return;
-      const msg = JSON.parse(frame.payload);
-      if (msg.type === "diff") for (const c of msg.changes) sent.add(c.symbol);
-    }),
-  );
+      const msg = read(frame.payload);
+      if (!sentSince || Date.now() < sentSince) return;
+      if (msg.type === "diff") for (const c of msg.changes!) sent.add(c.symbol);
+    });
+  });
   await page.goto(server.url);
   await expect(page.getByTestId("connection")).toHaveText("Live");
 

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use app::binary;
 use app::protocol::{Candle, Change, Interval, Trade};
 
 use crate::book::BookView;
 use crate::market::SymbolId;
+use crate::wire;
 
 /// One symbol's changes within a batch.
 #[derive(Debug)]
@@ -15,6 +17,23 @@ pub struct Entry {
     pub change: Change,
     /// `change` as JSON, encoded once for every session.
     pub json: String,
+    /// `change` in `tickertape.v1.bin`, its `ts` relative to the batch's.
+    pub bin: Vec<u8>,
+}
+
+impl Entry {
+    /// The entry of `change` in a batch made at `ts`, encoded both ways.
+    pub fn new(id: SymbolId, change: Change, ts: i64) -> Entry {
+        let json = wire::to_json(&change);
+        let mut bin = Vec::with_capacity(24);
+        binary::encode_change(wire::bin_id(id), &change, ts, &mut bin);
+        Entry {
+            id,
+            change,
+            json,
+            bin,
+        }
+    }
 }
 
 /// A candle changed during one flush interval.
@@ -74,6 +93,9 @@ pub struct Batch {
     /// The tail of a diff message carrying every entry, from `"ts"` to the
     /// closing brace: shared by every session subscribed to `*`.
     pub all_tail: String,
+    /// Every entry in `tickertape.v1.bin`, back to back: the body of the
+    /// binary diff shared by every session subscribed to `*`.
+    pub all_bin: Vec<u8>,
     /// Candles changed in this interval (each bar once, in its latest state).
     pub candles: Vec<CandleEntry>,
     /// Trades of the symbols some chart shows the tape of.

@@ -17,6 +17,61 @@ pub fn server_message(text: &str) {
     let _ = serde_json::from_str::<app::protocol::ServerMsg>(text);
 }
 
+/// Binary frames (`tickertape.v1.bin`), as the page decodes them, one
+/// connection's worth: whatever diff decodes must encode back to a frame
+/// that decodes to the same message.
+pub fn binary_frames(frames: &[&[u8]]) {
+    use app::binary::{self, Decoder, Header, Snapshot};
+    use app::protocol::{MarketSession, Quote, ServerMsg};
+    let mut decoder = Decoder::default();
+    for frame in frames {
+        let Ok(ServerMsg::Diff { seq, ts, changes }) = decoder.decode(frame) else {
+            continue;
+        };
+        // A fresh decoder, told every symbol by a snapshot, then the diff
+        // encoded again.
+        let mut symbols: Vec<&str> = changes.iter().map(|c| c.symbol.as_str()).collect();
+        symbols.sort_unstable();
+        symbols.dedup();
+        let named: Vec<Quote> = symbols
+            .iter()
+            .map(|&symbol| Quote {
+                symbol: symbol.to_string(),
+                last: 1.0,
+                bid: 1.0,
+                ask: 1.0,
+                open: 1.0,
+                high: 1.0,
+                low: 1.0,
+                prev_close: 1.0,
+                volume: 0,
+                ts: 0,
+                session: MarketSession::Regular,
+                close: 1.0,
+            })
+            .collect();
+        let id_of = |symbol: &str| symbols.binary_search(&symbol).unwrap_or(0) as u32;
+        let mut again = Decoder::default();
+        let snapshot = Snapshot::new(named.iter().map(|q| (id_of(&q.symbol), q)));
+        assert!(again.decode(&snapshot.frame(1)).is_ok());
+        let mut body = Vec::new();
+        for change in &changes {
+            binary::encode_change(id_of(&change.symbol), change, ts, &mut body);
+        }
+        let header = Header {
+            kind: binary::DIFF,
+            seq,
+            base_ts: ts,
+            count: changes.len() as u64,
+        };
+        let back = again.decode(&binary::frame(header, &body));
+        let Ok(ServerMsg::Diff { changes: back, .. }) = back else {
+            panic!("a diff that decoded did not decode again: {back:?}");
+        };
+        assert_eq!(format!("{back:?}"), format!("{changes:?}"));
+    }
+}
+
 /// Upstream messages of every provider adapter.
 pub fn provider_messages(text: &str) {
     let _ = crate::feed::finnhub::parse(text);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use app::protocol::{
     ALL_SYMBOLS, ClientMsg, ErrorCode, FeedState, Interval, MAX_CHARTS, PROTOCOL_VERSION,
-    SUBPROTOCOL_JSON, ServerMsg, decode_client,
+    SUBPROTOCOL_BIN, SUBPROTOCOL_JSON, ServerMsg, decode_client,
 };
 use axum::Router;
 use axum::extract::State;
@@ -33,7 +33,7 @@ use crate::hub::{Batch, ChartWatch, DepthWatch, FeedStatus, Hub, Lagged, SymbolI
 use crate::market::now_ms;
 use crate::metrics::Metrics;
 use crate::subscription::Subscription;
-use crate::wire;
+use crate::wire::{self, Encoding};
 
 /// Largest client frame or message accepted; larger ones close with 1009.
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
@@ -190,8 +190,13 @@ pub async fn upgrade(
         ..
     } = state;
     let cut = cutter.current();
-    ws.protocols([SUBPROTOCOL_JSON])
-        .max_message_size(MAX_CLIENT_FRAME)
+    // A client offering both gets the binary one.
+    let ws = ws.protocols([SUBPROTOCOL_BIN, SUBPROTOCOL_JSON]);
+    let encoding = match ws.selected_protocol() {
+        Some(chosen) if chosen == SUBPROTOCOL_BIN => Encoding::Binary,
+        _ => Encoding::Json,
+    };
+    ws.max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         // tungstenite zero-fills its whole read buffer before every read
         // attempt: at the default 128 KiB that was a third of the server's CPU
@@ -201,7 +206,7 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
-                run(socket, hub, config, shutdown, cut).await;
+                run(socket, encoding, hub, config, shutdown, cut).await;
                 drop(slot);
             })
         })
@@ -281,6 +286,7 @@ fn close_with(code: u16, reason: impl Into<String>) -> Stop {
 /// dropped without a word when `cut` fires.
 pub async fn run(
     socket: WebSocket,
+    encoding: Encoding,
     hub: Hub,
     config: Arc<SessionConfig>,
     shutdown: CancellationToken,
@@ -289,7 +295,7 @@ pub async fn run(
     let metrics = hub.metrics();
     metrics.sessions_opened.inc();
     metrics.connections.inc();
-    let mut session = Session::new(socket, hub.clone(), config);
+    let mut session = Session::new(socket, encoding, hub.clone(), config);
     let code = match session.serve(&shutdown, &cut).await {
         Ok(()) | Err(Stop::Gone) => "none".to_string(),
         Err(Stop::Close(code, reason)) => {
@@ -309,6 +315,8 @@ pub async fn run(
 
 struct Session {
     socket: WebSocket,
+    /// How snapshots and diffs go to this client.
+    encoding: Encoding,
     hub: Hub,
     config: Arc<SessionConfig>,
     head: watch::Receiver<u64>,
@@ -336,10 +344,11 @@ struct Session {
 }
 
 impl Session {
-    fn new(socket: WebSocket, hub: Hub, config: Arc<SessionConfig>) -> Session {
+    fn new(socket: WebSocket, encoding: Encoding, hub: Hub, config: Arc<SessionConfig>) -> Session {
         let limiter = RateLimiter::new(config.msg_rate, config.msg_burst);
         Session {
             socket,
+            encoding,
             head: hub.published().watch_head(),
             feeds: hub.feeds().watch(),
             alerts: hub.alerts().subscribe(),
@@ -445,7 +454,7 @@ impl Session {
                 }
                 self.send_error(
                     ErrorCode::BadRequest,
-                    format!("binary frames are not part of {SUBPROTOCOL_JSON}"),
+                    "client messages are JSON text frames, never binary ones",
                 )
                 .await
             }
@@ -676,9 +685,19 @@ impl Session {
         // `on_batch`, which then finds it after `self.batch`.
         self.head.borrow_and_update();
         let seq = self.next_seq();
-        let (batch, frame) = self.hub.published().snapshot_frame(seq, &self.sub);
+        let published = self.hub.published();
+        let (batch, frame) = match self.encoding {
+            Encoding::Json => {
+                let (batch, json) = published.snapshot_frame(seq, &self.sub);
+                (batch, Message::text(json))
+            }
+            Encoding::Binary => {
+                let (batch, bytes) = published.snapshot_bin(seq, &self.sub);
+                (batch, Message::binary(bytes))
+            }
+        };
         self.batch = batch;
-        self.send(Message::Text(frame.into())).await
+        self.send(frame).await
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -716,16 +735,16 @@ impl Session {
         }
         let seq = self.seq + 1;
         let frame = match batches {
-            [one] => wire::diff_frame(seq, one, &self.sub),
+            [one] => wire::diff_frame(seq, one, &self.sub, self.encoding),
             many => {
                 self.hub.metrics().conflations.inc();
-                wire::conflated_frame(seq, many, &self.sub)
+                wire::conflated_frame(seq, many, &self.sub, self.encoding)
             }
         };
         match frame {
             Some(frame) => {
                 self.seq = seq;
-                self.send(Message::Text(frame.into())).await
+                self.send(frame).await
             }
             None => Ok(()),
         }

@@ -7,13 +7,15 @@ use std::collections::{BTreeMap, btree_map};
 use std::fmt::Write;
 use std::sync::Arc;
 
+use app::binary;
 use app::protocol::{ApiError, Change, Interval, Quote, ServerMsg};
 use axum::Json;
+use axum::extract::ws::Message;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Entry};
 use crate::market::SymbolId;
 use crate::subscription::Subscription;
 
@@ -83,14 +85,53 @@ fn with_seq(seq: u64, tail: &str) -> String {
     out
 }
 
+/// How a connection's `snapshot` and `diff` messages travel: the
+/// subprotocol it negotiated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encoding {
+    /// JSON text frames (`tickertape.v1.json`, or no subprotocol).
+    #[default]
+    Json,
+    /// Binary frames (`tickertape.v1.bin`).
+    Binary,
+}
+
+/// A symbol's id in binary frames (ids index a few thousand symbols).
+pub fn bin_id(id: SymbolId) -> u32 {
+    u32::try_from(id).unwrap_or(u32::MAX)
+}
+
+/// Every entry's binary encoding, back to back.
+pub fn all_bin(entries: &[Entry]) -> Vec<u8> {
+    entries.iter().flat_map(|e| &e.bin).copied().collect()
+}
+
+fn bin_diff(seq: u64, ts: i64, count: usize, body: &[u8]) -> Message {
+    let header = binary::Header {
+        kind: binary::DIFF,
+        seq,
+        base_ts: ts,
+        count: count as u64,
+    };
+    Message::binary(binary::frame(header, body))
+}
+
 /// The diff one session receives for one batch, or `None` if the batch holds
 /// nothing it subscribes to.
-pub fn diff_frame(seq: u64, batch: &Batch, sub: &Subscription) -> Option<String> {
+pub fn diff_frame(
+    seq: u64,
+    batch: &Batch,
+    sub: &Subscription,
+    encoding: Encoding,
+) -> Option<Message> {
     if batch.entries.is_empty() {
         return None;
     }
     if sub.is_all() {
-        return Some(with_seq(seq, &batch.all_tail));
+        return Some(match encoding {
+            Encoding::Json => Message::text(with_seq(seq, &batch.all_tail)),
+            Encoding::Binary => bin_diff(seq, batch.ts, batch.entries.len(), &batch.all_bin),
+        });
     }
     let mut mine = batch
         .entries
@@ -98,15 +139,31 @@ pub fn diff_frame(seq: u64, batch: &Batch, sub: &Subscription) -> Option<String>
         .filter(|e| sub.contains(e.id))
         .peekable();
     mine.peek()?;
-    Some(with_seq(
-        seq,
-        &diff_tail(batch.ts, mine.map(|e| e.json.as_str())),
-    ))
+    Some(match encoding {
+        Encoding::Json => {
+            let tail = diff_tail(batch.ts, mine.map(|e| e.json.as_str()));
+            Message::text(with_seq(seq, &tail))
+        }
+        Encoding::Binary => {
+            let mut count = 0;
+            let mut body = Vec::new();
+            for entry in mine {
+                count += 1;
+                body.extend_from_slice(&entry.bin);
+            }
+            bin_diff(seq, batch.ts, count, &body)
+        }
+    })
 }
 
 /// One diff equivalent to applying every batch in order: the slow path for a
 /// session that fell behind.
-pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> Option<String> {
+pub fn conflated_frame(
+    seq: u64,
+    batches: &[Arc<Batch>],
+    sub: &Subscription,
+    encoding: Encoding,
+) -> Option<Message> {
     let last = batches.last()?;
     let mut merged: BTreeMap<SymbolId, Change> = BTreeMap::new();
     for entry in batches
@@ -124,12 +181,20 @@ pub fn conflated_frame(seq: u64, batches: &[Arc<Batch>], sub: &Subscription) -> 
     if merged.is_empty() {
         return None;
     }
-    let changes = merged.into_values().collect();
-    Some(encode(&ServerMsg::Diff {
-        seq,
-        ts: last.ts,
-        changes,
-    }))
+    Some(match encoding {
+        Encoding::Json => Message::text(encode(&ServerMsg::Diff {
+            seq,
+            ts: last.ts,
+            changes: merged.into_values().collect(),
+        })),
+        Encoding::Binary => {
+            let mut body = Vec::new();
+            for (id, change) in &merged {
+                binary::encode_change(bin_id(*id), change, last.ts, &mut body);
+            }
+            bin_diff(seq, last.ts, merged.len(), &body)
+        }
+    })
 }
 
 /// The `candle` messages of `batches` for one charted symbol and interval:

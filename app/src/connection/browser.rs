@@ -11,14 +11,14 @@ use std::time::Duration;
 use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use super::Link;
 use super::core::{Action, ConnectionCore, Event, Start};
 use crate::alerts::Alerts;
 use crate::chart_feed::{ChartFeeds, Series};
 use crate::depth::MarketDepth;
-use crate::protocol::{QuotesResponse, SUBPROTOCOL_JSON};
+use crate::protocol::{QuotesResponse, SUBPROTOCOL_BIN, SUBPROTOCOL_JSON};
 use crate::selection::Selection;
 use crate::store::QuoteStore;
 
@@ -213,12 +213,18 @@ impl Shell {
 /// Opens a socket whose events go to the core; on failure, the event that
 /// says so.
 fn open(shell: &Shared) -> Result<(), Event> {
-    let ws = WebSocket::new_with_str(&ws_url(), SUBPROTOCOL_JSON)
+    // Binary frames by default; a server without them answers in JSON.
+    let protocols = js_sys::Array::of2(&SUBPROTOCOL_BIN.into(), &SUBPROTOCOL_JSON.into());
+    let ws = WebSocket::new_with_str_sequence(&ws_url(), &protocols)
         .map_err(|e| Event::OpenFailed(format!("{e:?}")))?;
+    ws.set_binary_type(BinaryType::Arraybuffer);
     let on_open = on_socket(shell, |_| Some(Event::Opened));
     let on_message = on_socket(shell, |event| {
-        let text = event.dyn_ref::<MessageEvent>()?.data().as_string()?;
-        Some(Event::Message(text))
+        let data = event.dyn_ref::<MessageEvent>()?.data();
+        match data.as_string() {
+            Some(text) => Some(Event::Message(text)),
+            None => Some(Event::Frame(js_sys::Uint8Array::new(&data).to_vec())),
+        }
     });
     let on_close = on_socket(shell, |event| {
         let close = event.dyn_ref::<CloseEvent>();

@@ -12,6 +12,7 @@
 
 use super::held::Held;
 use crate::alerts::AlertNews;
+use crate::binary;
 use crate::chart_feed::Series;
 use crate::protocol::{
     ALL_SYMBOLS, Candle, Change, ClientMsg, FeedState, Interval, Level, MAX_CHARTS, Quote,
@@ -104,6 +105,8 @@ pub enum Event {
     Closed { code: u16, reason: String },
     /// A text frame from the server.
     Message(String),
+    /// A binary frame from the server (`tickertape.v1.bin`).
+    Frame(Vec<u8>),
     /// The half-second timer.
     Clock,
     /// Time to measure the round trip.
@@ -251,6 +254,8 @@ pub struct ConnectionCore {
     /// The `seq` the next snapshot/diff must carry; `None` until a snapshot.
     expected_seq: Option<u64>,
     resync: Option<Resync>,
+    /// Reads this socket's binary frames (symbol ids are per connection).
+    decoder: binary::Decoder,
     /// Reconnect attempts since the last snapshot (sets the backoff).
     attempt: u32,
     /// Connects in a row that never reached a snapshot.
@@ -293,6 +298,7 @@ impl ConnectionCore {
             tape_asked: false,
             expected_seq: None,
             resync: None,
+            decoder: binary::Decoder::default(),
             attempt: 0,
             failures: 0,
             polling: false,
@@ -317,6 +323,7 @@ impl ConnectionCore {
             Event::OpenFailed(why) => self.on_open_failed(&why),
             Event::Closed { code, reason } => self.on_close(code, &reason),
             Event::Message(text) => self.on_text(&text),
+            Event::Frame(bytes) => self.on_frame(&bytes),
             Event::Clock => self.on_clock(),
             Event::PingDue => self.send(ClientMsg::Ping {
                 t: (now_ms as i64).into(),
@@ -362,6 +369,7 @@ impl ConnectionCore {
         self.reconnect = None;
         self.expected_seq = None;
         self.resync = None;
+        self.decoder.reset();
         self.socket = Socket::Opening;
         self.last_message_ms = self.now;
         self.set_link(LinkState::Connecting);
@@ -614,6 +622,24 @@ impl ConnectionCore {
         match serde_json::from_str::<ServerMsg>(text) {
             Ok(msg) => self.on_message(msg),
             Err(e) => self.warn(format!("unreadable server message: {e}")),
+        }
+    }
+
+    /// A binary frame holds a snapshot or a diff: one that cannot be read
+    /// leaves the quotes behind, so the page asks for a fresh snapshot.
+    fn on_frame(&mut self, bytes: &[u8]) {
+        if self.socket == Socket::None {
+            return;
+        }
+        self.last_message_ms = self.now;
+        match self.decoder.decode(bytes) {
+            Ok(msg) => self.on_message(msg),
+            Err(e) => {
+                self.warn(format!("unreadable binary frame: {}; resyncing", e.0));
+                if self.resync.is_none() {
+                    self.start_resync();
+                }
+            }
         }
     }
 

@@ -21,12 +21,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use app::binary;
+use app::protocol::{SUBPROTOCOL_BIN, SUBPROTOCOL_JSON};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify, watch};
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// One client's WebSocket.
@@ -73,6 +78,27 @@ struct Args {
     /// Also write the JSON report here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// How snapshots and diffs travel: `json` (tickertape.v1.json) or `bin`
+    /// (tickertape.v1.bin, binary frames).
+    #[arg(long, value_enum, default_value_t = Encoding::Json)]
+    encoding: Encoding,
+}
+
+/// The subprotocol clients offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Encoding {
+    Json,
+    Bin,
+}
+
+/// What a snapshot or diff says, however it was encoded.
+struct Update {
+    snapshot: bool,
+    seq: Option<u64>,
+    /// A diff's `ts`.
+    ts: Option<u64>,
+    changes: u64,
 }
 
 /// Latencies in whole milliseconds, 0..=10 s, plus the largest seen.
@@ -205,6 +231,7 @@ struct StormWindow {
 #[derive(Debug, Serialize)]
 struct Report {
     url: String,
+    encoding: Encoding,
     clients: u32,
     stalled: u32,
     connected: u64,
@@ -376,8 +403,18 @@ async fn client(i: u32, shared: &Shared) {
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .write_buffer_size(0);
-    let connecting =
-        tokio_tungstenite::connect_async_with_config(&shared.args.url, Some(config), false);
+    let Ok(mut request) = shared.args.url.as_str().into_client_request() else {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let protocol = match shared.args.encoding {
+        Encoding::Json => SUBPROTOCOL_JSON,
+        Encoding::Bin => SUBPROTOCOL_BIN,
+    };
+    request
+        .headers_mut()
+        .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
+    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), false);
     let mut ws = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
         Ok(Ok((ws, _))) => ws,
         _ => {
@@ -406,6 +443,7 @@ async fn client(i: u32, shared: &Shared) {
         tokio::select! {
             next = ws.next() => match next {
                 Some(Ok(Message::Text(text))) => reader.on_text(&text, shared),
+                Some(Ok(Message::Binary(bytes))) => reader.on_binary(&bytes, shared),
                 Some(Ok(Message::Close(frame))) => {
                     break Some(frame.map_or("close".into(), |f| u16::from(f.code).to_string()));
                 }
@@ -606,43 +644,77 @@ impl<'a> Reader<'a> {
     }
 
     fn on_text(&mut self, text: &str, shared: &Shared) {
+        let update = match field_str(text, "\"type\":\"") {
+            Some("snapshot") => Some(Update {
+                snapshot: true,
+                seq: field_u64(text, "\"seq\":"),
+                ts: None,
+                changes: 0,
+            }),
+            Some("diff") => Some(Update {
+                snapshot: false,
+                seq: field_u64(text, "\"seq\":"),
+                ts: field_u64(text, "\"ts\":"),
+                changes: text.matches("\"symbol\"").count() as u64,
+            }),
+            _ => None,
+        };
+        self.on_message(update, text.len(), shared);
+    }
+
+    /// A binary frame: its header says all the counting needs.
+    fn on_binary(&mut self, bytes: &[u8], shared: &Shared) {
+        let update = binary::header(bytes).ok().map(|h| Update {
+            snapshot: h.kind == binary::SNAPSHOT,
+            seq: Some(h.seq),
+            ts: (h.kind == binary::DIFF)
+                .then(|| u64::try_from(h.base_ts).ok())
+                .flatten(),
+            changes: if h.kind == binary::DIFF { h.count } else { 0 },
+        });
+        self.on_message(update, bytes.len(), shared);
+    }
+
+    fn on_message(&mut self, update: Option<Update>, len: usize, shared: &Shared) {
         let now = Instant::now();
         let measuring = now >= shared.window_start && now < shared.window_end;
-        let kind = field_str(text, "\"type\":\"");
-        match kind {
-            Some("snapshot") => {
-                let seq = field_u64(text, "\"seq\":");
+        match update {
+            Some(Update {
+                snapshot: true,
+                seq,
+                ..
+            }) => {
                 self.on_storm_message(true, seq, now);
                 self.expected = seq.map(|s| s + 1);
             }
-            Some("diff") => {
-                let seq = field_u64(text, "\"seq\":");
+            Some(Update {
+                snapshot: false,
+                seq,
+                ts,
+                changes,
+            }) => {
                 self.on_storm_message(false, seq, now);
                 if self.expected.is_some() && seq != self.expected && measuring {
                     shared.totals.gaps.fetch_add(1, Ordering::Relaxed);
                 }
                 self.expected = seq.map(|s| s + 1);
                 if measuring {
-                    let changes = text.matches("\"symbol\"").count() as u64;
                     shared.totals.changes.fetch_add(changes, Ordering::Relaxed);
-                    if let Some(ts) = field_u64(text, "\"ts\":") {
+                    if let Some(ts) = ts {
                         let received = chrono::Utc::now().timestamp_millis().max(0) as u64;
                         self.latency.record(received.saturating_sub(ts));
                     }
                 }
             }
-            _ => {}
+            None => {}
         }
         if measuring {
             shared.totals.messages.fetch_add(1, Ordering::Relaxed);
-            shared
-                .totals
-                .bytes
-                .fetch_add(text.len() as u64, Ordering::Relaxed);
+            shared.totals.bytes.fetch_add(len as u64, Ordering::Relaxed);
             shared
                 .totals
                 .wire_bytes
-                .fetch_add(frame_size(text.len()), Ordering::Relaxed);
+                .fetch_add(frame_size(len), Ordering::Relaxed);
         }
     }
 
@@ -746,6 +818,7 @@ async fn report(
     }
     Report {
         url: shared.args.url.clone(),
+        encoding: shared.args.encoding,
         clients: shared.args.clients,
         stalled: shared.args.stall,
         connected: shared.connected.load(Ordering::Relaxed),

@@ -388,7 +388,7 @@ impl Folder {
     /// Publishes the changes since the last flush as one batch, if any.
     pub(super) fn flush(&mut self, ts: i64) {
         self.sweep(ts);
-        let entries = self.quote_entries();
+        let entries = self.quote_entries(ts);
         self.record(&entries);
         let candles = self.candle_entries();
         let trades = self.trades_entries(self.no + 1);
@@ -405,11 +405,13 @@ impl Folder {
             self.sent[*id] = Some(quote.clone());
         }
         let all_tail = wire::diff_tail(ts, entries.iter().map(|e| e.json.as_str()));
+        let all_bin = wire::all_bin(&entries);
         let batch = Batch {
             no: self.no,
             ts,
             entries,
             all_tail,
+            all_bin,
             candles,
             trades,
             books,
@@ -477,7 +479,7 @@ impl Folder {
     }
 
     /// Each dirty symbol's change since the last batch, in symbol order.
-    fn quote_entries(&mut self) -> Vec<Entry> {
+    fn quote_entries(&mut self, ts: i64) -> Vec<Entry> {
         self.dirty.sort_unstable();
         let mut entries = Vec::with_capacity(self.dirty.len());
         for id in self.dirty.drain(..) {
@@ -490,8 +492,7 @@ impl Folder {
                 None => Some(Change::full(new)),
             };
             if let Some(change) = change {
-                let json = wire::to_json(&change);
-                entries.push(Entry { id, change, json });
+                entries.push(Entry::new(id, change, ts));
             }
         }
         entries

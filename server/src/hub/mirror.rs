@@ -81,7 +81,7 @@ impl Mirror {
                 self.charts.entry(id, interval, candle)
             })
             .collect();
-        let (no, updated, entries) = self.apply(changes);
+        let (no, updated, entries) = self.apply(changes, ts);
         let trades: Vec<TradesEntry> = depth
             .trades
             .into_iter()
@@ -93,11 +93,13 @@ impl Mirror {
             return;
         }
         let all_tail = wire::diff_tail(ts, entries.iter().map(|e| e.json.as_str()));
+        let all_bin = wire::all_bin(&entries);
         let batch = Batch {
             no,
             ts,
             entries,
             all_tail,
+            all_bin,
             candles,
             trades,
             books,
@@ -165,7 +167,11 @@ impl Mirror {
 
     /// The next batch's number, and each change applied to the published
     /// quote it changes.
-    fn apply(&self, changes: Vec<(SymbolId, Change)>) -> (u64, Vec<(SymbolId, Quote)>, Vec<Entry>) {
+    fn apply(
+        &self,
+        changes: Vec<(SymbolId, Change)>,
+        ts: i64,
+    ) -> (u64, Vec<(SymbolId, Quote)>, Vec<Entry>) {
         let (no, published) = self.publisher.published().quotes();
         let mut updated = Vec::with_capacity(changes.len());
         let mut entries = Vec::with_capacity(changes.len());
@@ -183,8 +189,7 @@ impl Mirror {
                 continue;
             };
             updated.push((id, quote));
-            let json = wire::to_json(&change);
-            entries.push(Entry { id, change, json });
+            entries.push(Entry::new(id, change, ts));
         }
         (no + 1, updated, entries)
     }

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
+use app::binary;
 use app::protocol::Quote;
 use tokio::sync::watch;
 
@@ -37,6 +38,8 @@ struct Shared {
     head: watch::Sender<u64>,
     /// The `*` snapshot's encoded quotes, for the batch they are current as of.
     snapshot_cache: Mutex<Option<(u64, Arc<str>)>>,
+    /// The same in `tickertape.v1.bin`.
+    bin_snapshot_cache: Mutex<Option<(u64, Arc<binary::Snapshot>)>>,
     retained: usize,
     metrics: SharedMetrics,
 }
@@ -65,6 +68,7 @@ pub fn new(symbols: usize, retained: usize, metrics: SharedMetrics) -> (Publishe
         state: RwLock::new(state),
         head: watch::Sender::new(0),
         snapshot_cache: Mutex::new(None),
+        bin_snapshot_cache: Mutex::new(None),
         retained: retained.max(1),
         metrics,
     });
@@ -144,20 +148,31 @@ impl Published {
     }
 
     fn all_quotes_encoded(&self, no: u64, quotes: &Quotes) -> Arc<str> {
-        let mut cache = self
-            .shared
-            .snapshot_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match &*cache {
-            Some((cached, tail)) if *cached == no => tail.clone(),
-            _ => {
-                let tail: Arc<str> =
-                    wire::snapshot_tail(quotes.iter().flatten().map(|q| &**q)).into();
-                *cache = Some((no, tail.clone()));
-                tail
-            }
-        }
+        cached(&self.shared.snapshot_cache, no, || {
+            wire::snapshot_tail(quotes.iter().flatten().map(|q| &**q)).into()
+        })
+    }
+
+    /// [`Published::snapshot_frame`] in `tickertape.v1.bin`: every quote
+    /// with its symbol's name and id.
+    pub fn snapshot_bin(&self, seq: u64, sub: &Subscription) -> (u64, Vec<u8>) {
+        let (no, quotes) = self.quotes();
+        let mine = || {
+            quotes
+                .iter()
+                .enumerate()
+                .filter(|(id, _)| sub.contains(*id))
+                .filter_map(|(id, q)| Some((wire::bin_id(id), q.as_deref()?)))
+        };
+        let frame = if sub.is_all() {
+            cached(&self.shared.bin_snapshot_cache, no, || {
+                Arc::new(binary::Snapshot::new(mine()))
+            })
+            .frame(seq)
+        } else {
+            binary::Snapshot::new(mine()).frame(seq)
+        };
+        (no, frame)
     }
 
     /// Every batch numbered above `no`, oldest first.
@@ -176,6 +191,20 @@ impl Published {
     #[cfg(test)]
     pub(super) fn cached_snapshot(&self) -> Option<(u64, Arc<str>)> {
         self.shared.snapshot_cache.lock().unwrap().clone()
+    }
+}
+
+/// What `cache` holds for batch `no`, made by `make` unless it is there:
+/// one encoding per batch, shared by every reader.
+fn cached<T: Clone>(cache: &Mutex<Option<(u64, T)>>, no: u64, make: impl FnOnce() -> T) -> T {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    match &*cache {
+        Some((cached, value)) if *cached == no => value.clone(),
+        _ => {
+            let value = make();
+            *cache = Some((no, value.clone()));
+            value
+        }
     }
 }
 

@@ -107,7 +107,7 @@ async fn sigterm_closes_clients_with_1012_and_exits_zero() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut client = loop {
         if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
-            break Client { ws };
+            break Client::from(ws);
         }
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -180,7 +180,7 @@ async fn an_adapter_written_outside_serves_through_run_with_feeds() {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
         .await
         .unwrap();
-    let mut client = Client { ws };
+    let mut client = Client::from(ws);
     terminate_closes_clients_with_1012(&mut child, &mut client).await;
 
     // A flag that cannot apply to its feeds stops it with the reason.

@@ -279,7 +279,7 @@ async fn a_burst_of_parallel_upgrades_admits_exactly_max_connections() {
     let mut refused = 0;
     for result in results {
         match result {
-            Ok((ws, _)) => admitted.push(Client { ws }),
+            Ok((ws, _)) => admitted.push(Client::from(ws)),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status(), 503);
                 refused += 1;

@@ -319,7 +319,7 @@ async fn tls_serves_https_and_wss_on_the_same_port() {
         tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector))
             .await
             .unwrap();
-    let mut client = Client { ws };
+    let mut client = Client::from(ws);
     assert!(matches!(client.msg().await, ServerMsg::Hello { .. }));
     assert_eq!(client.subscribe(&["AAPL"]).await.1.len(), 1);
 

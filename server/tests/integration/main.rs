@@ -9,6 +9,7 @@ mod common;
 mod alerts;
 mod backfill;
 mod bad_feeds;
+mod bin_frames;
 mod binary;
 mod bus_access;
 mod candles;

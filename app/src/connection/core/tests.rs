@@ -958,3 +958,73 @@ fn a_restarting_server_is_reconnected_to_when_it_says_not_at_once() {
     assert_eq!(restart_hint(1001, "retry_after_ms=5"), None);
     assert_eq!(restart_hint(1012, "retry_after_ms=x"), None);
 }
+
+/// A snapshot in `tickertape.v1.bin`, symbol i with id i.
+fn bin_snapshot(seq: u64, symbols: &[&str]) -> Event {
+    let quotes: Vec<Quote> = symbols.iter().map(|s| quote(s, 10.0)).collect();
+    let ids = quotes.iter().enumerate().map(|(i, q)| (i as u32, q));
+    Event::Frame(binary::Snapshot::new(ids).frame(seq))
+}
+
+/// A diff in `tickertape.v1.bin` of `(id, change)`s.
+fn bin_diff(seq: u64, changes: &[(u32, Change)]) -> Event {
+    let ts = seq as i64 * 100;
+    let mut body = Vec::new();
+    for (id, change) in changes {
+        binary::encode_change(*id, change, ts, &mut body);
+    }
+    let header = binary::Header {
+        kind: binary::DIFF,
+        seq,
+        base_ts: ts,
+        count: changes.len() as u64,
+    };
+    Event::Frame(binary::frame(header, &body))
+}
+
+#[test]
+fn binary_frames_move_the_page_exactly_as_their_json_does() {
+    let mut json = Page::new();
+    let mut bin = Page::new();
+    for page in [&mut json, &mut bin] {
+        page.on(Event::Start);
+        page.on(Event::Opened);
+    }
+    assert_eq!(
+        json.on(snapshot(1, &["AAPL", "MSFT"])),
+        bin.on(bin_snapshot(1, &["AAPL", "MSFT"]))
+    );
+    let changes = [change("MSFT", 11.25), change("AAPL", 9.5)];
+    assert_eq!(
+        json.on(diff(2, &changes)),
+        bin.on(bin_diff(
+            2,
+            &[(1, changes[0].clone()), (0, changes[1].clone())]
+        ))
+    );
+}
+
+#[test]
+fn an_unreadable_binary_frame_resyncs_and_a_new_socket_forgets_symbol_ids() {
+    let mut page = Page::new();
+    page.on(Event::Start);
+    page.on(Event::Opened);
+    page.on(bin_snapshot(1, &["AAPL"]));
+    let garbage = page.on(Event::Frame(vec![binary::DIFF, 2, 0, 9]));
+    assert_eq!(sent(&garbage), [ClientMsg::Resync]);
+    assert_eq!(links(&garbage), [LinkState::Resyncing]);
+    assert_eq!(
+        links(&page.on(bin_snapshot(3, &["AAPL"]))),
+        [LinkState::Live]
+    );
+    assert_eq!(
+        applied(&page.on(bin_diff(4, &[(0, change("AAPL", 12.0))]))),
+        [vec![change("AAPL", 12.0)]]
+    );
+    // A new connection's ids are its own: id 0 is not known until named.
+    page.fail_connect();
+    page.on(Event::Opened);
+    let unnamed = page.on(bin_diff(1, &[(0, change("AAPL", 13.0))]));
+    assert_eq!(applied(&unnamed), [] as [Vec<Change>; 0]);
+    assert_eq!(sent(&unnamed), [ClientMsg::Resync]);
+}

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use app::binary;
 use app::protocol::{Level, Quote, ServerMsg, SymbolInfo};
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
@@ -184,12 +185,36 @@ pub enum Read {
 
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Reads binary frames (`tickertape.v1.bin`).
+    pub decoder: binary::Decoder,
 }
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
         let (ws, _) = connect_async(url).await.expect("WebSocket connect");
-        Client { ws }
+        Client::from(ws)
+    }
+
+    pub fn from(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
+            ws,
+            decoder: binary::Decoder::default(),
+        }
+    }
+
+    /// Connects offering `protocols` (`Sec-WebSocket-Protocol`); returns
+    /// the client and the subprotocol the server chose.
+    pub async fn connect_offering(url: &str, protocols: &str) -> (Client, Option<String>) {
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocols.parse().unwrap());
+        let (ws, response) = connect_async(request).await.expect("WebSocket connect");
+        let chosen = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap().to_string());
+        (Client::from(ws), chosen)
     }
 
     pub async fn connect_with_origin(
@@ -201,7 +226,7 @@ impl Client {
             .headers_mut()
             .insert("origin", origin.parse().unwrap());
         let (ws, _) = connect_async(request).await?;
-        Ok(Client { ws })
+        Ok(Client::from(ws))
     }
 
     pub async fn send_text(&mut self, text: &str) {
@@ -222,6 +247,13 @@ impl Client {
                 Some(Ok(Message::Text(text))) => {
                     let msg = serde_json::from_str(&text)
                         .unwrap_or_else(|e| panic!("bad server JSON {text}: {e}"));
+                    return Read::Msg(msg);
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    let msg = self
+                        .decoder
+                        .decode(&bytes)
+                        .unwrap_or_else(|e| panic!("bad binary frame {bytes:?}: {}", e.0));
                     return Read::Msg(msg);
                 }
                 Some(Ok(Message::Close(frame))) => return Read::Closed(frame),
