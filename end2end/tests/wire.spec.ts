@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { apiQuotes, badge, control, pausedSim, row } from "./control";
+import { apiQuotes, badge, control, pausedSim, row, showsPrice } from "./control";
 import { startServer } from "./server";
 import { frameReader, type WireMsg } from "./wire";
 
@@ -29,7 +29,7 @@ test("the page takes its quotes in binary frames by default, and they carry exac
     for (const price of [401.37, 123.456789, 0.1 + 0.2]) {
       const from = frames.length;
       await control(server, "/symbols/MSFT/price", { price });
-      await expect(row(page, "MSFT").locator("td.last")).toHaveText(price.toFixed(2));
+      await expect.poll(async () => showsPrice(await row(page, "MSFT").locator("td.last").innerText(), price)).toBe(true);
       const diffs = frames.slice(from).filter((f) => f.msg.type === "diff");
       expect(diffs.every((f) => f.binary)).toBe(true);
       const lasts = diffs.flatMap((f) => f.msg.changes!.filter((c) => c.symbol === "MSFT").map((c) => c.last));
