@@ -4,6 +4,7 @@
 import { expect, test, type Page } from "@playwright/test";
 import { startServer, type Server } from "./server";
 import { expectPricesToMove } from "./page";
+import { frameReader } from "./wire";
 
 let server: Server;
 
@@ -59,8 +60,9 @@ test("a resync whose snapshot is lost is sent again with backoff, and the badge 
   let snapshotsDropped = 0;
   await page.routeWebSocket(/\/ws$/, (ws) => {
     const upstream = ws.connectToServer();
+    const read = frameReader();
     upstream.onMessage((message) => {
-      const msg = JSON.parse(String(message));
+      const msg = read(message);
       if (msg.type === "snapshot" && dropNextSnapshot) {
         dropNextSnapshot = false; // the answer to the first resync never arrives
         snapshotsDropped++;

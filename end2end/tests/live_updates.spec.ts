@@ -1,6 +1,7 @@
 import { expect, test } from "@playwright/test";
 import { startServer, type Server } from "./server";
 import { expectPricesToMove } from "./page";
+import { frameReader } from "./wire";
 
 let server: Server;
 
@@ -18,8 +19,9 @@ test("a seq gap makes the page resync and stay live", async ({ page }) => {
   let snapshotsAfterDrop = 0;
   await page.routeWebSocket(/\/ws$/, (ws) => {
     const upstream = ws.connectToServer();
+    const read = frameReader();
     upstream.onMessage((message) => {
-      const msg = JSON.parse(String(message));
+      const msg = read(message);
       if (dropped === undefined && msg.type === "diff" && msg.seq >= 4) {
         dropped = msg.seq; // lose one diff on the way: a gap
         return;
