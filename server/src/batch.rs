@@ -110,3 +110,28 @@ pub struct Batch {
     /// yet): a diff cannot say so, so sessions send a fresh snapshot.
     pub withdrawn: bool,
 }
+
+impl Batch {
+    /// One batch equivalent to `batches` (consecutive, oldest first) for
+    /// quotes: each symbol's changes merged (later fields win), encoded once.
+    /// Numbered and timed as the newest; no candles, trades or books.
+    pub fn merged(batches: &[Arc<Batch>]) -> Option<Batch> {
+        let last = batches.last()?;
+        let entries: Vec<Entry> = wire::merge(batches, |_| true)
+            .into_iter()
+            .map(|(id, change)| Entry::new(id, change, last.ts))
+            .collect();
+        Some(Batch {
+            no: last.no,
+            ts: last.ts,
+            all_tail: wire::diff_tail(last.ts, entries.iter().map(|e| e.json.as_str())),
+            all_bin: wire::all_bin(&entries),
+            entries,
+            candles: Vec::new(),
+            trades: Vec::new(),
+            books: Vec::new(),
+            resync: false,
+            withdrawn: false,
+        })
+    }
+}

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub bytes_out: IntCounter,
     /// Diffs merged from several batches for a session that fell behind.
     pub conflations: IntCounter,
+    /// Of them, those that reused a merge another session made.
+    pub merges_shared: IntCounter,
     /// Sessions closed for not keeping up (1013).
     pub evictions: IntCounter,
     pub batches: IntCounter,
@@ -185,6 +187,11 @@ impl Metrics {
                 &r,
                 "conflations_total",
                 "Diffs merged for sessions that fell behind",
+            ),
+            merges_shared: counter(
+                &r,
+                "conflations_shared_total",
+                "Merged diffs reused from another session behind by the same span",
             ),
             evictions: counter(
                 &r,

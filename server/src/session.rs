@@ -738,7 +738,15 @@ impl Session {
             [one] => wire::diff_frame(seq, one, &self.sub, self.encoding),
             many => {
                 self.hub.metrics().conflations.inc();
-                wire::conflated_frame(seq, many, &self.sub, self.encoding)
+                // `*` sessions behind share one merge per span; a session
+                // with a few symbols, or paced (its spans are its own),
+                // merges alone unless the merge is there already.
+                let published = self.hub.published();
+                let share = self.sub.is_all() && self.pace.is_none();
+                match published.merged(many, share) {
+                    Some(merged) => wire::diff_frame(seq, &merged, &self.sub, self.encoding),
+                    None => wire::conflated_frame(seq, many, &self.sub, self.encoding),
+                }
             }
         };
         match frame {

@@ -156,20 +156,17 @@ pub fn diff_frame(
     })
 }
 
-/// One diff equivalent to applying every batch in order: the slow path for a
-/// session that fell behind.
-pub fn conflated_frame(
-    seq: u64,
+/// Each symbol's changes over `batches` (oldest first) merged into one,
+/// for the symbols `keep` wants, in symbol order.
+pub fn merge(
     batches: &[Arc<Batch>],
-    sub: &Subscription,
-    encoding: Encoding,
-) -> Option<Message> {
-    let last = batches.last()?;
+    keep: impl Fn(SymbolId) -> bool,
+) -> BTreeMap<SymbolId, Change> {
     let mut merged: BTreeMap<SymbolId, Change> = BTreeMap::new();
     for entry in batches
         .iter()
         .flat_map(|b| &b.entries)
-        .filter(|e| sub.contains(e.id))
+        .filter(|e| keep(e.id))
     {
         match merged.entry(entry.id) {
             btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(&entry.change),
@@ -178,6 +175,19 @@ pub fn conflated_frame(
             }
         }
     }
+    merged
+}
+
+/// One diff equivalent to applying every batch in order, merged for one
+/// session's symbols alone (see `Published::merged` for the shared one).
+pub fn conflated_frame(
+    seq: u64,
+    batches: &[Arc<Batch>],
+    sub: &Subscription,
+    encoding: Encoding,
+) -> Option<Message> {
+    let last = batches.last()?;
+    let merged = merge(batches, |id| sub.contains(id));
     if merged.is_empty() {
         return None;
     }

@@ -22,6 +22,10 @@ use crate::wire;
 /// holds the previous version.
 pub type Quotes = Arc<Vec<Option<Arc<Quote>>>>;
 
+/// Merged spans kept for sessions that fell behind: more than the distinct
+/// spans a crowd of lagging sessions is at within one batch.
+const MERGES_KEPT: usize = 32;
+
 /// The reader was further behind than the hub retains.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Lagged;
@@ -40,6 +44,9 @@ struct Shared {
     snapshot_cache: Mutex<Option<(u64, Arc<str>)>>,
     /// The same in `tickertape.v1.bin`.
     bin_snapshot_cache: Mutex<Option<(u64, Arc<binary::Snapshot>)>>,
+    /// Recent merges of several batches, by their first and last number,
+    /// newest last: shared by every session behind by the same span.
+    merges: Mutex<VecDeque<((u64, u64), Arc<Batch>)>>,
     retained: usize,
     metrics: SharedMetrics,
 }
@@ -69,6 +76,7 @@ pub fn new(symbols: usize, retained: usize, metrics: SharedMetrics) -> (Publishe
         head: watch::Sender::new(0),
         snapshot_cache: Mutex::new(None),
         bin_snapshot_cache: Mutex::new(None),
+        merges: Mutex::new(VecDeque::with_capacity(MERGES_KEPT)),
         retained: retained.max(1),
         metrics,
     });
@@ -173,6 +181,31 @@ impl Published {
             binary::Snapshot::new(mine()).frame(seq)
         };
         (no, frame)
+    }
+
+    /// One batch equivalent to `batches` (consecutive, oldest first), as
+    /// [`Batch::merged`] makes it: what a session that fell behind sends.
+    /// Made once per span and shared by every session behind by the same
+    /// span, so a crowd that lags costs one merge and one encoding, not one
+    /// each. With `make` false, only a merge someone already made.
+    pub fn merged(&self, batches: &[Arc<Batch>], make: bool) -> Option<Arc<Batch>> {
+        let span = (batches.first()?.no, batches.last()?.no);
+        // Held while merging: a session after the same span waits for this
+        // merge instead of making its own.
+        let mut merges = self.shared.merges.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, merged)) = merges.iter().rev().find(|(s, _)| *s == span) {
+            self.shared.metrics.merges_shared.inc();
+            return Some(merged.clone());
+        }
+        if !make {
+            return None;
+        }
+        let merged = Arc::new(Batch::merged(batches)?);
+        if merges.len() == MERGES_KEPT {
+            merges.pop_front();
+        }
+        merges.push_back((span, merged.clone()));
+        Some(merged)
     }
 
     /// Every batch numbered above `no`, oldest first.

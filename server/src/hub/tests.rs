@@ -3,6 +3,7 @@
 use super::*;
 use crate::market::{Event, Tick};
 use crate::subscription::Subscription;
+use crate::wire;
 use app::protocol::{Candle, Interval, ServerMsg};
 
 fn hub(symbols: &[&str]) -> (Hub, Folder) {
@@ -372,4 +373,44 @@ fn a_client_behind_gets_the_newest_trades_and_the_newest_whole_book() {
         batches.iter().all(|b| b.trades.iter().all(|e| e.id == 0)),
         "B is not watched"
     );
+}
+
+#[test]
+fn sessions_behind_by_the_same_span_share_one_merge_equal_to_their_own() {
+    let (hub, mut task) = hub_keeping(&["AAPL", "MSFT", "NVDA"], 8);
+    for (i, (symbol, price)) in [
+        ("AAPL", 100.0),
+        ("MSFT", 400.0),
+        ("AAPL", 101.5),
+        ("NVDA", 90.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ts = 1_000 + 100 * i as i64;
+        task.apply(Event::Trade(tick(symbol, price, 10, ts)));
+        task.flush(ts);
+    }
+    let published = hub.published();
+    let batches = published.batches_after(1).unwrap();
+    assert_eq!(batches.len(), 3);
+    assert!(
+        published.merged(&batches, false).is_none(),
+        "nobody made it yet"
+    );
+    let merged = published.merged(&batches, true).unwrap();
+    let again = published.merged(&batches, false).unwrap();
+    assert!(Arc::ptr_eq(&merged, &again), "one merge, shared");
+    assert_eq!(hub.metrics().merges_shared.get(), 1);
+    assert_eq!((merged.no, merged.ts), (4, 1_300));
+    // The shared merge says what a session's own merge says.
+    let all = Subscription::all();
+    for encoding in [wire::Encoding::Json, wire::Encoding::Binary] {
+        assert_eq!(
+            wire::diff_frame(9, &merged, &all, encoding),
+            wire::conflated_frame(9, &batches, &all, encoding),
+        );
+    }
+    let shorter = published.batches_after(2).unwrap();
+    assert!(published.merged(&shorter, false).is_none(), "another span");
 }
