@@ -138,6 +138,12 @@ const SCENARIOS = {
     servers: ["tickertape", "store"],
     store: true,
   },
+  overload: {
+    title: "overload: the fan-out workload to 1,000 … 8,000 clients, tickertape and the peer alternating at each point",
+    ...fanout(1000),
+    servers: ["tickertape", "peer"],
+    curve: [1000, 2000, 4000, 6000, 8000],
+  },
   "idle-10000": {
     title: "10,000 idle clients (connected, nothing subscribed), 100 symbols × 10 ticks/s",
     workload: { symbols: 100, rate: 10, flush: 100 },
@@ -155,11 +161,15 @@ const SCENARIOS = {
 
 async function runScenario(name, sc) {
   const rows = [];
-  const servers = args.before && !sc.control ? [...sc.servers, "before"] : sc.servers;
+  const servers = args.before && !sc.control && !sc.curve ? [...sc.servers, "before"] : sc.servers;
+  // A curve measures each number of clients; its rows' variant is that number.
+  const variants = sc.curve ? sc.curve.map(String) : sc.control ? ["with", "control"] : ["main"];
   for (let run = 1; run <= RUNS; run++) {
+    // A curve's points in turn, each server at a point before the next point.
+    for (const point of sc.curve ? variants : [null]) {
     for (const kind of servers) {
-      for (const variant of sc.control ? ["with", "control"] : ["main"]) {
-        const load = variant === "control" ? { ...sc.load, ...sc.control } : sc.load;
+      for (const variant of point ? [point] : variants) {
+        const load = variant === "control" ? { ...sc.load, ...sc.control } : sc.curve ? { ...sc.load, clients: Number(variant) } : sc.load;
         const server = await startServer(kind, sc.workload);
         let row = null;
         try {
@@ -176,8 +186,33 @@ async function runScenario(name, sc) {
         await sleep(1000);
       }
     }
+    }
   }
   return rows;
+}
+
+/** The overload curve: per number of clients, tickertape and the peer side by side. */
+function renderCurve(p, rows, sc) {
+  const at = (kind, n) => summarise(rows, kind, String(n));
+  const unloaded = at("tickertape", sc.curve[0]).cpuPerMillion;
+  p("| clients | tickertape: changes/s delivered | CPU s per M changes (× at " + fmt(sc.curve[0]) + ") | p99 ms | failed | peer: changes/s delivered | CPU s per M changes | p99 ms | failed | changes/s tickertape / peer |");
+  p("|---|---|---|---|---|---|---|---|---|---|");
+  const verdicts = [];
+  for (const n of sc.curve) {
+    const [t, q] = [at("tickertape", n), at("peer", n)];
+    const rise = t.cpuPerMillion / unloaded;
+    verdicts.push({ n, delivers: t.changesPerSec >= q.changesPerSec, refused: t.failed, rise });
+    p(`| ${fmt(n)} | ${fmt(t.changesPerSec)} | ${fmt(t.cpuPerMillion, 3)} (${fmt(rise, 2)}×) | ${fmt(t.p99)} | ${t.failed} | ${fmt(q.changesPerSec)} | ${fmt(q.cpuPerMillion, 3)} | ${fmt(q.p99)} | ${q.failed} | **${ratio(t.changesPerSec, q.changesPerSec)}** |`);
+  }
+  p();
+  const all = (f) => verdicts.every(f);
+  p(`Targets (issue 19) at every point: tickertape delivers at least the peer's changes/s: ${mark(all((v) => v.delivers))};`);
+  p(`no refused clients: ${mark(all((v) => v.refused === 0))}; CPU per change at most 1.5× its value at ${fmt(sc.curve[0])} clients: ${mark(all((v) => v.rise <= 1.5))}`);
+  p(`(largest ${fmt(Math.max(...verdicts.map((v) => v.rise)), 2)}×). Medians of ${RUNS} run${RUNS === 1 ? "" : "s"}; the load generator shares the machine's two cores.`);
+  p();
+  const t = at("tickertape", sc.curve[0]);
+  p(`Commands: \`${t.serverCommand}\` / \`node bench/peer/server.js --port <port> --symbols ${sc.workload.symbols} --rate ${sc.workload.rate} --flush-ms ${sc.workload.flush} --seed 1\`; load: \`${t.loadCommand}\` with \`--clients\` set per row.`);
+  p();
 }
 
 /** The same scenario against an older build, measured alternating with this one in the same run. */
@@ -868,6 +903,10 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
     p();
     if (sc.store) {
       renderStore(p, rows, t, sc);
+      continue;
+    }
+    if (sc.curve) {
+      renderCurve(p, rows, sc);
       continue;
     }
     if (sc.control) {
