@@ -3,7 +3,7 @@
 // BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
 // tickertape/peer ratios measured in the same run.
 //
-// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,idle-10000,browser,trader,cluster,storm,resync,store-capacity,chart-load,...] [--out BENCHMARKS.md]
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,overload,idle-10000,browser,trader,cluster,storm,resync,restart,store-capacity,chart-load,...] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 //        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
 //        [--before PATH --before-commit SHA]   an older tickertape binary (built from SHA), measured with
@@ -864,7 +864,7 @@ function renderHeader(p, m, prov, old) {
 /** `own`: the sections with their own scripts and provenance (browser, trader, cluster, storm, resync, …), each null if not measured. */
 function render(results, m, own, measured = {}, old = previousOutput()) {
   results = results ?? {};
-  const { browser, trader, cluster, storm, resync, store, chartLoad } = own;
+  const { browser, trader, cluster, storm, resync, restart, store, chartLoad } = own;
   const lines = [];
   const p = (s = "") => lines.push(s);
   /** A section with nothing new to show: the previous file's text, verbatim. */
@@ -878,7 +878,7 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
     if (results[name]) prov.push({ name, scenario: true, ...(measured[name] ?? { date: m.date, commit: m.commit }), runs: new Set(results[name].map((r) => r.run)).size });
     else if (old.sections[name]) prov.push(old.measured[name] ? { name, scenario: true, kept: true, ...old.measured[name] } : { name, scenario: true, kept: true, unknown: true });
   }
-  for (const [name, data] of Object.entries({ browser, trader, cluster, storm, resync })) {
+  for (const [name, data] of Object.entries({ browser, trader, cluster, storm, resync, restart })) {
     if (!data && !old.sections[name]) continue;
     // A kept section says in its text when it was measured ("measured <date>, commit <sha>"), if it does.
     const said = !data && /measured (\d{4}-\d{2}-\d{2}), commit (\w+)/.exec(old.sections[name].join(" "));
@@ -992,6 +992,8 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
   else if (old.sections.storm) keep("storm");
   if (resync) renderResync(p, resync);
   else if (old.sections.resync) keep("resync");
+  if (restart) renderRestart(p, restart);
+  else if (old.sections.restart) keep("restart");
   if (store) renderStoreCapacity(p, store);
   else if (old.sections["store-capacity"]) keep("store-capacity");
   if (chartLoad) renderChartLoad(p, chartLoad);
@@ -1049,6 +1051,44 @@ function chartLoadBench() {
   return JSON.parse(out.toString());
 }
 
+function restartBench() {
+  const out = execSync(`node ${path.join(__dirname, "restart.js")} --runs ${RUNS}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
+}
+
+function renderRestart(p, rs) {
+  const [a, b] = [rs.summary.spread, rs.summary.none];
+  p(`## restart: ${fmt(rs.clients)} clients through a restart, with and without the spread`);
+  p();
+  p(`${fmt(rs.clients)} clients (\`tickertape-loadgen --reconnect\`, every one subscribed to \`*\` of 20 symbols) connect over`);
+  p("15 s; 5 s later the server is stopped with SIGTERM and a new process is started on the same port, as a deployment");
+  p("does. Each client comes back after its 1012 close's `retry_after_ms`, retrying a refused connection after 250 ms");
+  p("doubling to 4 s (±50 % jitter), and is live again at its snapshot. The new process's CPU (user + system) is sampled");
+  p("every 250 ms. Medians of " + `${rs.runs} run${rs.runs === 1 ? "" : "s"}, the two variants alternating; the load generator shares the machine.`);
+  p();
+  p(`| | ${a.title} | ${b.title} | spread / none |`);
+  p("|---|---|---|---|");
+  const row = (label, f, digits = 0, bold = false) => {
+    const r = ratio(f(a), f(b));
+    p(`| ${label} | ${fmt(f(a), digits)} | ${fmt(f(b), digits)} | ${bold ? `**${r}**` : r} |`);
+  };
+  row("clients closed with 1012", (s) => s.closed);
+  row("… of them live again", (s) => s.liveAgain);
+  row("first close → every client live again (s)", (s) => s.allBackMs / 1000, 2);
+  row("a client's downtime p50 (s)", (s) => s.downtimeP50Ms / 1000, 2);
+  row("a client's downtime p99 (s)", (s) => s.downtimeP99Ms / 1000, 2);
+  row("failed connection attempts (refused while no process listened, or at the limit)", (s) => s.failedAttempts, 0, true);
+  row("old process: SIGTERM → exit (s)", (s) => s.oldProcessStopMs / 1000, 2);
+  row("new process: peak CPU over 250 ms (% of one core)", (s) => s.peakCpuPct, 0, true);
+  row("new process: CPU s until every client was back", (s) => s.cpuSecsUntilBack, 2);
+  row("new process: peak RSS (MiB)", (s) => s.peakRssMiB, 1);
+  p();
+  p(`Commands: \`${rs.command}\`; server \`${rs.serverCommand}\`; load \`${rs.loadCommand}\`.`);
+  const m = rs.measured ?? {};
+  p(`Measured ${m.date}, commit ${m.commit}${m.dirty ? " (with uncommitted changes)" : ""}.`);
+  p();
+}
+
 function resyncBench() {
   const out = execSync(`node ${path.join(__dirname, "resync.js")} --runs ${RUNS}${beforeArgs()}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.toString());
@@ -1074,7 +1114,7 @@ function traderBench() {
   const savedPath = path.resolve(root, args.results ?? "target/bench-results.json");
   if (args["render-only"]) {
     const saved = JSON.parse(fs.readFileSync(savedPath, "utf8"));
-    const own = { browser: saved.browser, trader: saved.trader ?? null, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, store: saved.store ?? null, chartLoad: saved.chartLoad ?? null };
+    const own = { browser: saved.browser, trader: saved.trader ?? null, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, restart: saved.restart ?? null, store: saved.store ?? null, chartLoad: saved.chartLoad ?? null };
     fs.writeFileSync(OUT, render(saved.results, machine(), own, savedMeasured(saved)));
     return console.error(`rewrote ${path.relative(root, OUT)} from ${path.relative(root, savedPath)}`);
   }
@@ -1094,13 +1134,14 @@ function traderBench() {
   const cluster = !ONLY || ONLY.has("cluster") ? clusterBench() : saved.cluster ?? null;
   const storm = !ONLY || ONLY.has("storm") ? stormBench() : saved.storm ?? null;
   const resync = !ONLY || ONLY.has("resync") ? resyncBench() : saved.resync ?? null;
+  const restart = !ONLY || ONLY.has("restart") ? restartBench() : saved.restart ?? null;
   const store = !ONLY || ONLY.has("store-capacity") ? storeBench() : saved.store ?? null;
   const chartLoad = !ONLY || ONLY.has("chart-load") ? chartLoadBench() : saved.chartLoad ?? null;
   // The header names when each scenario section was measured (one date and
   // commit when a single run measured them all).
   const meta = machine();
-  fs.writeFileSync(OUT, render(results, meta, { browser, trader, cluster, storm, resync, store, chartLoad }, measured));
+  fs.writeFileSync(OUT, render(results, meta, { browser, trader, cluster, storm, resync, restart, store, chartLoad }, measured));
   fs.mkdirSync(path.dirname(savedPath), { recursive: true });
-  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, trader, cluster, storm, resync, store, chartLoad, meta: { date: meta.date, commit: meta.commit } }, null, 1));
+  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, trader, cluster, storm, resync, restart, store, chartLoad, meta: { date: meta.date, commit: meta.commit } }, null, 1));
   console.error(`wrote ${path.relative(root, OUT)}`);
 })();

@@ -86,8 +86,8 @@ fn unscale(mantissa: i64, scale: u8) -> f64 {
 /// `price` as an integer at `scale`, if that decodes to the same bits.
 fn scaled(price: f64, scale: u8) -> Option<i64> {
     let m = (price * POW10[usize::from(scale)]).round();
-    if !(m.abs() < EXACT) {
-        return None; // too large, or not a number
+    if m.is_nan() || m.abs() >= EXACT {
+        return None;
     }
     let m = m as i64;
     (unscale(m, scale).to_bits() == price.to_bits()).then_some(m)
@@ -200,12 +200,13 @@ pub fn encode_change(id: u32, change: &Change, base_ts: i64, out: &mut Vec<u8>) 
     }
 }
 
-/// A frame's header: which message, its `seq`, the time its changes' `ts`
-/// count from (a diff's own `ts`), and how many changes follow.
+/// A frame's header: which message, its `seq` and `batch`, the time its
+/// changes' `ts` count from (a diff's own `ts`), and how many changes follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     pub kind: u8,
     pub seq: u64,
+    pub batch: u64,
     pub base_ts: i64,
     pub count: u64,
 }
@@ -216,6 +217,7 @@ pub fn frame(header: Header, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 24);
     out.push(header.kind);
     put_varint(&mut out, header.seq);
+    put_varint(&mut out, header.batch);
     put_varint(&mut out, zigzag(header.base_ts));
     put_varint(&mut out, header.count);
     out.extend_from_slice(body);
@@ -246,11 +248,12 @@ impl Snapshot {
         }
     }
 
-    /// The whole frame with `seq`.
-    pub fn frame(&self, seq: u64) -> Vec<u8> {
+    /// The whole frame with `seq`, current as of `batch`.
+    pub fn frame(&self, seq: u64, batch: u64) -> Vec<u8> {
         let header = Header {
             kind: SNAPSHOT,
             seq,
+            batch,
             base_ts: self.base_ts,
             count: self.count,
         };
@@ -320,17 +323,21 @@ impl Reader<'_> {
         Ok(Header {
             kind,
             seq: self.varint()?,
+            batch: self.varint()?,
             base_ts: self.signed()?,
             count: self.varint()?,
         })
     }
 }
 
-/// Reads one connection's frames: remembers the name of every symbol id it
-/// was told, so later changes can name their symbol. One per connection.
+/// Reads a server's frames: remembers the name of every symbol id it was
+/// told, so later changes can name their symbol. Ids belong to the server's
+/// epoch (the same on every connection to it): a client keeps its decoder
+/// across reconnects and tells it each `hello`'s epoch ([`Decoder::epoch`]).
 #[derive(Debug, Default)]
 pub struct Decoder {
     names: HashMap<u64, String>,
+    epoch: String,
 }
 
 impl Decoder {
@@ -356,10 +363,13 @@ impl Decoder {
                 reader.bytes.len()
             )));
         }
-        let Header { kind, seq, .. } = header;
+        let Header {
+            kind, seq, batch, ..
+        } = header;
         if kind == DIFF {
             return Ok(ServerMsg::Diff {
                 seq,
+                batch,
                 ts: header.base_ts,
                 changes,
             });
@@ -371,7 +381,7 @@ impl Decoder {
                     .ok_or_else(|| bad(format!("snapshot quote of {} lacks fields", c.symbol)))
             })
             .collect::<Result<_, _>>()?;
-        Ok(ServerMsg::Snapshot { seq, quotes })
+        Ok(ServerMsg::Snapshot { seq, batch, quotes })
     }
 
     fn change(&mut self, reader: &mut Reader, base_ts: i64) -> Result<Change, DecodeError> {
@@ -430,17 +440,42 @@ impl Decoder {
         Ok(change)
     }
 
-    /// Forgets every name: a new connection starts here.
-    pub fn reset(&mut self) {
-        self.names.clear();
+    /// The epoch a new connection's `hello` named: another than before
+    /// means other ids, so every name is forgotten.
+    pub fn epoch(&mut self, epoch: &str) {
+        if epoch != self.epoch {
+            self.names.clear();
+            self.epoch = epoch.to_string();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+
+    /// SplitMix64: a seeded, repeatable stream (this crate also builds for
+    /// wasm, where a random-number crate would need the browser).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        /// Uniform in `0..n`.
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+
+        fn chance(&mut self, p: f64) -> bool {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        }
+    }
 
     fn quote(symbol: &str, last: f64) -> Quote {
         Quote {
@@ -471,6 +506,7 @@ mod tests {
         let header = Header {
             kind: DIFF,
             seq,
+            batch: seq + 100,
             base_ts: ts,
             count: changes.len() as u64,
         };
@@ -478,35 +514,35 @@ mod tests {
     }
 
     /// A price as feeds send them: cents, crypto decimals, or anything.
-    fn price(rng: &mut StdRng) -> f64 {
-        match rng.random_range(0..6) {
-            0 => rng.random_range(1..100_000_00) as f64 / 100.0,
-            1 => rng.random_range(1..10_000_000_000_i64) as f64 / 1e8,
-            2 => rng.random_range(0.0..1e6),
-            3 => f64::from_bits(rng.random()),
-            4 => [0.0, -0.0, f64::MAX, f64::MIN_POSITIVE, 5e-324, 1e300][rng.random_range(0..6)],
-            _ => -(rng.random_range(1..1_000_000) as f64) / 1000.0,
+    fn price(rng: &mut Rng) -> f64 {
+        match rng.below(6) {
+            0 => (1 + rng.below(10_000_000)) as f64 / 100.0,
+            1 => (1 + rng.below(10_000_000_000)) as f64 / 1e8,
+            2 => (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 1e6,
+            3 => f64::from_bits(rng.next()),
+            4 => [0.0, -0.0, f64::MAX, f64::MIN_POSITIVE, 5e-324, 1e300][rng.below(6) as usize],
+            _ => -((1 + rng.below(1_000_000)) as f64) / 1000.0,
         }
     }
 
-    fn change(rng: &mut StdRng, symbol: &str) -> Change {
+    fn change(rng: &mut Rng, symbol: &str) -> Change {
         let mut change = Change {
             symbol: symbol.into(),
             ..Change::default()
         };
         for index in 0..8 {
-            if rng.random_bool(0.5) {
+            if rng.chance(0.5) {
                 *price_mut(&mut change, index) = Some(price(rng));
             }
         }
-        if rng.random_bool(0.5) {
-            change.volume = Some(rng.random());
+        if rng.chance(0.5) {
+            change.volume = Some(rng.next());
         }
-        if rng.random_bool(0.5) {
-            change.ts = Some(rng.random());
+        if rng.chance(0.5) {
+            change.ts = Some(rng.next() as i64);
         }
-        if rng.random_bool(0.3) {
-            change.session = session_of(rng.random_range(0..5));
+        if rng.chance(0.3) {
+            change.session = session_of(rng.below(5) as u8);
         }
         change
     }
@@ -532,9 +568,13 @@ mod tests {
         let mut decoder = Decoder::default();
         let msg = ServerMsg::Snapshot {
             seq: 1,
+            batch: 7,
             quotes: quotes.to_vec(),
         };
-        assert_eq!(decoder.decode(&snapshot.frame(1)).unwrap(), json_of(&msg));
+        assert_eq!(
+            decoder.decode(&snapshot.frame(1, 7)).unwrap(),
+            json_of(&msg)
+        );
         // Known ids need no name; prices at their own scale.
         let changes = vec![
             (0, quote("AAPL", 1.0).diff(&quote("AAPL", 189.25)).unwrap()),
@@ -550,6 +590,7 @@ mod tests {
         ];
         let msg = ServerMsg::Diff {
             seq: 2,
+            batch: 102,
             ts: 1_764_460_801_000,
             changes: changes.iter().map(|(_, c)| c.clone()).collect(),
         };
@@ -577,23 +618,24 @@ mod tests {
 
     #[test]
     fn random_changes_round_trip_bit_for_bit_and_agree_with_json() {
-        let mut rng = StdRng::seed_from_u64(19);
+        let mut rng = Rng(19);
         let mut decoder = Decoder::default();
         let names = ["A", "BRK.B", "ETH-USD", "ÆØÅ", ""];
         let quotes: Vec<Quote> = names.iter().map(|n| quote(n, 10.0)).collect();
         let snapshot = Snapshot::new(quotes.iter().enumerate().map(|(i, q)| (i as u32, q)));
-        decoder.decode(&snapshot.frame(1)).unwrap();
+        decoder.decode(&snapshot.frame(1, 1)).unwrap();
         for seq in 2..2_000 {
-            let count = rng.random_range(0..6);
+            let count = rng.below(6);
             let changes: Vec<(u32, Change)> = (0..count)
                 .map(|_| {
-                    let id = rng.random_range(0..names.len());
+                    let id = rng.below(names.len() as u64) as usize;
                     (id as u32, change(&mut rng, names[id]))
                 })
                 .collect();
-            let ts = rng.random();
+            let ts = rng.next() as i64;
             let expected = ServerMsg::Diff {
                 seq,
+                batch: seq + 100,
                 ts,
                 changes: changes.iter().map(|(_, c)| c.clone()).collect(),
             };
@@ -613,19 +655,19 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_never_a_panic() {
-        let mut rng = StdRng::seed_from_u64(7);
+        let mut rng = Rng(7);
         let mut decoder = Decoder::default();
         let snapshot = Snapshot::new([(0, &quote("A", 1.5))].into_iter());
-        let valid = snapshot.frame(3);
+        let valid = snapshot.frame(3, 3);
         for _ in 0..20_000 {
             let mut bytes = valid.clone();
-            match rng.random_range(0..3) {
-                0 => bytes.truncate(rng.random_range(0..bytes.len())),
+            match rng.below(3) {
+                0 => bytes.truncate(rng.below(bytes.len() as u64) as usize),
                 1 => {
-                    let i = rng.random_range(0..bytes.len());
-                    bytes[i] = rng.random();
+                    let i = rng.below(bytes.len() as u64) as usize;
+                    bytes[i] = rng.next() as u8;
                 }
-                _ => bytes = (0..rng.random_range(0..40)).map(|_| rng.random()).collect(),
+                _ => bytes = (0..rng.below(40)).map(|_| rng.next() as u8).collect(),
             }
             let _ = decoder.decode(&bytes);
         }
@@ -633,11 +675,11 @@ mod tests {
             (&[][..], "frame ends early"),
             (&[9, 1, 0, 0][..], "unknown frame kind 9"),
             (
-                &[DIFF, 1, 0, 200, 1][..],
+                &[DIFF, 1, 5, 0, 200, 1][..],
                 "200 changes cannot fit in 0 bytes",
             ),
             (
-                &[DIFF, 1, 0, 1, 42, 1, 0, 2][..],
+                &[DIFF, 1, 5, 0, 1, 42, 1, 0, 2][..],
                 "symbol id 42 was never named",
             ),
             (
@@ -669,6 +711,7 @@ mod tests {
             Ok(Header {
                 kind: DIFF,
                 seq: 41,
+                batch: 141,
                 base_ts: -5,
                 count: 1
             })

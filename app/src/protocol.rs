@@ -211,6 +211,19 @@ pub enum ClientMsg {
     Unsubscribe { symbols: Vec<String> },
     /// Asks for a fresh snapshot of the current subscription.
     Resync,
+    /// After a reconnect, instead of `subscribe`: `symbols` as `subscribe`
+    /// takes them, and the state the client holds, as of `batch` of the
+    /// server's `epoch` (both from the last `snapshot` or `diff` applied,
+    /// whose `seq` is `seq`). If the server still holds every batch since,
+    /// it answers with one `diff` (possibly without changes) numbered
+    /// `seq + 1` bringing that state up to date; otherwise with a `snapshot`
+    /// numbered `seq + 1`. Either way `seq` runs on from there.
+    Resume {
+        epoch: String,
+        seq: u64,
+        batch: u64,
+        symbols: Vec<String>,
+    },
     /// Asks for at most `max_hz` messages about quotes and charts a second
     /// (each the merged change since the last, so the state stays exact);
     /// without it, every batch again.
@@ -548,6 +561,7 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
         "subscribe",
         "unsubscribe",
         "resync",
+        "resume",
         "rate",
         "ping",
         "chart",
@@ -597,13 +611,24 @@ pub enum ServerMsg {
         protocol: u32,
         server_time: i64,
         heartbeat_ms: u64,
+        /// Names the server's batch numbering: `resume` needs the same.
+        /// (An addition to v1: empty from older servers.)
+        #[serde(default)]
+        epoch: String,
     },
     Snapshot {
         seq: u64,
+        /// The server's batch the quotes are current as of (for `resume`;
+        /// an addition to v1: 0 from older servers).
+        #[serde(default)]
+        batch: u64,
         quotes: Vec<Quote>,
     },
     Diff {
         seq: u64,
+        /// The server's newest batch this diff includes (see `Snapshot`).
+        #[serde(default)]
+        batch: u64,
         ts: i64,
         changes: Vec<Change>,
     },
@@ -938,10 +963,11 @@ mod tests {
             protocol: 1,
             server_time: 5,
             heartbeat_ms: 15_000,
+            epoch: "3f9a".into(),
         };
         assert_eq!(
             serde_json::to_string(&hello).unwrap(),
-            r#"{"type":"hello","protocol":1,"server_time":5,"heartbeat_ms":15000}"#
+            r#"{"type":"hello","protocol":1,"server_time":5,"heartbeat_ms":15000,"epoch":"3f9a"}"#
         );
         let status = ServerMsg::Status {
             feed: "sim".into(),
@@ -959,9 +985,17 @@ mod tests {
             serde_json::to_string(&error).unwrap(),
             r#"{"type":"error","code":"unknown_symbol","message":"ZZZZ"}"#
         );
-        let diff = r#"{"type":"diff","seq":3,"ts":9,"changes":[{"symbol":"A","bid":1.5}]}"#;
+        let diff =
+            r#"{"type":"diff","seq":3,"batch":41,"ts":9,"changes":[{"symbol":"A","bid":1.5}]}"#;
         let parsed: ServerMsg = serde_json::from_str(diff).unwrap();
         assert_eq!(serde_json::to_string(&parsed).unwrap(), diff);
+        // From a server before `batch` and `epoch`: 0 and empty.
+        let older = r#"{"type":"diff","seq":3,"ts":9,"changes":[]}"#;
+        let parsed: ServerMsg = serde_json::from_str(older).unwrap();
+        assert!(matches!(parsed, ServerMsg::Diff { batch: 0, .. }));
+        let older = r#"{"type":"hello","protocol":1,"server_time":5,"heartbeat_ms":15000}"#;
+        let parsed: ServerMsg = serde_json::from_str(older).unwrap();
+        assert!(matches!(parsed, ServerMsg::Hello { epoch, .. } if epoch.is_empty()));
     }
 
     #[test]

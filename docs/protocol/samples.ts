@@ -11,9 +11,9 @@ const quote: Quote = {
 };
 
 const fromServer: ServerMsg[] = [
-  { type: "hello", protocol: 1, server_time: 1_767_225_600_000, heartbeat_ms: 15_000 },
-  { type: "snapshot", seq: 1, quotes: [quote] },
-  { type: "diff", seq: 2, ts: 1_767_225_600_100, changes: [{ symbol: "AAPL", last: 230.2, volume: 18_250_400 }] },
+  { type: "hello", protocol: 1, server_time: 1_767_225_600_000, heartbeat_ms: 15_000, epoch: "9c41e07a5b3d2f18" },
+  { type: "snapshot", seq: 1, batch: 5120, quotes: [quote] },
+  { type: "diff", seq: 2, batch: 5121, ts: 1_767_225_600_100, changes: [{ symbol: "AAPL", last: 230.2, volume: 18_250_400 }] },
   { type: "status", feed: "sim", state: "reconnecting" },
   { type: "pong", t: 1_767_225_600_123, server_time: 1_767_225_600_125 },
   { type: "error", code: "unknown_symbol", message: "unknown symbols: NOPE" },
@@ -33,13 +33,17 @@ const fromClient: ClientMsg[] = [
   { op: "subscribe", symbols: ["AAPL", "*"] },
   { op: "unsubscribe", symbols: ["AAPL"] },
   { op: "resync" },
+  { op: "resume", epoch: "9c41e07a5b3d2f18", seq: 2, batch: 5121, symbols: ["*"] },
+  { op: "rate", max_hz: 1 },
   { op: "ping", t: 1_767_225_600_123 },
   { op: "chart", symbol: "AAPL", interval: "1m", limit: 1000 },
   { op: "chart" },
 ];
 
 // @ts-expect-error a diff carries its seq
-const noSeq: ServerMsg = { type: "diff", ts: 1, changes: [] };
+const noSeq: ServerMsg = { type: "diff", batch: 1, ts: 1, changes: [] };
+// @ts-expect-error a resume says which batch the client holds
+const noBatch: ClientMsg = { op: "resume", epoch: "9c41e07a5b3d2f18", seq: 2, symbols: ["*"] };
 // @ts-expect-error feed states are live, stale or reconnecting
 const badState: ServerMsg = { type: "status", feed: "sim", state: "down" };
 // @ts-expect-error intervals are named, not counted
@@ -52,4 +56,4 @@ function read(frame: string): ServerMsg {
   return JSON.parse(frame) as ServerMsg;
 }
 
-export { alert, badCandle, badInterval, badState, fromClient, fromServer, noSeq, read };
+export { alert, badCandle, badInterval, badState, fromClient, fromServer, noBatch, noSeq, read };

@@ -4,7 +4,21 @@
 /**
  * A message from the server (JSON, tagged by `type`).
  */
-export type ServerMsg = { "type": "hello", protocol: number, server_time: number, heartbeat_ms: number, } | { "type": "snapshot", seq: number, quotes: Array<Quote>, } | { "type": "diff", seq: number, ts: number, changes: Array<Change>, } | { "type": "status", feed: string, state: FeedState, } | { "type": "pong", t: number, server_time: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "candles", symbol: string, interval: Interval, candles: Array<Candle>, 
+export type ServerMsg = { "type": "hello", protocol: number, server_time: number, heartbeat_ms: number, 
+/**
+ * Names the server's batch numbering: `resume` needs the same.
+ * (An addition to v1: empty from older servers.)
+ */
+epoch: string, } | { "type": "snapshot", seq: number, 
+/**
+ * The server's batch the quotes are current as of (for `resume`;
+ * an addition to v1: 0 from older servers).
+ */
+batch: number, quotes: Array<Quote>, } | { "type": "diff", seq: number, 
+/**
+ * The server's newest batch this diff includes (see `Snapshot`).
+ */
+batch: number, ts: number, changes: Array<Change>, } | { "type": "status", feed: string, state: FeedState, } | { "type": "pong", t: number, server_time: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "candles", symbol: string, interval: Interval, candles: Array<Candle>, 
 /**
  * Which of the connection's charts (absent: 0).
  */
@@ -17,7 +31,7 @@ ts: number, chart?: number, } | { "type": "alert", id: number, symbol: string, c
 /**
  * A message from a client (text frame, JSON, tagged by `op`).
  */
-export type ClientMsg = { "op": "subscribe", symbols: Array<string>, } | { "op": "unsubscribe", symbols: Array<string>, } | { "op": "resync" } | { "op": "rate", max_hz?: number | null, } | { "op": "ping", t: number, } | { "op": "chart", symbol?: string | null, interval?: Interval | null, limit?: number | null, chart?: number, trades?: boolean, book?: boolean, };
+export type ClientMsg = { "op": "subscribe", symbols: Array<string>, } | { "op": "unsubscribe", symbols: Array<string>, } | { "op": "resync" } | { "op": "resume", epoch: string, seq: number, batch: number, symbols: Array<string>, } | { "op": "rate", max_hz?: number | null, } | { "op": "ping", t: number, } | { "op": "chart", symbol?: string | null, interval?: Interval | null, limit?: number | null, chart?: number, trades?: boolean, book?: boolean, };
 
 /**
  * The full current state of one symbol. Prices are in the symbol's

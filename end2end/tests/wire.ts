@@ -3,12 +3,13 @@
  * JSON text frames as they are, and `tickertape.v1.bin` binary frames
  * (snapshot and diff) decoded by the layout in docs/DESIGN.md, "Binary
  * frames". Written from the document, not from the Rust decoder, so the
- * tests also check that the two agree. One reader per socket: symbol ids
- * belong to a connection.
+ * tests also check that the two agree. Symbol ids belong to the server's
+ * epoch: one reader serves every socket of a page, and forgets the names
+ * when a `hello` names another epoch.
  */
 
 export type Change = { symbol: string; [field: string]: unknown };
-export type WireMsg = { type: string; seq?: number; ts?: number; changes?: Change[]; quotes?: Change[]; [field: string]: unknown };
+export type WireMsg = { type: string; seq?: number; batch?: number; ts?: number; changes?: Change[]; quotes?: Change[]; [field: string]: unknown };
 
 const PRICES = ["last", "bid", "ask", "high", "low", "open", "prev_close", "close"];
 const PRICE_BITS = [0, 1, 2, 3, 4, 7, 8, 9];
@@ -16,7 +17,16 @@ const SESSIONS = ["pre", "regular", "post", "closed", "halted"];
 
 export function frameReader(): (payload: string | Buffer) => WireMsg {
   const names = new Map<number, string>();
-  return (payload) => (typeof payload === "string" ? JSON.parse(payload) : decode(payload, names));
+  let epoch: unknown;
+  return (payload) => {
+    if (typeof payload !== "string") return decode(payload, names);
+    const msg = JSON.parse(payload);
+    if (msg.type === "hello" && msg.epoch !== epoch) {
+      names.clear();
+      epoch = msg.epoch;
+    }
+    return msg;
+  };
 }
 
 function decode(bytes: Buffer, names: Map<number, string>): WireMsg {
@@ -40,6 +50,7 @@ function decode(bytes: Buffer, names: Map<number, string>): WireMsg {
   };
   const kind = byte();
   const seq = varint();
+  const batch = varint();
   const baseTs = zigzag();
   const count = varint();
   const changes: Change[] = [];
@@ -75,5 +86,5 @@ function decode(bytes: Buffer, names: Map<number, string>): WireMsg {
     changes.push(change);
   }
   if (at !== bytes.length) throw new Error(`${bytes.length - at} bytes after the last change`);
-  return kind === 1 ? { type: "snapshot", seq, quotes: changes } : { type: "diff", seq, ts: baseTs, changes };
+  return kind === 1 ? { type: "snapshot", seq, batch, quotes: changes } : { type: "diff", seq, batch, ts: baseTs, changes };
 }

@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use app::binary;
 use app::protocol::{Candle, Change, Interval, Trade};
 
 use crate::book::BookView;
 use crate::market::SymbolId;
-use crate::wire;
 
 /// One symbol's changes within a batch.
 #[derive(Debug)]
@@ -19,21 +17,6 @@ pub struct Entry {
     pub json: String,
     /// `change` in `tickertape.v1.bin`, its `ts` relative to the batch's.
     pub bin: Vec<u8>,
-}
-
-impl Entry {
-    /// The entry of `change` in a batch made at `ts`, encoded both ways.
-    pub fn new(id: SymbolId, change: Change, ts: i64) -> Entry {
-        let json = wire::to_json(&change);
-        let mut bin = Vec::with_capacity(24);
-        binary::encode_change(wire::bin_id(id), &change, ts, &mut bin);
-        Entry {
-            id,
-            change,
-            json,
-            bin,
-        }
-    }
 }
 
 /// A candle changed during one flush interval.
@@ -109,29 +92,4 @@ pub struct Batch {
     /// Quotes were withdrawn (a restarted ingest node has not quoted them
     /// yet): a diff cannot say so, so sessions send a fresh snapshot.
     pub withdrawn: bool,
-}
-
-impl Batch {
-    /// One batch equivalent to `batches` (consecutive, oldest first) for
-    /// quotes: each symbol's changes merged (later fields win), encoded once.
-    /// Numbered and timed as the newest; no candles, trades or books.
-    pub fn merged(batches: &[Arc<Batch>]) -> Option<Batch> {
-        let last = batches.last()?;
-        let entries: Vec<Entry> = wire::merge(batches, |_| true)
-            .into_iter()
-            .map(|(id, change)| Entry::new(id, change, last.ts))
-            .collect();
-        Some(Batch {
-            no: last.no,
-            ts: last.ts,
-            all_tail: wire::diff_tail(last.ts, entries.iter().map(|e| e.json.as_str())),
-            all_bin: wire::all_bin(&entries),
-            entries,
-            candles: Vec::new(),
-            trades: Vec::new(),
-            books: Vec::new(),
-            resync: false,
-            withdrawn: false,
-        })
-    }
 }

@@ -25,7 +25,13 @@ pub fn binary_frames(frames: &[&[u8]]) {
     use app::protocol::{MarketSession, Quote, ServerMsg};
     let mut decoder = Decoder::default();
     for frame in frames {
-        let Ok(ServerMsg::Diff { seq, ts, changes }) = decoder.decode(frame) else {
+        let Ok(ServerMsg::Diff {
+            seq,
+            batch,
+            ts,
+            changes,
+        }) = decoder.decode(frame)
+        else {
             continue;
         };
         // A fresh decoder, told every symbol by a snapshot, then the diff
@@ -53,7 +59,7 @@ pub fn binary_frames(frames: &[&[u8]]) {
         let id_of = |symbol: &str| symbols.binary_search(&symbol).unwrap_or(0) as u32;
         let mut again = Decoder::default();
         let snapshot = Snapshot::new(named.iter().map(|q| (id_of(&q.symbol), q)));
-        assert!(again.decode(&snapshot.frame(1)).is_ok());
+        assert!(again.decode(&snapshot.frame(1, 1)).is_ok());
         let mut body = Vec::new();
         for change in &changes {
             binary::encode_change(id_of(&change.symbol), change, ts, &mut body);
@@ -61,6 +67,7 @@ pub fn binary_frames(frames: &[&[u8]]) {
         let header = Header {
             kind: binary::DIFF,
             seq,
+            batch,
             base_ts: ts,
             count: changes.len() as u64,
         };

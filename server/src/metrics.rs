@@ -29,6 +29,8 @@ pub struct Metrics {
     pub conflations: IntCounter,
     /// Of them, those that reused a merge another session made.
     pub merges_shared: IntCounter,
+    /// `resume` requests, by answer (`diff`: continued; `snapshot`).
+    pub resumes: IntCounterVec,
     /// Sessions closed for not keeping up (1013).
     pub evictions: IntCounter,
     pub batches: IntCounter,
@@ -187,6 +189,12 @@ impl Metrics {
                 &r,
                 "conflations_total",
                 "Diffs merged for sessions that fell behind",
+            ),
+            resumes: counter_vec(
+                &r,
+                "resumes_total",
+                "resume requests, by answer: diff (continued) or snapshot",
+                "answer",
             ),
             merges_shared: counter(
                 &r,

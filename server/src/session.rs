@@ -423,6 +423,7 @@ impl Session {
             protocol: PROTOCOL_VERSION,
             server_time: now_ms(),
             heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+            epoch: self.hub.published().epoch().to_string(),
         };
         self.send_msg(&hello).await?;
         self.on_feed_status().await
@@ -471,6 +472,15 @@ impl Session {
             ClientMsg::Subscribe { symbols } => self.subscribe(&symbols).await,
             ClientMsg::Unsubscribe { symbols } => self.unsubscribe(&symbols).await,
             ClientMsg::Resync => self.snapshot().await,
+            ClientMsg::Resume {
+                epoch,
+                seq,
+                batch,
+                symbols,
+            } => {
+                self.add(&symbols).await?;
+                self.resume(&epoch, seq, batch).await
+            }
             ClientMsg::Rate { max_hz } => self.rate(max_hz).await,
             ClientMsg::Ping { t } => self.pong(t).await,
             ClientMsg::Chart {
@@ -630,6 +640,13 @@ impl Session {
     }
 
     async fn subscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {
+        self.add(symbols).await?;
+        self.snapshot().await
+    }
+
+    /// Adds `symbols` to the subscription, telling the client which it
+    /// cannot have.
+    async fn add(&mut self, symbols: &[String]) -> Result<(), Stop> {
         let mut unknown = Vec::new();
         let mut over_limit = 0;
         for symbol in symbols {
@@ -649,7 +666,46 @@ impl Session {
             );
             self.send_error(ErrorCode::TooManySymbols, message).await?;
         }
-        self.snapshot().await
+        Ok(())
+    }
+
+    /// `resume`: the client holds the state of batch `batch` of `epoch`,
+    /// its last message numbered `seq`. One diff brings it up to date when
+    /// this hub still holds every batch since; otherwise a snapshot.
+    /// Either is numbered `seq + 1`.
+    async fn resume(&mut self, epoch: &str, seq: u64, batch: u64) -> Result<(), Stop> {
+        self.seq = seq;
+        // As for a snapshot: batches after this wake `on_batch`.
+        self.head.borrow_and_update();
+        let published = self.hub.published();
+        let since = (epoch == published.epoch() && batch <= published.no())
+            .then(|| published.batches_after(batch).ok())
+            .flatten()
+            .filter(|batches| !batches.iter().any(|b| b.withdrawn));
+        let Some(batches) = since else {
+            self.hub
+                .metrics()
+                .resumes
+                .with_label_values(&["snapshot"])
+                .inc();
+            return self.snapshot().await;
+        };
+        self.hub
+            .metrics()
+            .resumes
+            .with_label_values(&["diff"])
+            .inc();
+        let seq = self.next_seq();
+        let frame = match batches.as_slice() {
+            [] => None,
+            [one] => wire::diff_frame(seq, one, &self.sub, self.encoding),
+            many => wire::conflated_frame(seq, many, &self.sub, self.encoding),
+        };
+        let newest = batches.last().map_or((batch, now_ms()), |b| (b.no, b.ts));
+        self.batch = newest.0;
+        let frame =
+            frame.unwrap_or_else(|| wire::empty_diff(seq, newest.0, newest.1, self.encoding));
+        self.send(frame).await
     }
 
     async fn unsubscribe(&mut self, symbols: &[String]) -> Result<(), Stop> {

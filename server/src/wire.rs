@@ -70,17 +70,20 @@ pub fn snapshot_tail<'a>(quotes: impl Iterator<Item = &'a Quote>) -> String {
     out
 }
 
-/// A whole `snapshot` message from its shared tail.
-pub fn snapshot_frame(seq: u64, tail: &str) -> String {
-    let mut out = String::with_capacity(tail.len() + 40);
-    let _ = write!(out, "{{\"type\":\"snapshot\",\"seq\":{seq},");
+/// A whole `snapshot` message, current as of `batch`, from its shared tail.
+pub fn snapshot_frame(seq: u64, batch: u64, tail: &str) -> String {
+    let mut out = String::with_capacity(tail.len() + 56);
+    let _ = write!(
+        out,
+        "{{\"type\":\"snapshot\",\"seq\":{seq},\"batch\":{batch},"
+    );
     out.push_str(tail);
     out
 }
 
-fn with_seq(seq: u64, tail: &str) -> String {
-    let mut out = String::with_capacity(tail.len() + 32);
-    let _ = write!(out, "{{\"type\":\"diff\",\"seq\":{seq},");
+fn with_seq(seq: u64, batch: u64, tail: &str) -> String {
+    let mut out = String::with_capacity(tail.len() + 48);
+    let _ = write!(out, "{{\"type\":\"diff\",\"seq\":{seq},\"batch\":{batch},");
     out.push_str(tail);
     out
 }
@@ -101,15 +104,52 @@ pub fn bin_id(id: SymbolId) -> u32 {
     u32::try_from(id).unwrap_or(u32::MAX)
 }
 
+/// The entry of `change` in a batch made at `ts`, encoded both ways.
+pub fn entry(id: SymbolId, change: Change, ts: i64) -> Entry {
+    let json = to_json(&change);
+    let mut bin = Vec::with_capacity(24);
+    binary::encode_change(bin_id(id), &change, ts, &mut bin);
+    Entry {
+        id,
+        change,
+        json,
+        bin,
+    }
+}
+
+/// One batch equivalent to `batches` (consecutive, oldest first) for
+/// quotes: each symbol's changes merged (later fields win), encoded once.
+/// Numbered and timed as the newest; no candles, trades or books.
+pub fn merged(batches: &[Arc<Batch>]) -> Option<Batch> {
+    let last = batches.last()?;
+    let entries: Vec<Entry> = merge(batches, |_| true)
+        .into_iter()
+        .map(|(id, change)| entry(id, change, last.ts))
+        .collect();
+    Some(Batch {
+        no: last.no,
+        ts: last.ts,
+        all_tail: diff_tail(last.ts, entries.iter().map(|e| e.json.as_str())),
+        all_bin: all_bin(&entries),
+        entries,
+        candles: Vec::new(),
+        trades: Vec::new(),
+        books: Vec::new(),
+        resync: false,
+        withdrawn: false,
+    })
+}
+
 /// Every entry's binary encoding, back to back.
 pub fn all_bin(entries: &[Entry]) -> Vec<u8> {
     entries.iter().flat_map(|e| &e.bin).copied().collect()
 }
 
-fn bin_diff(seq: u64, ts: i64, count: usize, body: &[u8]) -> Message {
+fn bin_diff(seq: u64, batch: u64, ts: i64, count: usize, body: &[u8]) -> Message {
     let header = binary::Header {
         kind: binary::DIFF,
         seq,
+        batch,
         base_ts: ts,
         count: count as u64,
     };
@@ -129,8 +169,10 @@ pub fn diff_frame(
     }
     if sub.is_all() {
         return Some(match encoding {
-            Encoding::Json => Message::text(with_seq(seq, &batch.all_tail)),
-            Encoding::Binary => bin_diff(seq, batch.ts, batch.entries.len(), &batch.all_bin),
+            Encoding::Json => Message::text(with_seq(seq, batch.no, &batch.all_tail)),
+            Encoding::Binary => {
+                bin_diff(seq, batch.no, batch.ts, batch.entries.len(), &batch.all_bin)
+            }
         });
     }
     let mut mine = batch
@@ -142,7 +184,7 @@ pub fn diff_frame(
     Some(match encoding {
         Encoding::Json => {
             let tail = diff_tail(batch.ts, mine.map(|e| e.json.as_str()));
-            Message::text(with_seq(seq, &tail))
+            Message::text(with_seq(seq, batch.no, &tail))
         }
         Encoding::Binary => {
             let mut count = 0;
@@ -151,7 +193,7 @@ pub fn diff_frame(
                 count += 1;
                 body.extend_from_slice(&entry.bin);
             }
-            bin_diff(seq, batch.ts, count, &body)
+            bin_diff(seq, batch.no, batch.ts, count, &body)
         }
     })
 }
@@ -194,6 +236,7 @@ pub fn conflated_frame(
     Some(match encoding {
         Encoding::Json => Message::text(encode(&ServerMsg::Diff {
             seq,
+            batch: last.no,
             ts: last.ts,
             changes: merged.into_values().collect(),
         })),
@@ -202,9 +245,18 @@ pub fn conflated_frame(
             for (id, change) in &merged {
                 binary::encode_change(bin_id(*id), change, last.ts, &mut body);
             }
-            bin_diff(seq, last.ts, merged.len(), &body)
+            bin_diff(seq, last.no, last.ts, merged.len(), &body)
         }
     })
+}
+
+/// A diff without changes: what answers a `resume` when nothing the client
+/// subscribes to changed since its `batch`.
+pub fn empty_diff(seq: u64, batch: u64, ts: i64, encoding: Encoding) -> Message {
+    match encoding {
+        Encoding::Json => Message::text(with_seq(seq, batch, &diff_tail(ts, std::iter::empty()))),
+        Encoding::Binary => bin_diff(seq, batch, ts, 0, &[]),
+    }
 }
 
 /// The `candle` messages of `batches` for one charted symbol and interval:

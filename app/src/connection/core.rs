@@ -227,6 +227,15 @@ enum Socket {
     Open,
 }
 
+/// A point in a server's stream of batches: its epoch, the batch, and the
+/// `seq` of the message that brought the page there.
+#[derive(Clone, Debug, PartialEq)]
+struct Position {
+    epoch: String,
+    seq: u64,
+    batch: u64,
+}
+
 /// An unanswered `resync`: sent again at `next_at_ms` (browser clock),
 /// each time after a longer wait (see [`RESYNC_RETRY`]).
 #[derive(Debug)]
@@ -254,8 +263,14 @@ pub struct ConnectionCore {
     /// The `seq` the next snapshot/diff must carry; `None` until a snapshot.
     expected_seq: Option<u64>,
     resync: Option<Resync>,
-    /// Reads this socket's binary frames (symbol ids are per connection).
+    /// Reads binary frames (symbol ids are the server epoch's: kept across
+    /// reconnects to it, forgotten when `hello` names another).
     decoder: binary::Decoder,
+    /// The server's batch numbering, as this socket's `hello` named it.
+    epoch: String,
+    /// Where the quotes the page holds came from: a new socket `resume`s
+    /// from here instead of starting over with a snapshot.
+    position: Option<Position>,
     /// Reconnect attempts since the last snapshot (sets the backoff).
     attempt: u32,
     /// Connects in a row that never reached a snapshot.
@@ -299,6 +314,8 @@ impl ConnectionCore {
             expected_seq: None,
             resync: None,
             decoder: binary::Decoder::default(),
+            epoch: String::new(),
+            position: None,
             attempt: 0,
             failures: 0,
             polling: false,
@@ -369,7 +386,6 @@ impl ConnectionCore {
         self.reconnect = None;
         self.expected_seq = None;
         self.resync = None;
-        self.decoder.reset();
         self.socket = Socket::Opening;
         self.last_message_ms = self.now;
         self.set_link(LinkState::Connecting);
@@ -379,7 +395,11 @@ impl ConnectionCore {
     fn on_open(&mut self) {
         if self.socket == Socket::Opening {
             self.socket = Socket::Open;
-            self.subscribe();
+            self.epoch.clear();
+            match self.position.clone() {
+                Some(from) => self.resume(from),
+                None => self.subscribe(),
+            }
             self.request_charts();
             self.emit(Action::LoadAlerts);
         }
@@ -518,6 +538,25 @@ impl ConnectionCore {
         }
     }
 
+    /// Asks the new socket to continue from `from`: one diff if the server
+    /// still holds what happened since, else a snapshot, numbered next.
+    fn resume(&mut self, from: Position) {
+        let symbols = self
+            .watching
+            .clone()
+            .unwrap_or_else(|| vec![ALL_SYMBOLS.into()]);
+        self.expected_seq = Some(from.seq + 1);
+        self.send(ClientMsg::Resume {
+            epoch: from.epoch,
+            seq: from.seq,
+            batch: from.batch,
+            symbols,
+        });
+        if self.hidden {
+            self.send_rate();
+        }
+    }
+
     /// The rate the tab's visibility asks for.
     fn send_rate(&mut self) {
         let max_hz = self.hidden.then_some(HIDDEN_HZ);
@@ -645,9 +684,22 @@ impl ConnectionCore {
 
     fn on_message(&mut self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Hello { heartbeat_ms, .. } => self.silence_ms = (2 * heartbeat_ms) as f64,
-            ServerMsg::Snapshot { seq, quotes } => self.on_snapshot(seq, quotes),
-            ServerMsg::Diff { seq, ts, changes } => self.on_diff(seq, ts, changes),
+            ServerMsg::Hello {
+                heartbeat_ms,
+                epoch,
+                ..
+            } => {
+                self.silence_ms = (2 * heartbeat_ms) as f64;
+                self.decoder.epoch(&epoch);
+                self.epoch = epoch;
+            }
+            ServerMsg::Snapshot { seq, batch, quotes } => self.on_snapshot(seq, batch, quotes),
+            ServerMsg::Diff {
+                seq,
+                batch,
+                ts,
+                changes,
+            } => self.on_diff(seq, batch, ts, changes),
             ServerMsg::Status { feed, state } => self.emit(Action::Feed { name: feed, state }),
             ServerMsg::Pong { t, .. } => {
                 if let Some(sent) = t.as_f64() {
@@ -748,7 +800,7 @@ impl ConnectionCore {
     }
 
     /// A snapshot: the page is live (again), whatever it was doing.
-    fn on_snapshot(&mut self, seq: u64, quotes: Vec<Quote>) {
+    fn on_snapshot(&mut self, seq: u64, batch: u64, quotes: Vec<Quote>) {
         self.held.take(); // the snapshot is newer
         // A hidden tab asked for one symbol: the other rows stay.
         self.emit(if self.hidden {
@@ -758,13 +810,30 @@ impl ConnectionCore {
         });
         self.expected_seq = Some(seq + 1);
         self.resync = None;
+        self.at(seq, batch);
+        self.live();
+    }
+
+    /// The stream is whole from here: the connection is live.
+    fn live(&mut self) {
         self.attempt = 0;
         self.failures = 0;
         self.stop_polling();
         self.set_link(LinkState::Live);
     }
 
-    fn on_diff(&mut self, seq: u64, ts: i64, changes: Vec<Change>) {
+    /// The page holds the quotes of `batch`, its message `seq` applied:
+    /// where a new socket can resume (servers that do not number batches
+    /// send none, and cannot resume).
+    fn at(&mut self, seq: u64, batch: u64) {
+        self.position = (!self.epoch.is_empty() && batch > 0).then(|| Position {
+            epoch: self.epoch.clone(),
+            seq,
+            batch,
+        });
+    }
+
+    fn on_diff(&mut self, seq: u64, batch: u64, ts: i64, changes: Vec<Change>) {
         if self.expected_seq == Some(seq) {
             if self.hidden {
                 self.hold(ts, &changes);
@@ -772,6 +841,11 @@ impl ConnectionCore {
                 self.apply(ts, changes);
             }
             self.expected_seq = Some(seq + 1);
+            self.at(seq, batch);
+            if self.link != LinkState::Live && self.resync.is_none() {
+                // The answer to a `resume`: continued without a snapshot.
+                self.live();
+            }
         } else if self.resync.is_none() {
             let expected = self.expected_seq;
             self.warn(format!(
@@ -784,6 +858,7 @@ impl ConnectionCore {
     /// Asks for a snapshot; until it comes, nothing the page shows moves.
     fn start_resync(&mut self) {
         self.expected_seq = None;
+        self.position = None;
         self.resync = Some(Resync {
             attempt: 0,
             next_at_ms: self.now + RESYNC_RETRY.delay_ms(0),

@@ -75,6 +75,12 @@ struct Args {
     /// subscribed clients and `--duration` ≥ `--warmup` + rounds.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=300))]
     resync_storm: u32,
+    /// Clients come back when the server closes them with 1012 (a restart):
+    /// after its `retry_after_ms` hint, retrying refused connections with
+    /// backoff (250 ms doubling to 4 s, ±50 % jitter), until `--duration`
+    /// ends. The report gains a `restart` section.
+    #[arg(long)]
+    reconnect: bool,
     /// Also write the JSON report here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -170,6 +176,61 @@ struct Shared {
     window_end: Instant,
     stop: Instant,
     storm: Option<Storm>,
+    restart: Option<Restart>,
+}
+
+/// What clients saw of a restart (`--reconnect`).
+#[derive(Default)]
+struct Restart {
+    /// Clients the server closed with 1012, and when the first was.
+    closed: AtomicU64,
+    first_close: std::sync::Mutex<Option<Instant>>,
+    /// Of them, those live again (a snapshot on a new connection), and
+    /// when the last was.
+    relived: AtomicU64,
+    last_relive: std::sync::Mutex<Option<Instant>>,
+    /// Connection attempts that failed on the way back.
+    failed_attempts: AtomicU64,
+    /// Per client: the hint, and the time from its close to its snapshot.
+    hints: Mutex<Histogram>,
+    downtime: Mutex<Histogram>,
+}
+
+impl Restart {
+    fn closed(&self, at: Instant) {
+        self.closed.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_close.lock().unwrap_or_else(|e| e.into_inner());
+        *first = Some(first.map_or(at, |f| f.min(at)));
+    }
+
+    fn relived(&self, at: Instant) {
+        self.relived.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last_relive.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some(last.map_or(at, |l| l.max(at)));
+    }
+}
+
+/// The `retry_after_ms` of a 1012 close's reason, if it has one.
+fn retry_hint(reason: &str) -> Option<u64> {
+    let (_, after) = reason.split_once("retry_after_ms=")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// How a client's connection ended.
+enum Ending {
+    Closed { code: u16, reason: String },
+    Dropped,
+}
+
+impl Ending {
+    /// Its label in `closed_by_server`.
+    fn label(&self) -> String {
+        match self {
+            Ending::Closed { code, .. } => code.to_string(),
+            Ending::Dropped => "dropped without a close frame".into(),
+        }
+    }
 }
 
 /// A resync storm's shared state: the coordinator starts rounds, clients
@@ -249,6 +310,7 @@ struct Report {
     server: Option<ServerUse>,
     #[serde(skip_serializing_if = "Option::is_none")]
     storm: Option<StormReport>,
+    restart: Option<RestartReport>,
 }
 
 /// `--resync-storm`: every client's resyncs and their answers.
@@ -330,6 +392,7 @@ async fn main() -> anyhow::Result<()> {
         window_end: begin + ramp + duration,
         stop: begin + ramp + duration,
         storm: (args.resync_storm > 0).then(|| Storm::new(args.resync_storm)),
+        restart: args.reconnect.then(Restart::default),
         args: args.clone(),
     });
     let sampler = args
@@ -397,16 +460,12 @@ fn raise_fd_limit() {
     }
 }
 
-async fn client(i: u32, shared: &Shared) {
-    // Created first: however this client ends, the storm hears of it.
-    let mut reader = Reader::new(shared);
+/// Opens one WebSocket to the server, offering the chosen encoding.
+async fn open(shared: &Shared) -> Option<Ws> {
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .write_buffer_size(0);
-    let Ok(mut request) = shared.args.url.as_str().into_client_request() else {
-        shared.failed.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
+    let mut request = shared.args.url.as_str().into_client_request().ok()?;
     let protocol = match shared.args.encoding {
         Encoding::Json => SUBPROTOCOL_JSON,
         Encoding::Bin => SUBPROTOCOL_BIN,
@@ -415,12 +474,39 @@ async fn client(i: u32, shared: &Shared) {
         .headers_mut()
         .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
     let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), false);
-    let mut ws = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-        Ok(Ok((ws, _))) => ws,
-        _ => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            return;
+    match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+        Ok(Ok((ws, _))) => Some(ws),
+        _ => None,
+    }
+}
+
+/// Back after a restart: waits `hint_ms`, then connects, retrying with
+/// jittered backoff; `None` when `--duration` runs out first.
+async fn reopen(shared: &Shared, restart: &Restart, hint_ms: u64) -> Option<Ws> {
+    let stop = tokio::time::Instant::from(shared.stop);
+    let mut wait = Duration::from_millis(hint_ms);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let due = tokio::time::Instant::now() + wait;
+        if due >= stop {
+            return None;
         }
+        tokio::time::sleep_until(due).await;
+        if let Some(ws) = open(shared).await {
+            return Some(ws);
+        }
+        restart.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        wait = backoff.mul_f64(rand::random_range(0.5..1.5));
+        backoff = (backoff * 2).min(Duration::from_secs(4));
+    }
+}
+
+async fn client(i: u32, shared: &Shared) {
+    // Created first: however this client ends, the storm hears of it.
+    let mut reader = Reader::new(shared);
+    let Some(mut ws) = open(shared).await else {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+        return;
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
     if let Some(subscribe) = subscription(&shared.args, i)
@@ -439,29 +525,57 @@ async fn client(i: u32, shared: &Shared) {
     let mut rounds = shared.storm.as_ref().map(|s| s.round.subscribe());
     let stop = tokio::time::sleep_until(shared.stop.into());
     tokio::pin!(stop);
-    let ending = loop {
-        tokio::select! {
-            next = ws.next() => match next {
-                Some(Ok(Message::Text(text))) => reader.on_text(&text, shared),
-                Some(Ok(Message::Binary(bytes))) => reader.on_binary(&bytes, shared),
-                Some(Ok(Message::Close(frame))) => {
-                    break Some(frame.map_or("close".into(), |f| u16::from(f.code).to_string()));
+    loop {
+        let ending = loop {
+            tokio::select! {
+                next = ws.next() => match next {
+                    Some(Ok(Message::Text(text))) => reader.on_text(&text, shared),
+                    Some(Ok(Message::Binary(bytes))) => reader.on_binary(&bytes, shared),
+                    Some(Ok(Message::Close(frame))) => {
+                        break Some(frame.map_or(Ending::Closed { code: 1005, reason: String::new() }, |f| {
+                            Ending::Closed { code: u16::from(f.code), reason: f.reason.to_string() }
+                        }));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break Some(Ending::Dropped),
+                },
+                round = next_round(&mut rounds) => {
+                    if reader.resync(round, &mut ws).await.is_err() {
+                        break Some(Ending::Dropped);
+                    }
                 }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break Some("dropped without a close frame".to_string()),
-            },
-            round = next_round(&mut rounds) => {
-                if reader.resync(round, &mut ws).await.is_err() {
-                    break Some("dropped without a close frame".to_string());
-                }
+                () = &mut stop => break None,
             }
-            () = &mut stop => break None,
+        };
+        let Some(ending) = ending else { break };
+        *shared
+            .closes
+            .lock()
+            .await
+            .entry(ending.label())
+            .or_default() += 1;
+        // A restart: come back as told, and follow the new server.
+        let (Some(restart), Ending::Closed { code: 1012, reason }) = (&shared.restart, &ending)
+        else {
+            break;
+        };
+        let closed_at = Instant::now();
+        restart.closed(closed_at);
+        let hint = retry_hint(reason).unwrap_or(0);
+        restart.hints.lock().await.record(hint);
+        let Some(again) = reopen(shared, restart, hint).await else {
+            break;
+        };
+        ws = again;
+        if let Some(subscribe) = subscription(&shared.args, i)
+            && ws.send(Message::text(subscribe)).await.is_err()
+        {
+            break;
         }
-    };
-    reader.flush(shared).await;
-    if let Some(ending) = ending {
-        *shared.closes.lock().await.entry(ending).or_default() += 1;
+        reader.expected = None;
+        reader.relive = Some(closed_at);
     }
+    reader.flush(shared).await;
     let _ = ws.close(None).await;
 }
 
@@ -550,6 +664,11 @@ fn subscription(args: &Args, i: u32) -> Option<String> {
 /// One client's view: seq tracking and local counters, merged at the end.
 struct Reader<'a> {
     expected: Option<u64>,
+    /// Back after a restart that closed it then: its next snapshot makes it
+    /// live again.
+    relive: Option<Instant>,
+    /// Per restart, from its close to its snapshot on the new connection.
+    downtime: Histogram,
     latency: Histogram,
     storm: Option<StormPart<'a>>,
 }
@@ -583,6 +702,8 @@ impl<'a> Reader<'a> {
     fn new(shared: &'a Shared) -> Self {
         Reader {
             expected: None,
+            relive: None,
+            downtime: Histogram::default(),
             latency: Histogram::default(),
             storm: shared.storm.as_ref().map(|storm| StormPart {
                 storm,
@@ -686,6 +807,11 @@ impl<'a> Reader<'a> {
             }) => {
                 self.on_storm_message(true, seq, now);
                 self.expected = seq.map(|s| s + 1);
+                if let (Some(closed_at), Some(restart)) = (self.relive.take(), &shared.restart) {
+                    restart.relived(now);
+                    self.downtime
+                        .record(now.duration_since(closed_at).as_millis() as u64);
+                }
             }
             Some(Update {
                 snapshot: false,
@@ -720,6 +846,9 @@ impl<'a> Reader<'a> {
 
     async fn flush(&self, shared: &Shared) {
         shared.latency.lock().await.merge(&self.latency);
+        if let Some(restart) = &shared.restart {
+            restart.downtime.lock().await.merge(&self.downtime);
+        }
         if let Some(part) = &self.storm {
             part.storm.latency.lock().await.merge(&part.latency);
         }
@@ -842,6 +971,48 @@ async fn report(
             (Some(s), Some(w)) => Some(storm_report(s, w).await),
             _ => None,
         },
+        restart: match &shared.restart {
+            Some(r) => Some(restart_report(r).await),
+            None => None,
+        },
+    }
+}
+
+/// What `--reconnect` clients saw of a restart.
+#[derive(Debug, Serialize)]
+struct RestartReport {
+    /// Clients the server closed with 1012.
+    closed: u64,
+    /// Of them, live again before the end.
+    live_again: u64,
+    /// From the first 1012 to the last client live again.
+    all_back_ms: Option<u64>,
+    /// Connection attempts refused or failed on the way back.
+    failed_attempts: u64,
+    /// The servers' hints, and each client's time from its close to its snapshot.
+    hint_ms: Latency,
+    downtime_ms: Latency,
+}
+
+async fn restart_report(r: &Restart) -> RestartReport {
+    let summary = |h: &Histogram| Latency {
+        samples: h.count,
+        p50: h.percentile(50.0),
+        p99: h.percentile(99.0),
+        max: h.max,
+    };
+    let first = *r.first_close.lock().unwrap_or_else(|e| e.into_inner());
+    let last = *r.last_relive.lock().unwrap_or_else(|e| e.into_inner());
+    RestartReport {
+        closed: r.closed.load(Ordering::Relaxed),
+        live_again: r.relived.load(Ordering::Relaxed),
+        all_back_ms: match (first, last) {
+            (Some(f), Some(l)) => Some(l.saturating_duration_since(f).as_millis() as u64),
+            _ => None,
+        },
+        failed_attempts: r.failed_attempts.load(Ordering::Relaxed),
+        hint_ms: summary(&*r.hints.lock().await),
+        downtime_ms: summary(&*r.downtime.lock().await),
     }
 }
 

@@ -492,7 +492,7 @@ impl Folder {
                 None => Some(Change::full(new)),
             };
             if let Some(change) = change {
-                entries.push(Entry::new(id, change, ts));
+                entries.push(wire::entry(id, change, ts));
             }
         }
         entries

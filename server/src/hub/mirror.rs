@@ -189,7 +189,7 @@ impl Mirror {
                 continue;
             };
             updated.push((id, quote));
-            entries.push(Entry::new(id, change, ts));
+            entries.push(wire::entry(id, change, ts));
         }
         (no + 1, updated, entries)
     }

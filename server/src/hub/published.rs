@@ -22,6 +22,9 @@ use crate::wire;
 /// holds the previous version.
 pub type Quotes = Arc<Vec<Option<Arc<Quote>>>>;
 
+/// A merge of the batches from the first number to the second, inclusive.
+type Merge = ((u64, u64), Arc<Batch>);
+
 /// Merged spans kept for sessions that fell behind: more than the distinct
 /// spans a crowd of lagging sessions is at within one batch.
 const MERGES_KEPT: usize = 32;
@@ -38,6 +41,9 @@ struct State {
 }
 
 struct Shared {
+    /// Names this numbering of batches (random per hub): a client's
+    /// `resume` from another epoch cannot continue here.
+    epoch: String,
     state: RwLock<State>,
     head: watch::Sender<u64>,
     /// The `*` snapshot's encoded quotes, for the batch they are current as of.
@@ -46,7 +52,7 @@ struct Shared {
     bin_snapshot_cache: Mutex<Option<(u64, Arc<binary::Snapshot>)>>,
     /// Recent merges of several batches, by their first and last number,
     /// newest last: shared by every session behind by the same span.
-    merges: Mutex<VecDeque<((u64, u64), Arc<Batch>)>>,
+    merges: Mutex<VecDeque<Merge>>,
     retained: usize,
     metrics: SharedMetrics,
 }
@@ -72,6 +78,7 @@ pub fn new(symbols: usize, retained: usize, metrics: SharedMetrics) -> (Publishe
         ring: VecDeque::new(),
     };
     let shared = Arc::new(Shared {
+        epoch: format!("{:016x}", rand::random::<u64>()),
         state: RwLock::new(state),
         head: watch::Sender::new(0),
         snapshot_cache: Mutex::new(None),
@@ -98,6 +105,13 @@ impl Published {
     pub fn quotes(&self) -> (u64, Quotes) {
         let state = self.read();
         (state.no, state.quotes.clone())
+    }
+
+    /// The name of this hub's batch numbering (see [`ServerMsg::Hello`]).
+    ///
+    /// [`ServerMsg::Hello`]: app::protocol::ServerMsg::Hello
+    pub fn epoch(&self) -> &str {
+        &self.shared.epoch
     }
 
     /// The newest batch number.
@@ -152,7 +166,7 @@ impl Published {
                 .filter_map(|(_, q)| q.as_deref());
             wire::snapshot_tail(mine).into()
         };
-        (no, wire::snapshot_frame(seq, &tail))
+        (no, wire::snapshot_frame(seq, no, &tail))
     }
 
     fn all_quotes_encoded(&self, no: u64, quotes: &Quotes) -> Arc<str> {
@@ -176,15 +190,15 @@ impl Published {
             cached(&self.shared.bin_snapshot_cache, no, || {
                 Arc::new(binary::Snapshot::new(mine()))
             })
-            .frame(seq)
+            .frame(seq, no)
         } else {
-            binary::Snapshot::new(mine()).frame(seq)
+            binary::Snapshot::new(mine()).frame(seq, no)
         };
         (no, frame)
     }
 
     /// One batch equivalent to `batches` (consecutive, oldest first), as
-    /// [`Batch::merged`] makes it: what a session that fell behind sends.
+    /// [`wire::merged`] makes it: what a session that fell behind sends.
     /// Made once per span and shared by every session behind by the same
     /// span, so a crowd that lags costs one merge and one encoding, not one
     /// each. With `make` false, only a merge someone already made.
@@ -200,7 +214,7 @@ impl Published {
         if !make {
             return None;
         }
-        let merged = Arc::new(Batch::merged(batches)?);
+        let merged = Arc::new(wire::merged(batches)?);
         if merges.len() == MERGES_KEPT {
             merges.pop_front();
         }

@@ -48,7 +48,12 @@ fn snapshots_and_histories_are_encoded_once_per_batch_and_follow_it() {
     let (no, first) = hub.published().snapshot_frame(7, &all);
     let (_, again) = hub.published().snapshot_frame(8, &all);
     let msg: ServerMsg = serde_json::from_str(&first).unwrap();
-    let ServerMsg::Snapshot { seq: 7, quotes } = msg else {
+    let ServerMsg::Snapshot {
+        seq: 7,
+        batch: 1,
+        quotes,
+    } = msg
+    else {
         panic!("{first}")
     };
     assert_eq!((no, quotes), hub.published().snapshot(&all));
@@ -183,6 +188,7 @@ fn the_shared_encoding_is_the_documented_diff() {
         parsed,
         ServerMsg::Diff {
             seq: 5,
+            batch: 0,
             ts: 77,
             changes
         }

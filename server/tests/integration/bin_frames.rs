@@ -76,7 +76,7 @@ async fn follow_until(client: &mut Client, wanted: &BTreeMap<String, Quote>) -> 
             Read::Closed(frame) => panic!("closed: {frame:?}"),
         };
         match &msg {
-            ServerMsg::Snapshot { seq: s, quotes } => {
+            ServerMsg::Snapshot { seq: s, quotes, .. } => {
                 seq = *s;
                 state = quotes
                     .iter()

@@ -4,7 +4,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::TestServer;
+use crate::common::cluster::Node;
+use crate::common::{TestServer, free_port};
 
 #[tokio::test]
 async fn the_load_generator_reports_what_its_clients_received() {
@@ -74,4 +75,55 @@ fn the_load_generator_refuses_remote_targets() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only targets this machine"));
+}
+
+#[tokio::test]
+async fn reconnecting_clients_come_back_after_a_restart_within_the_spread() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let args = [
+        "--addr",
+        addr.as_str(),
+        "--restart-spread-ms",
+        "1500",
+        "--sim-symbols",
+        "10",
+    ];
+    let first = Node::start(&args);
+    let url = first.ws_url();
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tickertape-loadgen"))
+            .args(["--url", &url, "--clients", "30", "--ramp-secs", "0.5"])
+            .args(["--duration", "9", "--warmup", "0", "--reconnect"])
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A deployment: the old process goes, a new one takes its address.
+    let restarted = Instant::now();
+    assert!(first.terminate().success());
+    let second = Node::start(&args);
+    let down = restarted.elapsed();
+    let out = run.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let restart = &report["restart"];
+    assert_eq!(restart["closed"], 30, "{restart}");
+    assert_eq!(restart["live_again"], 30, "{restart}");
+    assert_eq!(report["closed_by_server"]["1012"], 30);
+    assert!(restart["hint_ms"]["max"].as_u64().unwrap() < 1_500);
+    // Spread over the window: not all at once, and none long after it.
+    let back = restart["all_back_ms"].as_u64().unwrap();
+    assert!(
+        back >= 750 && back < 1_500 + down.as_millis() as u64 + 4_000,
+        "all back after {back} ms, the server down for {down:?}"
+    );
+    let sessions = second.metrics().await;
+    assert!(
+        sessions.contains("tickertape_sessions_opened_total 30"),
+        "{sessions}"
+    );
 }

@@ -29,5 +29,6 @@ mod providers;
 mod push;
 mod rates;
 mod replay;
+mod resume;
 mod store;
 mod ws_protocol;

@@ -35,7 +35,9 @@ async fn hello_comes_first_then_feed_status() {
             protocol,
             server_time,
             heartbeat_ms,
+            epoch,
         } => {
+            assert_eq!(epoch.len(), 16, "names the batch numbering: {epoch}");
             assert_eq!(protocol, 1);
             assert_eq!(heartbeat_ms, 4000);
             assert!((server_time - tickertape::now_ms()).abs() < 5_000);
@@ -153,7 +155,7 @@ async fn resync_sends_a_fresh_snapshot_with_the_next_seq() {
     // more than the message before.
     let (seq, quotes) = client
         .until(|m| match m {
-            ServerMsg::Snapshot { seq, quotes } => Some((seq, quotes)),
+            ServerMsg::Snapshot { seq, quotes, .. } => Some((seq, quotes)),
             ServerMsg::Diff { seq, .. } => {
                 assert_eq!(seq, last + 1, "seq grows by exactly 1");
                 last = seq;

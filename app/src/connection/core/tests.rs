@@ -90,7 +90,11 @@ fn server(msg: &ServerMsg) -> Event {
 
 fn snapshot(seq: u64, symbols: &[&str]) -> Event {
     let quotes = symbols.iter().map(|s| quote(s, 10.0)).collect();
-    server(&ServerMsg::Snapshot { seq, quotes })
+    server(&ServerMsg::Snapshot {
+        seq,
+        batch: seq + 1000,
+        quotes,
+    })
 }
 
 fn change(symbol: &str, last: f64) -> Change {
@@ -104,6 +108,7 @@ fn change(symbol: &str, last: f64) -> Change {
 fn diff(seq: u64, changes: &[Change]) -> Event {
     server(&ServerMsg::Diff {
         seq,
+        batch: seq + 1000,
         ts: seq as i64 * 100,
         changes: changes.to_vec(),
     })
@@ -455,6 +460,7 @@ fn a_silent_socket_is_dropped_after_twice_the_heartbeat() {
         protocol: 1,
         server_time: 0,
         heartbeat_ms: 2_000,
+        epoch: String::new(),
     }));
     assert_eq!(
         reconnect_delay(&page.wait(4_000.0)),
@@ -963,7 +969,7 @@ fn a_restarting_server_is_reconnected_to_when_it_says_not_at_once() {
 fn bin_snapshot(seq: u64, symbols: &[&str]) -> Event {
     let quotes: Vec<Quote> = symbols.iter().map(|s| quote(s, 10.0)).collect();
     let ids = quotes.iter().enumerate().map(|(i, q)| (i as u32, q));
-    Event::Frame(binary::Snapshot::new(ids).frame(seq))
+    Event::Frame(binary::Snapshot::new(ids).frame(seq, seq + 1000))
 }
 
 /// A diff in `tickertape.v1.bin` of `(id, change)`s.
@@ -976,6 +982,7 @@ fn bin_diff(seq: u64, changes: &[(u32, Change)]) -> Event {
     let header = binary::Header {
         kind: binary::DIFF,
         seq,
+        batch: seq + 1000,
         base_ts: ts,
         count: changes.len() as u64,
     };
@@ -1005,7 +1012,7 @@ fn binary_frames_move_the_page_exactly_as_their_json_does() {
 }
 
 #[test]
-fn an_unreadable_binary_frame_resyncs_and_a_new_socket_forgets_symbol_ids() {
+fn an_unreadable_binary_frame_resyncs_and_symbol_ids_last_as_long_as_the_epoch() {
     let mut page = Page::new();
     page.on(Event::Start);
     page.on(Event::Opened);
@@ -1021,10 +1028,103 @@ fn an_unreadable_binary_frame_resyncs_and_a_new_socket_forgets_symbol_ids() {
         applied(&page.on(bin_diff(4, &[(0, change("AAPL", 12.0))]))),
         [vec![change("AAPL", 12.0)]]
     );
-    // A new connection's ids are its own: id 0 is not known until named.
+    // Ids belong to the server's epoch: kept on a new connection to it,
+    // forgotten when another epoch greets the page.
+    page.on(hello("e1"));
     page.fail_connect();
     page.on(Event::Opened);
-    let unnamed = page.on(bin_diff(1, &[(0, change("AAPL", 13.0))]));
+    page.on(hello("e1"));
+    page.on(bin_snapshot(1, &["AAPL"]));
+    let known = page.on(bin_diff(2, &[(0, change("AAPL", 13.0))]));
+    assert_eq!(applied(&known), [vec![change("AAPL", 13.0)]]);
+    page.fail_connect();
+    page.on(Event::Opened);
+    page.on(hello("e2"));
+    let unnamed = page.on(bin_diff(1, &[(0, change("AAPL", 14.0))]));
     assert_eq!(applied(&unnamed), [] as [Vec<Change>; 0]);
     assert_eq!(sent(&unnamed), [ClientMsg::Resync]);
+}
+
+fn hello(epoch: &str) -> Event {
+    server(&ServerMsg::Hello {
+        protocol: 1,
+        server_time: 0,
+        heartbeat_ms: 15_000,
+        epoch: epoch.into(),
+    })
+}
+
+/// A page live on a server of epoch `e1`, at seq 3 (batch 1003).
+fn live_on_e1() -> Page {
+    let mut page = Page::new();
+    page.on(Event::Start);
+    page.on(Event::Opened);
+    page.on(hello("e1"));
+    page.on(snapshot(1, &["AAPL", "MSFT"]));
+    page.on(diff(2, &[change("AAPL", 11.0)]));
+    page.on(diff(3, &[change("MSFT", 12.0)]));
+    page
+}
+
+fn resume(seq: u64, batch: u64) -> ClientMsg {
+    ClientMsg::Resume {
+        epoch: "e1".into(),
+        seq,
+        batch,
+        symbols: vec!["*".into()],
+    }
+}
+
+#[test]
+fn a_new_socket_resumes_where_the_last_left_off_and_one_diff_makes_it_live() {
+    let mut page = live_on_e1();
+    page.fail_connect();
+    let opened = page.on(Event::Opened);
+    assert_eq!(sent(&opened)[..1], [resume(3, 1003)], "not a subscribe");
+    page.on(hello("e1"));
+    let caught_up = page.on(diff(4, &[change("AAPL", 13.0)]));
+    assert_eq!(applied(&caught_up), [vec![change("AAPL", 13.0)]]);
+    assert_eq!(links(&caught_up), [LinkState::Live]);
+    // And on from there; a later reconnect resumes from the newest.
+    page.on(diff(5, &[change("MSFT", 14.0)]));
+    page.fail_connect();
+    assert_eq!(sent(&page.on(Event::Opened))[..1], [resume(5, 1005)]);
+}
+
+#[test]
+fn a_resume_answered_by_a_snapshot_starts_over_from_it() {
+    let mut page = live_on_e1();
+    page.fail_connect();
+    page.on(Event::Opened);
+    page.on(hello("e2")); // a restarted server: another numbering
+    let fresh = page.on(snapshot(4, &["AAPL"]));
+    assert_eq!(links(&fresh), [LinkState::Live]);
+    assert!(has(
+        &fresh,
+        &Action::ReplaceQuotes(vec![quote("AAPL", 10.0)])
+    ));
+    page.fail_connect();
+    let again = page.on(Event::Opened);
+    assert_eq!(
+        sent(&again)[..1],
+        [ClientMsg::Resume {
+            epoch: "e2".into(),
+            seq: 4,
+            batch: 1004,
+            symbols: vec!["*".into()],
+        }]
+    );
+}
+
+#[test]
+fn without_an_epoch_or_after_a_gap_a_new_socket_subscribes_afresh() {
+    // An older server names no epoch: nothing to resume.
+    let mut page = Page::live();
+    page.fail_connect();
+    assert_eq!(sent(&page.on(Event::Opened))[..1], [subscribe(&["*"])]);
+    // A gap: the quotes are not those of any batch until the snapshot.
+    let mut page = live_on_e1();
+    page.on(diff(9, &[change("AAPL", 1.0)]));
+    page.fail_connect();
+    assert_eq!(sent(&page.on(Event::Opened))[..1], [subscribe(&["*"])]);
 }

@@ -144,12 +144,15 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts the binary with `args` on a free port and waits until it
-    /// serves; in memory unless `args` name a data directory.
+    /// Starts the binary with `args` on a free port (unless they name an
+    /// `--addr`) and waits until it serves; in memory unless `args` name a
+    /// data directory.
     pub fn start(args: &[&str]) -> Node {
         let ephemeral = (!args.contains(&"--data-dir")).then_some("--ephemeral");
+        let any_port = (!args.contains(&"--addr")).then_some(["--addr", "127.0.0.1:0"]);
         let mut child = Command::new(TICKERTAPE)
-            .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
+            .args(any_port.into_iter().flatten())
+            .args(["--log-format", "json"])
             .args(ephemeral)
             .args(args)
             .env("TICKERTAPE_LOG", "info")
@@ -228,6 +231,14 @@ impl Node {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+}
+
+impl Node {
+    /// Stops it as a deployment does (SIGTERM) and waits for it to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.wait().expect("wait for tickertape")
     }
 }
 

@@ -300,7 +300,7 @@ impl Client {
         self.send_json(serde_json::json!({"op": "subscribe", "symbols": symbols}))
             .await;
         self.until(|m| match m {
-            ServerMsg::Snapshot { seq, quotes } => Some((seq, quotes)),
+            ServerMsg::Snapshot { seq, quotes, .. } => Some((seq, quotes)),
             _ => None,
         })
         .await
