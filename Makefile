@@ -55,7 +55,7 @@ PROTOCOL_TYPES := cargo run -q -p app --features typescript --example protocol-t
 protocol-types:
 	$(PROTOCOL_TYPES)
 
-## Benchmarks: tickertape vs a Node.js ws peer, same load generator, one edge vs two on NATS, a resync storm and a cluster resync; writes BENCHMARKS.md (~30 min)
+## Benchmarks: tickertape vs a Node.js ws peer (JSON and binary clients, an overload curve), one edge vs two on NATS, a resync storm, a cluster resync, a restart under 10,000 clients and a 30-minute soak; writes BENCHMARKS.md (~90 min)
 bench: setup-test build
 	cargo build --release -p tickertape --bin tickertape-loadgen
 	cd bench && npm ci --no-audit --no-fund

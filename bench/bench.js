@@ -3,7 +3,7 @@
 // BENCHMARKS.md with the machine, versions, commands, medians of 3 runs and
 // tickertape/peer ratios measured in the same run.
 //
-// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,overload,idle-10000,browser,trader,cluster,storm,resync,restart,store-capacity,chart-load,...] [--out BENCHMARKS.md]
+// Usage: node bench/bench.js [--runs 3] [--only fanout-2000,overload,idle-10000,browser,trader,cluster,storm,resync,restart,soak,store-capacity,chart-load,...] [--soak-minutes 30] [--out BENCHMARKS.md]
 //        node bench/bench.js --render-only 1   (rewrite BENCHMARKS.md from the last run's target/bench-results.json)
 //        [--results FILE]   saved results to read (--only, --render-only) and write instead of target/bench-results.json
 //        [--before PATH --before-commit SHA]   an older tickertape binary (built from SHA), measured with
@@ -139,10 +139,10 @@ const SCENARIOS = {
     store: true,
   },
   overload: {
-    title: "overload: the fan-out workload to 1,000 … 8,000 clients, tickertape and the peer alternating at each point",
+    title: "overload: the fan-out workload to 1,000 … 16,000 clients, tickertape and the peer alternating at each point",
     ...fanout(1000),
     servers: ["tickertape", "peer"],
-    curve: [1000, 2000, 4000, 6000, 8000],
+    curve: [1000, 2000, 4000, 8000, 12000, 16000],
   },
   "idle-10000": {
     title: "10,000 idle clients (connected, nothing subscribed), 100 symbols × 10 ticks/s",
@@ -169,7 +169,7 @@ async function runScenario(name, sc) {
     for (const point of sc.curve ? variants : [null]) {
     for (const kind of servers) {
       for (const variant of point ? [point] : variants) {
-        const load = variant === "control" ? { ...sc.load, ...sc.control } : sc.curve ? { ...sc.load, clients: Number(variant) } : sc.load;
+        const load = variant === "control" ? { ...sc.load, ...sc.control } : sc.curve ? { ...sc.load, clients: Number(variant), ramp: Math.max(sc.load.ramp, Number(variant) / 1000) } : sc.load;
         const server = await startServer(kind, sc.workload);
         let row = null;
         try {
@@ -864,7 +864,7 @@ function renderHeader(p, m, prov, old) {
 /** `own`: the sections with their own scripts and provenance (browser, trader, cluster, storm, resync, …), each null if not measured. */
 function render(results, m, own, measured = {}, old = previousOutput()) {
   results = results ?? {};
-  const { browser, trader, cluster, storm, resync, restart, store, chartLoad } = own;
+  const { browser, trader, cluster, storm, resync, restart, soak, store, chartLoad } = own;
   const lines = [];
   const p = (s = "") => lines.push(s);
   /** A section with nothing new to show: the previous file's text, verbatim. */
@@ -878,7 +878,7 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
     if (results[name]) prov.push({ name, scenario: true, ...(measured[name] ?? { date: m.date, commit: m.commit }), runs: new Set(results[name].map((r) => r.run)).size });
     else if (old.sections[name]) prov.push(old.measured[name] ? { name, scenario: true, kept: true, ...old.measured[name] } : { name, scenario: true, kept: true, unknown: true });
   }
-  for (const [name, data] of Object.entries({ browser, trader, cluster, storm, resync, restart })) {
+  for (const [name, data] of Object.entries({ browser, trader, cluster, storm, resync, restart, soak })) {
     if (!data && !old.sections[name]) continue;
     // A kept section says in its text when it was measured ("measured <date>, commit <sha>"), if it does.
     const said = !data && /measured (\d{4}-\d{2}-\d{2}), commit (\w+)/.exec(old.sections[name].join(" "));
@@ -994,6 +994,8 @@ function render(results, m, own, measured = {}, old = previousOutput()) {
   else if (old.sections.resync) keep("resync");
   if (restart) renderRestart(p, restart);
   else if (old.sections.restart) keep("restart");
+  if (soak) renderSoak(p, soak);
+  else if (old.sections.soak) keep("soak");
   if (store) renderStoreCapacity(p, store);
   else if (old.sections["store-capacity"]) keep("store-capacity");
   if (chartLoad) renderChartLoad(p, chartLoad);
@@ -1089,6 +1091,43 @@ function renderRestart(p, rs) {
   p();
 }
 
+function soakBench() {
+  const out = execSync(`node ${path.join(__dirname, "soak.js")} --minutes ${Number(args["soak-minutes"] ?? 30)}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.toString());
+}
+
+function renderSoak(p, s) {
+  p(`## soak: ${s.minutes} minutes of fanout-2000 with churn, slow consumers and feed outages`);
+  p();
+  p("The fan-out workload (100 symbols × 10 ticks/s, flush 100 ms) with 2,000 healthy clients on `*` for the whole time;");
+  p("meanwhile, without a pause, groups of 100 clients (one symbol each) join over 2 s and leave 4 s later; every minute,");
+  p("10 clients subscribe to `*` and never read; every 5 minutes the simulator is failed for 20 s through the control API");
+  p("and restored. Sampled every 10 s from the end of the first minute: the server's RSS, open descriptors");
+  p("(`/proc/<pid>/fd`), tasks alive on its runtime (`tickertape_tasks_alive`) and WebSocket sessions.");
+  p();
+  p("| | start | end | peak | lowest |");
+  p("|---|---|---|---|---|");
+  const row = (label, st, f = (x) => fmt(x)) => p(`| ${label} | ${f(st.start)} | ${f(st.end)} | ${f(st.peak)} | ${f(st.min)} |`);
+  row("server RSS (MiB)", s.rssKiB, (x) => fmt(x / 1024, 1));
+  row("open descriptors", s.fds);
+  row("tasks alive", s.tasks);
+  row("WebSocket sessions", s.sessions);
+  p();
+  const h = s.healthy ?? {};
+  const endings = (e) => Object.entries(e ?? {}).map(([k, v]) => `${v}× ${k}`).join(", ") || "none";
+  p(`Healthy clients: ${fmt(h.connected)} of ${fmt(h.clients)} connected, ${h.failed} failed, **${h.seqGaps} seq gaps**,`);
+  p(`${fmt(h.changesPerSec)} changes/s delivered, p99 ${fmt(h.p99Ms)} ms; closed by the server: ${endings(h.endings)}.`);
+  p(`Churn: ${fmt(s.churn.clientsJoinedAndLeft)} clients joined and left (${s.churn.failed} failed to connect).`);
+  p(`Slow consumers: ${s.slowConsumers.clients}, ended by the server as: ${endings(s.slowConsumers.endings)}.`);
+  p(`Outages: ${s.outages.length} (fail/restore answered ${[...new Set(s.outages.map((o) => `${o.failed}/${o.restored}`))].join(", ")}).`);
+  const a = s.afterKiB;
+  p(`Five seconds after everyone left: RSS ${fmt(a.rssKiB / 1024, 1)} MiB, ${fmt(a.fds)} descriptors, ${fmt(a.tasks)} tasks, ${fmt(a.sessions)} sessions.`);
+  p();
+  const m = s.measured ?? {};
+  p(`Command: \`${s.command}\`; server \`${s.serverCommand}\`. Measured ${m.date}, commit ${m.commit}${m.dirty ? " (with uncommitted changes)" : ""}.`);
+  p();
+}
+
 function resyncBench() {
   const out = execSync(`node ${path.join(__dirname, "resync.js")} --runs ${RUNS}${beforeArgs()}`, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.toString());
@@ -1114,7 +1153,7 @@ function traderBench() {
   const savedPath = path.resolve(root, args.results ?? "target/bench-results.json");
   if (args["render-only"]) {
     const saved = JSON.parse(fs.readFileSync(savedPath, "utf8"));
-    const own = { browser: saved.browser, trader: saved.trader ?? null, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, restart: saved.restart ?? null, store: saved.store ?? null, chartLoad: saved.chartLoad ?? null };
+    const own = { browser: saved.browser, trader: saved.trader ?? null, cluster: saved.cluster, storm: saved.storm ?? null, resync: saved.resync ?? null, restart: saved.restart ?? null, soak: saved.soak ?? null, store: saved.store ?? null, chartLoad: saved.chartLoad ?? null };
     fs.writeFileSync(OUT, render(saved.results, machine(), own, savedMeasured(saved)));
     return console.error(`rewrote ${path.relative(root, OUT)} from ${path.relative(root, savedPath)}`);
   }
@@ -1135,13 +1174,14 @@ function traderBench() {
   const storm = !ONLY || ONLY.has("storm") ? stormBench() : saved.storm ?? null;
   const resync = !ONLY || ONLY.has("resync") ? resyncBench() : saved.resync ?? null;
   const restart = !ONLY || ONLY.has("restart") ? restartBench() : saved.restart ?? null;
+  const soak = !ONLY || ONLY.has("soak") ? soakBench() : saved.soak ?? null;
   const store = !ONLY || ONLY.has("store-capacity") ? storeBench() : saved.store ?? null;
   const chartLoad = !ONLY || ONLY.has("chart-load") ? chartLoadBench() : saved.chartLoad ?? null;
   // The header names when each scenario section was measured (one date and
   // commit when a single run measured them all).
   const meta = machine();
-  fs.writeFileSync(OUT, render(results, meta, { browser, trader, cluster, storm, resync, restart, store, chartLoad }, measured));
+  fs.writeFileSync(OUT, render(results, meta, { browser, trader, cluster, storm, resync, restart, soak, store, chartLoad }, measured));
   fs.mkdirSync(path.dirname(savedPath), { recursive: true });
-  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, trader, cluster, storm, resync, restart, store, chartLoad, meta: { date: meta.date, commit: meta.commit } }, null, 1));
+  fs.writeFileSync(savedPath, JSON.stringify({ results, measured, browser, trader, cluster, storm, resync, restart, soak, store, chartLoad, meta: { date: meta.date, commit: meta.commit } }, null, 1));
   console.error(`wrote ${path.relative(root, OUT)}`);
 })();

@@ -14,6 +14,9 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// Sockets open now (HTTP, TLS and upgraded), capped by `--max-open-connections`.
     pub http_connections: IntGauge,
+    /// Tasks alive on the server's runtime, read when scraped (a leak shows
+    /// as a rise that does not come back).
+    pub tasks: IntGauge,
     /// Sockets closed by the server's clocks or refused, by reason
     /// (`handshake_timeout`, `idle_timeout`, `write_timeout`, `limit`).
     pub http_closed: IntCounterVec,
@@ -172,6 +175,11 @@ impl Metrics {
                 "WebSocket upgrades refused, by reason",
                 "reason",
             ),
+            tasks: gauge(
+                &r,
+                "tasks_alive",
+                "Tasks alive on the server's runtime (read when scraped)",
+            ),
             http_connections: gauge(
                 &r,
                 "http_connections",
@@ -314,6 +322,10 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let alive = runtime.metrics().num_alive_tasks();
+            self.tasks.set(i64::try_from(alive).unwrap_or(i64::MAX));
+        }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "cannot encode metrics");

@@ -51,7 +51,7 @@ struct Args {
     /// Seconds over which to open them.
     #[arg(long, default_value_t = 2.0)]
     ramp_secs: f64,
-    /// Seconds to read after the last client connected (at most 600).
+    /// Seconds to read after the last client connected (at most 3,600: a soak).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
     /// Seconds at the start of `duration` not measured.
@@ -379,7 +379,7 @@ async fn main() -> anyhow::Result<()> {
     }
     raise_fd_limit();
     let ramp = Duration::from_secs_f64(args.ramp_secs.max(0.0));
-    let duration = Duration::from_secs_f64(args.duration.clamp(0.1, 600.0));
+    let duration = Duration::from_secs_f64(args.duration.clamp(0.1, 3600.0));
     let warmup = Duration::from_secs_f64(args.warmup.clamp(0.0, args.duration));
     let begin = Instant::now();
     let shared = Arc::new(Shared {
