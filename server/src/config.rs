@@ -196,8 +196,9 @@ pub struct Config {
     pub push_token: Option<String>,
 
     /// At shutdown (SIGTERM), clients are closed with 1012 and told to reconnect after a random
-    /// delay within this many ms, so a restart does not bring them all back in the same second.
-    #[arg(long, env = "TICKERTAPE_RESTART_SPREAD_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    /// delay within this many ms, so a restart does not bring them all back in the same second
+    /// (0: no spread, every client told to come back at once).
+    #[arg(long, env = "TICKERTAPE_RESTART_SPREAD_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub restart_spread_ms: u64,
 
     /// Turns on the control API at /api/control/… for end-to-end tests (pause and step the
