@@ -1101,7 +1101,7 @@ function renderSoak(p, s) {
   p();
   p("The fan-out workload (100 symbols × 10 ticks/s, flush 100 ms) with 2,000 healthy clients on `*` for the whole time;");
   p("meanwhile, without a pause, groups of 100 clients (one symbol each) join over 2 s and leave 4 s later; every minute,");
-  p("10 clients subscribe to `*` and never read; every 5 minutes the simulator is failed for 20 s through the control API");
+  p("10 clients subscribe to `*` and never read for 3 minutes; every 5 minutes the simulator is failed for 20 s through the control API");
   p("and restored. Sampled every 10 s from the end of the first minute: the server's RSS, open descriptors");
   p("(`/proc/<pid>/fd`), tasks alive on its runtime (`tickertape_tasks_alive`) and WebSocket sessions.");
   p();

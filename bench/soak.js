@@ -4,7 +4,7 @@
 //   churn: a load generator of 100 clients (one symbol each) joining over
 //     2 s and leaving 4 s later, one after another, all the time;
 //   slow consumers: every minute, 10 clients that subscribe to `*` and never
-//     read (the server must drop them, not keep their backlog);
+//     read, for 3 minutes (the server must drop them, not keep their backlog);
 //   a feed outage every 5 minutes: the simulator failed for 20 s through the
 //     control API, then restored.
 // Sampled every 10 s: the server's RSS, open descriptors (/proc/<pid>/fd),
@@ -30,6 +30,7 @@ const SAMPLE_SECS = 10;
 const OUTAGE_EVERY_SECS = 300;
 const OUTAGE_SECS = 20;
 const STALL_EVERY_SECS = 60;
+const STALL_SECS = 180;
 const SERVER_ARGS = ["--sim-symbols", "100", "--sim-rate", "10", "--flush-ms", "100", "--seed", "1", "--ephemeral", "--log-format", "json", "--control-token", TOKEN];
 
 /** Runs the load generator to its end; resolves to its JSON report (null if it failed). */
@@ -93,8 +94,10 @@ async function metrics(port) {
 
   const stalls = [];
   const stalling = (async () => {
-    while (left() > STALL_EVERY_SECS) {
-      stalls.push(loadgen(["--url", url, "--clients", 10, "--stall", 10, "--ramp-secs", 0, "--duration", 30, "--warmup", 0, "--subscribe", "*"]));
+    while (left() > STALL_SECS + 15) {
+      // Three minutes each: a loopback socket's buffers hold about two
+      // minutes of this stream before a send can block.
+      stalls.push(loadgen(["--url", url, "--clients", 10, "--stall", 10, "--ramp-secs", 0, "--duration", STALL_SECS, "--warmup", 0, "--subscribe", "*"]));
       await sleep(STALL_EVERY_SECS * 1000);
     }
   })();
