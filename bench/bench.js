@@ -139,7 +139,7 @@ const SCENARIOS = {
     store: true,
   },
   overload: {
-    title: "overload: the fan-out workload to 1,000 … 16,000 clients, tickertape and the peer alternating at each point",
+    title: "the fan-out workload to 1,000 … 16,000 clients, tickertape (JSON clients) and the peer alternating at each point",
     ...fanout(1000),
     servers: ["tickertape", "peer"],
     curve: [1000, 2000, 4000, 8000, 12000, 16000],

@@ -453,6 +453,7 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::tests::quote;
 
     /// SplitMix64: a seeded, repeatable stream (this crate also builds for
     /// wasm, where a random-number crate would need the browser).
@@ -474,23 +475,6 @@ mod tests {
 
         fn chance(&mut self, p: f64) -> bool {
             (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-        }
-    }
-
-    fn quote(symbol: &str, last: f64) -> Quote {
-        Quote {
-            symbol: symbol.into(),
-            last,
-            bid: last - 0.01,
-            ask: last + 0.01,
-            open: 100.0,
-            high: last.max(100.0),
-            low: last.min(100.0),
-            prev_close: 99.5,
-            volume: 12_345,
-            ts: 1_764_460_800_123,
-            session: MarketSession::Regular,
-            close: last,
         }
     }
 

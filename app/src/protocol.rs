@@ -843,10 +843,11 @@ pub struct ApiError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn quote(symbol: &str, last: f64) -> Quote {
+    /// A whole quote around `last` (also for other modules' tests).
+    pub(crate) fn quote(symbol: &str, last: f64) -> Quote {
         Quote {
             symbol: symbol.into(),
             last,

@@ -78,3 +78,17 @@ test("a hidden tab slows to one message a second and catches up when shown, with
   const seqs = received.filter((m) => m.type === "diff" || m.type === "snapshot").map((m) => m.seq!);
   seqs.forEach((seq, i) => i > 0 && expect(seq).toBe(seqs[i - 1] + 1));
 });
+
+test("a phone-sized window asks for four messages a second, and for every batch once it is wider", async ({ page }) => {
+  const sent: Array<{ op: string; max_hz?: number | null }> = [];
+  page.on("websocket", (ws) => ws.on("framesent", (f) => typeof f.payload === "string" && sent.push(JSON.parse(f.payload))));
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.goto(server.url);
+  await expect(page.getByTestId("connection")).toHaveText("Live");
+  await expect.poll(() => sent.filter((m) => m.op === "rate").map((m) => m.max_hz ?? null)).toEqual([4]);
+  expect(sent.findIndex((m) => m.op === "rate")).toBeGreaterThan(sent.findIndex((m) => m.op === "subscribe"));
+  await expectPricesToMove(page);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await expect.poll(() => sent.filter((m) => m.op === "rate").map((m) => m.max_hz ?? null)).toEqual([4, null]);
+  await expectPricesToMove(page);
+});

@@ -27,6 +27,8 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 const POLL_EVERY: Duration = Duration::from_secs(2);
 /// The close code a close event without one stands for ("no status").
 const NO_STATUS: u16 = 1005;
+/// A window this narrow is phone-sized (the layout's narrowest breakpoint).
+const PHONE_SIZED: &str = "(max-width: 600px)";
 
 type SocketHandler = Closure<dyn FnMut(JsValue)>;
 
@@ -62,6 +64,7 @@ pub fn start(
         .set(-js_sys::Date::new_0().get_timezone_offset() as i32);
     let start = Start {
         hidden: document().hidden(),
+        narrow: narrow(),
         online: window().navigator().on_line(),
         watching: link.watching.get_untracked(),
     };
@@ -89,6 +92,19 @@ pub fn start(
             hidden: document().hidden(),
         }
     });
+    if let Some(phone) = phone_sized() {
+        listen(&shell, &phone, "change", || Event::Narrow(narrow()));
+    }
+}
+
+/// The media query of a phone-sized window.
+fn phone_sized() -> Option<web_sys::MediaQueryList> {
+    window().match_media(PHONE_SIZED).ok().flatten()
+}
+
+/// Whether the window is phone-sized now.
+fn narrow() -> bool {
+    phone_sized().is_some_and(|q| q.matches())
 }
 
 /// Hands `event` to the core and carries out what it says (and what that

@@ -51,6 +51,9 @@ pub const TITLE_EVERY_MS: f64 = 1_000.0;
 /// Messages a second a hidden tab asks the server for (`rate`): each the
 /// merged change since the last, so it stays exact and is never resynced.
 pub const HIDDEN_HZ: f64 = 1.0;
+/// Messages a second a phone-sized page asks for while shown: a small
+/// screen shows few rows, and a phone's battery and data pay for each.
+pub const NARROW_HZ: f64 = 4.0;
 
 /// The connection as the badge shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -122,6 +125,8 @@ pub enum Event {
     },
     /// The tab hid or showed.
     Visibility { hidden: bool },
+    /// The window became phone-sized (or stopped being).
+    Narrow(bool),
     /// The symbols the page wants quotes for; `None`: every symbol.
     Watching(Option<Vec<String>>),
     /// The series one of the page's charts shows, if any (0: the main one).
@@ -252,6 +257,8 @@ pub struct ConnectionCore {
     /// The tab is hidden: the page asks for its quotes at [`HIDDEN_HZ`] and
     /// no chart, and holds what comes (see [`Held`]).
     hidden: bool,
+    /// A phone-sized window: shown, it asks for [`NARROW_HZ`].
+    narrow: bool,
     held: Held,
     watching: Option<Vec<String>>,
     /// What each of the page's charts shows (0: the main one).
@@ -295,6 +302,8 @@ pub struct ConnectionCore {
 #[derive(Clone, Debug, Default)]
 pub struct Start {
     pub hidden: bool,
+    /// A phone-sized window: quotes at [`NARROW_HZ`].
+    pub narrow: bool,
     pub online: bool,
     pub watching: Option<Vec<String>>,
 }
@@ -306,6 +315,7 @@ impl ConnectionCore {
             link: LinkState::Connecting,
             online: start.online,
             hidden: start.hidden,
+            narrow: start.narrow,
             held: Held::default(),
             watching: start.watching,
             charted: Default::default(),
@@ -349,6 +359,7 @@ impl ConnectionCore {
             Event::PollDue => self.poll_now(),
             Event::Polled { watching, quotes } => self.on_polled(watching, quotes),
             Event::Visibility { hidden } => self.on_visibility(hidden),
+            Event::Narrow(narrow) => self.on_narrow(narrow),
             Event::Watching(watching) => self.on_watching(watching),
             Event::Charting { chart, series } => self.on_charting(chart, series),
             Event::Depth(on) => self.on_depth(on),
@@ -525,42 +536,63 @@ impl ConnectionCore {
 
     // --- What the page asks the server for ---
 
-    /// Subscribes to what the page watches; a hidden tab asks for it at
-    /// [`HIDDEN_HZ`] (a new connection sends every batch until told).
-    fn subscribe(&mut self) {
-        let symbols = self
-            .watching
+    /// What the page watches, as `subscribe` names it.
+    fn symbols(&self) -> Vec<String> {
+        self.watching
             .clone()
-            .unwrap_or_else(|| vec![ALL_SYMBOLS.into()]);
+            .unwrap_or_else(|| vec![ALL_SYMBOLS.into()])
+    }
+
+    /// Subscribes to what the page watches, at the page's rate.
+    fn subscribe(&mut self) {
+        let symbols = self.symbols();
         self.send(ClientMsg::Subscribe { symbols });
-        if self.hidden {
-            self.send_rate();
-        }
+        self.send_slower_rate();
     }
 
     /// Asks the new socket to continue from `from`: one diff if the server
     /// still holds what happened since, else a snapshot, numbered next.
     fn resume(&mut self, from: Position) {
-        let symbols = self
-            .watching
-            .clone()
-            .unwrap_or_else(|| vec![ALL_SYMBOLS.into()]);
         self.expected_seq = Some(from.seq + 1);
         self.send(ClientMsg::Resume {
             epoch: from.epoch,
             seq: from.seq,
             batch: from.batch,
-            symbols,
+            symbols: self.symbols(),
         });
-        if self.hidden {
+        self.send_slower_rate();
+    }
+
+    /// The most messages a second the page wants: [`HIDDEN_HZ`] while
+    /// hidden, [`NARROW_HZ`] on a phone-sized screen, else every batch.
+    fn max_hz(&self) -> Option<f64> {
+        match (self.hidden, self.narrow) {
+            (true, _) => Some(HIDDEN_HZ),
+            (false, true) => Some(NARROW_HZ),
+            (false, false) => None,
+        }
+    }
+
+    /// The page's rate, to a server that sends every batch until told.
+    fn send_slower_rate(&mut self) {
+        if self.max_hz().is_some() {
             self.send_rate();
         }
     }
 
-    /// The rate the tab's visibility asks for.
     fn send_rate(&mut self) {
-        let max_hz = self.hidden.then_some(HIDDEN_HZ);
+        let max_hz = self.max_hz();
         self.send(ClientMsg::Rate { max_hz });
+    }
+
+    /// A phone-sized window asks for fewer messages; a wider one for all.
+    fn on_narrow(&mut self, narrow: bool) {
+        if narrow != self.narrow {
+            self.narrow = narrow;
+            if !self.hidden {
+                self.send_rate();
+            }
+        }
     }
 
     fn resubscribe(&mut self) {
@@ -633,8 +665,9 @@ impl ConnectionCore {
     }
 
     /// A hidden tab asks for its quotes once a second ([`HIDDEN_HZ`]) and
-    /// no chart; shown again, it applies what it held and asks for every
-    /// batch again and the chart's history. The subscription stays, so
+    /// no chart; shown again, it applies what it held and asks for its
+    /// rate again (every batch, or [`NARROW_HZ`] on a phone) and the
+    /// chart's history. The subscription stays, so
     /// `seq` runs on: no snapshot, no resync.
     fn on_visibility(&mut self, hidden: bool) {
         if hidden == self.hidden {

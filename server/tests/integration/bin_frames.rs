@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Client, Read, TestServer, WAIT, tick};
+use crate::common::{Client, Read, TestServer, WAIT, apply_quotes, tick};
 
 const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "BTC-USD", "ETH-USD"];
 
@@ -76,30 +76,14 @@ async fn follow_until(client: &mut Client, wanted: &BTreeMap<String, Quote>) -> 
             Read::Closed(frame) => panic!("closed: {frame:?}"),
         };
         match &msg {
-            ServerMsg::Snapshot { seq: s, quotes, .. } => {
-                seq = *s;
-                state = quotes
-                    .iter()
-                    .map(|q| (q.symbol.clone(), q.clone()))
-                    .collect();
-            }
-            ServerMsg::Diff {
-                seq: s, changes, ..
-            } => {
+            ServerMsg::Snapshot { seq: s, .. } => seq = *s,
+            ServerMsg::Diff { seq: s, .. } => {
                 assert_eq!(*s, seq + 1, "seq runs on");
                 seq = *s;
-                for change in changes {
-                    match state.get_mut(&change.symbol) {
-                        Some(quote) => quote.apply(change),
-                        None => {
-                            let quote = change.to_quote().expect("a new symbol comes whole");
-                            state.insert(change.symbol.clone(), quote);
-                        }
-                    }
-                }
             }
             _ => continue,
         }
+        apply_quotes(&mut state, &msg);
         seen.push(msg);
     }
     seen

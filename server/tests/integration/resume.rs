@@ -10,7 +10,7 @@ use app::protocol::{Quote, ServerMsg};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::common::{Client, TestServer, metric, tick};
+use crate::common::{Client, TestServer, apply_quotes, metric, tick};
 use tickertape::feed::Tick;
 
 const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "NVDA"];
@@ -27,33 +27,17 @@ struct Held {
 }
 
 impl Held {
-    fn apply(&mut self, msg: ServerMsg) {
+    fn apply(&mut self, msg: &ServerMsg) {
         match msg {
-            ServerMsg::Snapshot { seq, batch, quotes } => {
-                (self.seq, self.batch) = (seq, batch);
-                self.quotes = quotes.into_iter().map(|q| (q.symbol.clone(), q)).collect();
-            }
-            ServerMsg::Diff {
-                seq,
-                batch,
-                changes,
-                ..
-            } => {
-                assert_eq!(seq, self.seq + 1, "seq runs on");
-                assert!(batch >= self.batch, "batches never go back");
-                (self.seq, self.batch) = (seq, batch);
-                for change in changes {
-                    match self.quotes.get_mut(&change.symbol) {
-                        Some(quote) => quote.apply(&change),
-                        None => {
-                            let quote = change.to_quote().expect("a new symbol comes whole");
-                            self.quotes.insert(change.symbol.clone(), quote);
-                        }
-                    }
-                }
+            ServerMsg::Snapshot { seq, batch, .. } => (self.seq, self.batch) = (*seq, *batch),
+            ServerMsg::Diff { seq, batch, .. } => {
+                assert_eq!(*seq, self.seq + 1, "seq runs on");
+                assert!(*batch >= self.batch, "batches never go back");
+                (self.seq, self.batch) = (*seq, *batch);
             }
             _ => {}
         }
+        apply_quotes(&mut self.quotes, msg);
     }
 }
 
@@ -98,7 +82,7 @@ async fn follow_then_leave(server: &TestServer, protocol: &str) -> Held {
     };
     let wanted = server_quotes(server).await;
     while held.quotes != wanted {
-        held.apply(client.msg().await);
+        held.apply(&client.msg().await);
     }
     held.decoder = std::mem::take(&mut client.decoder);
     held
@@ -147,7 +131,7 @@ async fn a_client_back_within_the_retention_continues_with_one_diff_in_json_and_
             ["AAPL", "NVDA"],
             "each changed symbol once, merged"
         );
-        held.apply(msg);
+        held.apply(&msg);
         assert_eq!(
             held.quotes,
             server_quotes(&server).await,
@@ -156,7 +140,7 @@ async fn a_client_back_within_the_retention_continues_with_one_diff_in_json_and_
         // And live from there.
         trade(&server, &ticks, &[("MSFT", 401.0)]).await;
         while held.quotes != server_quotes(&server).await {
-            held.apply(client.msg().await);
+            held.apply(&client.msg().await);
         }
     }
     let metrics = server.get("/metrics").await.text().await.unwrap();

@@ -1128,3 +1128,50 @@ fn without_an_epoch_or_after_a_gap_a_new_socket_subscribes_afresh() {
     page.fail_connect();
     assert_eq!(sent(&page.on(Event::Opened))[..1], [subscribe(&["*"])]);
 }
+
+#[test]
+fn a_phone_sized_page_asks_for_fewer_messages_and_for_all_once_wider() {
+    let mut page = Page::with(Start {
+        online: true,
+        narrow: true,
+        ..Start::default()
+    });
+    page.on(Event::Start);
+    let opened = page.on(Event::Opened);
+    assert_eq!(
+        sent(&opened)[..2],
+        [
+            subscribe(&["*"]),
+            ClientMsg::Rate {
+                max_hz: Some(NARROW_HZ)
+            }
+        ]
+    );
+    page.on(snapshot(1, &["AAPL"]));
+    // Hidden wins over narrow; shown again, narrow again.
+    let hidden = page.on(Event::Visibility { hidden: true });
+    assert!(sent(&hidden).contains(&ClientMsg::Rate {
+        max_hz: Some(HIDDEN_HZ)
+    }));
+    let shown = page.on(Event::Visibility { hidden: false });
+    assert!(sent(&shown).contains(&ClientMsg::Rate {
+        max_hz: Some(NARROW_HZ)
+    }));
+    assert_eq!(
+        sent(&page.on(Event::Narrow(false))),
+        [ClientMsg::Rate { max_hz: None }]
+    );
+    assert_eq!(
+        sent(&page.on(Event::Narrow(false))),
+        [],
+        "no change, no message"
+    );
+    // A wide page sends no rate on a new socket.
+    page.fail_connect();
+    let reopened = page.on(Event::Opened);
+    assert!(
+        !sent(&reopened)
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Rate { .. }))
+    );
+}

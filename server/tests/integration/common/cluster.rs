@@ -11,7 +11,7 @@ use app::protocol::{Candle, Quote, QuotesResponse, ServerMsg};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::Client;
+use super::{Client, apply_quotes};
 
 const TICKERTAPE: &str = env!("CARGO_BIN_EXE_tickertape");
 /// How long a process may take to start serving: an edge first copies the
@@ -289,25 +289,9 @@ impl Watcher {
             assert_eq!(seq, self.seq + 1, "seq grows by exactly 1 per message");
             self.seq = seq;
         }
-        match msg {
-            ServerMsg::Snapshot { quotes, .. } => {
-                self.quotes = quotes.into_iter().map(|q| (q.symbol.clone(), q)).collect();
-            }
-            ServerMsg::Diff { changes, .. } => {
-                for change in changes {
-                    match self.quotes.get_mut(&change.symbol) {
-                        Some(quote) => quote.apply(&change),
-                        None => {
-                            let quote = change.to_quote().expect("a new symbol's change is full");
-                            self.quotes.insert(quote.symbol.clone(), quote);
-                        }
-                    }
-                }
-            }
-            ServerMsg::Status { feed, state } => {
-                self.feeds.insert(feed, state);
-            }
-            _ => {}
+        apply_quotes(&mut self.quotes, &msg);
+        if let ServerMsg::Status { feed, state } = msg {
+            self.feeds.insert(feed, state);
         }
     }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -304,6 +305,29 @@ impl Client {
             _ => None,
         })
         .await
+    }
+}
+
+/// Applies a snapshot (replacing every quote) or a diff (each change to its
+/// quote; a symbol not seen yet must come whole) to the quotes a client
+/// keeps, as a browser does; other messages change nothing.
+pub fn apply_quotes(quotes: &mut BTreeMap<String, Quote>, msg: &ServerMsg) {
+    match msg {
+        ServerMsg::Snapshot { quotes: all, .. } => {
+            *quotes = all.iter().map(|q| (q.symbol.clone(), q.clone())).collect();
+        }
+        ServerMsg::Diff { changes, .. } => {
+            for change in changes {
+                match quotes.get_mut(&change.symbol) {
+                    Some(quote) => quote.apply(change),
+                    None => {
+                        let quote = change.to_quote().expect("a new symbol's change is full");
+                        quotes.insert(quote.symbol.clone(), quote);
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 
