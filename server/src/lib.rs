@@ -37,6 +37,7 @@ pub mod bus;
 pub mod candles;
 pub mod config;
 pub mod control;
+pub mod fanout;
 pub mod feed;
 pub mod feed_setup;
 #[doc(hidden)]
@@ -71,6 +72,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, Role};
+use crate::fanout::Fanout;
 use crate::feed::FeedSink;
 use crate::hub::{Hub, HubConfig};
 pub use crate::market::now_ms;
@@ -325,6 +327,11 @@ impl AppState {
             tracker: TaskTracker::new(),
             shutdown: shutdown.clone(),
             cutter: session::Cutter::default(),
+            fanout: Fanout::start(
+                hub.published().clone(),
+                hub.metrics_handle(),
+                shutdown.clone(),
+            ),
         };
         let readiness = api::Readiness {
             hub: hub.clone(),

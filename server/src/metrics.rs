@@ -32,6 +32,8 @@ pub struct Metrics {
     pub conflations: IntCounter,
     /// Of them, those that reused a merge another session made.
     pub merges_shared: IntCounter,
+    /// Diffs the fan-out writers sent (the rest went from sessions' own tasks).
+    pub fanout_sends: IntCounter,
     /// `resume` requests, by answer (`diff`: continued; `snapshot`).
     pub resumes: IntCounterVec,
     /// Sessions closed for not keeping up (1013).
@@ -208,6 +210,11 @@ impl Metrics {
                 &r,
                 "conflations_shared_total",
                 "Merged diffs reused from another session behind by the same span",
+            ),
+            fanout_sends: counter(
+                &r,
+                "fanout_sends_total",
+                "Diffs sent by the fan-out writers for sessions that keep up",
             ),
             evictions: counter(
                 &r,

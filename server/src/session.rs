@@ -6,6 +6,7 @@
 //! bounded by a timeout, so a client that stops reading is closed with 1013
 //! instead of pinning memory; the hub itself never waits for a session.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +16,10 @@ use app::protocol::{
 };
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::SinkExt;
 use serde_json::Number;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::json_error;
 use crate::candles;
+use crate::fanout::{Fanout, Lane, payload_len};
 use crate::hub::{Batch, ChartWatch, DepthWatch, FeedStatus, Hub, Lagged, SymbolId, Watched};
 use crate::market::now_ms;
 use crate::metrics::Metrics;
@@ -106,6 +107,8 @@ pub struct Sessions {
     pub shutdown: CancellationToken,
     /// Cuts every session without a close frame (the control API's).
     pub cutter: Cutter,
+    /// Writes batches to the sessions that keep up.
+    pub fanout: Arc<Fanout>,
 }
 
 /// Cuts every open session at once, without a close frame, as a network
@@ -187,6 +190,7 @@ pub async fn upgrade(
         tracker,
         shutdown,
         cutter,
+        fanout,
         ..
     } = state;
     let cut = cutter.current();
@@ -205,8 +209,9 @@ pub async fn upgrade(
         // Every send is flushed at once; nothing gains from a write buffer.
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
+            let lane = fanout.lane(socket, encoding);
             tracker.track_future(async move {
-                run(socket, encoding, hub, config, shutdown, cut).await;
+                run(lane, hub, config, shutdown, cut).await;
                 drop(slot);
             })
         })
@@ -285,8 +290,7 @@ fn close_with(code: u16, reason: impl Into<String>) -> Stop {
 /// Serves one client until it leaves, misbehaves, or `shutdown` fires;
 /// dropped without a word when `cut` fires.
 pub async fn run(
-    socket: WebSocket,
-    encoding: Encoding,
+    lane: Arc<Lane>,
     hub: Hub,
     config: Arc<SessionConfig>,
     shutdown: CancellationToken,
@@ -295,7 +299,7 @@ pub async fn run(
     let metrics = hub.metrics();
     metrics.sessions_opened.inc();
     metrics.connections.inc();
-    let mut session = Session::new(socket, encoding, hub.clone(), config);
+    let mut session = Session::new(lane.clone(), hub.clone(), config);
     let code = match session.serve(&shutdown, &cut).await {
         Ok(()) | Err(Stop::Gone) => "none".to_string(),
         Err(Stop::Close(code, reason)) => {
@@ -306,6 +310,7 @@ pub async fn run(
             code.to_string()
         }
     };
+    lane.shut();
     metrics
         .sessions_closed
         .with_label_values(&[code.as_str()])
@@ -314,7 +319,11 @@ pub async fn run(
 }
 
 struct Session {
-    socket: WebSocket,
+    /// The socket, shared with a fan-out writer.
+    lane: Arc<Lane>,
+    /// Whether the writer delivers batches now: `seq`, `batch` and `sub`
+    /// are then the lane's, taken back whenever the task wakes.
+    handed: bool,
     /// How snapshots and diffs go to this client.
     encoding: Encoding,
     hub: Hub,
@@ -344,11 +353,12 @@ struct Session {
 }
 
 impl Session {
-    fn new(socket: WebSocket, encoding: Encoding, hub: Hub, config: Arc<SessionConfig>) -> Session {
+    fn new(lane: Arc<Lane>, hub: Hub, config: Arc<SessionConfig>) -> Session {
         let limiter = RateLimiter::new(config.msg_rate, config.msg_burst);
         Session {
-            socket,
-            encoding,
+            encoding: lane.encoding(),
+            lane,
+            handed: false,
             head: hub.published().watch_head(),
             feeds: hub.feeds().watch(),
             alerts: hub.alerts().subscribe(),
@@ -387,6 +397,10 @@ impl Session {
         let mut first_message =
             std::pin::pin!(tokio::time::sleep(self.config.first_message_timeout));
         loop {
+            // Batches go from a writer while the task waits, unless it must
+            // send them itself; whatever wakes it, it takes them back first
+            // (`finish` does for the arms that return).
+            self.hand_over();
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return Err(close_with(close::SERVICE_RESTART, restart_reason(self.config.restart_spread))),
@@ -394,9 +408,19 @@ impl Session {
                 _ = &mut first_message, if !self.heard_from => {
                     return Err(close_with(close::POLICY, "no message from the client in time"));
                 }
-                frame = self.socket.recv() => self.on_frame(frame).await?,
-                _ = heartbeat.tick() => self.on_heartbeat().await?,
-                head = self.head.changed(), if !self.sub.is_empty() || self.charting() => {
+                frame = self.lane.recv() => {
+                    self.take_back();
+                    self.on_frame(frame).await?
+                }
+                _ = heartbeat.tick() => {
+                    self.take_back();
+                    self.on_heartbeat().await?
+                }
+                () = self.lane.kicked(), if self.handed => {
+                    self.take_back();
+                    self.on_kick().await?
+                }
+                head = self.head.changed(), if !self.handed && (!self.sub.is_empty() || self.charting()) => {
                     head.map_err(|_| close_with(close::GOING_AWAY, "server shutting down"))?;
                     if self.hold_back() {
                         pace.as_mut().reset(self.next_send);
@@ -405,17 +429,54 @@ impl Session {
                     }
                 }
                 () = &mut pace, if self.held => self.on_paced_batch().await?,
-                Ok(()) = self.feeds.changed() => self.on_feed_status().await?,
-                alert = self.alerts.recv() => match alert {
-                    Ok(json) => self.send(Message::text(json.to_string())).await?,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "a client missed alert messages");
+                Ok(()) = self.feeds.changed() => {
+                    self.take_back();
+                    self.on_feed_status().await?
+                }
+                alert = self.alerts.recv() => {
+                    self.take_back();
+                    match alert {
+                        Ok(json) => self.send(Message::text(json.to_string())).await?,
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "a client missed alert messages");
+                        }
+                        // The hub is gone: the session ends with it.
+                        Err(broadcast::error::RecvError::Closed) => return Err(close_with(close::GOING_AWAY, "server shutting down")),
                     }
-                    // The hub is gone: the session ends with it.
-                    Err(broadcast::error::RecvError::Closed) => return Err(close_with(close::GOING_AWAY, "server shutting down")),
-                },
+                }
             }
         }
+    }
+
+    /// Hands the socket's batches to the fan-out writer when the session
+    /// is caught up and they need nothing of it: full rate, no chart.
+    fn hand_over(&mut self) {
+        if self.handed || self.sub.is_empty() || self.pace.is_some() || self.held || self.charting()
+        {
+            return;
+        }
+        self.handed = self
+            .lane
+            .hand(self.seq, self.batch, &self.sub, self.hub.published());
+    }
+
+    /// Takes back `seq` and `batch` as the writer left them.
+    fn take_back(&mut self) {
+        if !std::mem::take(&mut self.handed) {
+            return;
+        }
+        if let Some(handed) = self.lane.reclaim() {
+            self.seq = handed.seq;
+            self.batch = handed.batch;
+        }
+    }
+
+    /// The writer left something to this task: a message still in the
+    /// socket's buffer goes first (a client that does not read it in time is
+    /// a slow consumer), then whatever batches it has not got.
+    async fn on_kick(&mut self) -> Result<(), Stop> {
+        bounded(&self.config, self.hub.metrics(), None, self.lane.flush()).await?;
+        self.on_paced_batch().await
     }
 
     async fn greet(&mut self) -> Result<(), Stop> {
@@ -460,7 +521,7 @@ impl Session {
                 .await
             }
             Message::Close(_) => {
-                let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.close()).await;
+                let _ = tokio::time::timeout(CLOSE_WAIT, self.lane.close()).await;
                 Err(Stop::Gone)
             }
             Message::Ping(_) | Message::Pong(_) => Ok(()),
@@ -631,7 +692,7 @@ impl Session {
     async fn send_chart_frame(&mut self, no: u8, frame: &str) -> Result<(), Stop> {
         let text = wire::for_chart(frame, no).into_owned();
         send_bounded(
-            &mut self.socket,
+            &self.lane,
             &self.config,
             self.hub.metrics(),
             Message::Text(text.into()),
@@ -880,13 +941,8 @@ impl Session {
                 feed: feed.name.clone(),
                 state: feed.state,
             };
-            send_bounded(
-                &mut self.socket,
-                &self.config,
-                self.hub.metrics(),
-                Message::Text(wire::encode(&status).into()),
-            )
-            .await?;
+            let status = Message::Text(wire::encode(&status).into());
+            send_bounded(&self.lane, &self.config, self.hub.metrics(), status).await?;
         }
         Ok(())
     }
@@ -938,19 +994,20 @@ impl Session {
     }
 
     async fn send(&mut self, message: Message) -> Result<(), Stop> {
-        send_bounded(&mut self.socket, &self.config, self.hub.metrics(), message).await
+        send_bounded(&self.lane, &self.config, self.hub.metrics(), message).await
     }
 
     async fn finish(&mut self, stop: Stop) {
         let Stop::Close(code, reason) = stop else {
             return;
         };
+        self.take_back();
         tracing::debug!(code, %reason, "closing session");
         let frame = CloseFrame {
             code,
             reason: reason.into(),
         };
-        if tokio::time::timeout(CLOSE_WAIT, self.socket.send(Message::Close(Some(frame))))
+        if tokio::time::timeout(CLOSE_WAIT, self.lane.send(Message::Close(Some(frame))))
             .await
             .is_err()
         {
@@ -960,7 +1017,7 @@ impl Session {
         // closing a socket with unread input resets the connection, and the
         // reset can destroy our close frame before the peer reads it.
         let drain = async {
-            while let Some(Ok(message)) = self.socket.recv().await {
+            while let Some(Ok(message)) = self.lane.recv().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }
@@ -971,20 +1028,29 @@ impl Session {
 }
 
 async fn send_bounded(
-    socket: &mut WebSocket,
+    lane: &Lane,
     config: &SessionConfig,
     metrics: &Metrics,
     message: Message,
 ) -> Result<(), Stop> {
-    let bytes = match &message {
-        Message::Text(text) => text.len(),
-        Message::Binary(data) => data.len(),
-        _ => 0,
-    };
-    match tokio::time::timeout(config.send_timeout, socket.send(message)).await {
+    let bytes = payload_len(&message);
+    bounded(config, metrics, Some(bytes), lane.send(message)).await
+}
+
+/// Waits for a send of a message of `bytes` (or a flush: none) within the
+/// send timeout: a client that does not read in time is a slow consumer.
+async fn bounded(
+    config: &SessionConfig,
+    metrics: &Metrics,
+    bytes: Option<usize>,
+    sending: impl Future<Output = Result<(), axum::Error>>,
+) -> Result<(), Stop> {
+    match tokio::time::timeout(config.send_timeout, sending).await {
         Ok(Ok(())) => {
-            metrics.messages_out.inc();
-            metrics.bytes_out.inc_by(bytes as u64);
+            if let Some(bytes) = bytes {
+                metrics.messages_out.inc();
+                metrics.bytes_out.inc_by(bytes as u64);
+            }
             Ok(())
         }
         Ok(Err(_)) => Err(Stop::Gone),
