@@ -20,6 +20,7 @@ mod cluster_copies;
 mod coinbase_level2;
 mod connections;
 mod control;
+mod fanout;
 mod hardening;
 mod http_api;
 mod loadgen;
