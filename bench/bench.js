@@ -208,7 +208,9 @@ function renderCurve(p, rows, sc) {
   const all = (f) => verdicts.every(f);
   p(`Targets (issue 19) at every point: tickertape delivers at least the peer's changes/s: ${mark(all((v) => v.delivers))};`);
   p(`no refused clients: ${mark(all((v) => v.refused === 0))}; CPU per change at most 1.5× its value at ${fmt(sc.curve[0])} clients: ${mark(all((v) => v.rise <= 1.5))}`);
-  p(`(largest ${fmt(Math.max(...verdicts.map((v) => v.rise)), 2)}×). Medians of ${RUNS} run${RUNS === 1 ? "" : "s"}; the load generator shares the machine's two cores.`);
+  // The runs this section was measured with, not this invocation's --runs.
+  const runs = new Set(rows.map((r) => r.run)).size;
+  p(`(largest ${fmt(Math.max(...verdicts.map((v) => v.rise)), 2)}×). Medians of ${runs} run${runs === 1 ? "" : "s"}; the load generator shares the machine's two cores.`);
   p();
   const t = at("tickertape", sc.curve[0]);
   p(`Commands: \`${t.serverCommand}\` / \`node bench/peer/server.js --port <port> --symbols ${sc.workload.symbols} --rate ${sc.workload.rate} --flush-ms ${sc.workload.flush} --seed 1\`; load: \`${t.loadCommand}\` with \`--clients\` set per row.`);
