@@ -70,6 +70,11 @@ pub struct BookFrames {
 pub struct Batch {
     /// Hub-wide batch number; consecutive batches differ by exactly 1.
     pub no: u64,
+    /// The number clients see (`batch` in snapshots and diffs, what
+    /// `resume` names): `no` on a node with feeds; on an edge, the ingest
+    /// node's number of the batch it copied, so that every node of a
+    /// cluster numbers a batch alike and a client can resume on any.
+    pub public: u64,
     /// Server time of the flush, Unix milliseconds (the diff's `ts`).
     pub ts: i64,
     pub entries: Vec<Entry>,

@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::json_error;
 use crate::candles;
 use crate::fanout::{Fanout, Lane, payload_len};
+use crate::hub::published::epoch_name;
 use crate::hub::{Batch, ChartWatch, DepthWatch, FeedStatus, Hub, Lagged, SymbolId, Watched};
 use crate::market::now_ms;
 use crate::metrics::Metrics;
@@ -484,7 +485,7 @@ impl Session {
             protocol: PROTOCOL_VERSION,
             server_time: now_ms(),
             heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
-            epoch: self.hub.published().epoch().to_string(),
+            epoch: epoch_name(self.hub.published().epoch()),
         };
         self.send_msg(&hello).await?;
         self.on_feed_status().await
@@ -739,11 +740,14 @@ impl Session {
         // As for a snapshot: batches after this wake `on_batch`.
         self.head.borrow_and_update();
         let published = self.hub.published();
-        let since = (epoch == published.epoch() && batch <= published.no())
-            .then(|| published.batches_after(batch).ok())
-            .flatten()
-            .filter(|batches| !batches.iter().any(|b| b.withdrawn));
-        let Some(batches) = since else {
+        let since = published.resume_point(epoch, batch).and_then(|point| {
+            let batches = published.batches_after(point).ok()?;
+            let newest = batches
+                .last()
+                .map_or((point, batch, now_ms()), |b| (b.no, b.public, b.ts));
+            (!batches.iter().any(|b| b.withdrawn)).then_some((batches, newest))
+        });
+        let Some((batches, newest)) = since else {
             self.hub
                 .metrics()
                 .resumes
@@ -762,10 +766,9 @@ impl Session {
             [one] => wire::diff_frame(seq, one, &self.sub, self.encoding),
             many => wire::conflated_frame(seq, many, &self.sub, self.encoding),
         };
-        let newest = batches.last().map_or((batch, now_ms()), |b| (b.no, b.ts));
-        self.batch = newest.0;
-        let frame =
-            frame.unwrap_or_else(|| wire::empty_diff(seq, newest.0, newest.1, self.encoding));
+        let (no, public, ts) = newest;
+        self.batch = no;
+        let frame = frame.unwrap_or_else(|| wire::empty_diff(seq, public, ts, self.encoding));
         self.send(frame).await
     }
 

@@ -128,6 +128,7 @@ pub fn merged(batches: &[Arc<Batch>]) -> Option<Batch> {
         .collect();
     Some(Batch {
         no: last.no,
+        public: last.public,
         ts: last.ts,
         all_tail: diff_tail(last.ts, entries.iter().map(|e| e.json.as_str())),
         all_bin: all_bin(&entries),
@@ -169,10 +170,14 @@ pub fn diff_frame(
     }
     if sub.is_all() {
         return Some(match encoding {
-            Encoding::Json => Message::text(with_seq(seq, batch.no, &batch.all_tail)),
-            Encoding::Binary => {
-                bin_diff(seq, batch.no, batch.ts, batch.entries.len(), &batch.all_bin)
-            }
+            Encoding::Json => Message::text(with_seq(seq, batch.public, &batch.all_tail)),
+            Encoding::Binary => bin_diff(
+                seq,
+                batch.public,
+                batch.ts,
+                batch.entries.len(),
+                &batch.all_bin,
+            ),
         });
     }
     let mut mine = batch
@@ -184,7 +189,7 @@ pub fn diff_frame(
     Some(match encoding {
         Encoding::Json => {
             let tail = diff_tail(batch.ts, mine.map(|e| e.json.as_str()));
-            Message::text(with_seq(seq, batch.no, &tail))
+            Message::text(with_seq(seq, batch.public, &tail))
         }
         Encoding::Binary => {
             let mut count = 0;
@@ -193,7 +198,7 @@ pub fn diff_frame(
                 count += 1;
                 body.extend_from_slice(&entry.bin);
             }
-            bin_diff(seq, batch.no, batch.ts, count, &body)
+            bin_diff(seq, batch.public, batch.ts, count, &body)
         }
     })
 }
@@ -236,7 +241,7 @@ pub fn conflated_frame(
     Some(match encoding {
         Encoding::Json => Message::text(encode(&ServerMsg::Diff {
             seq,
-            batch: last.no,
+            batch: last.public,
             ts: last.ts,
             changes: merged.into_values().collect(),
         })),
@@ -245,7 +250,7 @@ pub fn conflated_frame(
             for (id, change) in &merged {
                 binary::encode_change(bin_id(*id), change, last.ts, &mut body);
             }
-            bin_diff(seq, last.no, last.ts, merged.len(), &body)
+            bin_diff(seq, last.public, last.ts, merged.len(), &body)
         }
     })
 }

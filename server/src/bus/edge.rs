@@ -651,7 +651,7 @@ impl Follower {
             depth.books.push((id, view, b.live));
         }
         self.mirror
-            .publish(batch.ts, changes, candles, depth, false, &[]);
+            .publish(batch.seq, batch.ts, changes, candles, depth, false, &[]);
         self.seq = batch.seq;
         self.metrics.bus_seq.set(self.seq as i64);
         None
@@ -819,8 +819,18 @@ impl Follower {
         // may have missed changes.
         self.mirror.lose_books();
         let depth = CopiedDepth::default();
-        self.mirror
-            .publish(now_ms(), changes, Vec::new(), depth, resync, &withdrawn);
+        // Numbered as the ingest node numbers its batches, so a client can
+        // resume on any node that has the batch it holds.
+        self.mirror.set_epoch(state.epoch);
+        self.mirror.publish(
+            state.seq,
+            now_ms(),
+            changes,
+            Vec::new(),
+            depth,
+            resync,
+            &withdrawn,
+        );
         self.metrics.bus_seq.set(self.seq as i64);
         self.set_feeds(&state.feeds);
         self.set_health(if self.linked {

@@ -67,7 +67,8 @@ pub async fn start(
         .map_err(|e| BusError::Subscribe(e.to_string()))?;
     // Before anything is served: every event of the book reaches the bus.
     let alert_events = hub.alerts().subscribe();
-    let epoch = rand::random::<u64>() >> 11; // exact in every JSON reader
+    // The hub's: clients of this node and of every edge resume alike.
+    let epoch = hub.published().epoch();
     tracing::info!(epoch, bus = %access.servers_shown(), subject = %prefix, "publishing to the bus");
     let published = Arc::new(AtomicU64::new(*hub.published().watch_head().borrow()));
     let ingest = Ingest {

@@ -408,6 +408,7 @@ impl Folder {
         let all_bin = wire::all_bin(&entries);
         let batch = Batch {
             no: self.no,
+            public: self.no,
             ts,
             entries,
             all_tail,

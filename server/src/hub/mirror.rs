@@ -61,12 +61,20 @@ impl Mirror {
         self.charts.replace(id, interval, bars);
     }
 
+    /// Numbers the batches published from now on as the copied hub of
+    /// `epoch` does.
+    pub fn set_epoch(&self, epoch: u64) {
+        self.publisher.set_epoch(epoch);
+    }
+
     /// Publishes changes computed elsewhere as this hub's next batch: quotes
     /// get the changes, the candle store gets the bars, sessions get one
     /// batch. `withdrawn` symbols lose their quote (the copied hub restarted
-    /// and has not quoted them yet).
+    /// and has not quoted them yet). `public` is the copied hub's number of
+    /// the batch, which clients see.
     pub fn publish(
         &self,
+        public: u64,
         ts: i64,
         changes: Vec<(SymbolId, Change)>,
         candles: Vec<(SymbolId, Interval, Candle)>,
@@ -96,6 +104,7 @@ impl Mirror {
         let all_bin = wire::all_bin(&entries);
         let batch = Batch {
             no,
+            public,
             ts,
             entries,
             all_tail,

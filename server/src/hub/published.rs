@@ -36,14 +36,20 @@ pub struct Lagged;
 /// `no`, `quotes` and `ring` always describe the same instant.
 struct State {
     no: u64,
+    /// The newest batch's number as clients see it ([`Batch::public`]).
+    public: u64,
+    /// Names the public numbering (random per node with feeds; an edge takes
+    /// its ingest node's): a client's `resume` from another epoch cannot
+    /// continue here.
+    epoch: u64,
+    /// The first batch numbered in this epoch: public numbers of batches
+    /// before it belong to another.
+    since: u64,
     quotes: Quotes,
     ring: VecDeque<Arc<Batch>>,
 }
 
 struct Shared {
-    /// Names this numbering of batches (random per hub): a client's
-    /// `resume` from another epoch cannot continue here.
-    epoch: String,
     state: RwLock<State>,
     head: watch::Sender<u64>,
     /// The `*` snapshot's encoded quotes, for the batch they are current as of.
@@ -74,11 +80,14 @@ pub struct Publisher {
 pub fn new(symbols: usize, retained: usize, metrics: SharedMetrics) -> (Published, Publisher) {
     let state = State {
         no: 0,
+        public: 0,
+        // Exact in every JSON reader: the bus carries it as a number.
+        epoch: rand::random::<u64>() >> 11,
+        since: 0,
         quotes: Arc::new(vec![None; symbols]),
         ring: VecDeque::new(),
     };
     let shared = Arc::new(Shared {
-        epoch: format!("{:016x}", rand::random::<u64>()),
         state: RwLock::new(state),
         head: watch::Sender::new(0),
         snapshot_cache: Mutex::new(None),
@@ -107,11 +116,36 @@ impl Published {
         (state.no, state.quotes.clone())
     }
 
-    /// The name of this hub's batch numbering (see [`ServerMsg::Hello`]).
+    /// [`Published::quotes`] with the batch's public number.
+    fn current(&self) -> (u64, u64, Quotes) {
+        let state = self.read();
+        (state.no, state.public, state.quotes.clone())
+    }
+
+    /// The hub's public batch numbering (see [`ServerMsg::Hello`]).
     ///
     /// [`ServerMsg::Hello`]: app::protocol::ServerMsg::Hello
-    pub fn epoch(&self) -> &str {
-        &self.shared.epoch
+    pub fn epoch(&self) -> u64 {
+        self.read().epoch
+    }
+
+    /// Where a client that holds public batch `public` of `epoch` is in
+    /// this hub's numbering: the batch number after which it continues, if
+    /// this hub still holds that batch and published it itself (an edge
+    /// that copied the state anew skipped the numbers in between).
+    pub fn resume_point(&self, epoch: &str, public: u64) -> Option<u64> {
+        let state = self.read();
+        if epoch != epoch_name(state.epoch) {
+            return None;
+        }
+        if public == state.public && state.no >= state.since {
+            return Some(state.no);
+        }
+        state
+            .ring
+            .iter()
+            .find(|b| b.no >= state.since && b.public == public)
+            .map(|b| b.no)
     }
 
     /// The newest batch number.
@@ -155,7 +189,7 @@ impl Published {
     /// batch shares one encoding of the quotes (a crowd resyncing at once
     /// costs one encode, not one each).
     pub fn snapshot_frame(&self, seq: u64, sub: &Subscription) -> (u64, String) {
-        let (no, quotes) = self.quotes();
+        let (no, public, quotes) = self.current();
         let tail = if sub.is_all() {
             self.all_quotes_encoded(no, &quotes)
         } else {
@@ -166,7 +200,7 @@ impl Published {
                 .filter_map(|(_, q)| q.as_deref());
             wire::snapshot_tail(mine).into()
         };
-        (no, wire::snapshot_frame(seq, no, &tail))
+        (no, wire::snapshot_frame(seq, public, &tail))
     }
 
     fn all_quotes_encoded(&self, no: u64, quotes: &Quotes) -> Arc<str> {
@@ -178,7 +212,7 @@ impl Published {
     /// [`Published::snapshot_frame`] in `tickertape.v1.bin`: every quote
     /// with its symbol's name and id.
     pub fn snapshot_bin(&self, seq: u64, sub: &Subscription) -> (u64, Vec<u8>) {
-        let (no, quotes) = self.quotes();
+        let (no, public, quotes) = self.current();
         let mine = || {
             quotes
                 .iter()
@@ -190,9 +224,9 @@ impl Published {
             cached(&self.shared.bin_snapshot_cache, no, || {
                 Arc::new(binary::Snapshot::new(mine()))
             })
-            .frame(seq, no)
+            .frame(seq, public)
         } else {
-            binary::Snapshot::new(mine()).frame(seq, no)
+            binary::Snapshot::new(mine()).frame(seq, public)
         };
         (no, frame)
     }
@@ -255,7 +289,23 @@ fn cached<T: Clone>(cache: &Mutex<Option<(u64, T)>>, no: u64, make: impl FnOnce(
     }
 }
 
+/// How an epoch is written for clients: 16 hex digits.
+pub fn epoch_name(epoch: u64) -> String {
+    format!("{epoch:016x}")
+}
+
 impl Publisher {
+    /// Numbers the batches published from now on in `epoch` (an edge
+    /// following another ingest node): clients of the old one cannot resume.
+    pub fn set_epoch(&self, epoch: u64) {
+        let shared = &self.published.shared;
+        let mut state = shared.state.write().unwrap_or_else(|e| e.into_inner());
+        if state.epoch != epoch {
+            state.epoch = epoch;
+            state.since = state.no + 1;
+        }
+    }
+
     /// What has been published so far.
     pub fn published(&self) -> &Published {
         &self.published
@@ -273,6 +323,7 @@ impl Publisher {
                 all[id] = quote.map(Arc::new);
             }
             state.no = no;
+            state.public = batch.public;
             state.ring.push_back(Arc::new(batch));
             while state.ring.len() > shared.retained {
                 state.ring.pop_front();

@@ -420,3 +420,58 @@ fn sessions_behind_by_the_same_span_share_one_merge_equal_to_their_own() {
     let shorter = published.batches_after(2).unwrap();
     assert!(published.merged(&shorter, false).is_none(), "another span");
 }
+
+#[test]
+fn an_edge_numbers_batches_as_its_ingest_node_and_resumes_only_from_batches_it_published() {
+    let infos = vec![SymbolInfo {
+        symbol: "A".into(),
+        name: "A Inc.".into(),
+        currency: "USD".into(),
+        trading_day: Default::default(),
+    }];
+    let config = HubConfig {
+        flush: Duration::from_millis(100),
+        retained_batches: 10,
+        tick_capacity: 16,
+        all_candles: false,
+        metrics: Default::default(),
+    };
+    let mirror = Hub::mirroring(infos, vec!["sim".into()], &config);
+    // A copy that carries nothing is still published as a batch (a resync).
+    let publish = |public: u64| {
+        let depth = CopiedDepth::default();
+        mirror.publish(
+            public,
+            public as i64,
+            Vec::new(),
+            Vec::new(),
+            depth,
+            true,
+            &[],
+        );
+    };
+    let published = mirror.hub().published().clone();
+    let (old, new) = (published::epoch_name(77), published::epoch_name(78));
+    mirror.set_epoch(77);
+    for public in [10, 11, 12, 20, 21] {
+        publish(public);
+    }
+    let local = |public| published.resume_point(&old, public);
+    assert_eq!(local(10), Some(1));
+    assert_eq!(local(12), Some(3));
+    assert_eq!(local(15), None, "skipped by copying the state anew");
+    assert_eq!(local(20), Some(4));
+    assert_eq!(local(21), Some(5), "the newest");
+    assert_eq!(local(22), None, "not yet here");
+    assert_eq!(published.resume_point(&new, 21), None, "another epoch");
+    let (_, snapshot) = published.snapshot_frame(1, &Subscription::all());
+    assert!(snapshot.contains("\"batch\":21,"), "{snapshot}");
+
+    // The ingest node restarted: its numbers start again.
+    mirror.set_epoch(78);
+    assert_eq!(published.resume_point(&new, 21), None, "nothing of 78 yet");
+    assert_eq!(published.resume_point(&old, 21), None);
+    publish(3);
+    assert_eq!(published.resume_point(&new, 3), Some(6));
+    assert_eq!(published.resume_point(&new, 10), None, "77's batch 10");
+}

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use app::protocol::FeedState;
+use app::protocol::{FeedState, ServerMsg};
 use futures_util::StreamExt;
 
 use crate::common::cluster::{Nats, Node, Watcher, by_symbol};
-use crate::common::{Client, ClientBook, Read};
+use crate::common::{Client, ClientBook, Read, apply_quotes};
 
 /// Fast heartbeats keep the test short: stale after 3 × 200 ms.
 const HEARTBEAT: &[&str] = &["--bus-heartbeat-ms", "200"];
@@ -299,4 +299,153 @@ async fn edges_relay_the_trades_tape_and_the_order_book() {
         );
     }
     ingest.signal("CONT");
+}
+
+/// A client's view in a cluster: the epoch it was greeted with, its last
+/// `seq` and `batch`, its quotes, and its quotes as of each batch.
+struct Roamer {
+    client: Client,
+    epoch: String,
+    seq: u64,
+    batch: u64,
+    quotes: std::collections::BTreeMap<String, app::protocol::Quote>,
+    as_of: std::collections::BTreeMap<u64, Vec<app::protocol::Quote>>,
+}
+
+impl Roamer {
+    /// Connects to `node`; the hello names its epoch.
+    async fn greeted(node: &Node) -> (Client, String) {
+        let mut client = Client::connect(&node.ws_url()).await;
+        let ServerMsg::Hello { epoch, .. } = client.msg().await else {
+            panic!("hello first");
+        };
+        (client, epoch)
+    }
+
+    /// Applies a snapshot or diff, checking `seq` runs on.
+    fn apply(&mut self, msg: &ServerMsg) {
+        match msg {
+            ServerMsg::Snapshot { seq, batch, .. } | ServerMsg::Diff { seq, batch, .. } => {
+                if self.seq > 0 {
+                    assert_eq!(*seq, self.seq + 1, "seq runs on");
+                }
+                (self.seq, self.batch) = (*seq, *batch);
+            }
+            _ => return,
+        }
+        apply_quotes(&mut self.quotes, msg);
+        self.as_of
+            .insert(self.batch, self.quotes.values().cloned().collect());
+    }
+
+    /// Applies messages for `time`.
+    async fn follow_for(&mut self, time: Duration) {
+        let deadline = tokio::time::Instant::now() + time;
+        while let Ok(read) = tokio::time::timeout_at(deadline, self.client.read()).await {
+            match read {
+                Read::Msg(msg) => self.apply(&msg),
+                Read::Closed(frame) => panic!("closed: {frame:?}"),
+            }
+        }
+    }
+
+    /// Leaves, and comes back to `node` with `resume`: the first message
+    /// about quotes it gets there.
+    async fn resume_on(&mut self, node: &Node) -> ServerMsg {
+        let (client, epoch) = Roamer::greeted(node).await;
+        assert_eq!(
+            epoch, self.epoch,
+            "every node numbers batches as the ingest node"
+        );
+        self.client = client;
+        self.as_of.clear();
+        let resume = serde_json::json!({
+            "op": "resume", "epoch": self.epoch, "seq": self.seq,
+            "batch": self.batch, "symbols": ["*"],
+        });
+        self.client.send_json(resume).await;
+        let answer = self
+            .client
+            .until(|m| {
+                matches!(m, ServerMsg::Snapshot { .. } | ServerMsg::Diff { .. }).then_some(m)
+            })
+            .await;
+        self.apply(&answer);
+        answer
+    }
+
+    /// Whether its quotes equal those of a client that got a snapshot from
+    /// `node` at a batch both have seen.
+    async fn agrees_with_a_fresh_client_of(&mut self, node: &Node) {
+        let (client, epoch) = Roamer::greeted(node).await;
+        let mut fresh = Roamer {
+            client,
+            epoch,
+            seq: 0,
+            batch: 0,
+            quotes: Default::default(),
+            as_of: Default::default(),
+        };
+        fresh
+            .client
+            .send_json(serde_json::json!({"op": "subscribe", "symbols": ["*"]}))
+            .await;
+        let (mine, theirs) = tokio::join!(
+            self.follow_for(Duration::from_millis(1500)),
+            fresh.follow_for(Duration::from_millis(1500))
+        );
+        let ((), ()) = (mine, theirs);
+        let common: Vec<u64> = self
+            .as_of
+            .keys()
+            .filter(|b| fresh.as_of.contains_key(b))
+            .copied()
+            .collect();
+        assert!(!common.is_empty(), "both followed the same batches");
+        for batch in common {
+            assert_eq!(
+                self.as_of[&batch], fresh.as_of[&batch],
+                "as of batch {batch}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_another_edge_or_the_ingest_node_with_one_diff() {
+    let nats = Nats::start();
+    let bus = nats.url();
+    let ingest = Node::ingest(&bus, &[&ingest_args()[..], &["--serve-browsers"]].concat());
+    let (a, b) = (Node::edge(&bus, HEARTBEAT), Node::edge(&bus, HEARTBEAT));
+    let (client, epoch) = Roamer::greeted(&a).await;
+    let mut roamer = Roamer {
+        client,
+        epoch,
+        seq: 0,
+        batch: 0,
+        quotes: Default::default(),
+        as_of: Default::default(),
+    };
+    roamer
+        .client
+        .send_json(serde_json::json!({"op": "subscribe", "symbols": ["*"]}))
+        .await;
+    roamer.follow_for(Duration::from_secs(1)).await;
+    assert!(roamer.batch > 0 && roamer.quotes.len() == 12);
+
+    for node in [&b, &ingest, &a] {
+        let seq = roamer.seq;
+        let answer = roamer.resume_on(node).await;
+        assert!(
+            matches!(answer, ServerMsg::Diff { seq: s, .. } if s == seq + 1),
+            "one diff, not a snapshot, from {}: {answer:?}",
+            node.base
+        );
+        roamer.agrees_with_a_fresh_client_of(node).await;
+        let resumed = sample(
+            &node.metrics().await,
+            "tickertape_resumes_total{answer=\"diff\"}",
+        );
+        assert_eq!(resumed, Some(1.0), "{}", node.base);
+    }
 }
