@@ -214,13 +214,21 @@ pub struct Header {
 /// One frame: the header, then `body` (`count` changes encoded against
 /// `base_ts`, as [`encode_change`] or [`Snapshot`] wrote them).
 pub fn frame(header: Header, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 24);
+    frame_of(header, &[body])
+}
+
+/// [`frame`] with a body in parts (each change's bytes, say), copied once.
+pub fn frame_of(header: Header, parts: &[&[u8]]) -> Vec<u8> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(len + 24);
     out.push(header.kind);
     put_varint(&mut out, header.seq);
     put_varint(&mut out, header.batch);
     put_varint(&mut out, zigzag(header.base_ts));
     put_varint(&mut out, header.count);
-    out.extend_from_slice(body);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
     out
 }
 

@@ -147,6 +147,11 @@ pub fn all_bin(entries: &[Entry]) -> Vec<u8> {
 }
 
 fn bin_diff(seq: u64, batch: u64, ts: i64, count: usize, body: &[u8]) -> Message {
+    bin_diff_of(seq, batch, ts, &[body], count)
+}
+
+/// A binary diff of `count` changes whose bytes are `parts`, copied once.
+fn bin_diff_of(seq: u64, batch: u64, ts: i64, parts: &[&[u8]], count: usize) -> Message {
     let header = binary::Header {
         kind: binary::DIFF,
         seq,
@@ -154,7 +159,7 @@ fn bin_diff(seq: u64, batch: u64, ts: i64, count: usize, body: &[u8]) -> Message
         base_ts: ts,
         count: count as u64,
     };
-    Message::binary(binary::frame(header, body))
+    Message::binary(binary::frame_of(header, parts))
 }
 
 /// The diff one session receives for one batch, or `None` if the batch holds
@@ -192,13 +197,8 @@ pub fn diff_frame(
             Message::text(with_seq(seq, batch.public, &tail))
         }
         Encoding::Binary => {
-            let mut count = 0;
-            let mut body = Vec::new();
-            for entry in mine {
-                count += 1;
-                body.extend_from_slice(&entry.bin);
-            }
-            bin_diff(seq, batch.public, batch.ts, count, &body)
+            let parts: Vec<&[u8]> = mine.map(|e| e.bin.as_slice()).collect();
+            bin_diff_of(seq, batch.public, batch.ts, &parts, parts.len())
         }
     })
 }

@@ -859,11 +859,23 @@ impl ConnectionCore {
     /// where a new socket can resume (servers that do not number batches
     /// send none, and cannot resume).
     fn at(&mut self, seq: u64, batch: u64) {
-        self.position = (!self.epoch.is_empty() && batch > 0).then(|| Position {
-            epoch: self.epoch.clone(),
-            seq,
-            batch,
-        });
+        if self.epoch.is_empty() || batch == 0 {
+            self.position = None;
+            return;
+        }
+        match &mut self.position {
+            // Every diff moves it: the epoch is kept, not copied again.
+            Some(position) if position.epoch == self.epoch => {
+                (position.seq, position.batch) = (seq, batch);
+            }
+            _ => {
+                self.position = Some(Position {
+                    epoch: self.epoch.clone(),
+                    seq,
+                    batch,
+                })
+            }
+        }
     }
 
     fn on_diff(&mut self, seq: u64, batch: u64, ts: i64, changes: Vec<Change>) {
