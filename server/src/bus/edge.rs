@@ -651,7 +651,7 @@ impl Follower {
             depth.books.push((id, view, b.live));
         }
         self.mirror
-            .publish(batch.seq, batch.ts, changes, candles, depth, false, &[]);
+            .publish((batch.seq, batch.ts), changes, candles, depth, false, &[]);
         self.seq = batch.seq;
         self.metrics.bus_seq.set(self.seq as i64);
         None
@@ -823,8 +823,7 @@ impl Follower {
         // resume on any node that has the batch it holds.
         self.mirror.set_epoch(state.epoch);
         self.mirror.publish(
-            state.seq,
-            now_ms(),
+            (state.seq, now_ms()),
             changes,
             Vec::new(),
             depth,

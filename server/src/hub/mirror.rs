@@ -70,18 +70,18 @@ impl Mirror {
     /// Publishes changes computed elsewhere as this hub's next batch: quotes
     /// get the changes, the candle store gets the bars, sessions get one
     /// batch. `withdrawn` symbols lose their quote (the copied hub restarted
-    /// and has not quoted them yet). `public` is the copied hub's number of
-    /// the batch, which clients see.
+    /// and has not quoted them yet). `at` is the copied hub's number of the
+    /// batch (which clients see) and its time.
     pub fn publish(
         &self,
-        public: u64,
-        ts: i64,
+        at: (u64, i64),
         changes: Vec<(SymbolId, Change)>,
         candles: Vec<(SymbolId, Interval, Candle)>,
         depth: CopiedDepth,
         resync: bool,
         withdrawn: &[SymbolId],
     ) {
+        let (public, ts) = at;
         let candles: Vec<CandleEntry> = candles
             .into_iter()
             .map(|(id, interval, candle)| {

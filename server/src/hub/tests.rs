@@ -440,15 +440,7 @@ fn an_edge_numbers_batches_as_its_ingest_node_and_resumes_only_from_batches_it_p
     // A copy that carries nothing is still published as a batch (a resync).
     let publish = |public: u64| {
         let depth = CopiedDepth::default();
-        mirror.publish(
-            public,
-            public as i64,
-            Vec::new(),
-            Vec::new(),
-            depth,
-            true,
-            &[],
-        );
+        mirror.publish((public, 0), Vec::new(), Vec::new(), depth, true, &[]);
     };
     let published = mirror.hub().published().clone();
     let (old, new) = (published::epoch_name(77), published::epoch_name(78));
