@@ -322,6 +322,24 @@ impl Roamer {
         (client, epoch)
     }
 
+    /// A new client of `node`, subscribed to every symbol.
+    async fn subscribed(node: &Node) -> Roamer {
+        let (client, epoch) = Roamer::greeted(node).await;
+        let mut roamer = Roamer {
+            client,
+            epoch,
+            seq: 0,
+            batch: 0,
+            quotes: Default::default(),
+            as_of: Default::default(),
+        };
+        roamer
+            .client
+            .send_json(serde_json::json!({"op": "subscribe", "symbols": ["*"]}))
+            .await;
+        roamer
+    }
+
     /// Applies a snapshot or diff, checking `seq` runs on.
     fn apply(&mut self, msg: &ServerMsg) {
         match msg {
@@ -377,19 +395,7 @@ impl Roamer {
     /// Whether its quotes equal those of a client that got a snapshot from
     /// `node` at a batch both have seen.
     async fn agrees_with_a_fresh_client_of(&mut self, node: &Node) {
-        let (client, epoch) = Roamer::greeted(node).await;
-        let mut fresh = Roamer {
-            client,
-            epoch,
-            seq: 0,
-            batch: 0,
-            quotes: Default::default(),
-            as_of: Default::default(),
-        };
-        fresh
-            .client
-            .send_json(serde_json::json!({"op": "subscribe", "symbols": ["*"]}))
-            .await;
+        let mut fresh = Roamer::subscribed(node).await;
         let (mine, theirs) = tokio::join!(
             self.follow_for(Duration::from_millis(1500)),
             fresh.follow_for(Duration::from_millis(1500))
@@ -417,19 +423,7 @@ async fn a_client_resumes_on_another_edge_or_the_ingest_node_with_one_diff() {
     let bus = nats.url();
     let ingest = Node::ingest(&bus, &[&ingest_args()[..], &["--serve-browsers"]].concat());
     let (a, b) = (Node::edge(&bus, HEARTBEAT), Node::edge(&bus, HEARTBEAT));
-    let (client, epoch) = Roamer::greeted(&a).await;
-    let mut roamer = Roamer {
-        client,
-        epoch,
-        seq: 0,
-        batch: 0,
-        quotes: Default::default(),
-        as_of: Default::default(),
-    };
-    roamer
-        .client
-        .send_json(serde_json::json!({"op": "subscribe", "symbols": ["*"]}))
-        .await;
+    let mut roamer = Roamer::subscribed(&a).await;
     roamer.follow_for(Duration::from_secs(1)).await;
     assert!(roamer.batch > 0 && roamer.quotes.len() == 12);
 
