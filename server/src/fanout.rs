@@ -16,18 +16,18 @@
 //! over again before it waits.
 
 use std::future::poll_fn;
-use std::pin::Pin;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::{Sink, SinkExt, Stream};
 use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Batch, Published};
 use crate::metrics::SharedMetrics;
+use crate::socket::{Outgoing, Socket};
 use crate::subscription::Subscription;
 use crate::wire::{self, Encoding};
 
@@ -52,7 +52,7 @@ pub struct Lane {
 }
 
 struct Outlet {
-    socket: Option<WebSocket>,
+    socket: Option<Socket>,
     /// Set while the writers deliver for the session.
     handed: Option<Handed>,
 }
@@ -64,13 +64,10 @@ impl Lane {
     }
 
     /// Runs one poll of the socket; a shut lane's socket is gone.
-    fn poll<T>(
-        &self,
-        f: impl FnOnce(Pin<&mut WebSocket>) -> Poll<Result<T, axum::Error>>,
-    ) -> Poll<Result<T, axum::Error>> {
+    fn poll<T>(&self, f: impl FnOnce(&mut Socket) -> Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match self.outlet().socket.as_mut() {
-            Some(socket) => f(Pin::new(socket)),
-            None => Poll::Ready(Err(axum::Error::new("the connection is closed"))),
+            Some(socket) => f(socket),
+            None => Poll::Ready(Err(closed())),
         }
     }
 
@@ -80,31 +77,31 @@ impl Lane {
     }
 
     /// The next message from the client; `None` once it has gone.
-    pub async fn recv(&self) -> Option<Result<Message, axum::Error>> {
+    pub async fn recv(&self) -> Option<Result<Message, tungstenite::Error>> {
         poll_fn(|cx| match self.outlet().socket.as_mut() {
-            Some(socket) => Pin::new(socket).poll_next(cx),
+            Some(socket) => socket.poll_recv(cx),
             None => Poll::Ready(None),
         })
         .await
     }
 
-    /// Sends one message and flushes it.
-    pub async fn send(&self, message: Message) -> Result<(), axum::Error> {
-        poll_fn(|cx| self.poll(|s| s.poll_ready(cx))).await?;
+    /// Sends one message and flushes it, after what earlier sends left.
+    pub async fn send(&self, message: Outgoing<'_>) -> io::Result<()> {
+        self.flush().await?;
         match self.outlet().socket.as_mut() {
-            Some(socket) => socket.start_send_unpin(message)?,
-            None => return Err(axum::Error::new("the connection is closed")),
+            Some(socket) => socket.write(&message)?,
+            None => return Err(closed()),
         }
         self.flush().await
     }
 
-    /// Writes out whatever a writer left in the socket's buffer.
-    pub async fn flush(&self) -> Result<(), axum::Error> {
+    /// Writes out whatever a writer left unsent.
+    pub async fn flush(&self) -> io::Result<()> {
         poll_fn(|cx| self.poll(|s| s.poll_flush(cx))).await
     }
 
     /// Closes the socket (after a close frame from the client).
-    pub async fn close(&self) -> Result<(), axum::Error> {
+    pub async fn close(&self) -> io::Result<()> {
         poll_fn(|cx| self.poll(|s| s.poll_close(cx))).await
     }
 
@@ -163,7 +160,7 @@ impl Lane {
             return;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        let ready = matches!(socket.poll_ready_unpin(&mut cx), Poll::Ready(Ok(())));
+        let ready = matches!(socket.poll_flush(&mut cx), Poll::Ready(Ok(())));
         if !ready || handed.batch + 1 != batch.no || batch.withdrawn {
             drop(outlet);
             self.kick.notify_one();
@@ -175,14 +172,14 @@ impl Lane {
             return;
         };
         handed.seq += 1;
-        let bytes = payload_len(&frame);
-        let flushed = socket.start_send_unpin(frame).is_ok()
-            && matches!(socket.poll_flush_unpin(&mut cx), Poll::Ready(Ok(())));
+        let bytes = frame.len();
+        let flushed = socket.write(&frame).is_ok()
+            && matches!(socket.poll_flush(&mut cx), Poll::Ready(Ok(())));
         metrics.messages_out.inc();
         metrics.bytes_out.inc_by(bytes as u64);
         metrics.fanout_sends.inc();
         if !flushed {
-            // Left in the socket's buffer (or the socket broke): the
+            // Partly unsent (or the socket broke): the
             // session's task waits for it under its send timeout.
             drop(outlet);
             self.kick.notify_one();
@@ -230,7 +227,7 @@ impl Fanout {
     }
 
     /// A lane for a new session's socket, joined to the next writer.
-    pub fn lane(&self, socket: WebSocket, encoding: Encoding) -> Arc<Lane> {
+    pub fn lane(&self, socket: Socket, encoding: Encoding) -> Arc<Lane> {
         let lane = Arc::new(Lane {
             encoding,
             outlet: Mutex::new(Outlet {
@@ -250,13 +247,8 @@ impl Fanout {
     }
 }
 
-/// Bytes of a message's payload, as the byte counter counts them.
-pub fn payload_len(message: &Message) -> usize {
-    match message {
-        Message::Text(text) => text.len(),
-        Message::Binary(data) => data.len(),
-        _ => 0,
-    }
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection is closed")
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

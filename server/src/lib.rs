@@ -52,6 +52,7 @@ mod process;
 pub mod push;
 pub mod quotes;
 pub mod session;
+pub mod socket;
 pub mod store;
 pub mod subscription;
 pub mod webhook;

@@ -16,24 +16,24 @@ use app::protocol::{
 };
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use serde_json::Number;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::json_error;
 use crate::candles;
-use crate::fanout::{Fanout, Lane, payload_len};
+use crate::fanout::{Fanout, Lane};
 use crate::hub::published::epoch_name;
 use crate::hub::{Batch, ChartWatch, DepthWatch, FeedStatus, Hub, Lagged, SymbolId, Watched};
 use crate::market::now_ms;
 use crate::metrics::Metrics;
+use crate::socket::{NotAnUpgrade, Outgoing, Upgrade};
 use crate::subscription::Subscription;
 use crate::wire::{self, Encoding};
 
@@ -161,8 +161,12 @@ impl Refused {
 pub async fn upgrade(
     State(state): State<Sessions>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<Upgrade, NotAnUpgrade>,
 ) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(NotAnUpgrade(status, why)) => return json_error(status, why),
+    };
     let refused = |reason: Refused| {
         state
             .hub
@@ -196,27 +200,27 @@ pub async fn upgrade(
     } = state;
     let cut = cutter.current();
     // A client offering both gets the binary one.
-    let ws = ws.protocols([SUBPROTOCOL_BIN, SUBPROTOCOL_JSON]);
-    let encoding = match ws.selected_protocol() {
-        Some(chosen) if chosen == SUBPROTOCOL_BIN => Encoding::Binary,
+    let protocol = ws.choose(&[SUBPROTOCOL_BIN, SUBPROTOCOL_JSON]);
+    let encoding = match protocol {
+        Some(SUBPROTOCOL_BIN) => Encoding::Binary,
         _ => Encoding::Json,
     };
-    ws.max_message_size(MAX_CLIENT_FRAME)
-        .max_frame_size(MAX_CLIENT_FRAME)
+    let reading = WebSocketConfig::default()
+        .max_message_size(Some(MAX_CLIENT_FRAME))
+        .max_frame_size(Some(MAX_CLIENT_FRAME))
         // tungstenite zero-fills its whole read buffer before every read
         // attempt: at the default 128 KiB that was a third of the server's CPU
         // (and most of its memory per client). Client messages are small.
         .read_buffer_size(READ_BUFFER)
-        // Every send is flushed at once; nothing gains from a write buffer.
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            let lane = fanout.lane(socket, encoding);
-            tracker.track_future(async move {
-                run(lane, hub, config, shutdown, cut).await;
-                drop(slot);
-            })
+        // It writes only pongs and close answers, which the socket sends.
+        .write_buffer_size(0);
+    ws.accept(protocol, reading, move |socket| {
+        let lane = fanout.lane(socket, encoding);
+        tracker.track_future(async move {
+            run(lane, hub, config, shutdown, cut).await;
+            drop(slot);
         })
-        .into_response()
+    })
 }
 
 /// Same-origin by default: the `Origin` must name the `Host` the request was
@@ -437,7 +441,7 @@ impl Session {
                 alert = self.alerts.recv() => {
                     self.take_back();
                     match alert {
-                        Ok(json) => self.send(Message::text(json.to_string())).await?,
+                        Ok(json) => self.send(Outgoing::text_ref(&json)).await?,
                         Err(broadcast::error::RecvError::Lagged(missed)) => {
                             tracing::warn!(missed, "a client missed alert messages");
                         }
@@ -491,7 +495,10 @@ impl Session {
         self.on_feed_status().await
     }
 
-    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), Stop> {
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<(), Stop> {
         let message = match frame {
             None => return Err(Stop::Gone),
             Some(Err(e)) => return Err(read_error(e)),
@@ -525,7 +532,8 @@ impl Session {
                 let _ = tokio::time::timeout(CLOSE_WAIT, self.lane.close()).await;
                 Err(Stop::Gone)
             }
-            Message::Ping(_) | Message::Pong(_) => Ok(()),
+            // Pings are answered by tungstenite; raw frames never arrive.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
         }
     }
 
@@ -691,12 +699,12 @@ impl Session {
 
     /// Sends one of the hub's chart messages (made for chart 0) to chart `no`.
     async fn send_chart_frame(&mut self, no: u8, frame: &str) -> Result<(), Stop> {
-        let text = wire::for_chart(frame, no).into_owned();
+        let text = wire::for_chart(frame, no);
         send_bounded(
             &self.lane,
             &self.config,
             self.hub.metrics(),
-            Message::Text(text.into()),
+            Outgoing::text_ref(&text),
         )
         .await
     }
@@ -809,11 +817,11 @@ impl Session {
         let (batch, frame) = match self.encoding {
             Encoding::Json => {
                 let (batch, json) = published.snapshot_frame(seq, &self.sub);
-                (batch, Message::text(json))
+                (batch, Outgoing::text(json))
             }
             Encoding::Binary => {
                 let (batch, bytes) = published.snapshot_bin(seq, &self.sub);
-                (batch, Message::binary(bytes))
+                (batch, Outgoing::binary(bytes))
             }
         };
         self.batch = batch;
@@ -854,6 +862,7 @@ impl Session {
             return Ok(());
         }
         let seq = self.seq + 1;
+        let merged;
         let frame = match batches {
             [one] => wire::diff_frame(seq, one, &self.sub, self.encoding),
             many => {
@@ -863,8 +872,9 @@ impl Session {
                 // merges alone unless the merge is there already.
                 let published = self.hub.published();
                 let share = self.sub.is_all() && self.pace.is_none();
-                match published.merged(many, share) {
-                    Some(merged) => wire::diff_frame(seq, &merged, &self.sub, self.encoding),
+                merged = published.merged(many, share);
+                match &merged {
+                    Some(merged) => wire::diff_frame(seq, merged, &self.sub, self.encoding),
                     None => wire::conflated_frame(seq, many, &self.sub, self.encoding),
                 }
             }
@@ -928,7 +938,7 @@ impl Session {
         if self.last_heard.elapsed() > self.config.heartbeat_timeout {
             return Err(close_with(close::NORMAL, "heartbeat timeout"));
         }
-        self.send(Message::Ping(Default::default())).await
+        self.send(Outgoing::ping()).await
     }
 
     /// Tells the client about every feed whose state it has not heard yet.
@@ -944,7 +954,7 @@ impl Session {
                 feed: feed.name.clone(),
                 state: feed.state,
             };
-            let status = Message::Text(wire::encode(&status).into());
+            let status = Outgoing::text(wire::encode(&status));
             send_bounded(&self.lane, &self.config, self.hub.metrics(), status).await?;
         }
         Ok(())
@@ -993,10 +1003,10 @@ impl Session {
     }
 
     async fn send_msg(&mut self, msg: &ServerMsg) -> Result<(), Stop> {
-        self.send(Message::Text(wire::encode(msg).into())).await
+        self.send(Outgoing::text(wire::encode(msg))).await
     }
 
-    async fn send(&mut self, message: Message) -> Result<(), Stop> {
+    async fn send(&mut self, message: Outgoing<'_>) -> Result<(), Stop> {
         send_bounded(&self.lane, &self.config, self.hub.metrics(), message).await
     }
 
@@ -1006,11 +1016,8 @@ impl Session {
         };
         self.take_back();
         tracing::debug!(code, %reason, "closing session");
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        if tokio::time::timeout(CLOSE_WAIT, self.lane.send(Message::Close(Some(frame))))
+        let frame = Outgoing::close(code, &reason);
+        if tokio::time::timeout(CLOSE_WAIT, self.lane.send(frame))
             .await
             .is_err()
         {
@@ -1034,9 +1041,9 @@ async fn send_bounded(
     lane: &Lane,
     config: &SessionConfig,
     metrics: &Metrics,
-    message: Message,
+    message: Outgoing<'_>,
 ) -> Result<(), Stop> {
-    let bytes = payload_len(&message);
+    let bytes = message.len();
     bounded(config, metrics, Some(bytes), lane.send(message)).await
 }
 
@@ -1046,7 +1053,7 @@ async fn bounded(
     config: &SessionConfig,
     metrics: &Metrics,
     bytes: Option<usize>,
-    sending: impl Future<Output = Result<(), axum::Error>>,
+    sending: impl Future<Output = std::io::Result<()>>,
 ) -> Result<(), Stop> {
     match tokio::time::timeout(config.send_timeout, sending).await {
         Ok(Ok(())) => {
@@ -1064,14 +1071,13 @@ async fn bounded(
 /// Maps a read error to how the session ends: an oversized frame is the
 /// client's fault and is answered with 1009; anything else means the peer
 /// broke the connection.
-fn read_error(error: axum::Error) -> Stop {
-    let inner = error.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(e)) => {
+fn read_error(error: tungstenite::Error) -> Stop {
+    match error {
+        tungstenite::Error::Capacity(e) => {
             close_with(close::TOO_BIG, format!("frame too big: {e}"))
         }
-        _ => {
-            tracing::debug!(error = %inner, "WebSocket read failed");
+        error => {
+            tracing::debug!(%error, "WebSocket read failed");
             Stop::Gone
         }
     }

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use app::binary;
 use app::protocol::{ApiError, Change, Interval, Quote, ServerMsg};
 use axum::Json;
-use axum::extract::ws::Message;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::batch::{Batch, Entry};
 use crate::market::SymbolId;
+use crate::socket::Outgoing;
 use crate::subscription::Subscription;
 
 /// JSON for anything the server sends. Our own types always serialise; a
@@ -81,11 +81,16 @@ pub fn snapshot_frame(seq: u64, batch: u64, tail: &str) -> String {
     out
 }
 
-fn with_seq(seq: u64, batch: u64, tail: &str) -> String {
-    let mut out = String::with_capacity(tail.len() + 48);
-    let _ = write!(out, "{{\"type\":\"diff\",\"seq\":{seq},\"batch\":{batch},");
-    out.push_str(tail);
-    out
+/// `{"type":"diff","seq":…,"batch":…,`: a diff's own head, before its tail.
+fn diff_head(seq: u64, batch: u64) -> String {
+    let mut head = String::with_capacity(64);
+    let _ = write!(head, "{{\"type\":\"diff\",\"seq\":{seq},\"batch\":{batch},");
+    head
+}
+
+/// A `diff` message of its head and a (shared) tail, borrowed.
+fn with_seq(seq: u64, batch: u64, tail: &str) -> Outgoing<'_> {
+    Outgoing::text_of(diff_head(seq, batch), tail)
 }
 
 /// How a connection's `snapshot` and `diff` messages travel: the
@@ -146,12 +151,14 @@ pub fn all_bin(entries: &[Entry]) -> Vec<u8> {
     entries.iter().flat_map(|e| &e.bin).copied().collect()
 }
 
-fn bin_diff(seq: u64, batch: u64, ts: i64, count: usize, body: &[u8]) -> Message {
-    bin_diff_of(seq, batch, ts, &[body], count)
+/// A binary diff of `count` changes whose bytes are `body`, sent after the
+/// diff's own header.
+fn bin_diff(seq: u64, batch: u64, ts: i64, count: usize, body: &[u8]) -> Outgoing<'_> {
+    Outgoing::binary_of(bin_diff_of(seq, batch, ts, &[], count), body)
 }
 
 /// A binary diff of `count` changes whose bytes are `parts`, copied once.
-fn bin_diff_of(seq: u64, batch: u64, ts: i64, parts: &[&[u8]], count: usize) -> Message {
+fn bin_diff_of(seq: u64, batch: u64, ts: i64, parts: &[&[u8]], count: usize) -> Vec<u8> {
     let header = binary::Header {
         kind: binary::DIFF,
         seq,
@@ -159,23 +166,24 @@ fn bin_diff_of(seq: u64, batch: u64, ts: i64, parts: &[&[u8]], count: usize) -> 
         base_ts: ts,
         count: count as u64,
     };
-    Message::binary(binary::frame_of(header, parts))
+    binary::frame_of(header, parts)
 }
 
 /// The diff one session receives for one batch, or `None` if the batch holds
-/// nothing it subscribes to.
-pub fn diff_frame(
+/// nothing it subscribes to. A session of every symbol gets the batch's
+/// shared bytes, borrowed.
+pub fn diff_frame<'a>(
     seq: u64,
-    batch: &Batch,
+    batch: &'a Batch,
     sub: &Subscription,
     encoding: Encoding,
-) -> Option<Message> {
+) -> Option<Outgoing<'a>> {
     if batch.entries.is_empty() {
         return None;
     }
     if sub.is_all() {
         return Some(match encoding {
-            Encoding::Json => Message::text(with_seq(seq, batch.public, &batch.all_tail)),
+            Encoding::Json => with_seq(seq, batch.public, &batch.all_tail),
             Encoding::Binary => bin_diff(
                 seq,
                 batch.public,
@@ -193,12 +201,19 @@ pub fn diff_frame(
     mine.peek()?;
     Some(match encoding {
         Encoding::Json => {
-            let tail = diff_tail(batch.ts, mine.map(|e| e.json.as_str()));
-            Message::text(with_seq(seq, batch.public, &tail))
+            let mut text = diff_head(seq, batch.public);
+            text.push_str(&diff_tail(batch.ts, mine.map(|e| e.json.as_str())));
+            Outgoing::text(text)
         }
         Encoding::Binary => {
             let parts: Vec<&[u8]> = mine.map(|e| e.bin.as_slice()).collect();
-            bin_diff_of(seq, batch.public, batch.ts, &parts, parts.len())
+            Outgoing::binary(bin_diff_of(
+                seq,
+                batch.public,
+                batch.ts,
+                &parts,
+                parts.len(),
+            ))
         }
     })
 }
@@ -232,14 +247,14 @@ pub fn conflated_frame(
     batches: &[Arc<Batch>],
     sub: &Subscription,
     encoding: Encoding,
-) -> Option<Message> {
+) -> Option<Outgoing<'static>> {
     let last = batches.last()?;
     let merged = merge(batches, |id| sub.contains(id));
     if merged.is_empty() {
         return None;
     }
     Some(match encoding {
-        Encoding::Json => Message::text(encode(&ServerMsg::Diff {
+        Encoding::Json => Outgoing::text(encode(&ServerMsg::Diff {
             seq,
             batch: last.public,
             ts: last.ts,
@@ -250,17 +265,27 @@ pub fn conflated_frame(
             for (id, change) in &merged {
                 binary::encode_change(bin_id(*id), change, last.ts, &mut body);
             }
-            bin_diff(seq, last.public, last.ts, merged.len(), &body)
+            Outgoing::binary(bin_diff_of(
+                seq,
+                last.public,
+                last.ts,
+                &[&body],
+                merged.len(),
+            ))
         }
     })
 }
 
 /// A diff without changes: what answers a `resume` when nothing the client
 /// subscribes to changed since its `batch`.
-pub fn empty_diff(seq: u64, batch: u64, ts: i64, encoding: Encoding) -> Message {
+pub fn empty_diff(seq: u64, batch: u64, ts: i64, encoding: Encoding) -> Outgoing<'static> {
     match encoding {
-        Encoding::Json => Message::text(with_seq(seq, batch, &diff_tail(ts, std::iter::empty()))),
-        Encoding::Binary => bin_diff(seq, batch, ts, 0, &[]),
+        Encoding::Json => {
+            let mut text = diff_head(seq, batch);
+            text.push_str(&diff_tail(ts, std::iter::empty()));
+            Outgoing::text(text)
+        }
+        Encoding::Binary => Outgoing::binary(bin_diff_of(seq, batch, ts, &[], 0)),
     }
 }
 

@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use crate::common::{Client, Read, TestServer, tick};
 use app::protocol::{Change, ErrorCode, FeedState, Quote, QuotesResponse, ServerMsg};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const FAST_SIM: &[&str] = &["--seed", "7", "--tick-ms", "20", "--flush-ms", "50"];
 
@@ -222,6 +224,67 @@ async fn two_clients_get_only_their_own_symbols() {
             assert!(changes.iter().all(|c| c.symbol == "MSFT"), "{changes:?}");
         }
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_a_websocket_upgrade_is_told_why() {
+    let server = TestServer::start(&[]).await;
+    let plain = server.get("/ws").await;
+    assert_eq!(plain.status(), 400);
+    let body: serde_json::Value = plain.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Upgrade: websocket"),
+        "{body}"
+    );
+    let old_version = reqwest::Client::new()
+        .get(server.url("/ws"))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_version.status(), 400);
+    let body: serde_json::Value = old_version.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("13"), "{body}");
+    // The server is still there for a real client.
+    let mut client = server.connect().await;
+    assert!(matches!(client.msg().await, ServerMsg::Hello { .. }));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn websocket_pings_get_pongs_and_a_clients_close_an_answer() {
+    let server = TestServer::start(&[]).await;
+    let mut client = server.connect().await;
+    client
+        .ws
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match client.ws.next().await {
+                Some(Ok(Message::Pong(data))) => return data,
+                Some(Ok(_)) => continue,
+                other => panic!("no pong: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a pong in time");
+    assert_eq!(&pong[..], b"are you there");
+    let bye = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    client.ws.close(Some(bye)).await.unwrap();
+    assert_eq!(client.close_code().await, Some(1000));
     server.shutdown().await;
 }
 
