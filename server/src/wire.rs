@@ -112,6 +112,12 @@ pub fn bin_id(id: SymbolId) -> u32 {
 /// The entry of `change` in a batch made at `ts`, encoded both ways.
 pub fn entry(id: SymbolId, change: Change, ts: i64) -> Entry {
     let json = to_json(&change);
+    entry_of(id, change, json, ts)
+}
+
+/// The entry of `change`, whose JSON is `json` already (an ingest node's,
+/// on an edge).
+pub fn entry_of(id: SymbolId, change: Change, json: String, ts: i64) -> Entry {
     let mut bin = Vec::with_capacity(24);
     binary::encode_change(bin_id(id), &change, ts, &mut bin);
     Entry {

@@ -616,10 +616,11 @@ impl Follower {
         let hub = self.mirror.hub();
         let mut changes = Vec::with_capacity(batch.changes.len());
         for change in batch.changes {
-            let Some(id) = hub.lookup(&change.symbol) else {
+            let Some(id) = hub.lookup(&change.change.symbol) else {
                 return Some(Resync::Universe);
             };
-            changes.push((id, change));
+            let (change, json) = change.into_parts();
+            changes.push((id, change, Some(json)));
         }
         let mut candles = Vec::with_capacity(batch.candles.len());
         for c in batch.candles {
@@ -804,11 +805,11 @@ impl Follower {
         }
         let (_, current) = hub.published().state();
         let mut withdrawn = Vec::new();
-        let mut changes: Vec<(SymbolId, Change)> = Vec::new();
+        let mut changes: Vec<(SymbolId, Change, Option<String>)> = Vec::new();
         for (id, (row, old)) in state.rows.iter().zip(current).enumerate() {
             match (old, &row.quote) {
-                (Some(old), Some(new)) => changes.extend(old.diff(new).map(|c| (id, c))),
-                (None, Some(new)) => changes.push((id, Change::full(new))),
+                (Some(old), Some(new)) => changes.extend(old.diff(new).map(|c| (id, c, None))),
+                (None, Some(new)) => changes.push((id, Change::full(new), None)),
                 // The ingest node (restarted) has not quoted it yet: the old
                 // quote is another epoch's and must not be served as current.
                 (Some(_), None) => withdrawn.push(id),

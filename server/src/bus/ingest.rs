@@ -18,9 +18,9 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AlertsReply, AlertsRequest, AnswerAlerts, BusAccess, BusBatch, BusBook, BusCandle, BusError,
-    BusFeed, BusHealth, BusTrades, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT, STATE_WINDOW,
-    SYMBOLS_PER_PART, StateAck, StatePart, StateRequest, Subjects, SymbolRow,
+    AlertsReply, AlertsRequest, AnswerAlerts, BusAccess, BusBatch, BusBook, BusCandle, BusChange,
+    BusError, BusFeed, BusHealth, BusTrades, HEAD_TIMEOUT, Heartbeat, Link, PART_TIMEOUT,
+    STATE_WINDOW, SYMBOLS_PER_PART, StateAck, StatePart, StateRequest, Subjects, SymbolRow,
 };
 use crate::candles::CAPACITY;
 use crate::hub::{Hub, Lagged};
@@ -181,7 +181,11 @@ impl Ingest {
                     seq: batch.no,
                     rev: self.hub.charts().rev(),
                     ts: batch.ts,
-                    changes: batch.entries.iter().map(|e| e.change.clone()).collect(),
+                    changes: batch
+                        .entries
+                        .iter()
+                        .map(|e| BusChange::encoded(&e.change, &e.json))
+                        .collect(),
                     candles: batch
                         .candles
                         .iter()

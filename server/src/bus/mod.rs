@@ -35,7 +35,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use app::protocol::{Candle, Change, FeedState, Interval, Level, Quote, SymbolInfo, Trade};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 
 use crate::market::FeedStatus;
@@ -49,7 +50,7 @@ pub struct BusBatch {
     pub rev: u64,
     /// The batch's server time, Unix milliseconds (the diff's `ts`).
     pub ts: i64,
-    pub changes: Vec<Change>,
+    pub changes: Vec<BusChange>,
     pub candles: Vec<BusCandle>,
     /// Each symbol's trades folded in the batch, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -57,6 +58,62 @@ pub struct BusBatch {
     /// Each book the batch changed: its best levels, whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub books: Vec<BusBook>,
+}
+
+/// One change on the bus, kept as the JSON it came as: an edge sends its
+/// clients the ingest node's encoding instead of making its own. The JSON is
+/// only passed on once it parses as a [`Change`], with the parser every
+/// client reads changes with.
+#[derive(Clone, Debug)]
+pub struct BusChange {
+    pub change: Change,
+    pub json: Box<RawValue>,
+}
+
+impl BusChange {
+    /// A change with `json`, its encoding (made by the hub).
+    pub fn encoded(change: &Change, json: &str) -> BusChange {
+        let json = RawValue::from_string(json.to_string())
+            .or_else(|_| serde_json::value::to_raw_value(change));
+        BusChange {
+            change: change.clone(),
+            // Our own encoding of our own type: it cannot fail; `null`
+            // would be refused by every edge rather than mislead one.
+            json: json.unwrap_or_else(|_| RawValue::NULL.to_owned()),
+        }
+    }
+
+    /// The change and its JSON, as a hub entry takes them.
+    pub fn into_parts(self) -> (Change, String) {
+        (self.change, Box::<str>::from(self.json).into_string())
+    }
+}
+
+impl From<Change> for BusChange {
+    fn from(change: Change) -> BusChange {
+        let json = serde_json::to_string(&change).unwrap_or_default();
+        BusChange::encoded(&change, &json)
+    }
+}
+
+impl PartialEq for BusChange {
+    fn eq(&self, other: &BusChange) -> bool {
+        self.change == other.change && self.json.get() == other.json.get()
+    }
+}
+
+impl Serialize for BusChange {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for BusChange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<BusChange, D::Error> {
+        let json = Box::<RawValue>::deserialize(deserializer)?;
+        let change = serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
+        Ok(BusChange { change, json })
+    }
 }
 
 /// A symbol's trades in one batch.
@@ -467,6 +524,60 @@ fn client_name(role: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch_with(changes: &str) -> String {
+        format!(
+            r#"{{"epoch":1,"seq":2,"rev":0,"ts":1700000000000,"changes":{changes},"candles":[]}}"#
+        )
+    }
+
+    #[test]
+    fn a_change_crosses_the_bus_as_the_json_the_ingest_node_made() {
+        let change = Change {
+            last: Some(101.25),
+            volume: Some(7),
+            symbol: "AAPL".into(),
+            ..Change::default()
+        };
+        let json = serde_json::to_string(&change).unwrap();
+        let sent = serde_json::to_string(&BusBatch {
+            epoch: 1,
+            seq: 2,
+            rev: 0,
+            ts: 1_700_000_000_000,
+            changes: vec![BusChange::encoded(&change, &json)],
+            candles: Vec::new(),
+            trades: Vec::new(),
+            books: Vec::new(),
+        })
+        .unwrap();
+        assert!(sent.contains(&format!(r#""changes":[{json}]"#)), "{sent}");
+        let got: BusBatch = serde_json::from_str(&sent).unwrap();
+        let [copied] = &got.changes[..] else {
+            panic!("{:?}", got.changes);
+        };
+        assert_eq!(copied.change, change);
+        assert_eq!(copied.clone().into_parts().1, json);
+    }
+
+    #[test]
+    fn a_bus_change_that_is_not_a_change_refuses_the_batch() {
+        for bad in [
+            r#"[{"symbol":5}]"#,
+            r#"[{"last":1.5}]"#,
+            "[7]",
+            r#"["AAPL"]"#,
+        ] {
+            let refused = serde_json::from_str::<BusBatch>(&batch_with(bad));
+            assert!(refused.is_err(), "{bad} was taken");
+        }
+        let good =
+            serde_json::from_str::<BusBatch>(&batch_with(r#"[{"symbol":"AAPL","last":1.5}]"#));
+        assert_eq!(
+            good.unwrap().changes[0].json.get(),
+            r#"{"symbol":"AAPL","last":1.5}"#
+        );
+    }
 
     #[test]
     fn credentials_come_out_of_urls_and_never_show() {

@@ -75,7 +75,7 @@ impl Mirror {
     pub fn publish(
         &self,
         at: (u64, i64),
-        changes: Vec<(SymbolId, Change)>,
+        changes: Vec<(SymbolId, Change, Option<String>)>,
         candles: Vec<(SymbolId, Interval, Candle)>,
         depth: CopiedDepth,
         resync: bool,
@@ -178,13 +178,13 @@ impl Mirror {
     /// quote it changes.
     fn apply(
         &self,
-        changes: Vec<(SymbolId, Change)>,
+        changes: Vec<(SymbolId, Change, Option<String>)>,
         ts: i64,
     ) -> (u64, Vec<(SymbolId, Quote)>, Vec<Entry>) {
         let (no, published) = self.publisher.published().quotes();
         let mut updated = Vec::with_capacity(changes.len());
         let mut entries = Vec::with_capacity(changes.len());
-        for (id, change) in changes {
+        for (id, change, json) in changes {
             let quote = match &published[id] {
                 Some(old) => {
                     let mut quote = Quote::clone(old);
@@ -198,7 +198,10 @@ impl Mirror {
                 continue;
             };
             updated.push((id, quote));
-            entries.push(wire::entry(id, change, ts));
+            entries.push(match json {
+                Some(json) => wire::entry_of(id, change, json, ts),
+                None => wire::entry(id, change, ts),
+            });
         }
         (no + 1, updated, entries)
     }

@@ -87,10 +87,13 @@ async fn forge(forger: &async_nats::Client, listener: &async_nats::Client, edge:
         seq: real.seq + 1,
         rev: beat.rev,
         ts: tickertape::now_ms(),
-        changes: vec![Change {
-            last: Some(FORGED_PRICE),
-            ..Change::full(&aapl)
-        }],
+        changes: vec![
+            Change {
+                last: Some(FORGED_PRICE),
+                ..Change::full(&aapl)
+            }
+            .into(),
+        ],
         candles: Vec::new(),
         trades: Vec::new(),
         books: Vec::new(),
