@@ -532,8 +532,11 @@ impl Session {
                 let _ = tokio::time::timeout(CLOSE_WAIT, self.lane.close()).await;
                 Err(Stop::Gone)
             }
-            // Pings are answered by tungstenite; raw frames never arrive.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+            // Answered by tungstenite, but counted: a flood of pings is a
+            // flood of messages.
+            Message::Ping(_) => self.admit().await.map(|_| ()),
+            // Raw frames never arrive.
+            Message::Pong(_) | Message::Frame(_) => Ok(()),
         }
     }
 

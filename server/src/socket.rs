@@ -165,6 +165,13 @@ const PING: u8 = 0x9;
 /// Longest close reason: a control frame's payload is at most 125 bytes.
 const MAX_CLOSE_REASON: usize = 123;
 
+/// Answers to pings are dropped while this much waits unsent: a client that
+/// sends pings and reads nothing cannot make the server hold its pongs.
+const MAX_BACKLOG_FOR_PONGS: usize = 64 * 1024;
+
+/// The first byte of a final pong frame.
+const PONG_FRAME: u8 = 0x80 | 0xA;
+
 /// One message to send: an owned head and a borrowed body, sent as one
 /// frame of the two back to back.
 #[derive(Debug)]
@@ -374,6 +381,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         if replies.is_empty() || self.closed {
             return false;
         }
+        let backlog = self.unsent.len() - self.sent;
+        if replies[0] == PONG_FRAME && backlog > MAX_BACKLOG_FOR_PONGS {
+            return false;
+        }
         self.unsent.extend_from_slice(&replies);
         self.dirty = true;
         true
@@ -548,6 +559,33 @@ mod tests {
         let (closed, ()) =
             soon(async { tokio::join!(poll_fn(|cx| socket.poll_close(cx)), answer) }).await;
         closed.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pongs_to_a_client_that_does_not_read_stop_piling_up() {
+        let (mut socket, mut client) = pipe().await;
+        let pings = 2_000;
+        let flooding = async {
+            for _ in 0..pings {
+                client
+                    .send(Message::Ping(vec![1; 100].into()))
+                    .await
+                    .unwrap();
+            }
+        };
+        let reading = async {
+            for _ in 0..pings {
+                assert!(matches!(recv(&mut socket).await, Message::Ping(_)));
+            }
+        };
+        soon(async { tokio::join!(flooding, reading) }).await;
+        // 2,000 pongs would be 204,000 bytes.
+        let backlog = socket.unsent.len() - socket.sent;
+        assert!(
+            backlog <= MAX_BACKLOG_FOR_PONGS + 102,
+            "{backlog} bytes of pongs held"
+        );
+        assert!(backlog > MAX_BACKLOG_FOR_PONGS, "pongs were dropped early");
     }
 
     #[tokio::test]

@@ -380,6 +380,29 @@ async fn frames_over_64_kib_are_closed_with_1009() {
 }
 
 #[tokio::test]
+async fn a_client_flooding_websocket_pings_is_rate_limited_then_closed_with_1008() {
+    let server = TestServer::start(&["--client-msg-rate", "10"]).await;
+    let mut client = server.connect().await;
+    for _ in 0..200 {
+        let _ = client.ws.send(Message::Ping(b"hi".to_vec().into())).await;
+    }
+    let mut rate_limited = 0;
+    let code = loop {
+        match client.read().await {
+            Read::Msg(ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }) => rate_limited += 1,
+            Read::Msg(_) => {}
+            Read::Closed(frame) => break frame.map(|f| u16::from(f.code)),
+        }
+    };
+    assert_eq!(rate_limited, 1);
+    assert_eq!(code, Some(1008));
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
     let server = TestServer::start(&["--client-msg-rate", "10"]).await;
     let mut client = server.connect().await;
