@@ -379,12 +379,14 @@ async fn frames_over_64_kib_are_closed_with_1009() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_client_flooding_websocket_pings_is_rate_limited_then_closed_with_1008() {
+/// Sends `messages` as fast as it can to a server allowing 10 a second,
+/// then reads to the close: how many `rate_limited` errors came, and the
+/// close code.
+async fn flood(messages: impl Iterator<Item = Message>) -> (usize, Option<u16>) {
     let server = TestServer::start(&["--client-msg-rate", "10"]).await;
     let mut client = server.connect().await;
-    for _ in 0..200 {
-        let _ = client.ws.send(Message::Ping(b"hi".to_vec().into())).await;
+    for message in messages {
+        let _ = client.ws.send(message).await;
     }
     let mut rate_limited = 0;
     let code = loop {
@@ -397,38 +399,27 @@ async fn a_client_flooding_websocket_pings_is_rate_limited_then_closed_with_1008
             Read::Closed(frame) => break frame.map(|f| u16::from(f.code)),
         }
     };
-    assert_eq!(rate_limited, 1);
-    assert_eq!(code, Some(1008));
     server.shutdown().await;
+    (rate_limited, code)
+}
+
+#[tokio::test]
+async fn a_client_flooding_websocket_pings_is_rate_limited_then_closed_with_1008() {
+    let pings = (0..200).map(|_| Message::Ping(b"hi".to_vec().into()));
+    let (rate_limited, code) = flood(pings).await;
+    assert_eq!(rate_limited, 1, "one rate_limited error, not one per ping");
+    assert_eq!(code, Some(1008));
 }
 
 #[tokio::test]
 async fn a_flooding_client_is_rate_limited_then_closed_with_1008() {
-    let server = TestServer::start(&["--client-msg-rate", "10"]).await;
-    let mut client = server.connect().await;
-    for i in 0..200 {
-        let _ = client
-            .ws
-            .send(Message::text(format!(r#"{{"op":"ping","t":{i}}}"#)))
-            .await;
-    }
-    let mut rate_limited = 0;
-    let code = loop {
-        match client.read().await {
-            Read::Msg(ServerMsg::Error {
-                code: ErrorCode::RateLimited,
-                ..
-            }) => rate_limited += 1,
-            Read::Msg(_) => {}
-            Read::Closed(frame) => break frame.map(|f| u16::from(f.code)),
-        }
-    };
+    let messages = (0..200).map(|i| Message::text(format!(r#"{{"op":"ping","t":{i}}}"#)));
+    let (rate_limited, code) = flood(messages).await;
     assert_eq!(
         rate_limited, 1,
         "one rate_limited error, not one per message"
     );
     assert_eq!(code, Some(1008));
-    server.shutdown().await;
 }
 
 #[tokio::test]
